@@ -1,0 +1,154 @@
+"""Blocking Kubernetes access for the CLI and the local stack (official `kubernetes` client)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes import dynamic
+
+from orchestrator.kube.errors import KubeError, KubeUnavailable, classify
+
+T = TypeVar("T")
+FIELD_MANAGER = "edgeorch"
+
+
+def api_client(kubeconfig: Path | None = None, *, pool: int = 32) -> Any:
+    """An ApiClient for `kubeconfig` (None: $KUBECONFIG or ~/.kube/config)."""
+    cfg = k8s.Configuration()
+    try:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None, client_configuration=cfg)
+    except Exception as exc:  # the loader raises several unrelated types
+        raise KubeError(f"cannot load kubeconfig {kubeconfig or '$KUBECONFIG'}: {exc}") from exc
+    cfg.connection_pool_maxsize = pool
+    cfg.retries = False
+    api = k8s.ApiClient(cfg)
+    api.user_agent = "edgeorch"
+    return api
+
+
+def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one client call; every failure leaves as a classified KubeError."""
+    try:
+        return fn(*args, **kwargs)
+    except KubeError:
+        raise
+    except Exception as exc:
+        raise classify(exc) from exc
+
+
+def readyz(api: Any, timeout: float = 2.0) -> bool:
+    """True when the API server answers /readyz with ok."""
+    try:
+        method, url, headers, body, post = api.param_serialize("GET", "/readyz", auth_settings=["BearerToken"])
+        resp = api.call_api(method, url, header_params=headers, body=body, post_params=post,
+                            _request_timeout=timeout)
+        resp.read()
+    except Exception:
+        return False
+    return int(resp.status) == 200 and bytes(resp.data or b"").strip() == b"ok"
+
+
+def server_version(api: Any, timeout: float = 3.0) -> str:
+    info = call(k8s.VersionApi(api).get_code, _request_timeout=timeout)
+    return str(info.git_version)
+
+
+def reachable(kubeconfig: Path | None, timeout: float = 3.0) -> bool:
+    """Whether `kubeconfig` points at an API server that answers now."""
+    try:
+        api = api_client(kubeconfig)
+    except KubeError:
+        return False
+    try:
+        server_version(api, timeout)
+        return True
+    except KubeError:
+        return False
+    finally:
+        api.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise KubeUnavailable(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextmanager
+def session(kubeconfig: Path | None) -> Iterator[Any]:
+    api = api_client(kubeconfig)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+class Applier:
+    """Server-side apply of plain manifests, for any kind the server knows."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self._dyn: Any = None
+
+    @property
+    def dyn(self) -> Any:
+        if self._dyn is None:
+            self._dyn = call(dynamic.DynamicClient, self.api)
+        return self._dyn
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        res = call(self.dyn.resources.get, api_version=manifest["apiVersion"], kind=manifest["kind"])
+        meta = manifest.get("metadata", {})
+        out = call(
+            self.dyn.server_side_apply, res, body=manifest, name=meta.get("name"),
+            namespace=meta.get("namespace"), field_manager=FIELD_MANAGER, force_conflicts=True,
+        )
+        return dict(out.to_dict())
+
+    def apply_all(self, manifests: Iterable[dict[str, Any]], parallel: int = 16) -> int:
+        """Apply many manifests concurrently (kinds resolved first); returns how many."""
+        items = list(manifests)
+        for kind in {(m["apiVersion"], m["kind"]) for m in items}:
+            call(self.dyn.resources.get, api_version=kind[0], kind=kind[1])
+        if parallel <= 1 or len(items) < 4:
+            for m in items:
+                self.apply(m)
+        else:
+            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                list(pool.map(self.apply, items))
+        return len(items)
+
+    def invalidate(self) -> None:
+        """Forget discovery (after new CRDs were registered)."""
+        self._dyn = None
+
+
+def crds_established(api: Any, names: Iterable[str]) -> bool:
+    ext = k8s.ApiextensionsV1Api(api)
+    for name in names:
+        crd: Any = call(ext.read_custom_resource_definition, name)
+        conds = {c.type: c.status for c in ((crd.status and crd.status.conditions) or [])}
+        if conds.get("Established") != "True":
+            return False
+    return True
+
+
+def nodes_by_readiness(api: Any, label_selector: str = "") -> tuple[list[str], list[str]]:
+    """Names of (Ready, not Ready) nodes."""
+    nodes: Any = call(k8s.CoreV1Api(api).list_node, label_selector=label_selector)
+    ready: list[str] = []
+    not_ready: list[str] = []
+    for node in nodes.items:
+        conds = {c.type: c.status for c in ((node.status and node.status.conditions) or [])}
+        (ready if conds.get("Ready") == "True" else not_ready).append(node.metadata.name)
+    return sorted(ready), sorted(not_ready)

@@ -1,0 +1,204 @@
+"""Pure builders: the command line and configuration files of every component of the local stack.
+
+Nothing here starts a process or touches the network; `stack.py` does.  Every component listens on
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.localstack.pki import Pki
+from orchestrator.localstack.procs import ProcessSpec
+
+HOST = "127.0.0.1"
+SERVICE_CIDR = "10.96.0.0/16"
+KUBE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+SIDE_COMPONENTS = ("exporter", "prometheus", "anvil")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The loopback ports of one stack, chosen free at first `up` and kept in stack.json."""
+
+    etcd: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    prometheus: int
+    anvil: int
+    exporter: int
+    operator_metrics: int
+
+
+def kubeconfig(server: str, pki: Pki, user: str) -> dict[str, Any]:
+    """A kubeconfig for one client certificate of `pki`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "edgeorch", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
+        "users": [{"name": user, "user": {
+            "client-certificate": str(pki.cert(user)), "client-key": str(pki.key(user)),
+        }}],
+        "contexts": [{"name": "edgeorch", "context": {"cluster": "edgeorch", "user": user}}],
+        "current-context": "edgeorch",
+    }
+
+
+def etcd(bin_dir: Path, data_dir: Path, ports: Ports) -> ProcessSpec:
+    peer = f"http://{HOST}:{ports.etcd_peer}"
+    client = f"http://{HOST}:{ports.etcd}"
+    return ProcessSpec("etcd", [
+        str(bin_dir / "etcd"),
+        "--name=edgeorch",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=edgeorch={peer}",
+        "--log-level=warn",
+        "--unsafe-no-fsync",  # a throw-away test cluster: speed over durability
+        "--quota-backend-bytes=4294967296",
+    ])
+
+
+def apiserver(bin_dir: Path, pki: Pki, ports: Ports) -> ProcessSpec:
+    return ProcessSpec("kube-apiserver", [
+        str(bin_dir / "kube-apiserver"),
+        f"--etcd-servers=http://{HOST}:{ports.etcd}",
+        f"--bind-address={HOST}",
+        f"--advertise-address={HOST}",
+        f"--secure-port={ports.apiserver}",
+        f"--tls-cert-file={pki.cert('apiserver')}",
+        f"--tls-private-key-file={pki.key('apiserver')}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=Node,RBAC",
+        "--endpoint-reconciler-type=none",  # loopback is not a valid endpoint for the kubernetes Service
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--max-requests-inflight=1000",
+        "--max-mutating-requests-inflight=500",
+        "--event-ttl=1h",
+        "--v=1",
+    ])
+
+
+def controller_manager(bin_dir: Path, pki: Pki, kubeconfig_file: Path, ports: Ports) -> ProcessSpec:
+    return ProcessSpec("kube-controller-manager", [
+        str(bin_dir / "kube-controller-manager"),
+        f"--kubeconfig={kubeconfig_file}",
+        f"--authentication-kubeconfig={kubeconfig_file}",
+        f"--authorization-kubeconfig={kubeconfig_file}",
+        f"--bind-address={HOST}",
+        f"--secure-port={ports.controller_manager}",
+        "--leader-elect=false",
+        "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--root-ca-file={pki.ca_cert}",
+        f"--cluster-signing-cert-file={pki.ca_cert}",
+        f"--cluster-signing-key-file={pki.ca_key}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--kube-api-qps=300",
+        "--kube-api-burst=600",
+        "--concurrent-deployment-syncs=20",
+        "--concurrent-replicaset-syncs=20",
+        "--concurrent-gc-syncs=40",
+        "--node-monitor-grace-period=20s",
+        "--v=1",
+    ])
+
+
+def scheduler_config(kubeconfig_file: Path) -> dict[str, Any]:
+    """kube-scheduler's configuration: no leader election, a client rate fit for benchmarks."""
+    return {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "leaderElection": {"leaderElect": False},
+        "clientConnection": {"kubeconfig": str(kubeconfig_file), "qps": 500, "burst": 1000},
+    }
+
+
+def scheduler(bin_dir: Path, config_file: Path, kubeconfig_file: Path, ports: Ports) -> ProcessSpec:
+    return ProcessSpec("kube-scheduler", [
+        str(bin_dir / "kube-scheduler"),
+        f"--config={config_file}",
+        f"--authentication-kubeconfig={kubeconfig_file}",
+        f"--authorization-kubeconfig={kubeconfig_file}",
+        f"--bind-address={HOST}",
+        f"--secure-port={ports.scheduler}",
+        "--v=1",
+    ])
+
+
+def kwok(bin_dir: Path, config_file: Path, kubeconfig_file: Path) -> ProcessSpec:
+    return ProcessSpec("kwok", [
+        str(bin_dir / "kwok"),
+        f"--kubeconfig={kubeconfig_file}",
+        f"--config={config_file}",
+    ])
+
+
+def prometheus_config(ports: Ports, targets_dir: Path) -> dict[str, Any]:
+    """Prometheus scrapes itself, the city's QoS exporter, the operator, and any file in targets_dir."""
+    def static(job: str, port: int) -> dict[str, Any]:
+        return {"job_name": job, "static_configs": [{"targets": [f"{HOST}:{port}"]}]}
+
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            static("prometheus", ports.prometheus),
+            static("edgeorch-sim", ports.exporter),
+            static("edgeorch-operator", ports.operator_metrics),
+            {
+                "job_name": "extra",
+                "file_sd_configs": [{"files": [str(targets_dir / "*.json")], "refresh_interval": "1s"}],
+            },
+        ],
+    }
+
+
+def prometheus(binary: Path, config_file: Path, data_dir: Path, ports: Ports) -> ProcessSpec:
+    return ProcessSpec("prometheus", [
+        str(binary),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--web.listen-address={HOST}:{ports.prometheus}",
+        "--web.enable-lifecycle",
+        "--storage.tsdb.retention.time=6h",
+        "--log.level=warn",
+    ])
+
+
+def anvil(binary: Path, state_file: Path, ports: Ports, chain_id: int = 31337) -> ProcessSpec:
+    return ProcessSpec("anvil", [
+        str(binary),
+        f"--host={HOST}",
+        f"--port={ports.anvil}",
+        f"--chain-id={chain_id}",
+        f"--state={state_file}",
+        "--state-interval=1",
+    ])
+
+
+def exporter(scenario: str, ports: Ports) -> ProcessSpec:
+    return ProcessSpec("exporter", [
+        sys.executable, "-m", "sim.exporter", "--scenario", scenario, "--host", HOST, "--port", str(ports.exporter),
+    ])
+
+
+def dump_yaml(path: Path, data: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Write YAML only when it changed (a warm `up` rewrites nothing)."""
+    text = yaml.safe_dump(data, sort_keys=False)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)

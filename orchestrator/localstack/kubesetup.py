@@ -1,0 +1,70 @@
+"""Fill a fresh cluster: edgeorch's CRDs, its namespace, the simulated city's Nodes and EdgeSites.
+
+Applied with server-side apply, so running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+from sim.nodes import node_manifests, site_manifests
+from sim.scenario import load_scenario
+
+from orchestrator.kube.errors import KubeNotFound
+from orchestrator.kube.sync import Applier, call, crds_established, nodes_by_readiness, session, wait_until
+from orchestrator.localstack.tools import REPO_ROOT
+
+CRD_DIR = REPO_ROOT / "deploy" / "crds"
+NAMESPACE = "edgeorch-system"
+
+
+def crd_manifests(crd_dir: Path = CRD_DIR) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(crd_dir.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
+
+
+def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Callable[[str], None]) -> dict[str, int]:
+    """Apply CRDs, the namespace, Nodes (kwok) and EdgeSites; wait until the Nodes are Ready."""
+    city = load_scenario(scenario)
+    with session(kubeconfig) as api:
+        applier = Applier(api)
+        applier.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        crds = crd_manifests()
+        if crds:
+            applier.apply_all(crds, parallel=1)
+            wait_until(lambda: crds_established(api, [c["metadata"]["name"] for c in crds]), 30,
+                       "edgeorch's CRDs to be established")
+            applier.invalidate()
+        nodes = node_manifests(city) if simulated_nodes else []
+        if nodes:
+            t0 = time.monotonic()
+            applier.apply_all(nodes)
+            names = {n["metadata"]["name"] for n in nodes}
+
+            def all_ready() -> bool:
+                ready, _ = nodes_by_readiness(api, "type=kwok")
+                return names <= set(ready)
+
+            wait_until(all_ready, 30 + len(nodes) / 10, f"{len(nodes)} simulated nodes to be Ready", 0.25)
+            log(f"{len(nodes)} simulated nodes Ready in {time.monotonic() - t0:.1f} s")
+            wait_until(lambda: _has_default_service_account(api), 30, "the default service account")
+        sites = site_manifests(city)
+        if crds and sites:
+            applier.apply_all(sites)
+        ready, _ = nodes_by_readiness(api)
+    return {"nodes": len(ready), "sites": len(sites)}
+
+
+def _has_default_service_account(api: Any) -> bool:
+    try:
+        call(k8s.CoreV1Api(api).read_namespaced_service_account, "default", "default")
+    except KubeNotFound:
+        return False
+    return True

@@ -1,0 +1,306 @@
+"""The local stack: bring up, inspect and tear down the real components edgeorch runs against.
+
+`up` is idempotent (running components are kept), `down` stops by pid whatever `up` started, and a
+component that died is reported with the tail of its log.  When $KUBECONFIG already points at a
+reachable cluster (a kind cluster, say) no local Kubernetes is started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from orchestrator.kube.sync import readyz, wait_until
+from orchestrator.localstack import components as comp
+from orchestrator.localstack import kubesetup, probes, tools
+from orchestrator.localstack.pki import ensure_pki
+from orchestrator.localstack.procs import (
+    ComponentDied,
+    ProcessSpec,
+    Supervisor,
+    free_ports,
+    port_is_free,
+    tail,
+)
+
+Log = Callable[[str], None]
+ALL_COMPONENTS = (*comp.KUBE_COMPONENTS, *comp.SIDE_COMPONENTS)
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("EDGEORCH_STATE_DIR")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return base / "edgeorch" / "stack"
+
+
+@dataclass
+class StackState:
+    """What `up` decided, persisted in stack.json so `status`, `env` and `down` find it again."""
+
+    mode: str  # "local" (our control plane) or "external" ($KUBECONFIG's cluster)
+    kubeconfig: str
+    scenario: str
+    ports: comp.Ports
+    components: list[str]
+    prometheus_data: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{comp.HOST}:{self.ports.prometheus}"
+
+    @property
+    def chain_url(self) -> str:
+        return f"http://{comp.HOST}:{self.ports.anvil}"
+
+    @property
+    def exporter_url(self) -> str:
+        return f"http://{comp.HOST}:{self.ports.exporter}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KUBECONFIG": self.kubeconfig,
+            "EDGEORCH_PROMETHEUS_URL": self.prometheus_url,
+            "EDGEORCH_CHAIN_URL": self.chain_url,
+            "EDGEORCH_EXPORTER_URL": self.exporter_url,
+            "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
+        }
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    state: str  # running | stopped | dead | external
+    pid: int | None
+    url: str
+    log_tail: str = ""
+
+
+class Stack:
+    """One stack, identified by its state directory."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.dir = (state_dir or default_state_dir()).resolve()
+        self.state_file = self.dir / "stack.json"
+
+    # -- state -------------------------------------------------------------------------------
+    def load(self) -> StackState | None:
+        try:
+            raw = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        raw["ports"] = comp.Ports(**raw["ports"])
+        return StackState(**raw)
+
+    def _save(self, state: StackState) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2))
+        tmp.replace(self.state_file)
+
+    @property
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.dir)
+
+    # -- up ----------------------------------------------------------------------------------
+    def up(self, scenario: str = "barcelona", *, chain: bool = True, log: Log = lambda _m: None) -> StackState:
+        t0 = time.monotonic()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sup = self.supervisor
+        previous = self.load()
+        if previous and previous.scenario != scenario and any(sup.pid(c) for c in comp.KUBE_COMPONENTS):
+            raise RuntimeError(
+                f"the stack in {self.dir} runs scenario {previous.scenario!r}; "
+                f"run `edgeorch cluster down` before switching to {scenario!r}"
+            )
+        ports = self._ports(previous, sup)
+        own_kubeconfig = self.dir / "kubeconfig"
+        external = self._external_kubeconfig(own_kubeconfig)
+        mode = "external" if external else "local"
+        wanted = [*comp.SIDE_COMPONENTS] if chain else ["exporter", "prometheus"]
+        if mode == "local":
+            wanted = [*comp.KUBE_COMPONENTS, *wanted]
+        state = StackState(
+            mode=mode,
+            kubeconfig=str(external or own_kubeconfig),
+            scenario=scenario,
+            ports=ports,
+            components=wanted,
+            prometheus_data=previous.prometheus_data if previous else "",
+        )
+        timings: dict[str, float] = {}
+        self._start_side(state, sup, chain, log)
+        if mode == "local":
+            log(f"starting the local control plane (state in {self.dir})")
+            self._start_kube(state, sup, log)
+        else:
+            log(f"using the cluster of $KUBECONFIG ({external}); no local Kubernetes started")
+        timings["control_plane_s"] = time.monotonic() - t0
+        self._save(state)
+        t1 = time.monotonic()
+        counts = kubesetup.populate(Path(state.kubeconfig), scenario, simulated_nodes=(mode == "local"), log=log)
+        timings["nodes_s"] = time.monotonic() - t1
+        self._wait_side(state, sup, chain)
+        timings["total_s"] = time.monotonic() - t0
+        state.timings = {k: round(v, 2) for k, v in timings.items()}
+        self._save(state)
+        log(f"stack up in {timings['total_s']:.1f} s: {counts['nodes']} nodes Ready, {counts['sites']} sites")
+        return state
+
+    def _ports(self, previous: StackState | None, sup: Supervisor) -> comp.Ports:
+        """Keep the ports of a previous `up`, replacing any that another program took meanwhile."""
+        names = list(comp.Ports.__dataclass_fields__)
+        owner = {"etcd": "etcd", "etcd_peer": "etcd", "apiserver": "kube-apiserver",
+                 "controller_manager": "kube-controller-manager", "scheduler": "kube-scheduler",
+                 "prometheus": "prometheus", "anvil": "anvil", "exporter": "exporter",
+                 "operator_metrics": ""}
+        chosen: dict[str, int] = {}
+        fresh = iter(free_ports(len(names)))
+        for name in names:
+            port = getattr(previous.ports, name) if previous else 0
+            ours = owner[name] and sup.pid(owner[name]) is not None
+            if not port or not (ours or port_is_free(port)):
+                port = next(fresh)
+            chosen[name] = port
+        return comp.Ports(**chosen)
+
+    def _external_kubeconfig(self, own: Path) -> Path | None:
+        from orchestrator.kube.sync import reachable
+
+        env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        if not env or Path(env).resolve() == own.resolve() or not Path(env).exists():
+            return None
+        return Path(env) if reachable(Path(env)) else None
+
+    def _start_side(self, state: StackState, sup: Supervisor, chain: bool, log: Log) -> None:
+        ports = state.ports
+        if sup.pid("exporter") is None:
+            sup.start(comp.exporter(state.scenario, ports))
+        if sup.pid("prometheus") is None:
+            if state.prometheus_data:
+                shutil.rmtree(state.prometheus_data, ignore_errors=True)
+            state.prometheus_data = tempfile.mkdtemp(prefix="edgeorch-prometheus-")
+            targets = self.dir / "prometheus-targets"
+            targets.mkdir(exist_ok=True)
+            cfg = self.dir / "prometheus.yml"
+            comp.dump_yaml(cfg, comp.prometheus_config(ports, targets))
+            sup.start(comp.prometheus(tools.prometheus_binary(), cfg, Path(state.prometheus_data), ports))
+        if chain and sup.pid("anvil") is None:
+            sup.start(comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), self.dir / "anvil-state.json", ports))
+
+    def _start_kube(self, state: StackState, sup: Supervisor, log: Log) -> None:
+        bins = tools.k8s_bin_dir()
+        ports = state.ports
+        pki = ensure_pki(self.dir / "pki")
+        server = f"https://{comp.HOST}:{ports.apiserver}"
+        kcfg = {}
+        for user in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
+            path = self.dir / ("kubeconfig" if user == "admin" else f"{user}.kubeconfig")
+            comp.dump_yaml(path, comp.kubeconfig(server, pki, user))
+            path.chmod(0o600)
+            kcfg[user] = path
+        self._run(sup, comp.etcd(bins, self.dir / "etcd-data", ports), lambda: probes.http_ok(
+            f"http://{comp.HOST}:{ports.etcd}/health"), 30)
+        api = None
+
+        def api_ready() -> bool:
+            nonlocal api
+            from orchestrator.kube.sync import api_client
+
+            api = api or api_client(kcfg["admin"])
+            return readyz(api)
+
+        self._run(sup, comp.apiserver(bins, pki, ports), api_ready, 90)
+        log("kube-apiserver ready")
+        sched_cfg = self.dir / "kube-scheduler.yaml"
+        comp.dump_yaml(sched_cfg, comp.scheduler_config(kcfg["kube-scheduler"]))
+        for spec in (
+            comp.controller_manager(bins, pki, kcfg["kube-controller-manager"], ports),
+            comp.scheduler(bins, sched_cfg, kcfg["kube-scheduler"], ports),
+            comp.kwok(bins, tools.REPO_ROOT / "deploy" / "local" / "kwok.yaml", kcfg["kwok"]),
+        ):
+            sup.start(spec)
+        if api is not None:
+            api.close()
+
+    def _run(self, sup: Supervisor, spec: ProcessSpec, ready: Callable[[], bool], timeout: float) -> None:
+        """Start `spec` (unless it runs) and wait for `ready`, failing fast if the process dies."""
+        sup.start(spec)
+
+        def check() -> bool:
+            sup.check_alive(spec.name)
+            return ready()
+
+        wait_until(check, timeout, f"{spec.name} to become ready (log: {sup.log_file(spec.name)})")
+
+    def _wait_side(self, state: StackState, sup: Supervisor, chain: bool) -> None:
+        checks: dict[str, Callable[[], bool]] = {
+            "exporter": lambda: probes.http_ok(state.exporter_url + "/metrics"),
+            "prometheus": lambda: probes.http_ok(state.prometheus_url + "/-/ready"),
+        }
+        if chain:
+            checks["anvil"] = lambda: probes.chain_id(state.chain_url) is not None
+        for name, ready in checks.items():
+            def check(name: str = name, ready: Callable[[], bool] = ready) -> bool:
+                sup.check_alive(name)
+                return ready()
+
+            wait_until(check, 30, f"{name} to answer (log: {sup.log_file(name)})")
+
+    # -- status / down -----------------------------------------------------------------------
+    def status(self) -> list[ComponentStatus]:
+        state = self.load()
+        if state is None:
+            return []
+        sup = self.supervisor
+        urls = {
+            "kube-apiserver": f"https://{comp.HOST}:{state.ports.apiserver}",
+            "etcd": f"http://{comp.HOST}:{state.ports.etcd}",
+            "prometheus": state.prometheus_url,
+            "anvil": state.chain_url,
+            "exporter": state.exporter_url,
+        }
+        out = []
+        for name in ALL_COMPONENTS:
+            if name not in state.components:
+                if state.mode == "external" and name in comp.KUBE_COMPONENTS:
+                    out.append(ComponentStatus(name, "external", None, ""))
+                continue
+            pid = sup.pid(name)
+            if pid is not None:
+                out.append(ComponentStatus(name, "running", pid, urls.get(name, "")))
+            else:
+                out.append(ComponentStatus(name, "dead", None, urls.get(name, ""), tail(sup.log_file(name), 15)))
+        return out
+
+    def down(self, *, purge: bool = False, log: Log = lambda _m: None) -> list[str]:
+        """Stop every component by pid; drop cluster and metrics data (and everything with purge)."""
+        state = self.load()
+        sup = self.supervisor
+        stopped = []
+        for name in reversed(ALL_COMPONENTS):
+            if sup.stop(name):
+                stopped.append(name)
+                log(f"stopped {name}")
+        for name in sup.names():  # anything else we started (e.g. an operator)
+            if sup.stop(name):
+                stopped.append(name)
+        if state and state.prometheus_data:
+            shutil.rmtree(state.prometheus_data, ignore_errors=True)
+        shutil.rmtree(self.dir / "etcd-data", ignore_errors=True)
+        if purge:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            self.state_file.unlink(missing_ok=True)
+        return stopped
+
+
+__all__ = ["ComponentDied", "ComponentStatus", "Stack", "StackState", "default_state_dir"]
