@@ -1,0 +1,130 @@
+"""edgeorch's Kubernetes resources: the one source of truth for EdgeSite, EdgeWorkload, ServiceLevelAgreement.
+
+Owns: the pydantic v2 models of every custom resource's spec and status (camelCase aliases, a description
+on every field), the cross-field rules written twice from one place - as CEL (`x-kubernetes-validations`,
+enforced by the API server) and as pydantic validators (so the operator's own validation matches the API
+server's) - the registry of CRD names, scopes, short names and printer columns, and the conversion of
+the models into structural OpenAPI v3 schemas (`orchestrator.resources.structural`), which
+`python -m orchestrator.crdgen` writes to deploy/crds/.
+
+Must not: talk to Kubernetes (no `kubernetes`/`kubernetes_asyncio` client, no Kopf, no web3), do I/O, or
+hold any state; these are pure data models. Typical use::
+
+    spec = EdgeWorkloadSpec.model_validate(cr["spec"])
+    patch = {"status": to_k8s(EdgeWorkloadStatus(phase=Phase.PLACED, ...))}
+"""
+
+from orchestrator.resources.common import (
+    API_GROUP,
+    API_VERSION,
+    CATEGORY,
+    GROUP_VERSION,
+    SITE_LABEL,
+    CelRule,
+    Condition,
+    ConditionStatus,
+    Tier,
+    parse_cpu,
+    parse_memory,
+    set_condition,
+    to_k8s,
+)
+from orchestrator.resources.edgesite import (
+    Allocatable,
+    EdgeSite,
+    EdgeSiteSpec,
+    EdgeSiteStatus,
+    GeoLocation,
+    Health,
+    PowerModel,
+)
+from orchestrator.resources.edgeworkload import (
+    CellShare,
+    Container,
+    EdgeWorkload,
+    EdgeWorkloadSpec,
+    EdgeWorkloadStatus,
+    MigrationPolicy,
+    Phase,
+    PlacementConstraints,
+    PodSpec,
+    PodTemplate,
+    PodTemplateMetadata,
+    QosTarget,
+    ReplicaPlacement,
+    ResourceRequest,
+    SolverReport,
+    UserDistribution,
+)
+from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
+from orchestrator.resources.sla import (
+    Comparator,
+    EvaluationPolicy,
+    LedgerRecord,
+    ObjectiveState,
+    ObjectiveStatus,
+    Penalties,
+    ServiceLevelAgreement,
+    ServiceLevelAgreementSpec,
+    ServiceLevelAgreementStatus,
+    Severity,
+    SlaObjective,
+    Thresholds,
+    Validity,
+)
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "CATEGORY",
+    "CRDS",
+    "GROUP_VERSION",
+    "SITE_LABEL",
+    "Allocatable",
+    "CelRule",
+    "CellShare",
+    "Comparator",
+    "Condition",
+    "ConditionStatus",
+    "Container",
+    "CrdInfo",
+    "EdgeSite",
+    "EdgeSiteSpec",
+    "EdgeSiteStatus",
+    "EdgeWorkload",
+    "EdgeWorkloadSpec",
+    "EdgeWorkloadStatus",
+    "EvaluationPolicy",
+    "GeoLocation",
+    "Health",
+    "LedgerRecord",
+    "MigrationPolicy",
+    "ObjectiveState",
+    "ObjectiveStatus",
+    "Penalties",
+    "Phase",
+    "PlacementConstraints",
+    "PodSpec",
+    "PodTemplate",
+    "PodTemplateMetadata",
+    "PowerModel",
+    "PrinterColumn",
+    "QosTarget",
+    "ReplicaPlacement",
+    "ResourceRequest",
+    "ServiceLevelAgreement",
+    "ServiceLevelAgreementSpec",
+    "ServiceLevelAgreementStatus",
+    "Severity",
+    "SlaObjective",
+    "SolverReport",
+    "Thresholds",
+    "Tier",
+    "UserDistribution",
+    "Validity",
+    "crd_for_kind",
+    "parse_cpu",
+    "parse_memory",
+    "set_condition",
+    "to_k8s",
+]

@@ -1,0 +1,251 @@
+"""Shared building blocks: the API group, the base model, CEL rules, conditions and quantities."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+API_GROUP = "edgeorch.io"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+CATEGORY = "edgeorch"
+SITE_LABEL = "edgeorch.io/site"
+"""Nodes carrying `edgeorch.io/site=<EdgeSite name>` belong to that site unless it sets a nodeSelector."""
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+QUANTITY = r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+CONDITION_TYPE = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+
+
+class Tier(StrEnum):
+    """The tier of a compute location: far-edge (at the cell), edge (MEC site) or cloud."""
+
+    FAR_EDGE = "far-edge"
+    EDGE = "edge"
+    CLOUD = "cloud"
+
+
+@dataclass(frozen=True)
+class CelRule:
+    """One cross-field rule, declared once: as CEL for the API server and as a Python check for pydantic.
+
+    `message` must name the field (e.g. "spec.users.cells: ..."); `field_path` is relative to the object
+    the rule sits on (e.g. ".cells") and is where the API server reports the error.
+    """
+
+    rule: str
+    message: str
+    check: Callable[[Any], bool]
+    field_path: str | None = None
+    reason: str = "FieldValueInvalid"
+
+    def to_schema(self) -> dict[str, str]:
+        out = {"rule": self.rule, "message": self.message}
+        if self.field_path:
+            out["fieldPath"] = self.field_path
+        out["reason"] = self.reason
+        return out
+
+
+class K8sModel(BaseModel):
+    """Base of every resource model: camelCase aliases, unknown fields rejected, CEL rules enforced."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=False,
+    )
+    __cel__: ClassVar[tuple[CelRule, ...]] = ()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        if cls.__cel__:
+            target["x-kubernetes-validations"] = [r.to_schema() for r in cls.__cel__]
+        return schema
+
+    @model_validator(mode="after")
+    def _check_cel_mirrors(self) -> K8sModel:
+        for rule in type(self).__cel__:
+            if not rule.check(self):
+                raise ValueError(rule.message)
+        return self
+
+
+class StatusModel(K8sModel):
+    """Base of status models: written by the operator, tolerant of fields it does not know."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def to_k8s(model: BaseModel) -> dict[str, Any]:
+    """The JSON-ready dict of a model as the API server stores it (camelCase, no nulls)."""
+    out: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return out
+
+
+# -- quantities ---------------------------------------------------------------------------------------
+
+_SUFFIX = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+}
+_QUANTITY_RE = re.compile(QUANTITY)
+_SPLIT_RE = re.compile(r"^\+?([0-9.]+(?:[eE][+-]?[0-9.]+)?)([a-zA-Z]*)$")
+
+
+def _quantity(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a Kubernetes quantity such as 500m, 2 or 256Mi, not a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must be a non-negative Kubernetes quantity")
+        return str(value)
+    if isinstance(value, str) and _QUANTITY_RE.fullmatch(value):
+        return value
+    raise ValueError(f"must be a Kubernetes quantity such as 500m, 2 or 256Mi, got {value!r}")
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "x-kubernetes-int-or-string": True,
+        "pattern": QUANTITY,
+        "minimum": 0,
+    }),
+]
+"""A non-negative Kubernetes quantity (int or string such as "500m", "2", "256Mi")."""
+
+
+def parse_quantity(q: str | int) -> Decimal:
+    """A quantity's value as a Decimal ("500m" -> 0.5, "256Mi" -> 268435456)."""
+    text = str(q)
+    match = _SPLIT_RE.fullmatch(text)
+    if not match or match.group(2) not in _SUFFIX or not _QUANTITY_RE.fullmatch(text):
+        raise ValueError(f"not a Kubernetes quantity: {q!r}")
+    try:
+        return Decimal(match.group(1)) * _SUFFIX[match.group(2)]
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
+        raise ValueError(f"not a Kubernetes quantity: {q!r}") from exc
+
+
+def parse_cpu(q: str | int) -> float:
+    """CPU cores of a quantity ("500m" -> 0.5)."""
+    return float(parse_quantity(q))
+
+
+def parse_memory(q: str | int) -> int:
+    """Bytes of a memory quantity ("256Mi" -> 268435456)."""
+    return int(parse_quantity(q))
+
+
+# -- conditions ---------------------------------------------------------------------------------------
+
+
+class ConditionStatus(StrEnum):
+    """The status of a condition, as in Kubernetes API conventions."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(K8sModel):
+    """One observation of the resource's state, following Kubernetes API conventions (metav1.Condition)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = Field(
+        min_length=1, max_length=316, pattern=CONDITION_TYPE,
+        description="Type of condition in CamelCase (e.g. Placed, Compliant); one entry per type.",
+    )
+    status: ConditionStatus = Field(description="Status of the condition: True, False or Unknown.")
+    reason: str = Field(
+        min_length=1, max_length=1024, pattern=REASON,
+        description="Programmatic CamelCase identifier of the cause of the last transition (e.g. SolverOptimal).",
+    )
+    message: str = Field(
+        default="", max_length=32768, description="Human-readable detail of the last transition; may be empty."
+    )
+    last_transition_time: datetime = Field(
+        description="When the condition last changed status (RFC 3339)."
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation of the spec this condition was computed from."
+    )
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        default_factory=list,
+        max_length=16,
+        description="Current conditions of the resource, one per type (Kubernetes API conventions).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+
+
+def set_condition(
+    conditions: Iterable[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str = "",
+    observed_generation: int | None = None,
+    now: datetime | None = None,
+) -> list[Condition]:
+    """`conditions` with `type_` set; lastTransitionTime changes only when the status does."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    out: list[Condition] = []
+    found = False
+    for c in conditions:
+        if c.type != type_:
+            out.append(c)
+            continue
+        found = True
+        changed = c.status != status
+        out.append(Condition(
+            type=type_, status=status, reason=reason, message=message,
+            last_transition_time=now if changed else c.last_transition_time,
+            observed_generation=observed_generation,
+        ))
+    if not found:
+        out.append(Condition(
+            type=type_, status=status, reason=reason, message=message,
+            last_transition_time=now, observed_generation=observed_generation,
+        ))
+    return out
+
+
+Name = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+Label = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]

@@ -1,0 +1,105 @@
+"""EdgeSite (cluster-scoped, short name `es`): one compute location at the far edge, the edge or the cloud.
+
+The city simulator produces EdgeSite specs in exactly this shape:
+`{tier, zone, district, location: {lat, lon}, costPerCpuHour, power: {idleWatts, wattsPerCpu}, bandwidthMbps}`;
+`nodeSelector` and `cordoned` are optional so those specs stay valid.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from orchestrator.resources.common import (
+    DNS_LABEL,
+    GROUP_VERSION,
+    SITE_LABEL,
+    Conditions,
+    K8sModel,
+    Quantity,
+    StatusModel,
+    Tier,
+)
+
+
+class GeoLocation(K8sModel):
+    """WGS84 coordinates of the site."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude in decimal degrees (-90..90).")
+    lon: float = Field(ge=-180, le=180, description="Longitude in decimal degrees (-180..180).")
+
+
+class PowerModel(K8sModel):
+    """Linear power model of the site: idle draw plus a cost per busy CPU core."""
+
+    idle_watts: float = Field(ge=0, description="Power drawn by the site with no workload, in watts.")
+    watts_per_cpu: float = Field(ge=0, description="Additional power per busy CPU core, in watts.")
+
+
+class EdgeSiteSpec(K8sModel):
+    """Desired state of an EdgeSite: where it is, what it costs and which nodes belong to it."""
+
+    tier: Tier = Field(description="Tier of the site: far-edge (at the cell), edge (MEC) or cloud.")
+    zone: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL,
+        description="Data-sovereignty zone of the site (e.g. es-bcn); workloads may restrict placement to zones.",
+    )
+    district: str = Field(
+        min_length=1, max_length=63, description="City district the site serves or sits in (e.g. eixample)."
+    )
+    location: GeoLocation = Field(description="Geographic coordinates of the site.")
+    cost_per_cpu_hour: float = Field(ge=0, description="Price of one CPU core for one hour at this site (>= 0).")
+    power: PowerModel = Field(description="Power model used for energy-aware placement.")
+    bandwidth_mbps: float = Field(ge=0, description="Backhaul bandwidth of the site, in Mbit/s.")
+    node_selector: dict[str, str] | None = Field(
+        default=None,
+        description=f"Labels selecting the site's nodes; when unset, nodes labelled {SITE_LABEL}=<site name>.",
+    )
+    cordoned: bool = Field(
+        default=False, description="When true no new replicas are placed here and the operator drains the site."
+    )
+
+    def effective_node_selector(self, site_name: str) -> dict[str, str]:
+        """The labels selecting this site's nodes (the default is `edgeorch.io/site=<name>`)."""
+        return dict(self.node_selector) if self.node_selector else {SITE_LABEL: site_name}
+
+
+class Health(StrEnum):
+    """Health of a site as seen by the operator."""
+
+    UP = "Up"
+    DEGRADED = "Degraded"
+    DOWN = "Down"
+
+
+class Allocatable(K8sModel):
+    """Allocatable resources summed over the site's ready nodes."""
+
+    cpu: Quantity = Field(description="Total allocatable CPU of the site's nodes (a quantity, e.g. 64 or 63500m).")
+    memory: Quantity = Field(description="Total allocatable memory of the site's nodes (a quantity, e.g. 256Gi).")
+
+
+class EdgeSiteStatus(StatusModel):
+    """Observed state of an EdgeSite, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation of the spec this status was computed from."
+    )
+    nodes: int | None = Field(default=None, ge=0, description="Number of ready nodes matching the site's selector.")
+    allocatable: Allocatable | None = Field(
+        default=None, description="Allocatable CPU and memory summed over the site's ready nodes."
+    )
+    health: Health | None = Field(default=None, description="Health of the site: Up, Degraded or Down.")
+    conditions: Conditions
+
+
+class EdgeSite(K8sModel):
+    """A compute location (far-edge, edge/MEC or cloud) that can host EdgeWorkload replicas."""
+
+    api_version: Literal["edgeorch.io/v1alpha1"] = Field(default="edgeorch.io/v1alpha1", description=f"API version: {GROUP_VERSION}.")
+    kind: Literal["EdgeSite"] = Field(default="EdgeSite", description="EdgeSite")
+    metadata: dict[str, object] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: EdgeSiteSpec = Field(description="Desired state of the site.")
+    status: EdgeSiteStatus | None = Field(default=None, description="Observed state of the site.")

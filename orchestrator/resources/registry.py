@@ -1,0 +1,106 @@
+"""The registry of edgeorch's custom resources: names, scope, models and printer columns of every CRD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from orchestrator.resources.common import API_GROUP
+from orchestrator.resources.edgesite import EdgeSite, EdgeSiteSpec, EdgeSiteStatus
+from orchestrator.resources.edgeworkload import EdgeWorkload, EdgeWorkloadSpec, EdgeWorkloadStatus
+from orchestrator.resources.sla import (
+    ServiceLevelAgreement,
+    ServiceLevelAgreementSpec,
+    ServiceLevelAgreementStatus,
+)
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One column of `kubectl get`."""
+
+    name: str
+    type: Literal["string", "integer", "number", "boolean", "date"]
+    json_path: str
+    description: str
+    priority: int = 0
+
+
+AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since the object was created.")
+
+
+@dataclass(frozen=True)
+class CrdInfo:
+    """Everything the CRD generator and the operator need to know about one kind."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    scope: Literal["Namespaced", "Cluster"]
+    resource: type[BaseModel]
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    columns: tuple[PrinterColumn, ...]
+
+    @property
+    def name(self) -> str:
+        """metadata.name of the CRD (e.g. edgeworkloads.edgeorch.io)."""
+        return f"{self.plural}.{API_GROUP}"
+
+    @property
+    def filename(self) -> str:
+        """File name of the generated CRD under deploy/crds/."""
+        return f"{self.name}.yaml"
+
+
+CRDS: tuple[CrdInfo, ...] = (
+    CrdInfo(
+        kind="EdgeSite", plural="edgesites", singular="edgesite", short_names=("es",), scope="Cluster",
+        resource=EdgeSite, spec=EdgeSiteSpec, status=EdgeSiteStatus,
+        columns=(
+            PrinterColumn("Tier", "string", ".spec.tier", "Tier of the site."),
+            PrinterColumn("Zone", "string", ".spec.zone", "Data-sovereignty zone."),
+            PrinterColumn("District", "string", ".spec.district", "City district.", priority=1),
+            PrinterColumn("Nodes", "integer", ".status.nodes", "Ready nodes of the site."),
+            PrinterColumn("Health", "string", ".status.health", "Up, Degraded or Down."),
+            PrinterColumn("Cordoned", "boolean", ".spec.cordoned", "Whether the site is being drained."),
+            AGE,
+        ),
+    ),
+    CrdInfo(
+        kind="EdgeWorkload", plural="edgeworkloads", singular="edgeworkload", short_names=("ew",),
+        scope="Namespaced", resource=EdgeWorkload, spec=EdgeWorkloadSpec, status=EdgeWorkloadStatus,
+        columns=(
+            PrinterColumn("Replicas", "integer", ".spec.replicas", "Requested replicas."),
+            PrinterColumn("Phase", "string", ".status.phase", "Pending, Placed, Unplaceable or Degraded."),
+            PrinterColumn("Sites", "string", ".status.sites", "Sites hosting replicas."),
+            PrinterColumn("Latency", "number", ".status.predictedLatencyMs", "Worst predicted latency (ms)."),
+            PrinterColumn("Decision", "string", ".status.decisionId", "Decision applied.", priority=1),
+            AGE,
+        ),
+    ),
+    CrdInfo(
+        kind="ServiceLevelAgreement", plural="servicelevelagreements", singular="servicelevelagreement",
+        short_names=("sla",), scope="Namespaced",
+        resource=ServiceLevelAgreement, spec=ServiceLevelAgreementSpec, status=ServiceLevelAgreementStatus,
+        columns=(
+            PrinterColumn("Provider", "string", ".spec.provider", "Infrastructure provider."),
+            PrinterColumn("Workload", "string", ".spec.workloadRef", "Governed EdgeWorkload."),
+            PrinterColumn("Compliance", "number", ".status.compliance", "Fraction of compliant windows."),
+            PrinterColumn("Breaches", "integer", ".status.breaches", "Breaches so far."),
+            PrinterColumn("Contract", "string", ".status.contractAddress", "Ledger contract.", priority=1),
+            AGE,
+        ),
+    ),
+)
+
+
+def crd_for_kind(kind: str) -> CrdInfo:
+    """The registry entry of `kind` (KeyError if edgeorch does not define it)."""
+    for info in CRDS:
+        if info.kind == kind:
+            return info
+    raise KeyError(kind)

@@ -1,0 +1,293 @@
+"""ServiceLevelAgreement (namespaced, short name `sla`): QoS objectives of a workload, recorded on the ledger.
+
+Severity levels follow Pledger: warning < mild < serious < severe < catastrophic.  An objective's comparator
+says what a *good* value is (e.g. `lt`: the metric must stay below the warning threshold); each further
+level is further away in the bad direction, so thresholds increase for lt/le and decrease for gt/ge.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from itertools import combinations, pairwise
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
+
+from orchestrator.resources.common import (
+    DNS_LABEL,
+    GROUP_VERSION,
+    CelRule,
+    Conditions,
+    K8sModel,
+    Name,
+    StatusModel,
+)
+
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+class Severity(StrEnum):
+    """Severity levels of a breach, mildest first (as in Pledger)."""
+
+    WARNING = "warning"
+    MILD = "mild"
+    SERIOUS = "serious"
+    SEVERE = "severe"
+    CATASTROPHIC = "catastrophic"
+
+
+LEVELS: tuple[str, ...] = tuple(s.value for s in Severity)
+
+
+class Comparator(StrEnum):
+    """How a good metric value compares with the thresholds: lt, le (lower is better), gt, ge (higher is better)."""
+
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self in (Comparator.LT, Comparator.LE)
+
+
+class Thresholds(K8sModel):
+    """Threshold of every severity level; at least one level is set."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule=" || ".join(f"has(self.{lvl})" for lvl in LEVELS),
+            message="spec.objectives[].thresholds: at least one severity level must be set",
+            check=lambda t: any(getattr(t, lvl) is not None for lvl in LEVELS),
+        ),
+    )
+
+    warning: float | None = Field(default=None, description="Threshold of the warning level (the mildest).")
+    mild: float | None = Field(default=None, description="Threshold of the mild level.")
+    serious: float | None = Field(default=None, description="Threshold of the serious level.")
+    severe: float | None = Field(default=None, description="Threshold of the severe level.")
+    catastrophic: float | None = Field(default=None, description="Threshold of the catastrophic level (the worst).")
+
+    def present(self) -> list[tuple[Severity, float]]:
+        """The set levels, mildest first."""
+        out: list[tuple[Severity, float]] = []
+        for sev in Severity:
+            value = getattr(self, sev.value)
+            if value is not None:
+                out.append((sev, value))
+        return out
+
+
+def _monotonic_rule() -> str:
+    def pairs(op: str) -> str:
+        return " && ".join(
+            f"(!has(self.thresholds.{a}) || !has(self.thresholds.{b}) || self.thresholds.{a} {op} self.thresholds.{b})"
+            for a, b in combinations(LEVELS, 2)
+        )
+
+    return f"self.comparator in ['lt', 'le'] ? ({pairs('<')}) : ({pairs('>')})"
+
+
+def _monotonic(o: SlaObjective) -> bool:
+    values = [v for _, v in o.thresholds.present()]
+    if o.comparator.lower_is_better:
+        return all(a < b for a, b in pairwise(values))
+    return all(a > b for a, b in pairwise(values))
+
+
+class SlaObjective(K8sModel):
+    """One service-level objective: a metric, what good means, and the severity thresholds of a breach."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule=_monotonic_rule(),
+            message="spec.objectives[].thresholds: must strictly increase from warning to catastrophic "
+            "for comparator lt/le and strictly decrease for gt/ge",
+            field_path=".thresholds",
+            check=_monotonic,
+        ),
+    )
+
+    name: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL, description="Name of the objective, unique in the agreement."
+    )
+    metric: str = Field(
+        min_length=1, max_length=2048,
+        description="PromQL expression or named metric (e.g. edgeorch_user_latency_ms) evaluated per window.",
+    )
+    comparator: Comparator = Field(
+        description="How a good value compares with the thresholds: lt/le (lower is better) or gt/ge (higher is better)."
+    )
+    window: str = Field(
+        max_length=32, pattern=DURATION, description="Evaluation window as a duration (e.g. 30s, 5m, 1h30m)."
+    )
+    thresholds: Thresholds = Field(
+        description="Thresholds per severity level; monotonic in the comparator's bad direction."
+    )
+
+
+class Validity(K8sModel):
+    """Period during which the agreement applies."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule="self.end > self.start",
+            message="spec.validity.end: must be after spec.validity.start",
+            field_path=".end",
+            check=lambda v: v.end > v.start,
+        ),
+    )
+
+    start: AwareDatetime = Field(description="Start of validity (RFC 3339 date-time).")
+    end: AwareDatetime = Field(description="End of validity (RFC 3339 date-time); must be after start.")
+
+
+class EvaluationPolicy(K8sModel):
+    """How often objectives are evaluated and how many windows flip their state."""
+
+    interval_seconds: int = Field(default=5, ge=1, le=3600, description="Seconds between two evaluations.")
+    breach_after: int = Field(
+        default=3, ge=1, le=100, description="Consecutive bad windows before an objective is breached (K)."
+    )
+    recover_after: int = Field(
+        default=3, ge=1, le=100, description="Consecutive good windows before a breached objective recovers (M)."
+    )
+
+
+class Penalties(K8sModel):
+    """Penalty per breach at each severity level, in `unit`."""
+
+    unit: str = Field(default="credits", max_length=16, description="Unit of the penalties (e.g. credits, EUR).")
+    warning: float | None = Field(default=None, ge=0, description="Penalty of a warning-level breach.")
+    mild: float | None = Field(default=None, ge=0, description="Penalty of a mild breach.")
+    serious: float | None = Field(default=None, ge=0, description="Penalty of a serious breach.")
+    severe: float | None = Field(default=None, ge=0, description="Penalty of a severe breach.")
+    catastrophic: float | None = Field(default=None, ge=0, description="Penalty of a catastrophic breach.")
+
+
+class ServiceLevelAgreementSpec(K8sModel):
+    """Desired state of a ServiceLevelAgreement between a provider and a pseudonymous consumer."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule="self.objectives.all(a, self.objectives.exists_one(b, b.name == a.name))",
+            message="spec.objectives: objective names must be unique",
+            field_path=".objectives",
+            check=lambda s: len({o.name for o in s.objectives}) == len(s.objectives),
+        ),
+    )
+
+    provider: Name = Field(description="Infrastructure provider offering the service level (e.g. bcn-edge-operator).")
+    consumer: str = Field(
+        min_length=1, max_length=64, pattern=r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$",
+        description="Pseudonymous reference of the consumer (e.g. tenant-7f3a); never personal data.",
+    )
+    workload_ref: Name = Field(description="Name of the EdgeWorkload in the same namespace this agreement governs.")
+    objectives: list[SlaObjective] = Field(
+        min_length=1, max_length=16, description="Service-level objectives (1..16, unique names)."
+    )
+    validity: Validity = Field(description="Period during which the agreement applies (end after start).")
+    evaluation: EvaluationPolicy = Field(
+        default_factory=EvaluationPolicy,
+        description="Evaluation interval and the K/M windows that open and close a breach.",
+        json_schema_extra={"default": {}},
+    )
+    penalties: Penalties | None = Field(default=None, description="Penalty per severity level (optional).")
+
+
+# -- status ---------------------------------------------------------------------------------------------
+
+
+class ObjectiveState(StrEnum):
+    """State of one objective."""
+
+    OK = "Ok"
+    BREACHED = "Breached"
+    NO_DATA = "NoData"
+
+
+class SlaCondition(StrEnum):
+    """Condition types of a ServiceLevelAgreement."""
+
+    RECORDED = "Recorded"
+    COMPLIANT = "Compliant"
+    BREACHED = "Breached"
+    LEDGER_PENDING = "LedgerPending"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+class ObjectiveStatus(K8sModel):
+    """Evaluation state of one objective."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(max_length=63, description="Name of the objective (spec.objectives[].name).")
+    state: ObjectiveState = Field(description="Ok, Breached or NoData.")
+    bad_windows: int = Field(default=0, ge=0, description="Consecutive bad windows so far.")
+    good_windows: int = Field(default=0, ge=0, description="Consecutive good windows so far.")
+    last_value: float | None = Field(default=None, description="Metric value of the last evaluated window.")
+    severity: Severity | None = Field(default=None, description="Severity of the current breach, if any.")
+
+
+class LedgerRecord(K8sModel):
+    """A ledger record waiting to be written to the chain (the outbox makes ledger writes retryable)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: str = Field(
+        min_length=1, max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$",
+        description="Kind of record in CamelCase (e.g. Agreement, Breach, Recovery).",
+    )
+    key: str = Field(min_length=1, max_length=256, description="Idempotency key of the record.")
+    payload: str = Field(max_length=16384, description="Record payload as a JSON string.")
+    attempts: int = Field(default=0, ge=0, description="Write attempts so far.")
+    last_error: str | None = Field(default=None, max_length=4096, description="Error of the last failed attempt.")
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_is_json(cls, value: str) -> str:
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"payload must be a JSON string: {exc}") from exc
+        return value
+
+
+class ServiceLevelAgreementStatus(StatusModel):
+    """Observed state of a ServiceLevelAgreement, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation of the spec this status was computed from."
+    )
+    agreement_id: str | None = Field(default=None, max_length=128, description="Id of the agreement on the ledger.")
+    contract_address: str | None = Field(
+        default=None, pattern=r"^0x[0-9a-fA-F]{40}$", description="Address of the SLA contract on the chain."
+    )
+    tx_hash: str | None = Field(
+        default=None, pattern=r"^0x[0-9a-fA-F]{64}$", description="Hash of the transaction recording this version."
+    )
+    version: int | None = Field(default=None, ge=0, description="Version of the agreement recorded on the ledger.")
+    breaches: int = Field(default=0, ge=0, description="Breaches recorded so far.")
+    compliance: float | None = Field(
+        default=None, ge=0, le=1, description="Fraction of evaluated windows in which all objectives were met."
+    )
+    objectives: list[ObjectiveStatus] = Field(
+        default_factory=list, max_length=16, description="Evaluation state of every objective."
+    )
+    outbox: list[LedgerRecord] = Field(
+        default_factory=list, max_length=256, description="Ledger records waiting for the chain, oldest first."
+    )
+    conditions: Conditions
+
+
+class ServiceLevelAgreement(K8sModel):
+    """A service-level agreement on an EdgeWorkload's QoS, recorded with its breaches on the ledger."""
+
+    api_version: Literal["edgeorch.io/v1alpha1"] = Field(default="edgeorch.io/v1alpha1", description=f"API version: {GROUP_VERSION}.")
+    kind: Literal["ServiceLevelAgreement"] = Field(default="ServiceLevelAgreement", description="ServiceLevelAgreement")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ServiceLevelAgreementSpec = Field(description="Desired state of the agreement.")
+    status: ServiceLevelAgreementStatus | None = Field(default=None, description="Observed state of the agreement.")
+
