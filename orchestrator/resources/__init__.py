@@ -37,6 +37,7 @@ from orchestrator.resources.edgesite import (
     GeoLocation,
     Health,
     PowerModel,
+    SiteCondition,
 )
 from orchestrator.resources.edgeworkload import (
     CellShare,
@@ -55,6 +56,7 @@ from orchestrator.resources.edgeworkload import (
     ResourceRequest,
     SolverReport,
     UserDistribution,
+    WorkloadCondition,
 )
 from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
 from orchestrator.resources.sla import (
@@ -68,6 +70,7 @@ from orchestrator.resources.sla import (
     ServiceLevelAgreementSpec,
     ServiceLevelAgreementStatus,
     Severity,
+    SlaCondition,
     SlaObjective,
     Thresholds,
     Validity,
@@ -116,12 +119,15 @@ __all__ = [
     "ServiceLevelAgreementSpec",
     "ServiceLevelAgreementStatus",
     "Severity",
+    "SiteCondition",
+    "SlaCondition",
     "SlaObjective",
     "SolverReport",
     "Thresholds",
     "Tier",
     "UserDistribution",
     "Validity",
+    "WorkloadCondition",
     "crd_for_kind",
     "parse_cpu",
     "parse_memory",

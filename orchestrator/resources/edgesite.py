@@ -74,6 +74,13 @@ class Health(StrEnum):
     DOWN = "Down"
 
 
+class SiteCondition(StrEnum):
+    """Condition types of an EdgeSite."""
+
+    READY = "Ready"
+    DRAINING = "Draining"
+
+
 class Allocatable(K8sModel):
     """Allocatable resources summed over the site's ready nodes."""
 

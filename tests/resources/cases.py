@@ -1,0 +1,119 @@
+"""Shared test data: the samples, and invalid variants of them that both pydantic and the API server reject.
+
+Each invalid case names the field the error must point at, as the API server spells it
+(`spec.objectives[0].thresholds`); pydantic must name the same field (indices aside).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "deploy" / "samples"
+CRD_DIR = REPO / "deploy" / "crds"
+
+Doc = dict[str, Any]
+
+
+def load_docs(path: Path) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def samples() -> dict[str, Doc]:
+    """Every sample object by `<Kind>/<name>`."""
+    out: dict[str, Doc] = {}
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for doc in load_docs(path):
+            out[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return out
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """An invalid variant of a sample and the field its error must name."""
+
+    id: str
+    sample: str
+    mutate: Callable[[Doc], None]
+    field: str
+
+    def doc(self) -> Doc:
+        d = copy.deepcopy(samples()[self.sample])
+        self.mutate(d)
+        return d
+
+
+def _set(path: str, value: Any) -> Callable[[Doc], None]:
+    def apply(d: Doc) -> None:
+        *head, last = path.split(".")
+        node: Any = d
+        for key in head:
+            node = node[int(key)] if key.isdigit() else node[key]
+        if last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return apply
+
+
+VIDEO = "EdgeWorkload/video-analytics"
+SLA = "ServiceLevelAgreement/video-analytics-sla"
+SITE = "EdgeSite/far-edge-eixample-1"
+
+INVALID: list[Invalid] = [
+    Invalid("shares-do-not-sum-to-1", VIDEO, _set("spec.users.cells.0.share", 0.9), "spec.users.cells"),
+    Invalid("duplicate-cell", VIDEO, _set("spec.users.cells.1.cell", "cell-eixample-1"), "spec.users.cells"),
+    Invalid("negative-replicas", VIDEO, _set("spec.replicas", -1), "spec.replicas"),
+    Invalid("too-many-replicas", VIDEO, _set("spec.replicas", 1001), "spec.replicas"),
+    Invalid("unknown-allowed-tier", VIDEO, _set("spec.placement.allowedTiers", ["fog"]), "spec.placement.allowedTiers[0]"),
+    Invalid("prefer-tier-not-allowed", VIDEO, _set("spec.placement.preferTier", "cloud"), "spec.placement.preferTier"),
+    Invalid("max-per-node-above-site", VIDEO, _set("spec.placement.maxPerNode", 5), "spec.placement.maxPerNode"),
+    Invalid("cpu-not-a-quantity", VIDEO, _set("spec.resources.cpu", "lots"), "spec.resources.cpu"),
+    Invalid("negative-cpu", VIDEO, _set("spec.resources.cpu", -3), "spec.resources.cpu"),
+    Invalid("no-containers", VIDEO, _set("spec.template.spec.containers", []), "spec.template.spec.containers"),
+    Invalid("zero-latency", VIDEO, _set("spec.qos.maxLatencyMs", 0), "spec.qos.maxLatencyMs"),
+    Invalid("unknown-tier", SITE, _set("spec.tier", "fog"), "spec.tier"),
+    Invalid("latitude-out-of-range", SITE, _set("spec.location.lat", 91), "spec.location.lat"),
+    Invalid("negative-cost", SITE, _set("spec.costPerCpuHour", -0.1), "spec.costPerCpuHour"),
+    Invalid("validity-end-before-start", SLA, _set("spec.validity.end", "2025-01-01T00:00:00Z"), "spec.validity.end"),
+    Invalid("thresholds-not-increasing-for-lt", SLA, _set("spec.objectives.0.thresholds.mild", 5),
+            "spec.objectives[0].thresholds"),
+    Invalid("thresholds-not-decreasing-for-ge", SLA, _set("spec.objectives.1.thresholds.mild", 70),
+            "spec.objectives[1].thresholds"),
+    Invalid("no-threshold", SLA, _set("spec.objectives.1.thresholds", {}), "spec.objectives[1].thresholds"),
+    Invalid("duplicate-objective-names", SLA, _set("spec.objectives.1.name", "latency"), "spec.objectives"),
+    Invalid("bad-window", SLA, _set("spec.objectives.0.window", "30 seconds"), "spec.objectives[0].window"),
+    Invalid("consumer-looks-like-an-email", SLA, _set("spec.consumer", "Jane.Doe@example.org"), "spec.consumer"),
+    Invalid("no-objectives", SLA, _set("spec.objectives", []), "spec.objectives"),
+]
+
+
+def _unindexed(path: str) -> str:
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def loc_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location spelled like the API server (`spec.objectives[0].thresholds`)."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pydantic_names_field(err: ValidationError, field: str) -> bool:
+    """Whether one of `err`'s errors points at `field`, by location or in its message."""
+    want = _unindexed(field)
+    for e in err.errors():
+        where = _unindexed(loc_path(tuple(e["loc"])))
+        if where == want or where.startswith(want + ".") or where.startswith(want + "[") or want in e["msg"]:
+            return True
+    return False
