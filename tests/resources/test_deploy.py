@@ -1,0 +1,140 @@
+"""The deploy manifests, read statically: kustomization wiring, least-privilege RBAC, a hardened Deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.resources.cases import REPO, load_docs, samples
+
+DEPLOY = REPO / "deploy"
+Doc = dict[str, Any]
+
+
+def kustomize_files(directory: Path) -> list[Path]:
+    """The manifest files a kustomization pulls in, recursively (without running kustomize)."""
+    (kust,) = load_docs(directory / "kustomization.yaml")
+    out: list[Path] = []
+    for entry in kust["resources"]:
+        path = (directory / entry).resolve()
+        assert path.exists(), f"{directory}/kustomization.yaml references missing {entry}"
+        out.extend(kustomize_files(path) if path.is_dir() else [path])
+    return out
+
+
+def objects() -> list[Doc]:
+    return [d for f in kustomize_files(DEPLOY) for d in load_docs(f)]
+
+
+def one(kind: str, name: str) -> Doc:
+    (found,) = [d for d in objects() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def test_the_kustomization_has_the_namespace_crds_rbac_and_operator() -> None:
+    kinds = sorted({(d["kind"], d["metadata"]["name"]) for d in objects()})
+    assert ("Namespace", "edgeorch-system") in kinds
+    assert {("CustomResourceDefinition", f"{p}.edgeorch.io")
+            for p in ("edgesites", "edgeworkloads", "servicelevelagreements")} <= set(kinds)
+    for expected in [("ServiceAccount", "edgeorch-operator"), ("ClusterRole", "edgeorch-operator"),
+                     ("ClusterRoleBinding", "edgeorch-operator"), ("Deployment", "edgeorch-operator"),
+                     ("Service", "edgeorch-operator-metrics")]:
+        assert expected in kinds
+    assert not any(name == "edgeorch-sim" for _, name in kinds), "the simulator's RBAC is not deployed by default"
+
+
+def rules(name: str) -> list[Doc]:
+    found: list[Doc] = one("ClusterRole", name)["rules"]
+    return found
+
+
+def grants(role_rules: list[Doc], group: str, resource: str, verb: str) -> bool:
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in role_rules)
+
+
+@pytest.mark.parametrize("role", ["edgeorch-operator", "edgeorch-operator-workloads"])
+def test_operator_roles_have_no_wildcards_or_secrets(role: str) -> None:
+    for rule in rules(role):
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], (role, rule)
+        assert "secrets" not in rule["resources"] and "escalate" not in rule["verbs"] and "bind" not in rule["verbs"]
+
+
+def test_operator_permissions_are_the_ones_it_needs() -> None:
+    op = rules("edgeorch-operator") + rules("edgeorch-operator-workloads")
+    for res in ("edgesites", "edgeworkloads", "servicelevelagreements"):
+        for verb in ("get", "list", "watch", "patch", "update"):
+            assert grants(op, "edgeorch.io", res, verb)
+        assert grants(op, "edgeorch.io", f"{res}/status", "patch")
+        assert not grants(op, "edgeorch.io", res, "delete") and not grants(op, "edgeorch.io", res, "create")
+    for verb in ("get", "list", "watch"):
+        assert grants(op, "", "nodes", verb) and grants(op, "", "pods", verb)
+    for verb in ("create", "update", "patch", "delete"):
+        assert not grants(op, "", "nodes", verb) and not grants(op, "", "nodes/status", verb)
+        assert not grants(op, "", "pods", verb)
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert grants(op, "apps", "deployments", verb)
+    assert grants(op, "", "events", "create") and grants(op, "events.k8s.io", "events", "create")
+    assert grants(op, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
+    assert grants(op, "", "namespaces", "list") and grants(op, "", "namespaces", "watch")
+    assert grants(op, "kopf.dev", "clusterkopfpeerings", "patch")
+
+
+def test_the_simulator_role_is_separate_and_bound_to_its_own_account() -> None:
+    docs = load_docs(DEPLOY / "rbac" / "sim.yaml")
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert role["metadata"]["name"] == "edgeorch-sim" and grants(role["rules"], "", "nodes/status", "patch")
+    assert binding["roleRef"]["name"] == "edgeorch-sim"
+    assert [s["name"] for s in binding["subjects"]] == ["edgeorch-sim"]
+    for b in (d for d in objects() if d["kind"] == "ClusterRoleBinding"):
+        assert b["roleRef"]["name"] != "edgeorch-sim" and b["roleRef"]["name"] != "cluster-admin"
+
+
+def test_the_operator_deployment_is_hardened_and_wired() -> None:
+    dep = one("Deployment", "edgeorch-operator")
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "edgeorch/operator:dev"
+    assert container["command"] == ["kopf", "run", "/app/operator/handlers.py", "--all-namespaces",
+                                    "--liveness=http://0.0.0.0:8080/healthz"]
+    assert pod["serviceAccountName"] == one("ServiceAccount", "edgeorch-operator")["metadata"]["name"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert {"requests", "limits"} <= set(container["resources"])
+    env = {e["name"] for e in container["env"]}
+    assert {"EDGEORCH_PROMETHEUS_URL", "EDGEORCH_CHAIN_URL"} <= env
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": 9090, "health": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    svc = one("Service", "edgeorch-operator-metrics")
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())
+    assert svc["spec"]["ports"][0]["port"] == 9090 and svc["spec"]["ports"][0]["targetPort"] == "metrics"
+    namespaced = [d for d in objects() if d["kind"] in {"Deployment", "Service", "ServiceAccount"}]
+    assert {d["metadata"]["namespace"] for d in namespaced} == {"edgeorch-system"}
+
+
+def test_kind_workers_belong_to_sample_sites_with_matching_tiers() -> None:
+    (cluster,) = load_docs(DEPLOY / "kind" / "cluster.yaml")
+    sites = {k.split("/")[1]: d["spec"] for k, d in samples().items() if k.startswith("EdgeSite/")}
+    workers = [n for n in cluster["nodes"] if n["role"] == "worker"]
+    assert len(workers) >= 3
+    assert {n["labels"]["edgeorch.io/tier"] for n in workers} == {"far-edge", "edge", "cloud"}
+    for node in workers:
+        site = sites[node["labels"]["edgeorch.io/site"]]
+        assert node["labels"]["edgeorch.io/tier"] == site["tier"]
+        selector = site.get("nodeSelector", {})
+        assert all(node["labels"].get(k) == v for k, v in selector.items())
+
+
+def test_the_containerfile_builds_the_operator_image() -> None:
+    text = (REPO / "operator" / "Containerfile").read_text()
+    assert text.count("FROM python:3.11-slim") >= 1
+    assert "COPY operator/ /app/operator/" in text and "pip install ." in text
+    user = [line for line in text.splitlines() if line.startswith("USER ")]
+    assert user and not user[-1].split()[1].startswith(("0", "root"))
