@@ -4,5 +4,12 @@ Owns: the scenario file format (sites, tiers, zones, radio cells, nodes, latency
 the kwok Node manifests built from a scenario, the Prometheus exporter that
 publishes node usage and the cell-to-site latency matrix, and fault injection.
 
+Modules:
+  scenario  the City models and `load_scenario(name_or_path)`; built-ins in sim/scenarios/*.yaml
+            (barcelona, city-500, mini); cell-to-site latency and bandwidth matrices.
+  nodes     pure builders: kwok fake Node manifests, EdgeSite resources, offline/ready patches.
+
+The simulator never talks to the Kubernetes API: the orchestrator applies what it builds.
+
 Must not: import orchestrator, Kopf or the chain client, or decide placements.
 """
