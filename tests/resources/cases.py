@@ -67,7 +67,7 @@ def _set(path: str, value: Any) -> Callable[[Doc], None]:
 
 VIDEO = "EdgeWorkload/video-analytics"
 SLA = "ServiceLevelAgreement/video-analytics-sla"
-SITE = "EdgeSite/far-edge-eixample-1"
+SITE = "EdgeSite/fe-eixample"
 
 INVALID: list[Invalid] = [
     Invalid("shares-do-not-sum-to-1", VIDEO, _set("spec.users.cells.0.share", 0.9), "spec.users.cells"),

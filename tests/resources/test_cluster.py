@@ -77,6 +77,16 @@ def test_valid_samples_are_accepted(kube: Kubectl, key: str) -> None:
     assert json.loads(out.stdout)["kind"] == key.split("/")[0]
 
 
+def test_the_simulators_edgesites_are_accepted(kube: Kubectl) -> None:
+    from sim.nodes import site_manifests
+    from sim.scenario import load_scenario
+
+    manifests = site_manifests(load_scenario("city-500"))
+    doc = yaml.safe_dump_all(manifests)
+    out = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=doc).stdout
+    assert out.count("edgesite.edgeorch.io/") == len(manifests)
+
+
 @pytest.mark.parametrize("case", INVALID, ids=lambda c: c.id)
 def test_invalid_crs_are_rejected_naming_the_field(kube: Kubectl, case: Invalid) -> None:
     proc = kube.kubectl("create", "--dry-run=server", "-n", "default", "-f", "-",
