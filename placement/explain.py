@@ -1,0 +1,110 @@
+"""Explanations for unplaced workloads and the assembly of the always-complete result."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+import numpy as np
+
+from placement.model import SolveResult, Status
+from placement.objective import evaluate
+from placement.problem import Problem
+
+
+def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[str, ...]]) -> str:
+    cat = problem.cat
+    inst = problem.instance
+    w = inst.workloads[wi]
+    cands = problem.candidates(wi)
+    slots = cat.replica_slots(w, cands)
+    per_site: dict[int, int] = defaultdict(int)
+    for n, k in zip(cands.tolist(), slots.tolist(), strict=True):
+        per_site[int(cat.node_site[n])] += k
+    cap = w.max_per_site if w.max_per_site is not None else w.replicas
+    alone = sum(min(cap, k) for k in per_site.values())
+    if alone < w.replicas:
+        spread = []
+        if w.max_per_site is not None:
+            spread.append(f"max_per_site={w.max_per_site}")
+        if w.max_per_node is not None:
+            spread.append(f"max_per_node={w.max_per_node}")
+        why = f" with {', '.join(spread)}" if spread else ""
+        return (
+            f"Spread/capacity: only {alone} of {w.replicas} replicas fit on the {len(cands)} feasible "
+            f"nodes across {len(per_site)} sites{why}, even with no other workload"
+        )
+    cand_names = {cat.node_names[n] for n in cands.tolist()}
+    blockers: dict[str, int] = {}
+    for other in inst.workloads:
+        if other.name == w.name:
+            continue
+        if any(n in cand_names for n in assignment.get(other.name, ())):
+            blockers[other.name] = other.priority
+    top = sorted(blockers, key=lambda n: (-blockers[n], n))[:3]
+    names = ", ".join(sorted(cand_names)[:5]) + (", ..." if len(cand_names) > 5 else "")
+    return (
+        f"Capacity: the {len(cands)} feasible nodes ({names}) have no room left for {w.replicas} x "
+        f"{w.cpu_m}m CPU / {w.memory_mb} MB; taken by {len(blockers)} other workloads"
+        + (f" (e.g. {', '.join(f'{b} (priority {blockers[b]})' for b in top)})" if top else "")
+    )
+
+
+def explain(problem: Problem, wi: int, assignment: Mapping[str, tuple[str, ...]]) -> str:
+    """Why workload `wi` is not in `assignment`, naming the blocking constraint."""
+    reason = problem.feasibility[wi].reason
+    return reason or _capacity_reason(problem, wi, assignment)
+
+
+def displaced_by(problem: Problem, assignment: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Unplaced workloads that were running, with the higher-priority placed workloads on their nodes."""
+    inst = problem.instance
+    on_node: dict[str, list[str]] = defaultdict(list)
+    for name, nodes in assignment.items():
+        for n in set(nodes):
+            on_node[n].append(name)
+    prio = {w.name: w.priority for w in inst.workloads}
+    out: dict[str, list[str]] = {}
+    for w in inst.workloads:
+        if w.name in assignment or not w.current:
+            continue
+        takers = sorted({o for n in set(w.current) for o in on_node.get(n, []) if prio[o] > w.priority})
+        out[w.name] = takers
+    return out
+
+
+def build_result(
+    problem: Problem, assignment: Mapping[str, tuple[str, ...]], status: Status, bound: float,
+    wall_s: float, solver: str,
+) -> SolveResult:
+    """Score the assignment with the shared objective and explain what is missing."""
+    inst = problem.instance
+    ev = evaluate(inst, problem.weights, assignment, problem.penalty)
+    unplaced: dict[str, str] = {}
+    displaced = displaced_by(problem, assignment)
+    for wi, w in enumerate(inst.workloads):
+        if w.name in assignment:
+            continue
+        reason = explain(problem, wi, assignment)
+        takers = displaced.get(w.name)
+        if takers:
+            reason = f"displaced by higher-priority {', '.join(takers[:3])}; {reason}"
+        unplaced[w.name] = reason
+    if unplaced and status in (Status.OPTIMAL, Status.FEASIBLE):
+        status = Status.INFEASIBLE
+    bound = float(min(bound, ev.objective))
+    gap = 0.0 if ev.objective <= 1e-9 else max(0.0, (ev.objective - bound) / abs(ev.objective))
+    return SolveResult(
+        status=status,
+        assignment=dict(assignment),
+        predicted_latency_ms=ev.predicted_latency_ms,
+        objective=ev.objective,
+        bound=bound,
+        gap=float(np.round(gap, 9)),
+        breakdown=ev.breakdown,
+        wall_s=wall_s,
+        unplaced=unplaced,
+        displaced=tuple(sorted(n for n in displaced if n in unplaced)),
+        migrations=ev.migrations,
+        solver=solver,
+    )

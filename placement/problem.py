@@ -1,0 +1,162 @@
+"""A prepared problem (catalog + filtered candidates) and the packing state heuristics share."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from placement.catalog import Catalog, FloatArray, IntArray
+from placement.filters import Feasibility, feasible_nodes
+from placement.model import Instance, Weights, Workload
+from placement.objective import unplaced_penalties
+
+
+class Problem:
+    """An instance after filtering: feasible nodes per workload, unit costs, penalties."""
+
+    def __init__(self, inst: Instance, weights: Weights) -> None:
+        self.instance = inst
+        self.weights = weights
+        self.cat = Catalog(inst, weights)
+        self.feasibility: list[Feasibility] = [feasible_nodes(self.cat, wi) for wi in range(len(inst.workloads))]
+        self.unit_cost: list[FloatArray] = [
+            self.cat.unit_cost(wi, f.nodes) for wi, f in enumerate(self.feasibility)
+        ]
+        self.penalty = unplaced_penalties(inst, weights)
+
+    def candidates(self, wi: int) -> IntArray:
+        return self.feasibility[wi].nodes
+
+    def current_counts(self, wi: int) -> Counter[int]:
+        w = self.instance.workloads[wi]
+        return Counter(self.cat.node_index[n] for n in w.current)
+
+
+class Packing:
+    """Free capacity as replicas are placed one workload at a time (greedy heuristics)."""
+
+    def __init__(self, problem: Problem) -> None:
+        cat = problem.cat
+        self.problem = problem
+        self.free_cpu = cat.free_cpu.copy()
+        self.free_mem = cat.free_mem.copy()
+        self.free_gpu = cat.gpu.copy()
+        self.active = np.zeros(len(cat.node_names), dtype=np.bool_)
+        self.assignment: dict[str, tuple[str, ...]] = {}
+
+    def fits(self, w: Workload, node: int) -> bool:
+        return bool(
+            self.free_cpu[node] >= w.cpu_m and self.free_mem[node] >= w.memory_mb
+            and self.free_gpu[node] >= w.gpu
+        )
+
+    def take(self, w: Workload, node: int, count: int = 1) -> None:
+        self.free_cpu[node] -= w.cpu_m * count
+        self.free_mem[node] -= w.memory_mb * count
+        self.free_gpu[node] -= w.gpu * count
+        self.active[node] = True
+
+    def commit(self, w: Workload, nodes: list[int]) -> None:
+        for n in nodes:
+            self.take(w, n)
+        names = self.problem.cat.node_names
+        self.assignment[w.name] = tuple(names[n] for n in nodes)
+
+    def place_in_order(self, wi: int, order: Iterable[int]) -> bool:
+        """Place all replicas of workload `wi`, trying nodes in `order` (first fit, fill a node
+        before moving on); nothing is taken if not all replicas fit."""
+        w = self.problem.instance.workloads[wi]
+        site_of = self.problem.cat.node_site
+        chosen: list[int] = []
+        per_site: Counter[int] = Counter()
+        cpu, mem, gpu = self.free_cpu, self.free_mem, self.free_gpu
+        for n in order:
+            here = 0
+            while len(chosen) < w.replicas:
+                if w.max_per_node is not None and here >= w.max_per_node:
+                    break
+                if w.max_per_site is not None and per_site[int(site_of[n])] >= w.max_per_site:
+                    break
+                if not (cpu[n] >= w.cpu_m * (here + 1) and mem[n] >= w.memory_mb * (here + 1)
+                        and gpu[n] >= w.gpu * (here + 1)):
+                    break
+                chosen.append(int(n))
+                here += 1
+                per_site[int(site_of[n])] += 1
+            if len(chosen) == w.replicas:
+                self.commit(w, chosen)
+                return True
+        return False
+
+    def place_one_by_one(self, wi: int, score: ScoreFn) -> bool:
+        """Place replicas one at a time on the feasible node with the lowest `score`."""
+        w = self.problem.instance.workloads[wi]
+        cands = self.problem.candidates(wi)
+        site_of = self.problem.cat.node_site
+        chosen: list[int] = []
+        per_node: Counter[int] = Counter()
+        per_site: Counter[int] = Counter()
+        for _ in range(w.replicas):
+            ok = (self.free_cpu[cands] >= w.cpu_m) & (self.free_mem[cands] >= w.memory_mb) & (
+                self.free_gpu[cands] >= w.gpu)
+            if w.max_per_node is not None and per_node:
+                ok &= np.array([per_node[int(n)] < w.max_per_node for n in cands], dtype=np.bool_)
+            if w.max_per_site is not None and per_site:
+                ok &= np.array([per_site[int(site_of[n])] < w.max_per_site for n in cands], dtype=np.bool_)
+            if not ok.any():
+                for n in chosen:  # undo
+                    self.free_cpu[n] += w.cpu_m
+                    self.free_mem[n] += w.memory_mb
+                    self.free_gpu[n] += w.gpu
+                return False
+            idx = np.flatnonzero(ok)
+            scores = score(self, wi, cands[idx], idx)
+            pick = int(cands[idx[int(np.argmin(scores))]])
+            chosen.append(pick)
+            per_node[pick] += 1
+            per_site[int(site_of[pick])] += 1
+            self.free_cpu[pick] -= w.cpu_m
+            self.free_mem[pick] -= w.memory_mb
+            self.free_gpu[pick] -= w.gpu
+        for n in chosen:
+            self.active[n] = True
+        names = self.problem.cat.node_names
+        self.assignment[w.name] = tuple(names[n] for n in chosen)
+        return True
+
+    def keep_current(self, order: Iterable[int]) -> set[int]:
+        """Keep every workload whose current placement is complete and still feasible (running
+        pods stay where they are). Returns the indices kept."""
+        kept: set[int] = set()
+        for wi in order:
+            w = self.problem.instance.workloads[wi]
+            if len(w.current) != w.replicas:
+                continue
+            counts = self.problem.current_counts(wi)
+            feas = set(self.problem.candidates(wi).tolist())
+            site_of = self.problem.cat.node_site
+            per_site: Counter[int] = Counter()
+            ok = True
+            for n, c in counts.items():
+                per_site[int(site_of[n])] += c
+                if n not in feas or (w.max_per_node is not None and c > w.max_per_node) or not (self.free_cpu[n] >= w.cpu_m * c and self.free_mem[n] >= w.memory_mb * c
+                          and self.free_gpu[n] >= w.gpu * c):
+                    ok = False
+            if w.max_per_site is not None and any(c > w.max_per_site for c in per_site.values()):
+                ok = False
+            if ok:
+                self.commit(w, [self.problem.cat.node_index[n] for n in w.current])
+                kept.add(wi)
+        return kept
+
+
+ScoreFn = Callable[[Packing, int, IntArray, IntArray], FloatArray]
+"""Score of candidate `nodes` (positions `idx` in the workload's candidate list); lower is better."""
+
+
+def priority_order(inst: Instance, key_extra: list[float] | None = None) -> list[int]:
+    """Workload indices by priority (high first), then by `key_extra` ascending, then input order."""
+    extra = key_extra or [0.0] * len(inst.workloads)
+    return sorted(range(len(inst.workloads)), key=lambda i: (-inst.workloads[i].priority, extra[i], i))

@@ -1,0 +1,175 @@
+"""The `cpsat` solver: filters, a greedy start, candidate pruning, re-placement, CP-SAT, bound.
+
+Cold solve: every workload is free. Candidates are all feasible nodes unless the model
+would be too large; then each workload keeps the nodes of its cheapest sites (and the
+greedy start's nodes), and only the Lagrangian bound of the full problem is reported.
+Re-placement (some workloads have a current placement): workloads whose placement is
+still feasible and cannot gain more than a migration's cost stay fixed; the affected
+ones (and those that could gain) are freed; if a freed workload of higher priority is
+then left out, the lower-priority workloads on its candidate nodes are freed too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from placement.baselines import regret_greedy
+from placement.bounds import lower_bound
+from placement.catalog import IntArray
+from placement.cpsat import ModelSpec, solve_model
+from placement.explain import build_result
+from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
+from placement.objective import evaluate
+from placement.problem import Problem
+
+MAX_PAIRS = 120_000
+MIN_SITES = 3
+
+
+def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
+    """Candidate nodes per free workload; False if some feasible node was pruned."""
+    cat = problem.cat
+    inst = problem.instance
+    total = sum(len(problem.candidates(wi)) for wi in free)
+    full = {wi: problem.candidates(wi) for wi in free}
+    if total <= MAX_PAIRS:
+        return full, True
+    budget = max(8, MAX_PAIRS // max(1, len(free)))
+    out: dict[int, IntArray] = {}
+    for wi in free:
+        nodes = problem.candidates(wi)
+        if len(nodes) <= budget:
+            out[wi] = nodes
+            continue
+        sites = cat.node_site[nodes]
+        unit = problem.unit_cost[wi]
+        site_best: dict[int, float] = {}
+        for s, c in zip(sites.tolist(), unit.tolist(), strict=True):
+            if c < site_best.get(s, np.inf):
+                site_best[s] = c
+        ranked = sorted(site_best, key=lambda s: (site_best[s], s))
+        keep_sites: set[int] = set()
+        count = 0
+        per_site = Counter(sites.tolist())
+        for s in ranked:
+            if len(keep_sites) >= MIN_SITES and count >= budget:
+                break
+            keep_sites.add(s)
+            count += per_site[s]
+        extra = {cat.node_index[n] for n in hint.get(inst.workloads[wi].name, ())}
+        extra |= {cat.node_index[n] for n in inst.workloads[wi].current}
+        mask = np.isin(sites, np.array(sorted(keep_sites), dtype=np.int64)) | np.isin(
+            nodes, np.array(sorted(extra), dtype=np.int64))
+        out[wi] = nodes[mask]
+    return out, False
+
+
+def _still_valid(problem: Problem, wi: int) -> bool:
+    w = problem.instance.workloads[wi]
+    if len(w.current) != w.replicas:
+        return False
+    cands = set(problem.candidates(wi).tolist())
+    counts = problem.current_counts(wi)
+    if any(n not in cands for n in counts):
+        return False
+    if w.max_per_node is not None and max(counts.values()) > w.max_per_node:
+        return False
+    if w.max_per_site is not None:
+        per_site = Counter(int(problem.cat.node_site[n]) for n in problem.current_counts(wi).elements())
+        if max(per_site.values()) > w.max_per_site:
+            return False
+    return True
+
+
+def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
+    """Free (affected or improvable) and fixed workloads for a re-placement."""
+    inst = problem.instance
+    cat = problem.cat
+    valid = [wi for wi in range(len(inst.workloads)) if _still_valid(problem, wi)]
+    # overloaded nodes: free every workload on them
+    cpu = np.zeros(len(cat.node_names), dtype=np.int64)
+    mem = np.zeros(len(cat.node_names), dtype=np.int64)
+    for wi in valid:
+        w = inst.workloads[wi]
+        for n, c in problem.current_counts(wi).items():
+            cpu[n] += w.cpu_m * c
+            mem[n] += w.memory_mb * c
+    over = set(np.flatnonzero((cpu > cat.free_cpu) | (mem > cat.free_mem)).tolist())
+    fixed: dict[int, tuple[int, ...]] = {}
+    gains: list[tuple[float, int]] = []
+    migration = problem.weights.migration
+    for wi in valid:
+        counts = problem.current_counts(wi)
+        if any(n in over for n in counts):
+            continue
+        cands = problem.candidates(wi)
+        unit = dict(zip(cands.tolist(), problem.unit_cost[wi].tolist(), strict=True))
+        best = float(problem.unit_cost[wi].min())
+        gain = sum((unit[n] - best - migration) * c for n, c in counts.items())
+        if gain > 1e-9:
+            gains.append((-gain, wi))
+        fixed[wi] = tuple(cat.node_index[n] for n in inst.workloads[wi].current)
+    n_affected = len(inst.workloads) - len(fixed)
+    budget = max(n_affected, len(inst.workloads) // 50)
+    for _, wi in sorted(gains)[:budget]:
+        del fixed[wi]
+    free = [wi for wi in range(len(inst.workloads)) if wi not in fixed]
+    return free, fixed
+
+
+def _release_for_priority(
+    problem: Problem, assignment: dict[str, tuple[str, ...]], free: list[int], fixed: dict[int, tuple[int, ...]],
+) -> bool:
+    """Free lower-priority fixed workloads sitting on nodes a left-out free workload could use."""
+    inst = problem.instance
+    released = False
+    for wi in free:
+        w = inst.workloads[wi]
+        if w.name in assignment or len(problem.candidates(wi)) == 0:
+            continue
+        cands = set(problem.candidates(wi).tolist())
+        for fj, nodes in list(fixed.items()):
+            if inst.workloads[fj].priority < w.priority and cands.intersection(nodes):
+                del fixed[fj]
+                free.append(fj)
+                released = True
+    return released
+
+
+def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
+    start = time.perf_counter()
+    problem = Problem(inst, weights)
+    hint = regret_greedy(problem)
+    incremental = config.incremental and any(w.current for w in inst.workloads)
+    if incremental:
+        free, fixed = _split(problem)
+    else:
+        free, fixed = list(range(len(inst.workloads))), {}
+    outcome = None
+    best = hint
+    for _round in range(2):
+        candidates, complete = _prune(problem, free, hint)
+        spec = ModelSpec(sorted(free), candidates, fixed, complete=complete and not fixed)
+        remaining = config.time_limit_s - (time.perf_counter() - start)
+        outcome = solve_model(problem, spec, best, config, max(0.1, remaining * 0.9))
+        if outcome.solved and evaluate(inst, weights, outcome.assignment, problem.penalty).objective <= evaluate(
+                inst, weights, best, problem.penalty).objective:
+            best = outcome.assignment
+        if not (incremental and _release_for_priority(problem, best, free, fixed)):
+            break
+    assert outcome is not None
+    value = evaluate(inst, weights, best, problem.penalty).objective
+    bound = lower_bound(problem, upper=value)
+    if spec.complete and outcome.solved:
+        bound = max(bound, outcome.bound)
+    if not outcome.solved:
+        status = Status.TIMEOUT
+    elif outcome.status == "OPTIMAL" and spec.complete:
+        status = Status.OPTIMAL
+    else:
+        status = Status.FEASIBLE
+    wall = time.perf_counter() - start
+    return build_result(problem, best, status, bound, wall, "cpsat")
