@@ -152,3 +152,9 @@ def nodes_by_readiness(api: Any, label_selector: str = "") -> tuple[list[str], l
         conds = {c.type: c.status for c in ((node.status and node.status.conditions) or [])}
         (ready if conds.get("Ready") == "True" else not_ready).append(node.metadata.name)
     return sorted(ready), sorted(not_ready)
+
+
+def node_labels(api: Any, label_selector: str = "") -> dict[str, dict[str, str]]:
+    """Node name -> labels."""
+    nodes: Any = call(k8s.CoreV1Api(api).list_node, label_selector=label_selector)
+    return {n.metadata.name: dict(n.metadata.labels or {}) for n in nodes.items}

@@ -35,6 +35,7 @@ class Ports:
     anvil: int
     exporter: int
     operator_metrics: int
+    operator_health: int
 
 
 def kubeconfig(server: str, pki: Pki, user: str) -> dict[str, Any]:
@@ -195,6 +196,14 @@ def exporter(scenario: str, ports: Ports) -> ProcessSpec:
     return ProcessSpec("exporter", [
         sys.executable, "-m", "sim.exporter", "--scenario", scenario, "--host", HOST, "--port", str(ports.exporter),
     ])
+
+
+def operator(handlers: Path, ports: Ports, env: dict[str, str]) -> ProcessSpec:
+    """The edgeorch operator (Kopf) against the stack, with its health endpoint on loopback."""
+    return ProcessSpec("operator", [
+        sys.executable, "-m", "kopf", "run", str(handlers), "--all-namespaces", "--standalone",
+        f"--liveness=http://{HOST}:{ports.operator_health}/healthz",
+    ], env=env)
 
 
 def dump_yaml(path: Path, data: dict[str, Any] | list[dict[str, Any]]) -> None:

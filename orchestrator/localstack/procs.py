@@ -155,6 +155,20 @@ class Supervisor:
         self._pid_file(name).unlink(missing_ok=True)
         return True
 
+    def kill(self, name: str, timeout: float = 10.0) -> bool:
+        """SIGKILL a component, as a crash would (no clean shutdown); True when it was running."""
+        pid = self.pid(name)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid(name) is not None:
+            time.sleep(0.05)
+        _reap(pid)
+        self._pid_file(name).unlink(missing_ok=True)
+        return True
+
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.pid_dir.glob("*.pid"))
 

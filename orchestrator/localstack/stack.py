@@ -161,7 +161,7 @@ class Stack:
         owner = {"etcd": "etcd", "etcd_peer": "etcd", "apiserver": "kube-apiserver",
                  "controller_manager": "kube-controller-manager", "scheduler": "kube-scheduler",
                  "prometheus": "prometheus", "anvil": "anvil", "exporter": "exporter",
-                 "operator_metrics": ""}
+                 "operator_metrics": "operator", "operator_health": "operator"}
         chosen: dict[str, int] = {}
         fresh = iter(free_ports(len(names)))
         for name in names:
@@ -255,6 +255,24 @@ class Stack:
 
             wait_until(check, 30, f"{name} to answer (log: {sup.log_file(name)})")
 
+    # -- the operator ------------------------------------------------------------------------
+    def start_operator(self, extra_env: dict[str, str] | None = None, timeout: float = 60) -> int:
+        """Run the operator (Kopf, operator/handlers.py) against this stack; wait until it is healthy."""
+        state = self.load()
+        if state is None:
+            raise RuntimeError("no stack: run `edgeorch cluster up` first")
+        sup = self.supervisor
+        env = {**state.env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env)
+        health = f"http://{comp.HOST}:{state.ports.operator_health}/healthz"
+        self._run(sup, spec, lambda: probes.http_ok(health), timeout)
+        return sup.pid("operator") or 0
+
+    def stop_operator(self, *, kill: bool = False) -> bool:
+        """Stop the operator (SIGKILL with `kill`: a crash, for restart tests)."""
+        sup = self.supervisor
+        return sup.kill("operator") if kill else sup.stop("operator")
+
     # -- status / down -----------------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
         state = self.load()
@@ -286,7 +304,7 @@ class Stack:
         state = self.load()
         sup = self.supervisor
         stopped = []
-        for name in reversed(ALL_COMPONENTS):
+        for name in ("operator", *reversed(ALL_COMPONENTS)):
             if sup.stop(name):
                 stopped.append(name)
                 log(f"stopped {name}")

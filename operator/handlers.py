@@ -1,0 +1,98 @@
+"""edgeorch's Kopf handlers: thin glue from Kubernetes events to `orchestrator`.
+
+Run with `kopf run operator/handlers.py --all-namespaces --standalone`.  Every handler is a few
+lines: it hands plain data to the domain (orchestrator.workloads, orchestrator.service) and turns
+the answer into a status patch, Events and Kopf's retry signals.  No placement or ledger logic here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from orchestrator import telemetry, workloads
+from orchestrator.kube.errors import KubeError
+from orchestrator.prometheus import MetricsUnavailable
+from orchestrator.service import IndexView, OperatorService, Settings, holding_of
+
+GROUP, VERSION = "edgeorch.io", "v1alpha1"
+SERVICE: OperatorService | None = None
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_idx: kopf.Index,
+                    holding_idx: kopf.Index, **_: Any) -> None:
+    """All Kopf settings in one place, then the domain service."""
+    global SERVICE
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="edgeorch.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="edgeorch.io", key="last-handled-configuration")
+    settings.persistence.finalizer = "edgeorch.io/finalizer"
+    settings.posting.level = logging.WARNING
+    settings.networking.request_timeout = 30
+    settings.watching.server_timeout = 300
+    SERVICE = OperatorService(Settings.from_env(), IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx))
+    await SERVICE.start()
+
+
+@kopf.on.cleanup()
+async def shutdown(**_: Any) -> None:
+    if SERVICE:
+        await SERVICE.stop()
+
+
+@kopf.on.probe(id="placementQueue")
+def queue_depth(**_: Any) -> int:
+    depth = SERVICE.engine.queue_depth() if SERVICE and SERVICE.engine else 0
+    telemetry.QUEUE_DEPTH.set(depth)
+    return depth
+
+
+# -- watch indices: the cluster as the placement engine sees it -------------------------------------
+@kopf.index("", "v1", "nodes", labels={"edgeorch.io/site": kopf.PRESENT})
+def node_idx(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+    return {name: {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}}
+
+
+@kopf.index(GROUP, VERSION, "edgesites")
+def site_idx(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+    return {name: dict(spec)}
+
+
+@kopf.index(GROUP, VERSION, "edgeworkloads")
+def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
+    held = holding_of(spec, status)
+    return {f"{namespace}/{name}": held} if held else {}
+
+
+# -- EdgeWorkloads ------------------------------------------------------------------------------------
+@kopf.on.resume(GROUP, VERSION, "edgeworkloads")
+@kopf.on.create(GROUP, VERSION, "edgeworkloads")
+@kopf.on.update(GROUP, VERSION, "edgeworkloads", field="spec")
+async def place_workload(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    assert SERVICE and SERVICE.engine and SERVICE.kube
+    try:
+        result = await workloads.reconcile(body, SERVICE.engine, SERVICE.kube)
+    except MetricsUnavailable as exc:
+        telemetry.RECONCILE_ERRORS.labels("metrics").inc()
+        raise kopf.TemporaryError(f"QoS metrics unavailable, nothing changed: {exc}", delay=5) from exc
+    except KubeError as exc:
+        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
+    if result.status is not None:
+        patch.status.update(result.status)
+    for type_, reason, message in result.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+    if result.outcome is not None:
+        telemetry.PLACEMENTS.labels("placed" if result.outcome.placed else "unplaceable").inc()
+    if result.retry_after is not None:
+        raise kopf.TemporaryError("not placeable yet; will try again", delay=result.retry_after)
+
+
+@kopf.on.delete(GROUP, VERSION, "edgeworkloads", optional=True)
+def release_workload(namespace: str | None, name: str, **_: Any) -> None:
+    """Pods go with their owner (garbage collection); the engine only frees the capacity."""
+    if SERVICE and SERVICE.engine:
+        SERVICE.engine.release(f"{namespace}/{name}")

@@ -1,0 +1,129 @@
+"""Pure builders from a placement decision to Kubernetes objects: replica Pods pinned to their
+nodes, the plan that turns the current Pods into the decided ones, and the EdgeWorkload status.
+
+A replica Pod's name is derived from (workload, node, index on that node), so creating it twice is
+a harmless conflict and a restarted operator finds what it already created.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.resources import EdgeWorkloadSpec
+from orchestrator.snapshot import FAR_EDGE_TAINT, KWOK_TAINT
+
+WORKLOAD_LABEL = "edgeorch.io/workload"
+NODE_LABEL = "edgeorch.io/node"
+SITE_LABEL = "edgeorch.io/site"
+DECISION_ANNOTATION = "edgeorch.io/decision"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "edgeorch"}
+
+
+def decision_id(key: str, nodes: Sequence[str]) -> str:
+    """A stable id of 'workload `key` runs on these nodes' (order of replicas does not matter)."""
+    text = key + "\0" + "\0".join(sorted(nodes))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def pod_name(workload: str, node: str, index: int) -> str:
+    """`<workload>-<hash of node>-<index>`, at most 63 characters."""
+    return f"{workload[:48]}-{_short(node)}-{index}"
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """What to change so the workload's Pods sit on `target` nodes (a multiset)."""
+
+    keep: tuple[str, ...]
+    delete: tuple[str, ...]
+    create: tuple[tuple[str, int], ...]  # (node, index on that node)
+
+    @property
+    def empty(self) -> bool:
+        return not self.delete and not self.create
+
+
+def plan_pods(current: Mapping[str, str], target: Sequence[str]) -> PodPlan:
+    """`current` maps pod name -> node.  Pods already on a wanted node are kept (fewest moves)."""
+    want = Counter(target)
+    keep: list[str] = []
+    delete: list[str] = []
+    used: dict[str, set[int]] = {}
+    for name, node in sorted(current.items()):
+        if want[node] > 0:
+            want[node] -= 1
+            keep.append(name)
+            used.setdefault(node, set()).add(_index(name))
+        else:
+            delete.append(name)
+    create: list[tuple[str, int]] = []
+    for node in sorted(want):
+        taken = used.setdefault(node, set())
+        i = 0
+        for _ in range(want[node]):
+            while i in taken:
+                i += 1
+            create.append((node, i))
+            taken.add(i)
+    return PodPlan(tuple(keep), tuple(delete), tuple(create))
+
+
+def _index(name: str) -> int:
+    try:
+        return int(name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def build_pod(
+    owner: Mapping[str, Any], spec: EdgeWorkloadSpec, node: str, index: int, site: str, decision: str
+) -> dict[str, Any]:
+    """A replica Pod pinned to `node` by required node affinity, owned by the EdgeWorkload."""
+    meta = owner["metadata"]
+    name = meta["name"]
+    tmpl = spec.template.model_dump(by_alias=True, exclude_none=True)
+    pod_spec: dict[str, Any] = copy.deepcopy(tmpl["spec"])
+    labels = {**tmpl.get("metadata", {}).get("labels", {}), **MANAGED_BY,
+              WORKLOAD_LABEL: name, NODE_LABEL: node[:63], SITE_LABEL: site}
+    annotations = {**tmpl.get("metadata", {}).get("annotations", {}), DECISION_ANNOTATION: decision}
+    if not any((c.get("resources") or {}).get("requests") for c in pod_spec["containers"]):
+        requests = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}
+        if spec.resources.gpu:
+            requests["nvidia.com/gpu"] = str(spec.resources.gpu)
+        pod_spec["containers"][0].setdefault("resources", {})["requests"] = requests
+    pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}],
+    }}}
+    tolerations = list(pod_spec.get("tolerations") or [])
+    for key in (KWOK_TAINT, FAR_EDGE_TAINT):
+        if not any(t.get("key") == key for t in tolerations):
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoSchedule"})
+    pod_spec["tolerations"] = tolerations
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(name, node, index),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [{
+                "apiVersion": owner.get("apiVersion", "edgeorch.io/v1alpha1"),
+                "kind": owner.get("kind", "EdgeWorkload"),
+                "name": name,
+                "uid": meta["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }],
+        },
+        "spec": pod_spec,
+    }

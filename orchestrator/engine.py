@@ -1,0 +1,242 @@
+"""The placement engine: requests that arrive close together are solved together.
+
+Callers `await engine.place(request)`; a single batch loop collects requests for a short window
+(or up to `max_batch`), takes one snapshot (nodes, sites, capacity held by workloads already placed,
+QoS metrics), solves the batch off the event loop, and answers every caller.  Batches are FIFO and
+bounded, so a wave of thousands is worked through in order and nobody starves.
+
+Capacity already promised to workloads outside the batch comes from the cluster (EdgeWorkload
+statuses, via `ClusterView.placed`) merged with this engine's own recent decisions, which win until
+the cluster shows them; so a restarted operator rebuilds it from the cluster alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.decision import decision_id
+from orchestrator.snapshot import QosMetrics, Request, build_instance, cpu_m, memory_mb
+from placement import InvalidInstance, SolverConfig, SolveResult, Status, Weights, solve
+
+log = logging.getLogger("edgeorch.engine")
+
+
+class ClusterView(Protocol):
+    """What the engine reads of the cluster (kept current by the operator's watches)."""
+
+    def nodes(self) -> list[Mapping[str, Any]]: ...
+
+    def sites(self) -> dict[str, Mapping[str, Any]]: ...
+
+    def placed(self) -> dict[str, Holding]: ...
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Capacity a placed workload holds: its replicas' nodes and the requests of one replica."""
+
+    nodes: tuple[str, ...]
+    cpu_m: int
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The engine's answer for one request."""
+
+    key: str
+    nodes: tuple[str, ...]  # one per replica; empty when not placed
+    sites: tuple[str, ...]
+    tiers: tuple[str, ...]
+    predicted_latency_ms: float | None
+    reason: str | None  # why not placed
+    solver: dict[str, Any]
+    decision_id: str
+    batch_size: int
+    displaced: tuple[str, ...] = ()
+
+    @property
+    def placed(self) -> bool:
+        return bool(self.nodes)
+
+
+@dataclass
+class _Pending:
+    request: Request
+    future: asyncio.Future[Outcome]
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class PlacementEngine:
+    def __init__(
+        self,
+        view: ClusterView,
+        metrics: Callable[[], Awaitable[QosMetrics]],
+        *,
+        weights: Weights | None = None,
+        config: SolverConfig | None = None,
+        window_s: float = 0.1,
+        max_batch: int = 1000,
+        on_batch: Callable[[int, SolveResult], None] | None = None,
+    ) -> None:
+        self.view = view
+        self.metrics = metrics
+        self.weights = weights or Weights()
+        self.config = config or SolverConfig(time_limit_s=1.0)
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self.on_batch = on_batch
+        self.excluded_sites: frozenset[str] = frozenset()
+        self.site_penalty_ms: dict[str, float] = {}
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
+        self._task: asyncio.Task[None] | None = None
+
+    # -- public ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="edgeorch-placement")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def place(self, request: Request) -> Outcome:
+        self.start()
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(request, fut))
+        return await fut
+
+    def release(self, key: str) -> None:
+        """The workload is gone: its capacity is free again."""
+        self._own[key] = None
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    # -- the batch loop -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            live = [p for p in batch if not p.future.done()]
+            if not live:
+                continue
+            try:
+                outcomes = await self._solve_batch([p.request for p in live])
+            except Exception as exc:  # metrics missing, solver crash: every caller hears it
+                for p in live:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            for p in live:
+                if not p.future.done():
+                    p.future.set_result(outcomes[p.request.key])
+
+    def _holdings(self, exclude: set[str]) -> dict[str, tuple[int, int]]:
+        held = dict(self.view.placed())
+        for key, own in self._own.items():
+            if own is None:
+                held.pop(key, None)
+            else:
+                held[key] = own
+        reserved: dict[str, tuple[int, int]] = {}
+        for key, h in held.items():
+            if key in exclude:
+                continue
+            for node in h.nodes:
+                cpu, mem = reserved.get(node, (0, 0))
+                reserved[node] = (cpu + h.cpu_m, mem + h.memory_mb)
+        return reserved
+
+    async def _solve_batch(self, requests: list[Request]) -> dict[str, Outcome]:
+        metrics = await self.metrics()
+        # the latest request per key wins (a workload updated twice inside one window)
+        by_key = {r.key: r for r in requests}
+        reqs = list(by_key.values())
+        nodes, sites = self.view.nodes(), self.view.sites()
+        reserved = self._holdings(set(by_key))
+        known_cells = set(metrics.latency_ms)
+        outcomes: dict[str, Outcome] = {}
+        ok: list[Request] = []
+        for r in reqs:
+            missing = [c.cell for c in r.spec.users.cells if c.cell not in known_cells]
+            if missing:
+                outcomes[r.key] = self._unplaced(r.key, f"spec.users.cells: no latency metrics for cell(s) "
+                                                        f"{', '.join(missing)} (unknown cell?)", len(reqs))
+            else:
+                ok.append(r)
+        if ok:
+            def run() -> SolveResult:
+                inst = build_instance(nodes, sites, ok, metrics, reserved, excluded_sites=self.excluded_sites,
+                                      site_penalty_ms=self.site_penalty_ms)
+                return solve(inst, self.weights, self.config)
+
+            try:
+                result = await asyncio.to_thread(run)
+            except InvalidInstance as exc:
+                if len(ok) == 1:
+                    outcomes[ok[0].key] = self._unplaced(ok[0].key, str(exc), 1)
+                    return outcomes
+                log.warning("batch of %d invalid (%s); solving one by one", len(ok), exc)
+                for r in ok:
+                    outcomes.update(await self._solve_batch([r]))
+                return outcomes
+            if self.on_batch:
+                self.on_batch(len(ok), result)
+            outcomes.update(self._outcomes(ok, result, nodes, sites))
+        return outcomes
+
+    def _outcomes(
+        self, reqs: list[Request], result: SolveResult, nodes: list[Mapping[str, Any]],
+        sites: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, Outcome]:
+        site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get("edgeorch.io/site", "")
+                   for n in nodes}
+        report = {
+            "name": result.solver, "status": result.status.value.upper(), "objective": result.objective,
+            "bound": result.bound, "gap": result.gap, "wallSeconds": round(result.wall_s, 4),
+        }
+        out: dict[str, Outcome] = {}
+        for r in reqs:
+            assigned = tuple(result.assignment.get(r.key, ()))
+            if assigned:
+                site_names = tuple(site_of.get(n, "") for n in assigned)
+                tiers = tuple(str(sites.get(s, {}).get("tier", "")) for s in site_names)
+                self._own[r.key] = Holding(
+                    assigned,
+                    cpu_m(r.spec.resources.cpu),
+                    memory_mb(r.spec.resources.memory),
+                )
+                out[r.key] = Outcome(
+                    r.key, assigned, site_names, tiers, result.predicted_latency_ms.get(r.key), None, report,
+                    decision_id(r.key, assigned), len(reqs), tuple(result.displaced),
+                )
+            else:
+                reason = result.unplaced.get(r.key) or (
+                    "no feasible placement" if result.status != Status.TIMEOUT else "solver timed out"
+                )
+                self._own[r.key] = None
+                out[r.key] = Outcome(r.key, (), (), (), None, reason, report, decision_id(r.key, ()), len(reqs))
+        return out
+
+    def _unplaced(self, key: str, reason: str, batch: int) -> Outcome:
+        return Outcome(key, (), (), (), None, reason, {"name": "validation", "status": "INVALID"},
+                       decision_id(key, ()), batch)

@@ -1,0 +1,82 @@
+"""Async Kubernetes access for the operator (`kubernetes_asyncio`); errors classified in `errors`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+
+from orchestrator.kube.errors import KubeConflict, KubeError, KubeNotFound, KubeUnavailable, classify
+
+T = TypeVar("T")
+
+
+async def call(fn: Callable[..., Awaitable[T]], *args: Any, retries: int = 3, **kwargs: Any) -> T:
+    """Await one client call; transient failures are retried with back-off, others classified."""
+    delay = 0.2
+    for attempt in range(retries + 1):
+        try:
+            return await fn(*args, **kwargs)
+        except KubeError:
+            raise
+        except Exception as exc:
+            err = classify(exc)
+            if isinstance(err, KubeUnavailable) and attempt < retries:
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            raise err from exc
+    raise AssertionError("unreachable")
+
+
+class AsyncKube:
+    """The operator's client: replica Pods and Events."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self.core = k8s.CoreV1Api(api)
+
+    @classmethod
+    async def connect(cls, kubeconfig: Path | None = None) -> AsyncKube:
+        cfg = k8s.Configuration()
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        else:
+            await k8s_config.load_kube_config(
+                config_file=str(kubeconfig) if kubeconfig else None, client_configuration=cfg
+            )
+        cfg.connection_pool_maxsize = 64
+        return cls(k8s.ApiClient(cfg))
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def pods_by_label(self, namespace: str, selector: str) -> dict[str, str]:
+        """Live (not terminating) pods matching `selector`: name -> node (from the affinity pin)."""
+        pods: Any = await call(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        out: dict[str, str] = {}
+        for pod in pods.items:
+            if pod.metadata.deletion_timestamp:
+                continue
+            out[pod.metadata.name] = (pod.metadata.labels or {}).get("edgeorch.io/node") or pod.spec.node_name or ""
+        return out
+
+    async def create_pod(self, manifest: dict[str, Any]) -> bool:
+        """Create a pod; False when it already exists (idempotent)."""
+        try:
+            await call(self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest)
+        except KubeConflict:
+            return False
+        return True
+
+    async def delete_pod(self, namespace: str, name: str) -> bool:
+        try:
+            await call(self.core.delete_namespaced_pod, name, namespace, grace_period_seconds=0)
+        except KubeNotFound:
+            return False
+        return True

@@ -1,0 +1,128 @@
+"""The operator's domain side, wired once at start-up: placement engine, Kubernetes client,
+Prometheus source and metrics server.  The Kopf handlers (operator/handlers.py) call into this with
+plain data and turn the answers into status patches and Events; this module imports no Kopf.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import start_http_server
+
+from orchestrator import telemetry
+from orchestrator.engine import Holding, PlacementEngine
+from orchestrator.kube.aio import AsyncKube
+from orchestrator.prometheus import PrometheusSource
+from orchestrator.snapshot import cpu_m, memory_mb
+from placement import SolverConfig, SolveResult, Weights
+
+log = logging.getLogger("edgeorch.service")
+
+
+@dataclass
+class Settings:
+    """The operator's configuration, from the environment (names in the README)."""
+
+    prometheus_url: str = "http://127.0.0.1:9090"
+    chain_url: str | None = None
+    metrics_port: int = 9090
+    metrics_host: str = "127.0.0.1"
+    kubeconfig: Path | None = None
+    batch_window_s: float = 0.1
+    max_batch: int = 1000
+    solve_time_limit_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        kubeconfig = env.get("KUBECONFIG")
+        return cls(
+            prometheus_url=env.get("EDGEORCH_PROMETHEUS_URL", cls.prometheus_url),
+            chain_url=env.get("EDGEORCH_CHAIN_URL") or None,
+            metrics_port=int(env.get("EDGEORCH_OPERATOR_METRICS_PORT", cls.metrics_port)),
+            metrics_host=env.get("EDGEORCH_OPERATOR_METRICS_HOST", cls.metrics_host),
+            kubeconfig=Path(kubeconfig) if kubeconfig else None,
+            batch_window_s=float(env.get("EDGEORCH_BATCH_WINDOW_S", cls.batch_window_s)),
+            max_batch=int(env.get("EDGEORCH_MAX_BATCH", cls.max_batch)),
+            solve_time_limit_s=float(env.get("EDGEORCH_SOLVE_TIME_LIMIT_S", cls.solve_time_limit_s)),
+        )
+
+
+def _values(index: Mapping[Any, Iterable[Any]]) -> Iterable[Any]:
+    for store in index.values():
+        yield from store
+
+
+@dataclass
+class IndexView:
+    """The engine's ClusterView over the operator's live watch indices (callables return mappings
+    key -> collection of values, as Kopf's indices are)."""
+
+    node_index: Callable[[], Mapping[Any, Iterable[Any]]]
+    site_index: Callable[[], Mapping[Any, Iterable[Any]]]
+    holding_index: Callable[[], Mapping[Any, Iterable[Any]]]
+
+    def nodes(self) -> list[Mapping[str, Any]]:
+        return list(_values(self.node_index()))
+
+    def sites(self) -> dict[str, Mapping[str, Any]]:
+        return {name: spec for name, specs in self.site_index().items() for spec in specs}
+
+    def placed(self) -> dict[str, Holding]:
+        return {key: h for key, hs in self.holding_index().items() for h in hs}
+
+
+def holding_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Holding | None:
+    """Capacity an EdgeWorkload holds according to its status (None when it holds none)."""
+    placements = status.get("placements") or []
+    if not placements:
+        return None
+    res = spec.get("resources") or {}
+    try:
+        return Holding(tuple(p["node"] for p in placements), cpu_m(res.get("cpu", 0)), memory_mb(res.get("memory", 0)))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+@dataclass
+class OperatorService:
+    settings: Settings
+    view: IndexView
+    kube: AsyncKube | None = None
+    prometheus: PrometheusSource | None = None
+    engine: PlacementEngine | None = None
+    _metrics_started: bool = field(default=False, repr=False)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.kube = await AsyncKube.connect(s.kubeconfig)
+        self.prometheus = PrometheusSource(s.prometheus_url)
+        self.engine = PlacementEngine(
+            self.view, self.prometheus.snapshot, weights=Weights(),
+            config=SolverConfig(time_limit_s=s.solve_time_limit_s), window_s=s.batch_window_s,
+            max_batch=s.max_batch, on_batch=self._observe_batch,
+        )
+        self.engine.start()
+        if not self._metrics_started:
+            start_http_server(s.metrics_port, addr=s.metrics_host)
+            self._metrics_started = True
+        log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
+
+    async def stop(self) -> None:
+        if self.engine:
+            await self.engine.stop()
+        if self.prometheus:
+            await self.prometheus.close()
+        if self.kube:
+            await self.kube.close()
+
+    @staticmethod
+    def _observe_batch(size: int, result: SolveResult) -> None:
+        telemetry.SOLVE_SECONDS.observe(result.wall_s)
+        telemetry.SOLVE_GAP.set(result.gap)
+        telemetry.BATCH_SIZE.observe(size)

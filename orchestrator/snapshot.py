@@ -1,0 +1,174 @@
+"""Pure builders: from Kubernetes objects and QoS metrics to the placement core's Instance.
+
+Input is plain data (Node and EdgeSite dicts as the API returns them, EdgeWorkload specs, a
+metrics snapshot); nothing here does I/O.  Workloads are keyed "namespace/name".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.resources import EdgeWorkloadSpec
+from orchestrator.resources.common import parse_quantity
+from placement import Instance, Node, Site, Workload
+
+SITE_LABEL = "edgeorch.io/site"
+TIER_LABEL = "edgeorch.io/tier"
+ZONE_LABEL = "topology.kubernetes.io/region"
+OFFLINE_ANNOTATION = "edgeorch.io/offline"
+KWOK_TAINT = "kwok.x-k8s.io/node"
+FAR_EDGE_TAINT = "edgeorch.io/far-edge"
+
+
+@dataclass(frozen=True)
+class QosMetrics:
+    """One reading of the QoS metrics: cell -> site latency and bandwidth, per-node usage."""
+
+    latency_ms: Mapping[str, Mapping[str, float]]
+    bandwidth_mbps: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    node_cpu_m: Mapping[str, int] = field(default_factory=dict)
+    node_memory_mb: Mapping[str, int] = field(default_factory=dict)
+    site_up: Mapping[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One workload to place: its key, validated spec and the nodes its replicas run on now."""
+
+    key: str
+    spec: EdgeWorkloadSpec
+    current: tuple[str, ...] = ()
+
+
+def cpu_m(value: str | int, field: str = "cpu") -> int:
+    """CPU in millicores (rounded up); ValueError naming `field` when not a quantity."""
+    try:
+        return math.ceil(parse_quantity(value) * 1000)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+
+
+def memory_mb(value: str | int, field: str = "memory") -> int:
+    """Memory in MiB (rounded up)."""
+    try:
+        return math.ceil(parse_quantity(value) / 2**20)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+
+
+def node_ready(node: Mapping[str, Any]) -> bool:
+    meta = node.get("metadata", {})
+    if (meta.get("annotations") or {}).get(OFFLINE_ANNOTATION) == "true":
+        return False
+    if (node.get("spec") or {}).get("unschedulable"):
+        return False
+    conds = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []}
+    return conds.get("Ready") == "True"
+
+
+def _taints(node: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(
+        t["key"] for t in (node.get("spec") or {}).get("taints") or []
+        if t.get("effect") in ("NoSchedule", "NoExecute")
+    )
+
+
+def tolerations(spec: EdgeWorkloadSpec) -> frozenset[str]:
+    """Taint keys a workload's pods tolerate: its own, kwok's, and far-edge when that tier is allowed."""
+    own = {t.get("key", "") for t in (spec.template.spec.model_extra or {}).get("tolerations") or []}
+    keys = {k for k in own if k} | {KWOK_TAINT}
+    if not spec.placement.allowed_tiers or "far-edge" in spec.placement.allowed_tiers:
+        keys.add(FAR_EDGE_TAINT)
+    return frozenset(keys)
+
+
+def build_nodes(
+    nodes: Iterable[Mapping[str, Any]],
+    sites: Mapping[str, Mapping[str, Any]],
+    metrics: QosMetrics,
+    reserved: Mapping[str, tuple[int, int]],
+) -> tuple[list[Node], list[Site]]:
+    """Placement nodes (Ready ones of known sites) and the sites they belong to."""
+    out: list[Node] = []
+    used_sites: dict[str, Site] = {}
+    for node in nodes:
+        meta = node.get("metadata", {})
+        labels = meta.get("labels") or {}
+        site_name = labels.get(SITE_LABEL)
+        if not site_name or site_name not in sites or not node_ready(node):
+            continue
+        if metrics.site_up and not metrics.site_up.get(site_name, True):
+            continue
+        site_spec = sites[site_name]
+        tier = site_spec.get("tier") or labels.get(TIER_LABEL, "")
+        zone = site_spec.get("zone") or labels.get(ZONE_LABEL, "")
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        name = meta["name"]
+        res_cpu, res_mem = reserved.get(name, (0, 0))
+        power = site_spec.get("power") or {}
+        out.append(Node(
+            name=name, site=site_name, tier=tier, zone=zone,
+            cpu_m=cpu_m(alloc.get("cpu", "0"), f"node {name} allocatable.cpu"),
+            memory_mb=memory_mb(alloc.get("memory", "0"), f"node {name} allocatable.memory"),
+            gpu=int(parse_quantity(alloc.get("nvidia.com/gpu", "0"))),
+            used_cpu_m=res_cpu + metrics.node_cpu_m.get(name, 0),
+            used_memory_mb=res_mem + metrics.node_memory_mb.get(name, 0),
+            taints=_taints(node),
+            cost_per_cpu_hour=float(site_spec.get("costPerCpuHour", 0.0)),
+            idle_power_w=float(power.get("idleWatts", 0.0)),
+            power_per_cpu_w=float(power.get("wattsPerCpu", 0.0)),
+        ))
+        used_sites.setdefault(site_name, Site(site_name, tier, zone))
+    return out, sorted(used_sites.values(), key=lambda s: s.name)
+
+
+def build_workload(req: Request) -> Workload:
+    spec = req.spec
+    return Workload(
+        name=req.key,
+        replicas=spec.replicas,
+        cpu_m=cpu_m(spec.resources.cpu, "spec.resources.cpu"),
+        memory_mb=memory_mb(spec.resources.memory, "spec.resources.memory"),
+        gpu=spec.resources.gpu,
+        cells={c.cell: c.share for c in spec.users.cells},
+        max_latency_ms=spec.qos.max_latency_ms,
+        min_bandwidth_mbps=spec.qos.min_bandwidth_mbps,
+        allowed_zones=frozenset(spec.placement.allowed_zones) or None,
+        allowed_tiers=frozenset(str(t) for t in spec.placement.allowed_tiers) or None,
+        max_per_site=spec.placement.max_per_site,
+        max_per_node=spec.placement.max_per_node,
+        priority=spec.priority,
+        tolerations=tolerations(spec),
+        current=req.current,
+    )
+
+
+def build_instance(
+    nodes: Iterable[Mapping[str, Any]],
+    sites: Mapping[str, Mapping[str, Any]],
+    requests: Iterable[Request],
+    metrics: QosMetrics,
+    reserved: Mapping[str, tuple[int, int]],
+    *,
+    excluded_sites: frozenset[str] = frozenset(),
+    site_penalty_ms: Mapping[str, float] | None = None,
+) -> Instance:
+    """The placement instance for `requests`, with capacity reduced by `reserved` (node -> cpu_m, mem_mb
+    held by workloads not in this batch).  Latency rows only for known sites; cells the metrics do not
+    know make the workload invalid (InvalidInstance names it)."""
+    pnodes, psites = build_nodes(nodes, sites, metrics, reserved)
+    known = {s.name for s in psites}
+    latency = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.latency_ms.items()}
+    bandwidth = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.bandwidth_mbps.items()}
+    return Instance(
+        nodes=tuple(pnodes),
+        sites=tuple(psites),
+        workloads=tuple(build_workload(r) for r in requests),
+        latency_ms=latency,
+        bandwidth_mbps=bandwidth,
+        excluded_sites=excluded_sites & known,
+        site_penalty_ms={k: v for k, v in (site_penalty_ms or {}).items() if k in known},
+    )

@@ -1,0 +1,138 @@
+"""Reconciling one EdgeWorkload: validate, place (through the engine), apply replica Pods, report.
+
+Called by the operator's thin Kopf handlers with plain data; returns the status to write and the
+Events to post.  Idempotent: when the status already records a decision for this generation and the
+Pods match it, nothing is solved or changed (an operator restart does not move anything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.decision import WORKLOAD_LABEL, build_pod, plan_pods, pod_name
+from orchestrator.engine import Outcome, PlacementEngine
+from orchestrator.kube.aio import AsyncKube
+from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
+from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
+from orchestrator.snapshot import Request
+
+
+@dataclass
+class Reconciled:
+    """What the handler must write: a status patch, Events, and whether to try again later."""
+
+    status: dict[str, Any] | None
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    retry_after: float | None = None
+    outcome: Outcome | None = None
+
+
+def _status(body: Mapping[str, Any]) -> EdgeWorkloadStatus:
+    try:
+        return EdgeWorkloadStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return EdgeWorkloadStatus.model_validate({})
+
+
+def key_of(body: Mapping[str, Any]) -> str:
+    return f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+
+
+def invalid(body: Mapping[str, Any], error: ValidationError) -> Reconciled:
+    """The spec passed the API server but not our model: say which field, change nothing else."""
+    first = error.errors()[0]
+    where = "spec." + ".".join(str(p) for p in first["loc"])
+    message = f"{where}: {first['msg']}"
+    st = _status(body)
+    gen = body["metadata"].get("generation")
+    conds = set_condition(st.conditions, "Placed", ConditionStatus.FALSE, "InvalidSpec", message, gen)
+    return Reconciled(
+        {"phase": "Unplaceable", "observedGeneration": gen, "conditions": _conds(conds)},
+        [("Warning", "InvalidSpec", message)],
+    )
+
+
+def _conds(conds: list[Condition]) -> list[dict[str, Any]]:
+    return [to_k8s(c) for c in conds]
+
+
+def already_applied(body: Mapping[str, Any], pods: Mapping[str, str]) -> bool:
+    st = _status(body)
+    gen = body["metadata"].get("generation")
+    if st.decision_id is None or st.observed_generation != gen or st.phase is None:
+        return False
+    if st.phase.value == "Unplaceable":
+        return False
+    return Counter(p.node for p in st.placements) == Counter(pods.values())
+
+
+async def reconcile(
+    body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False
+) -> Reconciled:
+    """Place (or re-place) the workload and converge its Pods; see the module docstring."""
+    try:
+        spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        return invalid(body, exc)
+    meta = body["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
+    if not force and already_applied(body, pods):
+        return Reconciled(None)
+    outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values()))))
+    st = _status(body)
+    gen = meta.get("generation")
+    if not outcome.placed:
+        conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, "NoFeasiblePlacement",
+                              outcome.reason or "", gen)
+        conds = set_condition(conds, "Placed", ConditionStatus.FALSE if not pods else ConditionStatus.TRUE,
+                              "NoFeasiblePlacement" if not pods else "KeptPrevious", outcome.reason or "", gen)
+        failed = {"phase": "Unplaceable" if not pods else "Degraded", "observedGeneration": gen,
+                  "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": _conds(conds)}
+        return Reconciled(failed, [("Warning", "Unplaceable", outcome.reason or "no feasible placement")],
+                          retry_after=30.0, outcome=outcome)
+    plan = plan_pods(pods, outcome.nodes)
+    site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
+    creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id) for node, i in plan.create]
+    await asyncio.gather(*(kube.create_pod(p) for p in creates))
+    await asyncio.gather(*(kube.delete_pod(ns, p) for p in plan.delete))
+    moved = len(plan.delete) if pods else 0
+    placements = [
+        {"replica": i, "node": n, "site": s, "tier": t}
+        for i, (n, s, t) in enumerate(zip(outcome.nodes, outcome.sites, outcome.tiers, strict=True))
+    ]
+    conds = set_condition(st.conditions, "Placed", ConditionStatus.TRUE, "Placed",
+                          f"{len(placements)} replicas on {_summary(outcome)}", gen)
+    conds = set_condition(conds, "Unplaceable", ConditionStatus.FALSE, "Placed", "", gen)
+    status: dict[str, Any] = {
+        "phase": "Placed", "observedGeneration": gen, "placements": placements,
+        "sites": ",".join(dict.fromkeys(outcome.sites)),
+        "predictedLatencyMs": round(outcome.predicted_latency_ms or 0.0, 3),
+        "solver": outcome.solver, "decisionId": outcome.decision_id,
+        "migrations": st.migrations + moved, "conditions": _conds(conds),
+    }
+    if moved:
+        status["lastMigrationTime"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    events = []
+    if not plan.empty:
+        verb = "Moved" if moved else "Placed"
+        events.append(("Normal", verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "
+                       f"{outcome.predicted_latency_ms or 0:.1f} ms; {outcome.solver.get('name')} "
+                       f"{outcome.solver.get('status')} gap {outcome.solver.get('gap')} "
+                       f"(batch of {outcome.batch_size})"))
+    return Reconciled(status, events, outcome=outcome)
+
+
+def _summary(outcome: Outcome) -> str:
+    counts = Counter(outcome.sites)
+    return ", ".join(f"{site} ({n})" for site, n in sorted(counts.items()))
+
+
+__all__ = ["Reconciled", "already_applied", "invalid", "key_of", "pod_name", "reconcile"]

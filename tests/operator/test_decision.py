@@ -1,0 +1,58 @@
+"""Pure builders of the apply step: pod plans, pinned pods, stable decision ids (table-driven)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.decision import build_pod, decision_id, plan_pods, pod_name
+from orchestrator.resources import EdgeWorkloadSpec
+
+SPEC = EdgeWorkloadSpec.model_validate({
+    "replicas": 2,
+    "template": {"metadata": {"labels": {"app": "cam"}}, "spec": {"containers": [{"name": "a", "image": "img:1"}]}},
+    "resources": {"cpu": "500m", "memory": "256Mi"},
+    "users": {"cells": [{"cell": "cell-eixample-1", "share": 1.0}]},
+    "qos": {"maxLatencyMs": 10},
+})
+OWNER = {"apiVersion": "edgeorch.io/v1alpha1", "kind": "EdgeWorkload",
+         "metadata": {"name": "cam", "namespace": "city", "uid": "u-1"}}
+
+
+@pytest.mark.parametrize(("current", "target", "keep", "delete", "create"), [
+    ({}, ["n1", "n1", "n2"], 0, 0, 3),
+    ({"cam-x-0": "n1"}, ["n1"], 1, 0, 0),
+    ({"cam-x-0": "n1", "cam-x-1": "n1"}, ["n1", "n2"], 1, 1, 1),
+    ({"cam-x-0": "n1"}, ["n2"], 0, 1, 1),
+    ({"cam-x-0": "n1", "cam-y-0": "n2"}, [], 0, 2, 0),
+])
+def test_plan_keeps_pods_on_wanted_nodes(current, target, keep, delete, create) -> None:  # type: ignore[no-untyped-def]
+    plan = plan_pods(current, target)
+    assert (len(plan.keep), len(plan.delete), len(plan.create)) == (keep, delete, create)
+    after = [current[p] for p in plan.keep] + [n for n, _ in plan.create]
+    assert sorted(after) == sorted(target)
+
+
+def test_new_pods_never_reuse_an_index_in_use_on_that_node() -> None:
+    current = {pod_name("cam", "n1", 0): "n1"}
+    plan = plan_pods(current, ["n1", "n1"])
+    assert plan.create == (("n1", 1),)
+    assert pod_name("cam", "n1", 1) != pod_name("cam", "n1", 0)
+
+
+def test_decision_id_ignores_replica_order_but_not_nodes() -> None:
+    assert decision_id("ns/a", ["n1", "n2"]) == decision_id("ns/a", ["n2", "n1"])
+    assert decision_id("ns/a", ["n1", "n2"]) != decision_id("ns/a", ["n1", "n3"])
+    assert decision_id("ns/a", ["n1"]) != decision_id("ns/b", ["n1"])
+
+
+def test_pod_is_pinned_owned_and_requests_the_replica_resources() -> None:
+    pod = build_pod(OWNER, SPEC, "mec-22at-n01", 0, "mec-22at", "d1")
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == ["mec-22at-n01"]
+    owner = pod["metadata"]["ownerReferences"][0]
+    assert (owner["uid"], owner["controller"], owner["kind"]) == ("u-1", True, "EdgeWorkload")
+    assert pod["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "500m", "memory": "256Mi"}
+    assert pod["metadata"]["labels"]["app"] == "cam"
+    assert pod["metadata"]["labels"]["edgeorch.io/workload"] == "cam"
+    assert {t["key"] for t in pod["spec"]["tolerations"]} >= {"kwok.x-k8s.io/node"}
+    assert len(pod["metadata"]["name"]) <= 63
