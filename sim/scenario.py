@@ -265,13 +265,14 @@ def list_scenarios() -> list[str]:
     return sorted(p.stem for p in _builtin_dir().glob("*.yaml"))
 
 
-def _format_error(source: str, exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per error, each starting with the field path (e.g. `sites[2].tier: ...`)."""
     lines = []
     for err in exc.errors():
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = str(err["msg"]).removeprefix("Value error, ")
         lines.append(f"{loc}: {msg}" if loc else msg)
-    return f"scenario {source}: " + "; ".join(lines)
+    return "; ".join(lines)
 
 
 def parse_scenario(data: Any, source: str = "<data>") -> City:
@@ -281,7 +282,7 @@ def parse_scenario(data: Any, source: str = "<data>") -> City:
     try:
         return City.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_format_error(source, exc)) from exc
+        raise ScenarioError(f"scenario {source}: {describe_validation_error(exc)}") from exc
 
 
 def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> City:
