@@ -60,7 +60,9 @@ def crd(info: CrdInfo) -> dict[str, Any]:
                     }
                     for c in info.columns
                 ],
-                "schema": {"openAPIV3Schema": resource_schema(info.kind, description, info.spec, info.status)},
+                "schema": {"openAPIV3Schema": resource_schema(
+                    info.kind, description, info.spec, info.status, [r.to_schema() for r in info.resource.__cel__]
+                )},
             }],
         },
     }

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from orchestrator.resources.common import API_GROUP
+from orchestrator.resources.common import API_GROUP, K8sModel
 from orchestrator.resources.edgesite import EdgeSite, EdgeSiteSpec, EdgeSiteStatus
 from orchestrator.resources.edgeworkload import EdgeWorkload, EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.sla import (
@@ -40,7 +40,7 @@ class CrdInfo:
     singular: str
     short_names: tuple[str, ...]
     scope: Literal["Namespaced", "Cluster"]
-    resource: type[BaseModel]
+    resource: type[K8sModel]
     spec: type[BaseModel]
     status: type[BaseModel]
     columns: tuple[PrinterColumn, ...]

@@ -137,11 +137,16 @@ def _ordered(schema: Schema) -> Schema:
     return {**head, **rest, **tail}
 
 
-def resource_schema(kind: str, description: str, spec: type[BaseModel], status: type[BaseModel]) -> Schema:
-    """The openAPIV3Schema of a whole custom resource: apiVersion, kind, metadata, spec, status."""
+def resource_schema(
+    kind: str, description: str, spec: type[BaseModel], status: type[BaseModel], rules: list[dict[str, str]]
+) -> Schema:
+    """The openAPIV3Schema of a whole custom resource: apiVersion, kind, metadata, spec, status.
+
+    `rules` are CEL rules on the whole object (they may read metadata.name).
+    """
     spec_schema = structural(spec)
     status_schema = structural(status)
-    return {
+    root: Schema = {
         "description": description,
         "type": "object",
         "required": ["spec"],
@@ -156,6 +161,9 @@ def resource_schema(kind: str, description: str, spec: type[BaseModel], status: 
             "status": status_schema,
         },
     }
+    if rules:
+        root["x-kubernetes-validations"] = rules
+    return root
 
 
 __all__ = ["API_GROUP", "Schema", "SchemaError", "resource_schema", "structural"]

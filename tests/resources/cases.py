@@ -81,6 +81,7 @@ INVALID: list[Invalid] = [
     Invalid("negative-cpu", VIDEO, _set("spec.resources.cpu", -3), "spec.resources.cpu"),
     Invalid("no-containers", VIDEO, _set("spec.template.spec.containers", []), "spec.template.spec.containers"),
     Invalid("zero-latency", VIDEO, _set("spec.qos.maxLatencyMs", 0), "spec.qos.maxLatencyMs"),
+    Invalid("site-name-not-a-label", SITE, _set("metadata.name", "fe.eixample"), "metadata.name"),
     Invalid("unknown-tier", SITE, _set("spec.tier", "fog"), "spec.tier"),
     Invalid("latitude-out-of-range", SITE, _set("spec.location.lat", 91), "spec.location.lat"),
     Invalid("negative-cost", SITE, _set("spec.costPerCpuHour", -0.1), "spec.costPerCpuHour"),
