@@ -181,13 +181,14 @@ def test_the_operator_service_account_gets_exactly_what_it_needs(kube: Kubectl) 
 
     allowed = [("patch", "edgeworkloads.edgeorch.io/status", "-n", "default"),
                ("watch", "servicelevelagreements.edgeorch.io", "-A"), ("list", "edgesites.edgeorch.io"),
-               ("create", "deployments.apps", "-n", "default"), ("watch", "nodes"), ("list", "pods", "-A"),
+               ("create", "deployments.apps", "-n", "default"), ("create", "pods", "-n", "default"),
+               ("delete", "pods", "-n", "default"), ("update", "edgeworkloads.edgeorch.io/finalizers", "-n", "default"), ("watch", "nodes"), ("list", "pods", "-A"),
                ("create", "events", "-n", "default"), ("create", "events.events.k8s.io", "-n", "default"),
                ("list", "customresourcedefinitions.apiextensions.k8s.io"), ("watch", "namespaces")]
     # (kopf.dev peerings are checked statically: can-i cannot resolve a kind whose CRD is not installed.)
     denied = [("delete", "edgeworkloads.edgeorch.io", "-n", "default"), ("create", "edgesites.edgeorch.io"),
               ("get", "secrets", "-n", "default"), ("patch", "nodes"), ("patch", "nodes/status"),
-              ("create", "pods", "-n", "default"), ("create", "clusterroles.rbac.authorization.k8s.io"),
+              ("patch", "pods", "-n", "default"), ("create", "clusterroles.rbac.authorization.k8s.io"),
               ("delete", "customresourcedefinitions.apiextensions.k8s.io"), ("*", "*")]
     assert [a for a in allowed if not can(*a)] == []
     assert [d for d in denied if can(*d)] == []

@@ -73,7 +73,11 @@ def test_operator_permissions_are_the_ones_it_needs() -> None:
         assert grants(op, "", "nodes", verb) and grants(op, "", "pods", verb)
     for verb in ("create", "update", "patch", "delete"):
         assert not grants(op, "", "nodes", verb) and not grants(op, "", "nodes/status", verb)
-        assert not grants(op, "", "pods", verb)
+    # Replica pods: created and deleted (pinned by node affinity), never patched (a move is delete + create).
+    assert grants(op, "", "pods", "create") and grants(op, "", "pods", "delete")
+    assert not grants(op, "", "pods", "patch") and not grants(op, "", "pods", "update")
+    assert not grants(op, "", "pods/binding", "create") and not grants(op, "", "pods/eviction", "create")
+    assert grants(op, "edgeorch.io", "edgeworkloads/finalizers", "update")
     for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
         assert grants(op, "apps", "deployments", verb)
     assert grants(op, "", "events", "create") and grants(op, "events.k8s.io", "events", "create")
@@ -106,8 +110,10 @@ def test_the_operator_deployment_is_hardened_and_wired() -> None:
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert {"requests", "limits"} <= set(container["resources"])
-    env = {e["name"] for e in container["env"]}
-    assert {"EDGEORCH_PROMETHEUS_URL", "EDGEORCH_CHAIN_URL"} <= env
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert {"EDGEORCH_PROMETHEUS_URL", "EDGEORCH_CHAIN_URL"} <= set(env)
+    # The metrics endpoint must listen beyond loopback for the Service to reach it.
+    assert env["EDGEORCH_OPERATOR_METRICS_HOST"] == "0.0.0.0" and env["EDGEORCH_OPERATOR_METRICS_PORT"] == "9090"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 9090, "health": 8080}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
@@ -138,3 +144,14 @@ def test_the_containerfile_builds_the_operator_image() -> None:
     assert "COPY operator/ /app/operator/" in text and "pip install ." in text
     user = [line for line in text.splitlines() if line.startswith("USER ")]
     assert user and not user[-1].split()[1].startswith(("0", "root"))
+
+
+def test_the_operator_reads_the_environment_the_deployment_sets() -> None:
+    from orchestrator.service import Settings
+
+    (container,) = one("Deployment", "edgeorch-operator")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    settings = Settings.from_env(env)
+    assert settings.prometheus_url == env["EDGEORCH_PROMETHEUS_URL"]
+    assert settings.chain_url == env["EDGEORCH_CHAIN_URL"]
+    assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9090)
