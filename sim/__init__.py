@@ -8,6 +8,10 @@ Modules:
   scenario  the City models and `load_scenario(name_or_path)`; built-ins in sim/scenarios/*.yaml
             (barcelona, city-500, mini); cell-to-site latency and bandwidth matrices.
   nodes     pure builders: kwok fake Node manifests, EdgeSite resources, offline/ready patches.
+  faults    the exporter's mutable state: injected faults (latency, cpu, offline) and workload placements.
+  qos       pure QoS model: link latency/bandwidth, node usage, synthetic request latency.
+  exporter  `python -m sim.exporter`: Prometheus /metrics plus the HTTP control API (aiohttp).
+  control   clients of the control API: ExporterControl (async) and ExporterControlSync.
 
 The simulator never talks to the Kubernetes API: the orchestrator applies what it builds.
 

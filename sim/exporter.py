@@ -289,14 +289,27 @@ def main(scenario: str, host: str, port: int, control_port: int | None, seed: in
          timeout_s: float) -> None:
     """Serve the simulated city's QoS metrics for Prometheus, and a control API to inject faults.
 
-    Metrics: edgeorch_link_latency_seconds{cell,site}, edgeorch_link_bandwidth_bytes{cell,site},
-    edgeorch_node_cpu_usage_cores{node,site}, edgeorch_node_memory_usage_bytes{node,site},
-    edgeorch_site_up{site}, edgeorch_app_request_latency_seconds{workload,site} (histogram),
-    edgeorch_app_requests_failed_total{workload,site}.
+    Prints one line once listening:
+    "edgeorch-sim-exporter scenario=NAME metrics=URL/metrics control=URL".
 
-    Control: POST /faults {"kind": "latency", "site": S, "add_ms": X} | {"kind": "cpu", "node": N,
-    "usage_cores": X} | {"kind": "offline", "site": S}; GET /faults; DELETE /faults[/ID];
-    PUT /workloads/NS/NAME {"site": S, "cells": {CELL: WEIGHT}}; GET /healthz.
+    \b
+    Metrics (GET /metrics):
+      edgeorch_link_latency_seconds{cell,site}             gauge
+      edgeorch_link_bandwidth_bytes{cell,site}             gauge, bytes/s
+      edgeorch_node_cpu_usage_cores{node,site}             gauge
+      edgeorch_node_memory_usage_bytes{node,site}          gauge
+      edgeorch_site_up{site}                               gauge, 1 or 0
+      edgeorch_app_request_latency_seconds{workload,site}  histogram
+      edgeorch_app_requests_failed_total{workload,site}    counter
+
+    \b
+    Control API (JSON; bad input -> 400 {"error": "<field>: ..."}):
+      POST   /faults   {"kind": "latency", "site": S, "add_ms": X [, "cell": C]}
+                       {"kind": "cpu", "node": N, "usage_cores": X}
+                       {"kind": "offline", "site": S}          -> {"id": ...}
+      GET    /faults   DELETE /faults (heal all)   DELETE /faults/ID
+      PUT    /workloads/NS/NAME  {"site": S, "cells": {CELL: WEIGHT}}
+      GET    /workloads   DELETE /workloads/NS/NAME   GET /healthz
     """
     disable_created_metrics()  # type: ignore[no-untyped-call]
     try:

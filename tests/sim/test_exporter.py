@@ -253,7 +253,7 @@ def test_cli_help_and_bad_scenario() -> None:
     out = subprocess.run([sys.executable, "-m", "sim.exporter", "--help"], capture_output=True, text=True,
                          cwd=REPO, env=env, timeout=30)
     assert out.returncode == 0
-    for word in ("--scenario", "--port", "--control-port", "edgeorch_link_latency_seconds", "POST /faults"):
+    for word in ("--scenario", "--port", "--control-port", "edgeorch_link_latency_seconds", "/faults", "/workloads/NS/NAME"):
         assert word in out.stdout
     bad = subprocess.run([sys.executable, "-m", "sim.exporter", "--scenario", "atlantis", "--port", "0"],
                          capture_output=True, text=True, cwd=REPO, env=env, timeout=30)

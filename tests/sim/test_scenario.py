@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.scenario import TIERS, City, ScenarioError, list_scenarios, load_scenario, parse_scenario
 
@@ -174,3 +176,22 @@ def test_matrices_cover_every_cell_and_site() -> None:
         for row in matrix.values():
             assert set(row) == {s.name for s in city.sites}
             assert all(v > 0 for v in row.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lat=st.floats(min_value=41.30, max_value=41.47),
+    lon=st.floats(min_value=2.05, max_value=2.25),
+    seed=st.integers(min_value=0, max_value=2**31),
+)
+def test_latency_stays_in_the_tier_bands_anywhere_in_the_city(lat: float, lon: float, seed: int) -> None:
+    data = _mini_data()
+    data["cells"].append({"name": "cell-probe-1", "district": "eixample", "lat": lat, "lon": lon})
+    data["latency"] = {"seed": seed}
+    city = parse_scenario(data)
+    row = city.latency_ms()["cell-probe-1"]
+    bands = {"far-edge": (1.0, 12.0), "edge": (3.0, 8.0), "cloud": (20.0, 40.0)}
+    for site in city.sites:
+        low, high = bands[site.tier]
+        assert low <= row[site.name] <= high, site.name
+    assert row == parse_scenario(data).latency_ms()["cell-probe-1"]

@@ -1,0 +1,1 @@
+"""Built-in scenario files of the simulated city (package data: *.yaml)."""
