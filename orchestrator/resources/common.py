@@ -19,7 +19,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -76,7 +76,6 @@ class K8sModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        use_attribute_docstrings=False,
     )
     __cel__: ClassVar[tuple[CelRule, ...]] = ()
 
@@ -93,6 +92,25 @@ class K8sModel(BaseModel):
         for rule in type(self).__cel__:
             if not rule.check(self):
                 raise ValueError(rule.message)
+        return self
+
+    @model_validator(mode="after")
+    def _check_list_types(self) -> K8sModel:
+        """Mirror the API server's x-kubernetes-list-type: no duplicate items in sets, no duplicate keys in maps."""
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            list_type = extra.get("x-kubernetes-list-type")
+            items = getattr(self, name)
+            if list_type not in ("set", "map") or not items:
+                continue
+            raw_keys = extra.get("x-kubernetes-list-map-keys")
+            keys = [str(k) for k in raw_keys] if isinstance(raw_keys, list) else []
+            seen: set[object] = set()
+            for item in items:
+                key = tuple(getattr(item, to_snake(k)) for k in keys) if list_type == "map" else item
+                if key in seen:
+                    raise ValueError(f"{info.alias or name}: duplicate entry {key!r} (x-kubernetes-list-type: {list_type})")
+                seen.add(key)
         return self
 
 

@@ -252,7 +252,8 @@ class EdgeWorkloadStatus(StatusModel):
     )
     phase: Phase | None = Field(default=None, description="Pending, Placed, Unplaceable or Degraded.")
     placements: list[ReplicaPlacement] = Field(
-        default_factory=list, max_length=1000, description="Node, site and tier of every placed replica."
+        default_factory=list, max_length=1000, description="Node, site and tier of every placed replica (one per index).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["replica"]},
     )
     sites: str | None = Field(
         default=None, max_length=1024,

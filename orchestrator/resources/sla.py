@@ -274,10 +274,13 @@ class ServiceLevelAgreementStatus(StatusModel):
         default=None, ge=0, le=1, description="Fraction of evaluated windows in which all objectives were met."
     )
     objectives: list[ObjectiveStatus] = Field(
-        default_factory=list, max_length=16, description="Evaluation state of every objective."
+        default_factory=list, max_length=16, description="Evaluation state of every objective (one per name).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     outbox: list[LedgerRecord] = Field(
-        default_factory=list, max_length=256, description="Ledger records waiting for the chain, oldest first."
+        default_factory=list, max_length=256,
+        description="Ledger records waiting for the chain, oldest first (one per idempotency key).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
     )
     conditions: Conditions
 

@@ -86,6 +86,8 @@ INVALID: list[Invalid] = [
     Invalid("latitude-out-of-range", SITE, _set("spec.location.lat", 91), "spec.location.lat"),
     Invalid("negative-cost", SITE, _set("spec.costPerCpuHour", -0.1), "spec.costPerCpuHour"),
     Invalid("validity-end-before-start", SLA, _set("spec.validity.end", "2025-01-01T00:00:00Z"), "spec.validity.end"),
+    Invalid("validity-without-timezone", SLA, _set("spec.validity.start", "2026-01-01T00:00:00"),
+            "spec.validity.start"),
     Invalid("thresholds-not-increasing-for-lt", SLA, _set("spec.objectives.0.thresholds.mild", 5),
             "spec.objectives[0].thresholds"),
     Invalid("thresholds-not-decreasing-for-ge", SLA, _set("spec.objectives.1.thresholds.mild", 70),

@@ -155,6 +155,10 @@ def test_workload_status_and_printer_columns(kube: Kubectl, namespace: str) -> N
     bad = kube.kubectl("patch", "-n", namespace, "ew/video-analytics", "--subresource=status", "--type=merge",
                        "-p", '{"status": {"phase": "Running"}}', check=False)
     assert bad.returncode != 0 and "status.phase" in bad.stderr
+    twice = [to_k8s(placements[0])] * 2  # the same replica index twice: a map list rejects it
+    dup = kube.kubectl("patch", "-n", namespace, "ew/video-analytics", "--subresource=status", "--type=merge",
+                       "-p", json.dumps({"status": {"placements": twice}}), check=False)
+    assert dup.returncode != 0 and "status.placements" in dup.stderr, dup.stderr
 
 
 def test_the_whole_kustomization_passes_a_server_side_dry_run(kube: Kubectl) -> None:

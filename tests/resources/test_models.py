@@ -22,6 +22,7 @@ from orchestrator.resources import (
     Phase,
     ReplicaPlacement,
     ServiceLevelAgreementSpec,
+    ServiceLevelAgreementStatus,
     SlaObjective,
     Tier,
     UserDistribution,
@@ -176,3 +177,20 @@ def test_resources_package_imports_no_kubernetes_client_kopf_or_web3() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_list_types_are_mirrored_duplicates_rejected() -> None:
+    with pytest.raises(ValidationError, match="allowedTiers: duplicate"):
+        EdgeWorkloadSpec.model_validate({
+            **samples()["EdgeWorkload/video-analytics"]["spec"],
+            "placement": {"allowedTiers": ["edge", "edge"]},
+        })
+    placement = ReplicaPlacement(replica=0, node="n", site="s", tier=Tier.EDGE)
+    with pytest.raises(ValidationError, match="placements: duplicate"):
+        EdgeWorkloadStatus(placements=[placement, placement])
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    cond = set_condition([], "Placed", ConditionStatus.TRUE, "Ok", now=t0)[0]
+    with pytest.raises(ValidationError, match="conditions: duplicate"):
+        EdgeWorkloadStatus(conditions=[cond, cond])
+    with pytest.raises(ValidationError, match="outbox: duplicate"):
+        ServiceLevelAgreementStatus(outbox=[LedgerRecord(kind="Breach", key="k", payload="{}")] * 2)
