@@ -145,13 +145,12 @@ class Supervisor:
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.pid(name) is not None:
-            _reap(pid)
             time.sleep(0.05)
         if self.pid(name) is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             time.sleep(0.1)
-            _reap(pid)
+        _reap(pid)
         self._pid_file(name).unlink(missing_ok=True)
         return True
 
@@ -173,7 +172,17 @@ class Supervisor:
         return sorted(p.stem for p in self.pid_dir.glob("*.pid"))
 
 
-def _reap(pid: int) -> None:
-    """Collect our own exited child so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int, timeout: float = 5.0) -> None:
+    """Collect our own exited child so it does not linger as a zombie (no-op for others' children).
+
+    A multi-threaded program shows as a zombie before its last thread is gone; keep asking until
+    the kernel hands over its exit status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except (ChildProcessError, OSError):
+            return
+        if done == pid or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)

@@ -1,0 +1,144 @@
+"""The operator against the real stack: placement that honours latency, zone and tier rules,
+Unplaceable with a reason, clean deletion, idempotent re-runs, and a crash in the middle of a wave."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from sim.scenario import load_scenario
+from tests.conftest import DEFAULT_SCENARIO, StackHandle
+from tests.operator.conftest import apply_all, ensure_namespace, get_json, wait_for, workload
+
+pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
+
+CITY = load_scenario(DEFAULT_SCENARIO)
+LATENCY = CITY.latency_ms()
+SITES = {s.name: s for s in CITY.sites}
+
+
+def _feasible_bound(cells: dict[str, float], tiers: list[str] | None, zones: list[str] | None) -> float:
+    """The smallest max-latency some allowed site meets for all cells (so the workload is placeable)."""
+    best = min(
+        max(LATENCY[c][s] for c in cells)
+        for s, site in SITES.items()
+        if (not tiers or site.tier in tiers) and (not zones or site.zone in zones)
+    )
+    return round(best * 1.5 + 1, 1)
+
+
+def _random_workloads(ns: str, count: int, seed: int) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    cells = sorted(LATENCY)
+    zones_all = sorted({s.zone for s in SITES.values()})
+    out = []
+    for i in range(count):
+        picked = rnd.sample(cells, rnd.randint(1, 3))
+        shares = [round(1 / len(picked), 3) for _ in picked]
+        shares[-1] = round(1 - sum(shares[:-1]), 3)
+        tiers = rnd.choice([None, ["edge"], ["far-edge", "edge"], ["edge", "cloud"], ["cloud"]])
+        zones = rnd.choice([None, None, ["es-bcn"], zones_all[:2]])
+        if tiers and zones and not any(s.tier in tiers and s.zone in zones for s in SITES.values()):
+            zones = None
+        cellmap = dict(zip(picked, shares, strict=True))
+        out.append(workload(f"w{i:03d}", ns, replicas=rnd.randint(1, 3), cells=cellmap,
+                            max_latency_ms=_feasible_bound(cellmap, tiers, zones), tiers=tiers, zones=zones))
+    return out
+
+
+def _placed(stack: StackHandle, ns: str, count: int) -> list[dict[str, Any]] | None:
+    items = get_json(stack, "edgeworkloads", "-n", ns)["items"]
+    done = [w for w in items if (w.get("status") or {}).get("phase") == "Placed"]
+    return items if len(done) == count else None
+
+
+def _pods(stack: StackHandle, ns: str) -> list[dict[str, Any]]:
+    return [p for p in get_json(stack, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def _check_rules(stack: StackHandle, ns: str, workloads: list[dict[str, Any]]) -> None:
+    nodes = {n["metadata"]["name"]: n["metadata"]["labels"] for n in get_json(stack, "nodes")["items"]}
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for pod in _pods(stack, ns):
+        by_owner.setdefault(pod["metadata"]["ownerReferences"][0]["name"], []).append(pod)
+    for w in workloads:
+        spec, name = w["spec"], w["metadata"]["name"]
+        pods = by_owner.get(name, [])
+        assert len(pods) == spec["replicas"], f"{name}: {len(pods)} pods for {spec['replicas']} replicas"
+        for pod in pods:
+            assert pod["status"].get("phase") == "Running", f"{pod['metadata']['name']} not Running"
+            site = nodes[pod["spec"]["nodeName"]]["edgeorch.io/site"]
+            tiers = spec["placement"].get("allowedTiers")
+            zones = spec["placement"].get("allowedZones")
+            assert not tiers or SITES[site].tier in tiers, f"{name} on {site} breaks tiers {tiers}"
+            assert not zones or SITES[site].zone in zones, f"{name} on {site} breaks zones {zones}"
+            for cell in (c["cell"] for c in spec["users"]["cells"]):
+                assert LATENCY[cell][site] <= spec["qos"]["maxLatencyMs"], f"{name}: {cell}->{site} too slow"
+
+
+def test_fifty_workloads_are_placed_within_their_rules(operator: StackHandle) -> None:
+    ns = "fifty"
+    ensure_namespace(operator, ns)
+    docs = _random_workloads(ns, 50, seed=7)
+    apply_all(operator, docs)
+    items = wait_for(lambda: _placed(operator, ns, 50), 120, "50 placed EdgeWorkloads")
+    wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in _pods(operator, ns))
+             == sum(d["spec"]["replicas"] for d in docs), 60, "every replica Running")
+    _check_rules(operator, ns, docs)
+    for w in items:
+        st = w["status"]
+        assert st["solver"]["status"] in ("OPTIMAL", "FEASIBLE"), st["solver"]
+        conds = {c["type"]: c["status"] for c in st["conditions"]}
+        assert conds["Placed"] == "True"
+        assert len(st["placements"]) == w["spec"]["replicas"]
+    # applying twice changes nothing: the same objects again, and the pods stay the same
+    uids = {p["metadata"]["uid"] for p in _pods(operator, ns)}
+    apply_all(operator, docs)
+    operator.kubectl("annotate", "edgeworkloads", "--all", "-n", ns, "touched=1", "--overwrite")
+    import time
+    time.sleep(3)
+    assert {p["metadata"]["uid"] for p in _pods(operator, ns)} == uids
+
+
+def test_an_unplaceable_workload_says_why(operator: StackHandle) -> None:
+    ns = "unplaceable"
+    ensure_namespace(operator, ns)
+    cell = sorted(LATENCY)[0]
+    apply_all(operator, [workload("too-strict", ns, cells={cell: 1.0}, max_latency_ms=0.01)])
+    w = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("phase") == "Unplaceable" else None)(
+        get_json(operator, "edgeworkload", "too-strict", "-n", ns)), 60, "phase Unplaceable")
+    cond = {c["type"]: c for c in w["status"]["conditions"]}["Unplaceable"]
+    assert cond["status"] == "True"
+    assert cell in cond["message"] or "latency" in cond["message"].lower(), cond
+    assert _pods(operator, ns) == []
+    events = get_json(operator, "events", "-n", ns)["items"]
+    assert any(e["reason"] == "Unplaceable" for e in events)
+
+
+def test_deleting_a_workload_removes_its_pods(operator: StackHandle) -> None:
+    ns = "deletion"
+    ensure_namespace(operator, ns)
+    cell = sorted(LATENCY)[0]
+    apply_all(operator, [workload("short-lived", ns, replicas=3, cells={cell: 1.0}, max_latency_ms=200)])
+    wait_for(lambda: len(_pods(operator, ns)) == 3, 60, "3 pods")
+    operator.kubectl("delete", "edgeworkload", "short-lived", "-n", ns, "--wait=true", "--timeout=60s")
+    wait_for(lambda: get_json(operator, "pods", "-n", ns)["items"] == [], 60, "pods garbage-collected")
+
+
+def test_operator_killed_mid_wave_places_each_workload_exactly_once(operator: StackHandle) -> None:
+    ns = "crash"
+    ensure_namespace(operator, ns)
+    docs = _random_workloads(ns, 120, seed=11)
+    apply_all(operator, docs)
+    wait_for(lambda: len(_pods(operator, ns)) >= 20, 60, "the wave to be under way")
+    operator.stack.stop_operator(kill=True)
+    operator.stack.start_operator()
+    wait_for(lambda: _placed(operator, ns, 120), 180, "all 120 placed after the restart")
+    want = sum(d["spec"]["replicas"] for d in docs)
+    wait_for(lambda: len(_pods(operator, ns)) == want, 60, f"{want} pods")
+    owners = Counter(p["metadata"]["ownerReferences"][0]["name"] for p in _pods(operator, ns))
+    assert owners == Counter({d["metadata"]["name"]: d["spec"]["replicas"] for d in docs})
+    _check_rules(operator, ns, docs)
