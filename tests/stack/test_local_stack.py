@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
-from sim.nodes import node_manifests
-from sim.scenario import load_scenario
 
 from orchestrator.cli import main
 from orchestrator.localstack import probes
 from orchestrator.localstack.procs import free_ports
+from sim.nodes import node_manifests
+from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle
 
 pytestmark = [pytest.mark.cluster]
