@@ -19,6 +19,7 @@ Taking a site offline: for each of its nodes apply `node_offline_patch()` (metad
 edgeorch.io/offline=true makes kwok stop refreshing the node's status) and then `node_not_ready_patch()` to
 the nodes/status subresource (strategic merge patch: conditions merge by type). Bringing it back:
 `node_ready_patch()` on nodes/status, then `node_online_patch()` (removes the annotation).
+`site_offline_patches(city, site)` / `site_online_patches(city, site)` list those per node of a site.
 """
 
 from __future__ import annotations
@@ -190,6 +191,23 @@ def node_ready_patch(now: datetime | None = None) -> dict[str, Any]:
     """Status patch (nodes/status, strategic merge) marking a node Ready again."""
     return {"status": {"conditions": [
         _ready_condition("True", "KubeletReady", "edgeorch simulator: the site is back online", now)]}}
+
+
+NodePatches = tuple[str, dict[str, Any], dict[str, Any]]
+"""(node name, metadata merge patch or {}, nodes/status strategic merge patch), applied in that order."""
+
+
+def site_offline_patches(city: City, site: str, now: datetime | None = None) -> list[NodePatches]:
+    """What takes every node of `site` offline: the offline annotation, then Ready=False."""
+    return [(n, node_offline_patch(), node_not_ready_patch(now)) for n in site_node_names(city, site)]
+
+
+def site_online_patches(city: City, site: str, now: datetime | None = None) -> list[NodePatches]:
+    """What brings every node of `site` back: Ready=True on status first, then the annotation removed.
+
+    The tuple order is (node, metadata patch, status patch); apply the status patch before the metadata one.
+    """
+    return [(n, node_online_patch(), node_ready_patch(now)) for n in site_node_names(city, site)]
 
 
 def site_node_names(city: City, site: str) -> list[str]:

@@ -120,3 +120,22 @@ def test_cell_to_site_table() -> None:
     table = cell_to_site_table(city)
     assert table["cell-eixample-1"]["mec-22at"]["latency_ms"] == city.latency_ms()["cell-eixample-1"]["mec-22at"]
     assert table["cell-eixample-1"]["mec-22at"]["bandwidth_mbps"] == 2000
+
+
+def test_site_offline_and_online_patches_cover_every_node_of_the_site() -> None:
+    from datetime import UTC, datetime
+
+    from sim.nodes import site_offline_patches, site_online_patches
+
+    city = load_scenario("barcelona")
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    down = site_offline_patches(city, "mec-montjuic", now=when)
+    assert [n for n, _, _ in down] == [f"mec-montjuic-n0{i}" for i in range(1, 5)]
+    assert all(meta == node_offline_patch() for _, meta, _ in down)
+    assert all(status == node_not_ready_patch(when) for _, _, status in down)
+    assert down[0][2]["status"]["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
+    up = site_online_patches(city, "mec-montjuic", now=when)
+    assert [(n, meta) for n, meta, _ in up] == [(n, node_online_patch()) for n, _, _ in down]
+    assert all(status["status"]["conditions"][0]["status"] == "True" for _, _, status in up)
+    with pytest.raises(KeyError):
+        site_offline_patches(city, "mec-nowhere")
