@@ -72,7 +72,9 @@ def test_crds_are_established_with_names_and_categories(kube: Kubectl) -> None:
 
 @pytest.mark.parametrize("key", sorted(samples()))
 def test_valid_samples_are_accepted(kube: Kubectl, key: str) -> None:
-    out = kube.kubectl("create", "--dry-run=server", "-n", "default", "-o", "json", "-f", "-",
+    # Apply, not create: the stack's simulator may already have published the sample EdgeSites.
+    out = kube.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=edgeorch-tests",
+                       "--dry-run=server", "-n", "default", "-o", "json", "-f", "-",
                        input=yaml.safe_dump(samples()[key]))
     assert json.loads(out.stdout)["kind"] == key.split("/")[0]
 
