@@ -210,9 +210,14 @@ class PlacementEngine:
     ) -> dict[str, Outcome]:
         site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get("edgeorch.io/site", "")
                    for n in nodes}
+        # The batch's status is INFEASIBLE when some workload of it could not be placed; for the ones
+        # that were, report how good their solve was.
+        placed_status = result.status
+        if placed_status == Status.INFEASIBLE:
+            placed_status = Status.OPTIMAL if result.gap <= 1e-6 else Status.FEASIBLE
         report = {
-            "name": result.solver, "status": result.status.value.upper(), "objective": result.objective,
-            "bound": result.bound, "gap": result.gap, "wallSeconds": round(result.wall_s, 4),
+            "name": result.solver, "status": placed_status.value.upper(), "objective": result.objective,
+            "bound": result.bound, "gap": round(result.gap, 6), "wallSeconds": round(result.wall_s, 4),
         }
         out: dict[str, Outcome] = {}
         for r in reqs:
@@ -234,7 +239,8 @@ class PlacementEngine:
                     "no feasible placement" if result.status != Status.TIMEOUT else "solver timed out"
                 )
                 self._own[r.key] = None
-                out[r.key] = Outcome(r.key, (), (), (), None, reason, report, decision_id(r.key, ()), len(reqs))
+                failed = {**report, "status": result.status.value.upper()}
+                out[r.key] = Outcome(r.key, (), (), (), None, reason, failed, decision_id(r.key, ()), len(reqs))
         return out
 
     def _unplaced(self, key: str, reason: str, batch: int) -> Outcome:

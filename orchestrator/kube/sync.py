@@ -111,7 +111,7 @@ class Applier:
         meta = manifest.get("metadata", {})
         out = call(
             self.dyn.server_side_apply, res, body=manifest, name=meta.get("name"),
-            namespace=meta.get("namespace"), field_manager=FIELD_MANAGER, force_conflicts=True,
+            namespace=meta.get("namespace") or ("default" if res.namespaced else None), field_manager=FIELD_MANAGER, force_conflicts=True,
         )
         return dict(out.to_dict())
 
@@ -158,3 +158,23 @@ def node_labels(api: Any, label_selector: str = "") -> dict[str, dict[str, str]]
     """Node name -> labels."""
     nodes: Any = call(k8s.CoreV1Api(api).list_node, label_selector=label_selector)
     return {n.metadata.name: dict(n.metadata.labels or {}) for n in nodes.items}
+
+
+def list_custom(api: Any, group: str, version: str, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    """Custom objects as plain dicts (all namespaces when `namespace` is None)."""
+    co = k8s.CustomObjectsApi(api)
+    if namespace is None:
+        out: Any = call(co.list_cluster_custom_object, group, version, plural)
+    else:
+        out = call(co.list_namespaced_custom_object, group, version, namespace, plural)
+    return list(out.get("items", []))
+
+
+def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every YAML document of `paths` (empty documents skipped)."""
+    import yaml
+
+    docs: list[dict[str, Any]] = []
+    for path in paths:
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
