@@ -155,3 +155,16 @@ def test_the_operator_reads_the_environment_the_deployment_sets() -> None:
     assert settings.prometheus_url == env["EDGEORCH_PROMETHEUS_URL"]
     assert settings.chain_url == env["EDGEORCH_CHAIN_URL"]
     assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9090)
+
+
+def test_the_containerfile_copies_what_exists_and_runs_the_handlers() -> None:
+    text = (REPO / "operator" / "Containerfile").read_text()
+    sources = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line]
+    for src in sources:
+        assert (REPO / src.rstrip("/")).exists(), src
+    assert (REPO / "operator" / "handlers.py").exists()
+    (dep,) = [d for d in objects() if d["kind"] == "Deployment"]
+    handlers = dep["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert handlers == "/app/operator/handlers.py" and "COPY operator/ /app/operator/" in text
+    ignore = (REPO / "operator" / "Containerfile.dockerignore").read_text().splitlines()
+    assert "*" in ignore and all(f"!{s.rstrip('/')}/" in ignore or f"!{s}" in ignore for s in sources)
