@@ -68,9 +68,12 @@ def _set(path: str, value: Any) -> Callable[[Doc], None]:
 VIDEO = "EdgeWorkload/video-analytics"
 SLA = "ServiceLevelAgreement/video-analytics-sla"
 SITE = "EdgeSite/fe-eixample"
+BUS = "EdgeWorkload/bus-tracking"
 
 INVALID: list[Invalid] = [
     Invalid("shares-do-not-sum-to-1", VIDEO, _set("spec.users.cells.0.share", 0.9), "spec.users.cells"),
+    Invalid("shares-just-outside-tolerance", BUS, _set("spec.users.cells", [
+        {"cell": f"cell-x-{i}", "share": 0.33} for i in range(3)]), "spec.users.cells"),
     Invalid("duplicate-cell", VIDEO, _set("spec.users.cells.1.cell", "cell-eixample-1"), "spec.users.cells"),
     Invalid("negative-replicas", VIDEO, _set("spec.replicas", -1), "spec.replicas"),
     Invalid("too-many-replicas", VIDEO, _set("spec.replicas", 1001), "spec.replicas"),
@@ -97,6 +100,43 @@ INVALID: list[Invalid] = [
     Invalid("bad-window", SLA, _set("spec.objectives.0.window", "30 seconds"), "spec.objectives[0].window"),
     Invalid("consumer-looks-like-an-email", SLA, _set("spec.consumer", "Jane.Doe@example.org"), "spec.consumer"),
     Invalid("no-objectives", SLA, _set("spec.objectives", []), "spec.objectives"),
+]
+
+
+def _drop(*keys: str) -> Callable[[Doc], None]:
+    def apply(d: Doc) -> None:
+        for key in keys:
+            d["spec"].pop(key, None)
+
+    return apply
+
+
+@dataclass(frozen=True)
+class Valid:
+    """A valid variant of a sample (edge cases both pydantic and the API server must accept)."""
+
+    id: str
+    sample: str
+    mutate: Callable[[Doc], None]
+
+    def doc(self) -> Doc:
+        d = copy.deepcopy(samples()[self.sample])
+        self.mutate(d)
+        return d
+
+
+
+VALID: list[Valid] = [
+    Valid("single-cell-integer-share", BUS, _set("spec.users.cells", [{"cell": "cell-sants-1", "share": 1}])),
+    Valid("shares-within-tolerance", BUS, _set("spec.users.cells", [
+        {"cell": f"cell-x-{i}", "share": 0.3333} for i in range(3)])),
+    Valid("integer-cpu-and-memory", VIDEO, _set("spec.resources", {"cpu": 2, "memory": 1073741824})),
+    Valid("only-required-fields", VIDEO, _drop("placement", "migration", "priority", "slaRef")),
+    Valid("any-tier-with-a-preference", VIDEO, _set("spec.placement", {"preferTier": "cloud"})),
+    Valid("a-single-threshold", SLA, _set("spec.objectives.1.thresholds", {"severe": 5})),
+    Valid("no-penalties-no-evaluation", SLA, _drop("penalties", "evaluation")),
+    Valid("site-with-node-selector", SITE, _set("spec.nodeSelector", {"pool": "mec"})),
+    Valid("cordoned-site", SITE, _set("spec.cordoned", True)),
 ]
 
 

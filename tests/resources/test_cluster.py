@@ -32,7 +32,7 @@ from orchestrator.resources import (
     set_condition,
     to_k8s,
 )
-from tests.resources.cases import CRD_DIR, INVALID, REPO, SAMPLES, Invalid, samples
+from tests.resources.cases import CRD_DIR, INVALID, REPO, SAMPLES, VALID, Invalid, Valid, samples
 
 pytestmark = pytest.mark.cluster
 
@@ -77,6 +77,13 @@ def test_valid_samples_are_accepted(kube: Kubectl, key: str) -> None:
                        "--dry-run=server", "-n", "default", "-o", "json", "-f", "-",
                        input=yaml.safe_dump(samples()[key]))
     assert json.loads(out.stdout)["kind"] == key.split("/")[0]
+
+
+@pytest.mark.parametrize("case", VALID, ids=lambda c: c.id)
+def test_valid_edge_cases_are_accepted(kube: Kubectl, case: Valid) -> None:
+    doc = case.doc()
+    doc["metadata"]["name"] = f"{doc['metadata']['name']}-{case.id}"[:63]
+    kube.kubectl("create", "--dry-run=server", "-n", "default", "-f", "-", input=yaml.safe_dump(doc))
 
 
 def test_the_simulators_edgesites_are_accepted(kube: Kubectl) -> None:

@@ -32,7 +32,7 @@ from orchestrator.resources import (
     set_condition,
     to_k8s,
 )
-from tests.resources.cases import INVALID, Invalid, loc_path, pydantic_names_field, samples
+from tests.resources.cases import INVALID, VALID, Invalid, Valid, loc_path, pydantic_names_field, samples
 
 
 @pytest.mark.parametrize("key", sorted(samples()))
@@ -57,6 +57,12 @@ def test_samples_cover_every_kind_and_the_brief() -> None:
     assert Tier.CLOUD in bus.placement.allowed_tiers and bus.qos.max_latency_ms == 50
     sla = ServiceLevelAgreementSpec.model_validate(s["ServiceLevelAgreement/video-analytics-sla"]["spec"])
     assert sla.workload_ref == "video-analytics" and video.sla_ref == "video-analytics-sla"
+
+
+@pytest.mark.parametrize("case", VALID, ids=lambda c: c.id)
+def test_valid_edge_cases_validate(case: Valid) -> None:
+    doc = case.doc()
+    crd_for_kind(doc["kind"]).resource.model_validate(doc)
 
 
 @pytest.mark.parametrize("case", INVALID, ids=lambda c: c.id)
