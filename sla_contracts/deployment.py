@@ -13,6 +13,12 @@ from typing import Any
 DEPLOYMENT_FILE = "ledger.json"
 
 
+def default_state_dir() -> Path:
+    """$EDGEORCH_STATE_DIR, else the local stack's ~/.local/state/edgeorch/stack (next to anvil's state)."""
+    env = os.environ.get("EDGEORCH_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "state" / "edgeorch" / "stack"
+
+
 def chain_key(chain_id: int, genesis_hash: str) -> str:
     return f"{chain_id}:{genesis_hash.lower()}"
 

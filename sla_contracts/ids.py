@@ -6,8 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import keccak, to_canonical_address
+from eth_abi.abi import encode
+from eth_utils.address import to_canonical_address
+from eth_utils.crypto import keccak
 
 from sla_contracts.errors import LedgerInputError
 

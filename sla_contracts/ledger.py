@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 from web3.logs import DISCARD
@@ -32,6 +33,7 @@ from sla_contracts.model import (
     Comparator,
     LedgerEvent,
     Migration,
+    Role,
     Severity,
     TxReceiptInfo,
     WriteResult,
@@ -39,7 +41,7 @@ from sla_contracts.model import (
     check_bytes32,
     from_fixed,
 )
-from sla_contracts.writer import KeyWriter, UnknownAgreement, call_checked, receipt_info
+from sla_contracts.writer import KeyWriter, UnknownAgreement, as_ledger_error, receipt_info, revert_reason
 
 EVENTS = ("AgreementCreated", "AgreementAmended", "AgreementTerminated", "AgreementAccepted",
           "BreachRecorded", "MigrationRecorded")
@@ -48,6 +50,12 @@ GAS_DEPLOY = 3_000_000
 
 def _gas_terms(n_objectives: int) -> int:
     return 120_000 + 45_000 * n_objectives
+
+
+def _account(account: str) -> str:
+    if not is_address(account):
+        raise LedgerInputError(f"account: not an address: {account!r}")
+    return str(to_checksum_address(account))
 
 
 def _hex(value: Any) -> str:
@@ -81,14 +89,12 @@ class Ledger:
         return self._writers.setdefault(probe.address, probe)
 
     def _data(self, fn: str, *args: Any) -> str:
-        return self.contract.encode_abi(fn, args=list(args))
+        return str(self.contract.encode_abi(fn, args=list(args)))
 
     async def _view(self, fn: str, *args: Any) -> Any:
         try:
             return await getattr(self.contract.functions, fn)(*args).call()
         except Exception as exc:
-            from sla_contracts.writer import as_ledger_error, revert_reason
-
             reason = revert_reason(exc)
             if reason is None:
                 raise
@@ -97,6 +103,20 @@ class Ledger:
     async def _write(self, writer: KeyWriter, fn: str, args: Sequence[Any], gas: int,
                      preflight: bool = True) -> dict[str, Any]:
         return await writer.transact(self.address, self._data(fn, *args), gas, preflight=preflight)
+
+    # -- roles ------------------------------------------------------------------------------------
+
+    async def grant_role(self, account: str, role: Role, *, writer: KeyWriter | None = None) -> TxReceiptInfo:
+        """The admin gives `account` a role (ADMIN, OPERATOR or ORACLE)."""
+        return receipt_info(await self._write(writer or self.admin, "grant_role", [_account(account), int(role)],
+                                              100_000))
+
+    async def revoke_role(self, account: str, role: Role, *, writer: KeyWriter | None = None) -> TxReceiptInfo:
+        return receipt_info(await self._write(writer or self.admin, "revoke_role", [_account(account), int(role)],
+                                              100_000))
+
+    async def has_role(self, account: str, role: Role) -> bool:
+        return bool(await self._view("has_role", _account(account), int(role)))
 
     # -- agreements -------------------------------------------------------------------------------
 
@@ -307,4 +327,4 @@ async def _disconnect(w3: AsyncWeb3[Any]) -> None:
         await disconnect()
 
 
-__all__ = ["Ledger", "LedgerInputError", "UnknownAgreement", "call_checked", "open_ledger"]
+__all__ = ["Ledger", "LedgerInputError", "UnknownAgreement", "open_ledger"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from sla_contracts.errors import LedgerInputError
 
@@ -73,6 +73,14 @@ class Comparator(IntEnum):
             Comparator.LT: observed >= threshold, Comparator.LE: observed > threshold,
             Comparator.GT: observed <= threshold, Comparator.GE: observed < threshold,
         }[self]
+
+
+class Role(IntEnum):
+    """Role bits of the contract."""
+
+    ADMIN = 1
+    OPERATOR = 2
+    ORACLE = 4
 
 
 class AgreementStatus(IntEnum):

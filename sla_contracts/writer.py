@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from eth_account import Account
+from eth_tester.exceptions import TransactionFailed
 from web3 import AsyncWeb3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
@@ -38,10 +39,6 @@ class UnknownAgreement(LedgerInputError, LedgerRevert):
 
 def revert_reason(exc: BaseException) -> str | None:
     """The revert string of an eth_call / estimate error of either backend, or None if it is no revert."""
-    try:
-        from eth_tester.exceptions import TransactionFailed
-    except ImportError:  # pragma: no cover - eth-tester is a dependency
-        TransactionFailed = ()  # type: ignore[assignment,misc] # noqa: N806
     if isinstance(exc, ContractLogicError | TransactionFailed):
         text = str(exc.args[0]) if exc.args else str(exc)
     elif isinstance(exc, Web3RPCError) and "revert" in str(exc).lower():

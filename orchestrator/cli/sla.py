@@ -1,10 +1,206 @@
-"""`edgeorch sla show | history | verify` (filled in by the ledger work)."""
+"""`edgeorch sla show | history | verify`: read the SLA ledger on a JSON-RPC chain (anvil).
+
+The chain is found by --rpc-url (default $EDGEORCH_CHAIN_URL) and the contract through the deployment
+file in --state-dir (default $EDGEORCH_STATE_DIR or the local stack's directory) or --address.
+These commands only read; they never deploy.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
+
+if TYPE_CHECKING:
+    from sla_contracts.ledger import Ledger
+    from sla_contracts.model import LedgerEvent
+
+T = TypeVar("T")
+
+RPC_URL = click.option("--rpc-url", default=None, metavar="URL",
+                       help="JSON-RPC URL of the chain (default: $EDGEORCH_CHAIN_URL).")
+STATE_DIR = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+                         help="Directory of ledger.json, the deployment file "
+                         "(default: $EDGEORCH_STATE_DIR or ~/.local/state/edgeorch/stack).")
+ADDRESS = click.option("--address", default=None, metavar="0x…",
+                       help="Contract address (instead of the deployment file).")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"edgeorch: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(rpc_url: str | None, state_dir: Path | None, address: str | None,
+         body: Callable[[Ledger], Awaitable[T]]) -> T:
+    """Open the ledger, run `body`, close; ledger errors become one clear line and exit code 2."""
+    from sla_contracts.deployment import default_state_dir
+    from sla_contracts.errors import LedgerError
+    from sla_contracts.ledger import open_ledger
+
+    url = rpc_url or os.environ.get("EDGEORCH_CHAIN_URL")
+    if not url:
+        _fail("no chain: give --rpc-url or set EDGEORCH_CHAIN_URL (e.g. eval \"$(edgeorch cluster env)\")")
+    assert url is not None
+
+    async def main() -> T:
+        ledger = await open_ledger(url, state_dir=state_dir or default_state_dir(), address=address, deploy=False)
+        try:
+            return await body(ledger)
+        finally:
+            await ledger.close()
+
+    try:
+        return asyncio.run(main())
+    except LedgerError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+def _agreement_ref(ref: str) -> bytes:
+    """An agreement id (0x + 64 hex digits) as is, anything else as the SLA uid it is the hash of."""
+    from sla_contracts.ids import agreement_id
+
+    text = ref.strip()
+    if text.startswith("0x") and len(text) == 66:
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            pass
+    return agreement_id(text)
+
+
+def _time(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _hex(value: Any) -> str:
+    return "0x" + bytes(value).hex() if isinstance(value, bytes | bytearray) else str(value)
 
 
 @click.group()
 def sla() -> None:
     """Inspect SLA agreements and breaches on the ledger."""
+
+
+@sla.command()
+@click.argument("ref")
+@RPC_URL
+@STATE_DIR
+@ADDRESS
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(ref: str, rpc_url: str | None, state_dir: Path | None, address: str | None, as_json: bool) -> None:
+    """Print the agreement REF (an SLA uid or a 0x agreement id): state, terms hash, objectives, counts."""
+    aid = _agreement_ref(ref)
+
+    async def body(ledger: Ledger) -> dict[str, Any]:
+        info = await ledger.get_agreement(aid)
+        counts = await ledger.breach_counts(aid)
+        return {
+            "agreement_id": _hex(info.agreement_id), "status": info.status.name.lower(), "version": info.version,
+            "accepted": info.accepted, "valid_from": _time(info.valid_from), "valid_until": _time(info.valid_until),
+            "provider_account": info.provider_account, "terms_hash": _hex(info.terms_hash),
+            "objectives": [{"comparator": c.name.lower(), "threshold": t} for c, t in info.objectives],
+            "breaches": {s.name.lower(): n for s, n in counts.items()},
+            "migrations": await ledger.migration_count(aid), "contract": ledger.address, "chain_id": ledger.chain_id,
+        }
+
+    data = _run(rpc_url, state_dir, address, body)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if key == "objectives":
+            click.echo("objectives:")
+            for i, o in enumerate(value):
+                click.echo(f"  [{i}] good when {o['comparator']} {o['threshold']:g}")
+        elif key == "breaches":
+            click.echo("breaches:   " + ", ".join(f"{k} {n}" for k, n in value.items()) + f"  (total {sum(value.values())})")
+        else:
+            click.echo(f"{key + ':':<18}{value}")
+
+
+def _describe(e: LedgerEvent) -> str:
+    a = e.args
+    if e.name == "BreachRecorded":
+        from sla_contracts.model import Severity, from_fixed
+
+        return (f"breach   {Severity(a['severity']).name.lower():<12} objective {a['objective']} observed "
+                f"{from_fixed(a['observed']):g} window {_time(a['window_start'])}..{_time(a['window_end'])} "
+                f"id {_hex(a['breach_id'])[:18]}… evidence {_hex(a['evidence_hash'])[:18]}…")
+    if e.name == "MigrationRecorded":
+        return f"migration {a['from_site']} -> {a['to_site']} because of breach {_hex(a['breach_id'])[:18]}…"
+    if e.name in ("AgreementCreated", "AgreementAmended"):
+        verb = "created " if e.name == "AgreementCreated" else "amended "
+        return (f"{verb} version {a['version']} terms {_hex(a['terms_hash'])[:18]}… valid "
+                f"{_time(a['valid_from'])}..{_time(a['valid_until'])}, {len(a['objectives'])} objective(s)")
+    if e.name == "AgreementTerminated":
+        return f"terminated at version {a['version']}"
+    return f"accepted version {a['version']} by {a['provider_account']}"
+
+
+@sla.command()
+@click.argument("ref")
+@RPC_URL
+@STATE_DIR
+@ADDRESS
+def history(ref: str, rpc_url: str | None, state_dir: Path | None, address: str | None) -> None:
+    """List the versions, breaches and migrations of the agreement REF in chain order."""
+    aid = _agreement_ref(ref)
+
+    async def body(ledger: Ledger) -> list[LedgerEvent]:
+        await ledger.get_agreement(aid)  # an unknown agreement is an error, not an empty history
+        return await ledger.events(agreement_id=aid)
+
+    for e in _run(rpc_url, state_dir, address, body):
+        click.echo(f"block {e.block_number:>7}  {_describe(e)}")
+
+
+def _load_spec(path: Path) -> tuple[Mapping[str, Any], str | None]:
+    """The spec in a YAML/JSON file (a whole ServiceLevelAgreement object or only its spec) and its uid."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        _fail(f"--spec {path}: {exc}")
+    if not isinstance(doc, dict):
+        _fail(f"--spec {path}: not a mapping")
+    if "spec" in doc and isinstance(doc["spec"], dict):
+        uid = (doc.get("metadata") or {}).get("uid")
+        return doc["spec"], uid if isinstance(uid, str) else None
+    return doc, None
+
+
+@sla.command()
+@click.option("--spec", "spec_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SLA spec as stored in Kubernetes (kubectl get sla X -o json), or its .spec only; YAML or JSON.")
+@click.option("--uid", default=None, help="metadata.uid of the SLA (default: from the file's metadata).")
+@RPC_URL
+@STATE_DIR
+@ADDRESS
+def verify(spec_file: Path, uid: str | None, rpc_url: str | None, state_dir: Path | None,
+           address: str | None) -> None:
+    """Recompute the terms hash of an SLA spec and compare it with the chain: MATCH, or MISMATCH (exit 1)."""
+    from sla_contracts.terms import VerifyResult, verify_terms
+
+    spec, file_uid = _load_spec(spec_file)
+    uid = uid or file_uid
+    if not uid:
+        _fail("--uid: required (the file has no metadata.uid)")
+    assert uid is not None
+
+    async def body(ledger: Ledger) -> VerifyResult:
+        return await verify_terms(ledger, uid, spec)
+
+    result = _run(rpc_url, state_dir, address, body)
+    click.echo(result.describe())
+    if not result.match:
+        sys.exit(1)
