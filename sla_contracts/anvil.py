@@ -51,6 +51,15 @@ def free_port() -> int:
         return port
 
 
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def rpc_chain_id(url: str, timeout: float = 2.0) -> int:
     """`eth_chainId` of the node at `url` (raises OSError or ValueError when it does not answer)."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
@@ -109,6 +118,8 @@ class AnvilProcess:
         if self._proc is not None and self._proc.poll() is None:
             return self
         cmd = self.command()
+        if not _port_free(self.host, self.port):
+            raise LedgerUnavailable(f"cannot start anvil: port {self.port} on {self.host} is in use")
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
@@ -120,11 +131,13 @@ class AnvilProcess:
         while True:
             code = self._proc.poll()
             if code is not None:
+                self._proc = None
                 self._close_log()
                 raise LedgerUnavailable(f"anvil exited with {code} at start ({' '.join(cmd)}):\n{self._log_tail()}")
             try:
                 rpc_chain_id(self.url, timeout=1.0)
-                return self
+                if self._proc.poll() is None:  # it is ours that answers
+                    return self
             except (OSError, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:

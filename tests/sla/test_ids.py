@@ -91,13 +91,13 @@ def test_bad_breaches_name_the_field(breach: Breach, message: str) -> None:
 
 
 def test_bad_migration_and_spec_name_the_field() -> None:
-    with pytest.raises(LedgerInputError, match="^to_site: must differ from from_site"):
+    with pytest.raises(LedgerInputError, match=r"^to_site: must differ from from_site"):
         Migration(A, 0, 100, A, "bcn-1", "bcn-1").validated()
-    with pytest.raises(LedgerInputError, match="^from_site: must be a site name"):
+    with pytest.raises(LedgerInputError, match=r"^from_site: must be a site name"):
         Migration(A, 0, 100, A, "", "bcn-1").validated()
     with pytest.raises(LedgerInputError, match=r"^spec\.objectives\[0\]\.thresholds: at least one"):
         terms_from_spec("u", {"provider": "p", "consumer": "c", "validity": {"start": "2026-01-01T00:00:00Z",
                         "end": "2027-01-01T00:00:00Z"}, "objectives": [{"metric": "m", "comparator": "lt",
                                                                          "window": "30s", "thresholds": {}}]})
-    with pytest.raises(LedgerInputError, match="^uid: must be a non-empty string"):
+    with pytest.raises(LedgerInputError, match=r"^uid: must be a non-empty string"):
         agreement_id("")

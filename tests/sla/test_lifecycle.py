@@ -109,8 +109,8 @@ async def test_unknown_agreements_are_input_errors(ledger: Ledger) -> None:
     ghost = new_terms(now)
     for call in (ledger.get_agreement(ghost.agreement_id), ledger.terminate_agreement(ghost.agreement_id),
                  ledger.record_breach(latency_breach(ghost.agreement_id, now)), ledger.amend_agreement(ghost)):
-        with pytest.raises(LedgerInputError, match="^agreement_id: unknown agreement") as info:
+        with pytest.raises(LedgerInputError, match=r"^agreement_id: unknown agreement") as info:
             await call
         assert isinstance(info.value, UnknownAgreement) and isinstance(info.value, LedgerRevert)
-    with pytest.raises(LedgerInputError, match="^terms_hash: must be 32 bytes, got empty"):
+    with pytest.raises(LedgerInputError, match=r"^terms_hash: must be 32 bytes, got empty"):
         await ledger.create_agreement(type(ghost)(**{**ghost.__dict__, "terms_hash": b""}))
