@@ -98,15 +98,43 @@ def _ecoda(problem: Problem) -> dict[str, tuple[str, ...]]:
     return pack.assignment
 
 
-def regret_greedy(problem: Problem) -> dict[str, tuple[str, ...]]:
-    """Objective-aware greedy: tight workloads first, each replica on the node with the lowest
-    marginal objective (unit cost, + opening cost of an idle node); keeps valid placements."""
+def _regret(problem: Problem, wi: int) -> float:
+    """How much worse the second-best site is than the best, per replica (inf: one site only)."""
+    nodes = problem.candidates(wi)
+    if len(nodes) == 0:
+        return 0.0
+    site_best: dict[int, float] = {}
+    for s, c in zip(problem.cat.node_site[nodes].tolist(), problem.unit_cost[wi].tolist(), strict=True):
+        site_best[s] = min(c, site_best.get(s, np.inf))
+    best = sorted(site_best.values())
+    return best[1] - best[0] if len(best) > 1 else float("inf")
+
+
+def regret_greedy(
+    problem: Problem, order_by: str = "candidates", first: list[int] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Objective-aware greedy, each replica on the node with the lowest marginal objective (unit
+    cost + opening cost of an idle node); keeps valid current placements. `order_by`:
+    'candidates' (priority, then fewest candidate nodes), 'tight' (fewest candidates only) or
+    'regret' (priority, then largest regret: loss if the best site were full); `first` go
+    before all others."""
     inst = problem.instance
     wt = problem.weights
     cat = problem.cat
     pack = Packing(problem)
     n_cands = [float(len(problem.candidates(wi))) for wi in range(len(inst.workloads))]
-    order = priority_order(inst, n_cands)
+    if order_by == "tight":
+        order = sorted(range(len(inst.workloads)), key=lambda i: (n_cands[i], -inst.workloads[i].priority, i))
+    elif order_by == "regret":
+        order = priority_order(inst, [-_regret(problem, wi) for wi in range(len(inst.workloads))])
+    elif order_by == "regret-only":
+        regret = [_regret(problem, wi) for wi in range(len(inst.workloads))]
+        order = sorted(range(len(inst.workloads)), key=lambda i: (-regret[i], -inst.workloads[i].priority, i))
+    else:
+        order = priority_order(inst, n_cands)
+    if first:
+        head = set(first)
+        order = list(first) + [wi for wi in order if wi not in head]
     kept = pack.keep_current(order) if wt.migration > 0 else set()
     opening = wt.active_nodes + wt.energy * cat.idle_power
 
@@ -133,9 +161,9 @@ def _run(name: str, assign: Assigner) -> Callable[[Instance, Weights, SolverConf
     return solver
 
 
+ASSIGNERS: dict[str, Assigner] = {
+    "ffd": _ffd, "kube": _kube, "greedy-latency": _greedy_latency, "ecoda": _ecoda,
+}
 BASELINES: dict[str, Callable[[Instance, Weights, SolverConfig], SolveResult]] = {
-    "ffd": _run("ffd", _ffd),
-    "kube": _run("kube", _kube),
-    "greedy-latency": _run("greedy-latency", _greedy_latency),
-    "ecoda": _run("ecoda", _ecoda),
+    name: _run(name, assign) for name, assign in ASSIGNERS.items()
 }

@@ -1,9 +1,9 @@
 """A proven lower bound on the optimum of the full problem (not of any pruned model).
 
 Lagrangian relaxation at site level: node capacities are summed per site and the site
-CPU capacity constraints are priced with multipliers lambda >= 0, spread is dropped.
-What remains separates per workload: min(unplaced penalty, forced migrations +
-replicas x cheapest site). Active nodes and idle power are charged per replica as the
+CPU capacity constraints are priced with multipliers lambda >= 0. What remains separates
+per workload: min(unplaced penalty, forced migrations + the cheapest sites filled up to
+what each site can take of it alone, spread limits included). Active nodes and idle power are charged per replica as the
 replica's share of the largest node at the site (the LP bound of bin packing). Balance is
 bounded by the highest background utilisation. For ANY lambda >= 0 this is a valid lower
 bound; subgradient steps only make it tighter.
@@ -12,14 +12,16 @@ bound; subgradient steps only make it tighter.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from placement.catalog import FloatArray
 from placement.problem import Problem
 
 
-def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """(W x S) cheapest per-replica cost of a workload at a site (inf if infeasible), the
-    workloads' CPU, replicas x forced-migration floor, and penalties."""
+def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """(W x S) cheapest per-replica cost of a workload at a site (inf if infeasible), (W x S)
+    most replicas the site can take (spread and single-workload fit), the workloads' CPU,
+    the forced-migration floor, and penalties."""
     cat = problem.cat
     inst = problem.instance
     wt = problem.weights
@@ -32,6 +34,7 @@ def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatAr
     per_node_fixed = wt.active_nodes + wt.energy * site_min_idle
     n_w = len(inst.workloads)
     cost = np.full((n_w, n_sites), np.inf)
+    caps = np.zeros((n_w, n_sites))
     cpu = np.zeros(n_w)
     fixed = np.zeros(n_w)
     for wi, w in enumerate(inst.workloads):
@@ -41,49 +44,79 @@ def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatAr
             share = np.divide(w.cpu_m, site_max_cpu, out=np.zeros(n_sites), where=site_max_cpu > 0)
             unit = problem.unit_cost[wi] + (share * per_node_fixed)[cat.node_site[nodes]]
             np.minimum.at(cost[wi], cat.node_site[nodes], unit)
+            np.add.at(caps[wi], cat.node_site[nodes], cat.replica_slots(w, nodes).astype(np.float64))
+            if w.max_per_site is not None:
+                np.minimum(caps[wi], float(w.max_per_site), out=caps[wi])
         if w.current:
             feas = set(nodes.tolist())
             on_feasible = sum(1 for n in w.current if cat.node_index[n] in feas)
             base = min(w.replicas, len(w.current))
             fixed[wi] = wt.migration * (base - min(base, on_feasible))
     pen = np.array([problem.penalty[w.name] for w in inst.workloads])
-    return cost, cpu, fixed, pen
+    return cost, caps, cpu, fixed, pen
 
 
-def lower_bound(problem: Problem, upper: float | None = None, iterations: int = 60) -> float:
+def _compress(cost: FloatArray, caps: FloatArray, reps: FloatArray, keep: int) -> tuple[
+        FloatArray, FloatArray, NDArray[np.int64]]:
+    """Keep each workload's `keep` cheapest sites as columns plus one 'rest' column whose cost
+    is the cheapest of the dropped sites, unpriced and uncapacitated (still a valid bound)."""
+    n_w, n_s = cost.shape
+    if n_s <= keep:
+        idx = np.broadcast_to(np.arange(n_s, dtype=np.int64), (n_w, n_s)).copy()
+        return cost, caps, idx
+    part = np.argpartition(cost, keep, axis=1)
+    idx = part[:, :keep].astype(np.int64)
+    rest = np.take_along_axis(cost, part[:, keep:], axis=1).min(axis=1)
+    out_cost = np.concatenate([np.take_along_axis(cost, idx, axis=1), rest[:, None]], axis=1)
+    out_caps = np.concatenate([np.take_along_axis(caps, idx, axis=1), reps[:, None]], axis=1)
+    out_idx = np.concatenate([idx, np.full((n_w, 1), n_s, dtype=np.int64)], axis=1)
+    return out_cost, out_caps, out_idx
+
+
+def lower_bound(problem: Problem, upper: float | None = None, iterations: int = 80, columns: int = 24) -> float:
     """A valid lower bound on the objective; `upper` (a known solution value) steers the steps."""
     cat = problem.cat
     inst = problem.instance
     if not inst.workloads:
         return 0.0
-    cost, cpu, fixed, pen = _site_cost_matrix(problem)
+    full_cost, full_caps, cpu, fixed, pen = _site_cost_matrix(problem)
     reps = np.array([w.replicas for w in inst.workloads], dtype=np.float64)
+    cost, caps, site_idx = _compress(full_cost, full_caps, reps, columns)
     n_sites = len(cat.site_names)
-    site_cap = np.zeros(n_sites)
+    site_cap = np.zeros(n_sites + 1)  # last: the 'rest' column, never priced
     np.add.at(site_cap, cat.node_site, cat.free_cpu.astype(np.float64))
     balance = problem.weights.balance * max(
         (float(u) / float(c) for u, c in zip(cat.used_cpu, cat.cap_cpu, strict=True) if c > 0), default=0.0
     )
-    lam = np.zeros(n_sites)
+    lam = np.zeros(n_sites + 1)
     best = -np.inf
     theta = 1.0
     for _ in range(iterations):
-        priced = cost + cpu[:, None] * lam[None, :]
-        choice = np.argmin(priced, axis=1)
-        best_site = priced[np.arange(len(choice)), choice]
-        placed_cost = fixed + reps * best_site
-        place = placed_cost < pen
+        priced = cost + cpu[:, None] * lam[site_idx]
+        order = np.argsort(priced, axis=1, kind="stable")
+        sorted_cost = np.take_along_axis(priced, order, axis=1)
+        sorted_cap = np.take_along_axis(caps, order, axis=1)
+        before = np.cumsum(sorted_cap, axis=1) - sorted_cap
+        units = np.clip(reps[:, None] - before, 0.0, sorted_cap)
+        enough = units.sum(axis=1) >= reps - 1e-9
+        with np.errstate(invalid="ignore"):
+            placed_cost = fixed + np.where(units > 0, units * sorted_cost, 0.0).sum(axis=1)
+        place = enough & (placed_cost < pen)
         value = float(np.where(place, placed_cost, pen).sum() - lam @ site_cap) + balance
         if value > best:
             best = value
         else:
-            theta *= 0.85
-        load = np.zeros(n_sites)
-        np.add.at(load, choice[place], (reps * cpu)[place])
+            theta *= 0.9
+        load = np.zeros(n_sites + 1)
+        rows = np.flatnonzero(place)
+        sites_sorted = np.take_along_axis(site_idx, order, axis=1)
+        np.add.at(load, sites_sorted[rows], units[rows] * cpu[rows, None])
         grad = load - site_cap
+        grad[-1] = 0.0
         grad[(lam <= 0) & (grad < 0)] = 0.0
         norm = float(grad @ grad)
         if norm <= 0 or upper is None or upper <= best:
             break
-        lam = np.maximum(0.0, lam + theta * (upper - value) / norm * grad)
+        target = min(upper, best + 0.1 * abs(best) + 1.0)
+        lam = np.maximum(0.0, lam + theta * (target - value) / norm * grad)
     return float(best)

@@ -20,6 +20,8 @@ from placement.model import SolverConfig
 from placement.problem import Problem
 
 SCALE = 1000
+PRESOLVE = False
+DTIME_PER_SECOND = 0.5  # deterministic-time budget per wall second (stops first on 2 slow cores)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class ModelOutcome:
     status: str
     bound: float  # valid for the problem only if spec.complete
     solved: bool
+    dtime: float = 0.0
 
 
 def _floor(x: float) -> int:
@@ -46,7 +49,7 @@ def _floor(x: float) -> int:
 
 def solve_model(
     problem: Problem, spec: ModelSpec, hint: dict[str, tuple[str, ...]], config: SolverConfig,
-    time_limit_s: float,
+    time_limit_s: float, presolve: bool = PRESOLVE,
 ) -> ModelOutcome:
     """Build and solve the model; `hint` (a feasible assignment) seeds the search."""
     cat = problem.cat
@@ -126,7 +129,7 @@ def solve_model(
                     model.add(sum(vs) <= w.max_per_site)
 
     opening = wt.active_nodes + wt.energy * cat.idle_power
-    pairwise = len(x) <= 60_000
+    pairwise = len(x) <= 20_000
     active: dict[int, cp_model.IntVar] = {}
     for n, items in by_node.items():
         cpu_terms = [(v, inst.workloads[wi].cpu_m) for wi, v in items]
@@ -170,15 +173,18 @@ def solve_model(
     params = solver.parameters
     params.random_seed = config.seed
     params.num_workers = max(1, config.workers)
-    params.max_time_in_seconds = max(0.05, time_limit_s if not config.deterministic else 3 * time_limit_s)
+    params.max_time_in_seconds = max(0.05, time_limit_s)
     if config.deterministic:
-        params.max_deterministic_time = max(0.05, time_limit_s)
+        params.max_deterministic_time = max(0.05, time_limit_s * DTIME_PER_SECOND)
         params.interleave_search = params.num_workers > 1
     params.relative_gap_limit = 1e-6
+    params.cp_model_probing_level = 0
+    params.cp_model_presolve = presolve
+    params.symmetry_level = 1
     code = solver.solve(model)
     name = solver.status_name(code)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return ModelOutcome({}, name, -math.inf, False)
+        return ModelOutcome({}, name, -math.inf, False, solver.deterministic_time)
     assignment: dict[str, tuple[str, ...]] = {}
     for wi, nodes in spec.fixed.items():
         assignment[inst.workloads[wi].name] = tuple(cat.node_names[n] for n in nodes)
@@ -193,7 +199,7 @@ def solve_model(
             assignment[inst.workloads[wi].name] = _order_like_current(problem, wi, picked)
     slack = (1.0 + len(objective)) / SCALE * 1e-3 + (1.0 / SCALE if k_bal > 0 else 0.0)
     bound = solver.best_objective_bound / SCALE - slack
-    return ModelOutcome(assignment, name, bound, True)
+    return ModelOutcome(assignment, name, bound, True, solver.deterministic_time)
 
 
 def _order_like_current(problem: Problem, wi: int, nodes: list[int]) -> tuple[str, ...]:

@@ -160,8 +160,9 @@ class Weights:
 
 @dataclass(frozen=True, slots=True)
 class SolverConfig:
-    """How to solve. `deterministic` makes CP-SAT stop on deterministic time (same input+seed ->
-    same result); `time_limit_s` is then also the deterministic budget, wall time is capped at 3x."""
+    """How to solve. `deterministic` makes CP-SAT stop on a deterministic-time budget derived from
+    `time_limit_s` (same input + seed -> same result) unless the wall-time limit, which always
+    holds, is reached first on a slow or loaded machine."""
 
     time_limit_s: float = 2.0
     seed: int = 0

@@ -16,17 +16,22 @@ from collections import Counter
 
 import numpy as np
 
-from placement.baselines import regret_greedy
+from placement.baselines import ASSIGNERS, regret_greedy
 from placement.bounds import lower_bound
 from placement.catalog import IntArray
 from placement.cpsat import ModelSpec, solve_model
 from placement.explain import build_result
+from placement.lns import improve
 from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
 from placement.problem import Problem
 
-MAX_PAIRS = 120_000
-MIN_SITES = 3
+SMALL_MODEL = 4_000  # pairs: below this, never prune
+MAX_PAIRS = 60_000
+MIN_NODES, MAX_NODES = 6, 12
+MIN_SITES = 2
+REPAIR_ROUNDS = 4
+REPLACE_SHARE = 0.15  # share of the time limit a re-placement may use
 
 
 def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
@@ -35,10 +40,11 @@ def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) 
     inst = problem.instance
     total = sum(len(problem.candidates(wi)) for wi in free)
     full = {wi: problem.candidates(wi) for wi in free}
-    if total <= MAX_PAIRS:
+    if total <= SMALL_MODEL:
         return full, True
-    budget = max(8, MAX_PAIRS // max(1, len(free)))
+    budget = max(MIN_NODES, min(MAX_NODES, MAX_PAIRS // max(1, len(free))))
     out: dict[int, IntArray] = {}
+    complete = True
     for wi in free:
         nodes = problem.candidates(wi)
         if len(nodes) <= budget:
@@ -64,7 +70,8 @@ def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) 
         mask = np.isin(sites, np.array(sorted(keep_sites), dtype=np.int64)) | np.isin(
             nodes, np.array(sorted(extra), dtype=np.int64))
         out[wi] = nodes[mask]
-    return out, False
+        complete = complete and bool(mask.all())
+    return out, complete
 
 
 def _still_valid(problem: Problem, wi: int) -> bool:
@@ -139,35 +146,75 @@ def _release_for_priority(
     return released
 
 
+def _best_start(problem: Problem) -> dict[str, tuple[str, ...]]:
+    """The best of a few greedy starts, by the shared objective (a portfolio of hints)."""
+    inst = problem.instance
+    starts = [regret_greedy(problem, order) for order in ("candidates", "tight", "regret")]
+    starts += [assign(problem) for assign in ASSIGNERS.values()]
+    scored = [(evaluate(inst, problem.weights, a, problem.penalty).objective, i) for i, a in enumerate(starts)]
+    best_value, best_i = min(scored)
+    best = starts[best_i]
+    first: list[int] = []
+    for _ in range(REPAIR_ROUNDS):  # repair: retry with the left-out workloads first
+        left_out = [wi for wi, w in enumerate(inst.workloads) if w.name not in best and len(problem.candidates(wi))]
+        if not left_out:
+            break
+        first = first + [wi for wi in left_out if wi not in first]
+        trial = regret_greedy(problem, "regret", first=first)
+        value = evaluate(inst, problem.weights, trial, problem.penalty).objective
+        if value < best_value:
+            best, best_value = trial, value
+    return best
+
+
+def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[str, ...]]) -> bool:
+    inst, wt, pen = problem.instance, problem.weights, problem.penalty
+    return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
+
+
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
+    """Exact CP-SAT on small models; on large ones CP-SAT neighbourhood search from the best
+    greedy start; for re-placement, a model over the affected workloads only."""
     start = time.perf_counter()
+    deadline = start + config.time_limit_s
     problem = Problem(inst, weights)
-    hint = regret_greedy(problem)
+    best = _best_start(problem)
     incremental = config.incremental and any(w.current for w in inst.workloads)
     if incremental:
         free, fixed = _split(problem)
     else:
         free, fixed = list(range(len(inst.workloads))), {}
-    outcome = None
-    best = hint
+    solved_any = False
+    proven = -float("inf")
+    optimal = False
     for _round in range(2):
-        candidates, complete = _prune(problem, free, hint)
-        spec = ModelSpec(sorted(free), candidates, fixed, complete=complete and not fixed)
-        remaining = config.time_limit_s - (time.perf_counter() - start)
-        outcome = solve_model(problem, spec, best, config, max(0.1, remaining * 0.9))
-        if outcome.solved and evaluate(inst, weights, outcome.assignment, problem.penalty).objective <= evaluate(
-                inst, weights, best, problem.penalty).objective:
-            best = outcome.assignment
-        if not (incremental and _release_for_priority(problem, best, free, fixed)):
+        candidates, complete = _prune(problem, free, best)
+        complete = complete and not fixed
+        pairs = sum(len(c) for c in candidates.values())
+        if complete or incremental or pairs <= SMALL_MODEL:
+            spec = ModelSpec(sorted(free), candidates, fixed, complete=complete)
+            share = 1.0 if complete else REPLACE_SHARE
+            left = (deadline - time.perf_counter()) * share
+            outcome = solve_model(problem, spec, best, config, max(0.1, left))
+            if outcome.solved:
+                solved_any = True
+                if _better(problem, outcome.assignment, best):
+                    best = outcome.assignment
+                if complete:
+                    proven = outcome.bound
+                    optimal = outcome.status == "OPTIMAL"
+        if not incremental:
             break
-    assert outcome is not None
+        if not _release_for_priority(problem, best, free, fixed):
+            break
+    if not optimal and not incremental:
+        best = improve(problem, best, config, deadline)
+        solved_any = True
     value = evaluate(inst, weights, best, problem.penalty).objective
-    bound = lower_bound(problem, upper=value)
-    if spec.complete and outcome.solved:
-        bound = max(bound, outcome.bound)
-    if not outcome.solved:
+    bound = max(lower_bound(problem, upper=value), proven)
+    if not solved_any:
         status = Status.TIMEOUT
-    elif outcome.status == "OPTIMAL" and spec.complete:
+    elif optimal:
         status = Status.OPTIMAL
     else:
         status = Status.FEASIBLE
