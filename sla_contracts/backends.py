@@ -74,11 +74,23 @@ class ThreadedEthereumTesterProvider(AsyncEthereumTesterProvider):
         self._executor.shutdown(wait=True)
 
 
+# every transaction is built, signed and given its gas here: web3's validation (an eth_chainId per
+# request), gas estimation, gas price and ENS middleware would only add round trips
+UNUSED_MIDDLEWARE = ("validation", "gas_estimate", "gas_price_strategy", "ens_name_to_address")
+
+
+def _lean(w3: AsyncWeb3[Any]) -> AsyncWeb3[Any]:
+    for name in UNUSED_MIDDLEWARE:
+        if name in w3.middleware_onion:
+            w3.middleware_onion.remove(name)
+    return w3
+
+
 def embedded_web3() -> AsyncWeb3[Any]:
     """A fresh in-process chain."""
-    return AsyncWeb3(ThreadedEthereumTesterProvider())
+    return _lean(AsyncWeb3(ThreadedEthereumTesterProvider()))
 
 
 def rpc_web3(url: str) -> AsyncWeb3[Any]:
     """A JSON-RPC node (anvil)."""
-    return AsyncWeb3(AsyncHTTPProvider(url, request_kwargs={"timeout": 30}))
+    return _lean(AsyncWeb3(AsyncHTTPProvider(url, request_kwargs={"timeout": 30})))

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from eth_account import Account
+from eth_keys.datatypes import PrivateKey
 from eth_tester.exceptions import TransactionFailed
 from web3 import AsyncWeb3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
@@ -73,6 +74,7 @@ class KeyWriter:
     def __init__(self, w3: AsyncWeb3[Any], private_key: str, chain_id: int) -> None:
         self.w3 = w3
         self.account = Account.from_key(private_key)
+        self._key = PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
         self.address: str = self.account.address
         self.chain_id = chain_id
         self._lock = asyncio.Lock()
@@ -107,7 +109,7 @@ class KeyWriter:
             }
             if to is not None:
                 tx["to"] = to
-            signed = self.account.sign_transaction(tx)
+            signed = Account.sign_transaction(tx, self._key)  # a parsed key: no public-key derivation per tx
             try:
                 tx_hash = await self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except Exception as exc:
