@@ -11,6 +11,7 @@ then left out, the lower-priority workloads on its candidate nodes are freed too
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 
@@ -31,6 +32,7 @@ MAX_PAIRS = 60_000
 MIN_NODES, MAX_NODES = 6, 12
 MIN_SITES = 2
 REPAIR_ROUNDS = 4
+IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
 REPLACE_SHARE = 0.15  # share of the time limit a re-placement may use
 
 
@@ -120,7 +122,7 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
             gains.append((-gain, wi))
         fixed[wi] = tuple(cat.node_index[n] for n in inst.workloads[wi].current)
     n_affected = len(inst.workloads) - len(fixed)
-    budget = max(n_affected, len(inst.workloads) // 50)
+    budget = max(n_affected, math.ceil(IMPROVABLE_SHARE * len(inst.workloads)))
     for _, wi in sorted(gains)[:budget]:
         del fixed[wi]
     free = [wi for wi in range(len(inst.workloads)) if wi not in fixed]

@@ -1,0 +1,102 @@
+"""Filter plugins, table-driven: one row per (plugin, workload, candidate, expected status)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from placement import Code, FilterPlugin, Weights, Workload
+from placement.catalog import Catalog
+from placement.filters import (
+    BandwidthBound,
+    ExcludedSites,
+    LatencyBound,
+    ResourceFit,
+    TaintToleration,
+    TierAllowed,
+    ZoneAllowed,
+    feasible_nodes,
+)
+from tests.placement.instances import node, small
+
+NODES = [
+    node("fe1-a", "fe1", 2000, 4096, used_cpu_m=500),
+    node("mec1-a", "mec1", 8000, 16384, gpu=1, taints=frozenset({"gpu"})),
+    node("cloud1-a", "cloud1", 64000, 262144),
+]
+
+
+def wl(**kw: Any) -> Workload:
+    base: dict[str, Any] = {"replicas": 1, "cpu_m": 500, "memory_mb": 512, "cells": {"c1": 1.0}}
+    base.update(kw)
+    return Workload("w", **base)
+
+
+SITE_INDEX = {"fe1": 0, "mec1": 1, "cloud1": 2}
+NODE_INDEX = {"fe1-a": 0, "mec1-a": 1, "cloud1-a": 2}
+
+CASES: list[tuple[str, FilterPlugin, dict[str, Any], str, Code, dict[str, Any]]] = [
+    ("latency ok", LatencyBound(), {"max_latency_ms": 5.0}, "mec1", Code.SUCCESS, {}),
+    ("latency too far", LatencyBound(), {"max_latency_ms": 4.0}, "mec1", Code.UNSCHEDULABLE, {}),
+    ("latency worst cell counts", LatencyBound(), {"max_latency_ms": 5.0, "cells": {"c1": 0.9, "c2": 0.1}},
+     "fe1", Code.UNSCHEDULABLE, {}),
+    ("latency zero share ignored", LatencyBound(), {"max_latency_ms": 5.0, "cells": {"c1": 1.0, "c2": 0.0}},
+     "fe1", Code.SUCCESS, {}),
+    ("latency penalty counts", LatencyBound(), {"max_latency_ms": 5.0}, "mec1", Code.UNSCHEDULABLE,
+     {"site_penalty_ms": {"mec1": 0.5}}),
+    ("no latency bound", LatencyBound(), {}, "cloud1", Code.SUCCESS, {}),
+    ("zone ok", ZoneAllowed(), {"allowed_zones": frozenset({"es-bcn"})}, "fe1", Code.SUCCESS, {}),
+    ("zone sovereignty", ZoneAllowed(), {"allowed_zones": frozenset({"es-bcn"})}, "cloud1", Code.UNSCHEDULABLE, {}),
+    ("tier ok", TierAllowed(), {"allowed_tiers": frozenset({"edge"})}, "mec1", Code.SUCCESS, {}),
+    ("tier refused", TierAllowed(), {"allowed_tiers": frozenset({"edge"})}, "fe1", Code.UNSCHEDULABLE, {}),
+    ("bandwidth ok", BandwidthBound(), {"min_bandwidth_mbps": 1000.0}, "fe1", Code.SUCCESS, {}),
+    ("bandwidth short", BandwidthBound(), {"min_bandwidth_mbps": 1000.0}, "cloud1", Code.UNSCHEDULABLE, {}),
+    ("excluded site", ExcludedSites(), {}, "mec1", Code.UNSCHEDULABLE, {"excluded_sites": frozenset({"mec1"})}),
+    ("not excluded", ExcludedSites(), {}, "fe1", Code.SUCCESS, {"excluded_sites": frozenset({"mec1"})}),
+    ("taint not tolerated", TaintToleration(), {}, "mec1-a", Code.UNSCHEDULABLE, {}),
+    ("taint tolerated", TaintToleration(), {"tolerations": frozenset({"gpu"})}, "mec1-a", Code.SUCCESS, {}),
+    ("fits after background load", ResourceFit(), {"cpu_m": 1500}, "fe1-a", Code.SUCCESS, {}),
+    ("background load leaves too little", ResourceFit(), {"cpu_m": 1600}, "fe1-a", Code.UNSCHEDULABLE, {}),
+    ("memory too big", ResourceFit(), {"memory_mb": 5000}, "fe1-a", Code.UNSCHEDULABLE, {}),
+    ("gpu present", ResourceFit(), {"gpu": 1}, "mec1-a", Code.SUCCESS, {}),
+    ("gpu missing", ResourceFit(), {"gpu": 1}, "cloud1-a", Code.UNSCHEDULABLE, {}),
+]
+
+
+@pytest.mark.parametrize(("case", "plugin", "change", "target", "expected", "extra"), CASES, ids=[c[0] for c in CASES])
+def test_plugin_table(case: str, plugin: FilterPlugin, change: dict[str, Any], target: str, expected: Code,
+                      extra: dict[str, Any]) -> None:
+    inst = small([wl(**change)], nodes=NODES, **extra)
+    cat = Catalog(inst, Weights())
+    index = SITE_INDEX[target] if plugin.level == "site" else NODE_INDEX[target]
+    status = plugin.filter(cat, 0, np.array([index], dtype=np.int64))
+    assert status.code is expected
+    assert status.plugin == plugin.name
+
+
+def test_pipeline_keeps_only_nodes_passing_every_plugin() -> None:
+    inst = small([wl(max_latency_ms=6.0, allowed_zones=frozenset({"es-bcn"}))], nodes=NODES)
+    feas = feasible_nodes(Catalog(inst, Weights()), 0)
+    assert feas.reason == ""
+    assert sorted(feas.nodes.tolist()) == [0]  # mec1-a is tainted, cloud1 too far and in es-mad
+
+
+REASONS = [
+    ("latency", {"max_latency_ms": 0.5}, "LatencyBound: no node is within 0.5 ms of cell c1",
+     "closest: site fe1 at 1 ms from cell c1"),
+    ("zone then capacity", {"allowed_zones": frozenset({"es-bcn"}), "max_latency_ms": 10.0, "cpu_m": 3000},
+     "ResourceFit: no node in zone es-bcn within 10 ms of cell c1 has 3 CPUs free", "most free: node fe1-a"),
+    ("sovereignty", {"allowed_zones": frozenset({"fr-par"})}, "ZoneAllowed: no node is in zone fr-par", ""),
+    ("tier", {"allowed_tiers": frozenset({"edge"})}, "TaintToleration: no node in tier edge has only tolerated", ""),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "starts", "contains"), REASONS, ids=[r[0] for r in REASONS])
+def test_reason_names_the_blocking_constraint(case: str, change: dict[str, Any], starts: str, contains: str) -> None:
+    inst = small([wl(**change)], nodes=NODES)
+    feas = feasible_nodes(Catalog(inst, Weights()), 0)
+    assert len(feas.nodes) == 0
+    assert feas.reason.startswith(starts), feas.reason
+    assert contains in feas.reason

@@ -1,0 +1,118 @@
+"""Hand-made scenarios: explanations, priorities, offloading away from a degraded site, re-placement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from placement import SOLVERS, SolverConfig, Status, Weights, Workload, check_violations, solve
+from placement.generator import churn, generate
+from tests.placement.instances import node, small
+
+CONFIG = SolverConfig(time_limit_s=2.0)
+
+
+def wl(name: str, **kw: Any) -> Workload:
+    base: dict[str, Any] = {"replicas": 1, "cpu_m": 500, "memory_mb": 512, "cells": {"c1": 1.0}}
+    base.update(kw)
+    return Workload(name, **base)
+
+
+def test_feasible_instance_is_optimal_and_prefers_low_latency() -> None:
+    inst = small([wl("cam", replicas=2, max_latency_ms=6.0), wl("batch", cpu_m=4000)])
+    r = solve(inst, config=CONFIG)
+    assert r.status is Status.OPTIMAL
+    assert r.unplaced == {}
+    assert r.assignment["cam"] == ("fe1-a", "fe1-a")
+    assert r.predicted_latency_ms["cam"] == pytest.approx(1.0)
+    assert r.gap <= 1e-3
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_unplaceable_workloads_get_reasons_naming_the_constraint(solver: str) -> None:
+    inst = small([
+        wl("too-far", max_latency_ms=0.5),
+        wl("sovereign", allowed_zones=frozenset({"fr-par"})),
+        wl("huge", cpu_m=9000, max_latency_ms=10.0, allowed_zones=frozenset({"es-bcn"})),
+        wl("spread", replicas=3, max_per_site=1, allowed_tiers=frozenset({"far-edge", "edge"})),
+    ])
+    r = SOLVERS[solver](inst, Weights(), CONFIG)
+    assert r.status is Status.INFEASIBLE
+    assert set(r.unplaced) == {"too-far", "sovereign", "huge", "spread"}
+    assert "within 0.5 ms of cell c1" in r.unplaced["too-far"]
+    assert "zone fr-par" in r.unplaced["sovereign"]
+    assert r.unplaced["huge"].startswith("ResourceFit: no node in zone es-bcn within 10 ms of cell c1 has 9 CPUs")
+    assert "max_per_site=1" in r.unplaced["spread"] and "2 of 3 replicas" in r.unplaced["spread"]
+    assert check_violations(inst, r) == []
+
+
+def test_capacity_reason_names_the_workloads_in_the_way() -> None:
+    inst = small([wl("first", cpu_m=1500, max_latency_ms=2.0, priority=5),
+                  wl("second", cpu_m=1500, max_latency_ms=2.0)])
+    r = solve(inst, config=CONFIG)
+    assert r.assignment == {"first": ("fe1-a",)}
+    assert r.unplaced["second"].startswith("Capacity: the 1 feasible nodes (fe1-a) have no room left")
+    assert "first (priority 5)" in r.unplaced["second"]
+
+
+def test_higher_priority_displaces_lower_priority_and_says_so() -> None:
+    low = wl("low", cpu_m=1500, max_latency_ms=2.0, priority=0, current=("fe1-a",))
+    high = wl("high", cpu_m=1500, max_latency_ms=2.0, priority=3)
+    inst = small([low, high])
+    for incremental in (True, False):
+        r = solve(inst, config=SolverConfig(time_limit_s=2.0, incremental=incremental))
+        assert r.assignment == {"high": ("fe1-a",)}
+        assert r.displaced == ("low",)
+        assert r.unplaced["low"].startswith("displaced by higher-priority high")
+
+
+def test_excluded_site_and_penalty_steer_workloads_away() -> None:
+    app = wl("app", max_latency_ms=8.0, current=("fe1-a",))
+    assert solve(small([app]), config=CONFIG).assignment["app"] == ("fe1-a",)
+    moved = solve(small([app], excluded_sites=frozenset({"fe1"})), config=CONFIG)
+    assert moved.assignment["app"] == ("mec1-a",)
+    assert moved.migrations == 1
+    penalised = solve(small([app], site_penalty_ms={"fe1": 10.0}), config=CONFIG)  # 11 ms > 8 ms
+    assert penalised.assignment["app"] == ("mec1-a",)
+    assert penalised.predicted_latency_ms["app"] == pytest.approx(5.0)
+    # still within the bound: moves only when the latency gain (7 -> 5 ms) beats the migration cost
+    assert solve(small([app], site_penalty_ms={"fe1": 6.0}), Weights(migration=3.0), CONFIG).migrations == 0
+    assert solve(small([app], site_penalty_ms={"fe1": 6.0}), Weights(migration=1.0), CONFIG).migrations == 1
+    blocked = solve(small([app], site_penalty_ms={"fe1": 20.0, "mec1": 20.0}), config=CONFIG)
+    assert "app" in blocked.unplaced and "within 8 ms" in blocked.unplaced["app"]
+
+
+def test_migration_weight_keeps_a_good_enough_placement() -> None:
+    app = wl("app", current=("mec1-a",))
+    sticky = solve(small([app]), Weights(migration=100.0), CONFIG)
+    assert sticky.assignment["app"] == ("mec1-a",) and sticky.migrations == 0
+    free = solve(small([app]), Weights(migration=0.0), CONFIG)
+    assert free.assignment["app"] == ("fe1-a",)
+
+
+def test_consolidation_packs_onto_fewest_nodes() -> None:
+    nodes = [node(f"c{i}", "cloud1", 4000, 8192, idle_power_w=100.0) for i in range(4)]
+    items = [wl(f"w{i}", cpu_m=c, memory_mb=100) for i, c in enumerate((2000, 2000, 1500, 1500, 1000))]
+    inst = small(items, nodes=nodes)
+    r = solve(inst, Weights(latency=0.0, cost=0.0, active_nodes=10.0, energy=1.0), CONFIG)
+    assert r.status is Status.OPTIMAL
+    assert len({n for ns in r.assignment.values() for n in ns}) == 2  # 8000m on 4000m nodes
+    assert r.breakdown["active_nodes"] == pytest.approx(20.0)
+
+
+def test_replacement_keeps_unaffected_workloads_and_moves_affected_ones() -> None:
+    inst = generate(60, 20, seed=3)
+    cold = solve(inst, config=CONFIG)
+    moved, changed = churn(inst, dict(cold.assignment), fraction=0.1, seed=2)
+    warm = solve(moved, config=CONFIG)
+    assert check_violations(moved, warm) == []
+    assert warm.migrations <= 2 * sum(w.replicas for w in moved.workloads if w.name in changed)
+    unchanged = [w.name for w in moved.workloads if w.name not in changed and w.name in cold.assignment]
+    kept = sum(warm.assignment.get(n) == cold.assignment[n] for n in unchanged)
+    assert kept >= 0.8 * len(unchanged)
+
+
+def test_generator_is_seeded() -> None:
+    assert generate(30, 10, seed=1) == generate(30, 10, seed=1)
+    assert generate(30, 10, seed=1) != generate(30, 10, seed=2)
