@@ -77,6 +77,7 @@ async def place_workload(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         result = await workloads.reconcile(body, SERVICE.engine, SERVICE.kube)
     except MetricsUnavailable as exc:
         telemetry.RECONCILE_ERRORS.labels("metrics").inc()
+        patch.status.update(workloads.metrics_unavailable(body, str(exc)))
         raise kopf.TemporaryError(f"QoS metrics unavailable, nothing changed: {exc}", delay=5) from exc
     except KubeError as exc:
         telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
@@ -87,6 +88,9 @@ async def place_workload(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         kopf.event(body, type=type_, reason=reason, message=message)
     if result.outcome is not None:
         telemetry.PLACEMENTS.labels("placed" if result.outcome.placed else "unplaceable").inc()
+        if result.outcome.placed:
+            await SERVICE.announce(body.metadata.namespace or "", body.metadata.name or "", body.spec,
+                                   list(result.outcome.sites))
     if result.retry_after is not None:
         raise kopf.TemporaryError("not placeable yet; will try again", delay=result.retry_after)
 
@@ -96,3 +100,50 @@ def release_workload(namespace: str | None, name: str, **_: Any) -> None:
     """Pods go with their owner (garbage collection); the engine only frees the capacity."""
     if SERVICE and SERVICE.engine:
         SERVICE.engine.release(f"{namespace}/{name}")
+
+
+# -- ServiceLevelAgreements ---------------------------------------------------------------------------
+@kopf.on.resume(GROUP, VERSION, "servicelevelagreements")
+@kopf.on.create(GROUP, VERSION, "servicelevelagreements")
+@kopf.on.update(GROUP, VERSION, "servicelevelagreements", field="spec")
+async def record_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Queue the agreement (or its new version) for the ledger and write what can be written now."""
+    assert SERVICE and SERVICE.slas
+    result = await SERVICE.slas.record(body)
+    _write(body, patch, result)
+
+
+@kopf.timer(GROUP, VERSION, "servicelevelagreements", interval=1.0, initial_delay=1.0)
+async def evaluate_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Every second: evaluate when due, flush the outbox, offload or fail back."""
+    assert SERVICE and SERVICE.slas
+    try:
+        result = await SERVICE.slas.tick(body)
+    except KubeError as exc:
+        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
+    _write(body, patch, result)
+
+
+@kopf.on.delete(GROUP, VERSION, "servicelevelagreements", retries=5, backoff=2)
+async def terminate_sla(body: kopf.Body, retry: int, **_: Any) -> None:
+    """End the agreement on chain; after a few failed tries the SLA goes anyway (with a Warning)."""
+    assert SERVICE and SERVICE.slas
+    try:
+        tx = await SERVICE.slas.terminate(body)
+    except Exception as exc:
+        if retry >= 4:
+            kopf.warn(body, reason="TerminationNotRecorded", message=str(exc)[:500])
+            return
+        raise kopf.TemporaryError(f"chain: {exc}", delay=2) from exc
+    if tx:
+        kopf.info(body, reason="Terminated", message=f"agreement terminated on chain, tx {tx}")
+
+
+def _write(body: kopf.Body, patch: kopf.Patch, result: Any) -> None:
+    if result.status:
+        patch.status.update(result.status)
+    for type_, reason, message in result.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+    for target, (type_, reason, message) in result.workload_events:
+        kopf.event(target, type=type_, reason=reason, message=message)

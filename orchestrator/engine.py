@@ -13,6 +13,7 @@ the cluster shows them; so a restarted operator rebuilds it from the cluster alo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -139,16 +140,21 @@ class PlacementEngine:
             live = [p for p in batch if not p.future.done()]
             if not live:
                 continue
-            try:
-                outcomes = await self._solve_batch([p.request for p in live])
-            except Exception as exc:  # metrics missing, solver crash: every caller hears it
-                for p in live:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
-            for p in live:
+            for part in ([p for p in live if not p.request.dry_run], [p for p in live if p.request.dry_run]):
+                if part:
+                    await self._answer(part)
+
+    async def _answer(self, pending: list[_Pending]) -> None:
+        try:
+            outcomes = await self._solve_batch([p.request for p in pending])
+        except Exception as exc:  # metrics missing, solver crash: every caller hears it
+            for p in pending:
                 if not p.future.done():
-                    p.future.set_result(outcomes[p.request.key])
+                    p.future.set_exception(exc)
+            return
+        for p in pending:
+            if not p.future.done():
+                p.future.set_result(outcomes[p.request.key])
 
     def _holdings(self, exclude: set[str]) -> dict[str, tuple[int, int]]:
         held = dict(self.view.placed())
@@ -172,7 +178,6 @@ class PlacementEngine:
         by_key = {r.key: r for r in requests}
         reqs = list(by_key.values())
         nodes, sites = self.view.nodes(), self.view.sites()
-        reserved = self._holdings(set(by_key))
         known_cells = set(metrics.latency_ms)
         outcomes: dict[str, Outcome] = {}
         ok: list[Request] = []
@@ -183,26 +188,40 @@ class PlacementEngine:
                                                         f"{', '.join(missing)} (unknown cell?)", len(reqs))
             else:
                 ok.append(r)
-        if ok:
-            def run() -> SolveResult:
-                inst = build_instance(nodes, sites, ok, metrics, reserved, excluded_sites=self.excluded_sites,
-                                      site_penalty_ms=self.site_penalty_ms)
-                return solve(inst, self.weights, self.config)
-
-            try:
-                result = await asyncio.to_thread(run)
-            except InvalidInstance as exc:
-                if len(ok) == 1:
-                    outcomes[ok[0].key] = self._unplaced(ok[0].key, str(exc), 1)
-                    return outcomes
-                log.warning("batch of %d invalid (%s); solving one by one", len(ok), exc)
-                for r in ok:
-                    outcomes.update(await self._solve_batch([r]))
-                return outcomes
-            if self.on_batch:
-                self.on_batch(len(ok), result)
-            outcomes.update(self._outcomes(ok, result, nodes, sites))
+        # Requests that avoid different sites, or weigh migrations differently, are solved apart.
+        groups: dict[tuple[frozenset[str], float | None], list[Request]] = {}
+        for r in ok:
+            groups.setdefault((r.avoid_sites, r.migration_weight), []).append(r)
+        for (avoid, migration_weight), group in groups.items():
+            outcomes.update(await self._solve_group(group, nodes, sites, metrics, avoid, migration_weight))
         return outcomes
+
+    async def _solve_group(
+        self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
+        metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
+    ) -> dict[str, Outcome]:
+        reserved = self._holdings({r.key for r in group})
+        weights = self.weights if migration_weight is None else dataclasses.replace(
+            self.weights, migration=migration_weight)
+
+        def run() -> SolveResult:
+            inst = build_instance(nodes, sites, group, metrics, reserved,
+                                  excluded_sites=self.excluded_sites | avoid, site_penalty_ms=self.site_penalty_ms)
+            return solve(inst, weights, self.config)
+
+        try:
+            result = await asyncio.to_thread(run)
+        except InvalidInstance as exc:
+            if len(group) == 1:
+                return {group[0].key: self._unplaced(group[0].key, str(exc), 1)}
+            log.warning("batch of %d invalid (%s); solving one by one", len(group), exc)
+            out: dict[str, Outcome] = {}
+            for r in group:
+                out.update(await self._solve_group([r], nodes, sites, metrics, avoid, migration_weight))
+            return out
+        if self.on_batch:
+            self.on_batch(len(group), result)
+        return self._outcomes(group, result, nodes, sites)
 
     def _outcomes(
         self, reqs: list[Request], result: SolveResult, nodes: list[Mapping[str, Any]],
@@ -225,11 +244,12 @@ class PlacementEngine:
             if assigned:
                 site_names = tuple(site_of.get(n, "") for n in assigned)
                 tiers = tuple(str(sites.get(s, {}).get("tier", "")) for s in site_names)
-                self._own[r.key] = Holding(
-                    assigned,
-                    cpu_m(r.spec.resources.cpu),
-                    memory_mb(r.spec.resources.memory),
-                )
+                if not r.dry_run:
+                    self._own[r.key] = Holding(
+                        assigned,
+                        cpu_m(r.spec.resources.cpu),
+                        memory_mb(r.spec.resources.memory),
+                    )
                 out[r.key] = Outcome(
                     r.key, assigned, site_names, tiers, result.predicted_latency_ms.get(r.key), None, report,
                     decision_id(r.key, assigned), len(reqs), tuple(result.displaced),
@@ -238,7 +258,8 @@ class PlacementEngine:
                 reason = result.unplaced.get(r.key) or (
                     "no feasible placement" if result.status != Status.TIMEOUT else "solver timed out"
                 )
-                self._own[r.key] = None
+                if not r.dry_run:
+                    self._own[r.key] = None
                 failed = {**report, "status": result.status.value.upper()}
                 out[r.key] = Outcome(r.key, (), (), (), None, reason, failed, decision_id(r.key, ()), len(reqs))
         return out

@@ -17,9 +17,12 @@ from prometheus_client import start_http_server
 from orchestrator import telemetry
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.kube.aio import AsyncKube
+from orchestrator.ledger import LedgerConnection
 from orchestrator.prometheus import PrometheusSource
+from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import cpu_m, memory_mb
 from placement import SolverConfig, SolveResult, Weights
+from sim.control import ExporterControl
 
 log = logging.getLogger("edgeorch.service")
 
@@ -30,6 +33,8 @@ class Settings:
 
     prometheus_url: str = "http://127.0.0.1:9090"
     chain_url: str | None = None
+    ledger_dir: Path | None = None
+    exporter_url: str | None = None  # the simulator's exporter: told where workloads run
     metrics_port: int = 9090
     metrics_host: str = "127.0.0.1"
     kubeconfig: Path | None = None
@@ -44,6 +49,8 @@ class Settings:
         return cls(
             prometheus_url=env.get("EDGEORCH_PROMETHEUS_URL", cls.prometheus_url),
             chain_url=env.get("EDGEORCH_CHAIN_URL") or None,
+            ledger_dir=Path(env["EDGEORCH_LEDGER_DIR"]) if env.get("EDGEORCH_LEDGER_DIR") else None,
+            exporter_url=env.get("EDGEORCH_EXPORTER_URL") or None,
             metrics_port=int(env.get("EDGEORCH_OPERATOR_METRICS_PORT", cls.metrics_port)),
             metrics_host=env.get("EDGEORCH_OPERATOR_METRICS_HOST", cls.metrics_host),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
@@ -96,6 +103,9 @@ class OperatorService:
     kube: AsyncKube | None = None
     prometheus: PrometheusSource | None = None
     engine: PlacementEngine | None = None
+    ledger: LedgerConnection | None = None
+    slas: SlaLoop | None = None
+    exporter: ExporterControl | None = None
     _metrics_started: bool = field(default=False, repr=False)
 
     async def start(self) -> None:
@@ -108,12 +118,31 @@ class OperatorService:
             max_batch=s.max_batch, on_batch=self._observe_batch,
         )
         self.engine.start()
+        self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
+        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce)
+        if s.exporter_url:
+            self.exporter = ExporterControl(s.exporter_url)
         if not self._metrics_started:
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
 
+    async def announce(self, namespace: str, name: str, spec: Mapping[str, Any], sites: list[str]) -> None:
+        """Tell the simulator's exporter where a workload now runs (its app-latency series follow)."""
+        if self.exporter is None or not sites:
+            return
+        primary = max(sorted(set(sites)), key=sites.count)
+        cells = {c["cell"]: float(c["share"]) for c in (spec.get("users") or {}).get("cells") or []}
+        try:
+            await self.exporter.set_workload_site(namespace, name, primary, cells)
+        except Exception as exc:  # the simulator is optional; placement must not fail because of it
+            log.warning("could not tell the exporter about %s/%s: %s", namespace, name, exc)
+
     async def stop(self) -> None:
+        if self.exporter:
+            await self.exporter.close()
+        if self.ledger:
+            await self.ledger.close()
         if self.engine:
             await self.engine.stop()
         if self.prometheus:

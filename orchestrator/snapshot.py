@@ -41,6 +41,9 @@ class Request:
     key: str
     spec: EdgeWorkloadSpec
     current: tuple[str, ...] = ()
+    avoid_sites: frozenset[str] = frozenset()  # sites to leave (an SLA breach there)
+    dry_run: bool = False  # what-if: answer, but hold no capacity
+    migration_weight: float | None = None  # override the configured cost of moving a replica
 
 
 def cpu_m(value: str | int, field: str = "cpu") -> int:

@@ -59,6 +59,15 @@ def invalid(body: Mapping[str, Any], error: ValidationError) -> Reconciled:
     )
 
 
+def metrics_unavailable(body: Mapping[str, Any], message: str) -> dict[str, Any]:
+    """The status patch that says placement waits for metrics (nothing else changes)."""
+    st = _status(body)
+    conds = set_condition(st.conditions, "MetricsUnavailable", ConditionStatus.TRUE, "PrometheusUnreachable",
+                          f"{message}; placement unchanged until metrics return"[:1000],
+                          body["metadata"].get("generation"))
+    return {"conditions": _conds(conds)}
+
+
 def _conds(conds: list[Condition]) -> list[dict[str, Any]]:
     return [to_k8s(c) for c in conds]
 
@@ -73,8 +82,18 @@ def already_applied(body: Mapping[str, Any], pods: Mapping[str, str]) -> bool:
     return Counter(p.node for p in st.placements) == Counter(pods.values())
 
 
+AVOID_ANNOTATION = "edgeorch.io/avoid-sites"
+
+
+def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
+    """Sites this workload must leave (set by the QoS loop after a breach there)."""
+    text = ((body.get("metadata") or {}).get("annotations") or {}).get(AVOID_ANNOTATION, "")
+    return frozenset(s for s in text.split(",") if s)
+
+
 async def reconcile(
-    body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False
+    body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
+    migration_weight: float | None = None,
 ) -> Reconciled:
     """Place (or re-place) the workload and converge its Pods; see the module docstring."""
     try:
@@ -86,7 +105,8 @@ async def reconcile(
     pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
     if not force and already_applied(body, pods):
         return Reconciled(None)
-    outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values()))))
+    outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values())),
+                                         avoid_sites=avoided_sites(body), migration_weight=migration_weight))
     st = _status(body)
     gen = meta.get("generation")
     if not outcome.placed:
@@ -111,6 +131,7 @@ async def reconcile(
     conds = set_condition(st.conditions, "Placed", ConditionStatus.TRUE, "Placed",
                           f"{len(placements)} replicas on {_summary(outcome)}", gen)
     conds = set_condition(conds, "Unplaceable", ConditionStatus.FALSE, "Placed", "", gen)
+    conds = [c for c in conds if c.type != "MetricsUnavailable"]
     status: dict[str, Any] = {
         "phase": "Placed", "observedGeneration": gen, "placements": placements,
         "sites": ",".join(dict.fromkeys(outcome.sites)),

@@ -74,3 +74,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
         yield StackHandle(st, state)
     finally:
         st.down(log=print)
+
+
+@pytest.fixture(scope="session")
+def operator(stack: StackHandle) -> Iterator[StackHandle]:
+    """The operator as its own process (kopf run operator/handlers.py) against the stack."""
+    stack.stack.start_operator()
+    try:
+        yield stack
+    finally:
+        stack.stack.stop_operator()

@@ -80,3 +80,18 @@ class AsyncKube:
         except KubeNotFound:
             return False
         return True
+
+    # -- custom objects (EdgeWorkloads, ServiceLevelAgreements) ----------------------------------
+    async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        co = k8s.CustomObjectsApi(self.api)
+        out: Any = await call(co.get_namespaced_custom_object, "edgeorch.io", "v1alpha1", namespace, plural, name)
+        return dict(out)
+
+    async def patch_custom(self, plural: str, namespace: str, name: str, body: dict[str, Any],
+                           *, status: bool = False) -> dict[str, Any]:
+        """Merge-patch a custom object (or its /status)."""
+        co = k8s.CustomObjectsApi(self.api)
+        fn = co.patch_namespaced_custom_object_status if status else co.patch_namespaced_custom_object
+        out: Any = await call(fn, "edgeorch.io", "v1alpha1", namespace, plural, name, body,
+                              _content_type="application/merge-patch+json")
+        return dict(out)

@@ -51,6 +51,7 @@ class StackState:
     ports: comp.Ports
     components: list[str]
     prometheus_data: str = ""
+    state_dir: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -72,7 +73,13 @@ class StackState:
             "EDGEORCH_CHAIN_URL": self.chain_url,
             "EDGEORCH_EXPORTER_URL": self.exporter_url,
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
+            "EDGEORCH_LEDGER_DIR": self.ledger_dir,
         }
+
+    @property
+    def ledger_dir(self) -> str:
+        """Where the ledger's contract address is kept (next to anvil's state)."""
+        return str(Path(self.state_dir) / "ledger")
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class Stack:
             ports=ports,
             components=wanted,
             prometheus_data=previous.prometheus_data if previous else "",
+            state_dir=str(self.dir),
         )
         timings: dict[str, float] = {}
         self._start_side(state, sup, chain, log)

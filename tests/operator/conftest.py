@@ -1,24 +1,13 @@
-"""The operator, started as its own process (kopf run operator/handlers.py) against the stack."""
+"""Helpers for the operator tests: building EdgeWorkloads, waiting, reading objects."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.conftest import StackHandle
-
-
-@pytest.fixture(scope="session")
-def operator(stack: StackHandle) -> Iterator[StackHandle]:
-    stack.stack.start_operator()
-    try:
-        yield stack
-    finally:
-        stack.stack.stop_operator()
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:

@@ -1,0 +1,171 @@
+"""The operator's side of the SLA ledger: one connection, and the outbox that makes writes exactly-once.
+
+Every record (an agreement version, a breach, a migration) is first written into the SLA's status
+(`status.outbox`, keyed by its idempotency key) and only then sent to the chain; it leaves the outbox
+once the chain has it.  A crash between the two re-sends it, and the chain's duplicate check turns
+that into success, so each record lands exactly once.  While the chain is unreachable records wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sla_contracts import (
+    Breach,
+    Ledger,
+    LedgerError,
+    LedgerInputError,
+    LedgerRevert,
+    LedgerUnavailable,
+    Migration,
+    agreement_id,
+    name_ref,
+    open_ledger,
+    terms_from_spec,
+)
+
+log = logging.getLogger("edgeorch.ledger")
+MAX_ATTEMPTS_ON_REVERT = 3
+
+
+class LedgerConnection:
+    """Opens the ledger lazily and again after failures (with a short back-off)."""
+
+    def __init__(self, url: str | None, state_dir: Path | None) -> None:
+        self.url = url
+        self.state_dir = state_dir
+        self._ledger: Ledger | None = None
+        self._lock = asyncio.Lock()
+        self._retry_at = 0.0
+
+    async def get(self) -> Ledger:
+        async with self._lock:
+            if self._ledger is not None:
+                return self._ledger
+            if time.monotonic() < self._retry_at:
+                raise LedgerUnavailable(f"chain at {self.url} unreachable (retrying shortly)")
+            try:
+                self._ledger = await open_ledger(self.url, state_dir=self.state_dir)
+            except Exception as exc:
+                self._retry_at = time.monotonic() + 1.0
+                raise LedgerUnavailable(f"chain at {self.url or 'embedded'} unreachable: {exc}") from exc
+            return self._ledger
+
+    async def reset(self) -> None:
+        """Forget the connection after an error, so the next call reconnects."""
+        async with self._lock:
+            if self._ledger is not None:
+                ledger, self._ledger = self._ledger, None
+                try:
+                    await ledger.close()
+                except Exception:  # closing a broken connection may fail; nothing to keep
+                    log.debug("closing the ledger failed", exc_info=True)
+
+    async def close(self) -> None:
+        await self.reset()
+
+
+# -- records ---------------------------------------------------------------------------------------
+def record(kind: str, key: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "key": key, "payload": json.dumps(payload, sort_keys=True, separators=(",", ":")),
+            "attempts": 0}
+
+
+def agreement_record(uid: str, spec: Mapping[str, Any], generation: int) -> dict[str, Any]:
+    terms_from_spec(uid, spec)  # bad terms fail here, naming the field, before anything is queued
+    return record("Agreement", f"agreement:{generation}", {"uid": uid, "spec": spec})
+
+
+def breach_record(uid: str, objective: int, severity: str, observed: float, window: tuple[int, int],
+                  evidence_hash: bytes) -> dict[str, Any]:
+    return record("Breach", f"breach:{objective}:{window[0]}", {
+        "uid": uid, "objective": objective, "severity": severity, "observed": observed,
+        "windowStart": window[0], "windowEnd": window[1], "evidence": "0x" + evidence_hash.hex(),
+    })
+
+
+def migration_record(uid: str, objective: int, window_start: int, workload: str, from_site: str,
+                     to_site: str) -> dict[str, Any]:
+    return record("Migration", f"migration:{objective}:{window_start}:{from_site}:{to_site}", {
+        "uid": uid, "objective": objective, "windowStart": window_start, "workload": workload,
+        "from": from_site, "to": to_site,
+    })
+
+
+@dataclass
+class FlushResult:
+    remaining: list[dict[str, Any]]
+    written: list[dict[str, Any]]
+    failed: list[tuple[dict[str, Any], str]]  # dropped after permanent errors
+    receipts: dict[str, str]  # key -> tx hash
+    unavailable: str | None = None
+
+
+async def _write(ledger: Ledger, rec: Mapping[str, Any]) -> str | None:
+    p = json.loads(rec["payload"])
+    if rec["kind"] == "Agreement":
+        terms = terms_from_spec(p["uid"], p["spec"])
+        try:
+            info = await ledger.get_agreement(terms.agreement_id)
+        except LedgerError:
+            info = None
+        if info is not None and info.version > 0:
+            if info.terms_hash == terms.terms_hash:
+                return None  # this version is already on chain
+            return str((await ledger.amend_agreement(terms)).tx_hash)
+        return str((await ledger.create_agreement(terms)).tx_hash)
+    if rec["kind"] == "Breach":
+        result = await ledger.record_breach(Breach(
+            agreement_id=agreement_id(p["uid"]), objective=p["objective"], severity=p["severity"],
+            observed=p["observed"], window_start=p["windowStart"], window_end=p["windowEnd"],
+            evidence_hash=bytes.fromhex(p["evidence"][2:]),
+        ))
+        return str(result.receipt.tx_hash) if result.receipt else None
+    if rec["kind"] == "Migration":
+        mig = await ledger.record_migration(Migration(
+            agreement_id=agreement_id(p["uid"]), objective=p["objective"], window_start=p["windowStart"],
+            workload_ref=name_ref(p["workload"]), from_site=p["from"], to_site=p["to"],
+        ))
+        return str(mig.receipt.tx_hash) if mig.receipt else None
+    raise LedgerInputError(f"outbox[{rec['key']}].kind: unknown record kind {rec['kind']!r}")
+
+
+async def flush(conn: LedgerConnection, outbox: list[dict[str, Any]]) -> FlushResult:
+    """Send the outbox to the chain in order; stop at the first sign the chain is unreachable."""
+    result = FlushResult(remaining=[], written=[], failed=[], receipts={})
+    pending = list(outbox)
+    if not pending:
+        return result
+    try:
+        ledger = await conn.get()
+    except LedgerUnavailable as exc:
+        result.unavailable = str(exc)
+        result.remaining = [{**r, "attempts": r.get("attempts", 0) + 1, "lastError": str(exc)[:1000]} for r in pending]
+        return result
+    for i, rec in enumerate(pending):
+        try:
+            tx = await _write(ledger, rec)
+        except (LedgerInputError, LedgerRevert) as exc:
+            attempts = rec.get("attempts", 0) + 1
+            if attempts >= MAX_ATTEMPTS_ON_REVERT:
+                result.failed.append((rec, str(exc)))
+            else:
+                result.remaining.append({**rec, "attempts": attempts, "lastError": str(exc)[:1000]})
+            continue
+        except Exception as exc:  # the chain went away mid-flush: keep this and the rest for later
+            await conn.reset()
+            result.unavailable = str(exc)
+            result.remaining.extend({**r, "attempts": r.get("attempts", 0) + 1, "lastError": str(exc)[:1000]}
+                                    for r in pending[i:])
+            return result
+        result.written.append(rec)
+        if tx:
+            result.receipts[rec["key"]] = tx
+    return result
