@@ -1,0 +1,120 @@
+"""Placement benchmark: every solver on the same seeded edge instances, cold and after churn.
+
+    python -m bench.placement [--quick] [--seed N]
+
+Sizes (workloads x nodes): 100x20, 1,000x200, 10,000x1,000 (`--quick`: the two smaller),
+each solved cold; then a re-placement after 5 % churn (users of 5 % of the workloads move
+cells and the busiest MEC site degrades) on the 1,000x200 instance (and 10,000x1,000 unless
+--quick), starting from our cold solution. Objectives of all solvers are computed by the
+same function (placement.objective), violations by the independent checker. Prints a table
+and writes bench/results/placement.json ({"machine", "rows", "targets"}).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe, machine
+from placement import SOLVERS, Instance, SolverConfig, SolveResult, Weights, check_violations
+from placement.generator import churn, generate
+
+SIZES = ((100, 20, 2.0), (1_000, 200, 2.0), (10_000, 1_000, 30.0))
+RESULTS = Path(__file__).parent / "results" / "placement.json"
+ORDER = ("cpsat", "ffd", "kube", "greedy-latency", "ecoda")
+
+
+def _row(result: SolveResult, inst: Instance, scenario: str, limit: float, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "solver": result.solver, "workloads": len(inst.workloads), "nodes": len(inst.nodes),
+        "scenario": scenario, "status": result.status.value, "objective": round(result.objective, 3),
+        "bound": round(result.bound, 3), "gap": round(result.gap, 5), "wall_s": round(result.wall_s, 3),
+        "time_limit_s": limit, "violations": len(check_violations(inst, result)),
+        "migrations": result.migrations, "unplaced": len(result.unplaced),
+        "breakdown": {k: round(v, 3) for k, v in result.breakdown.items()}, **extra,
+    }
+
+
+def run_instance(inst: Instance, scenario: str, limit: float, seed: int, extra: dict[str, Any]) -> tuple[
+        list[dict[str, Any]], SolveResult]:
+    rows = []
+    ours: SolveResult | None = None
+    for name in ORDER:
+        config = SolverConfig(time_limit_s=limit, seed=seed, solver=name)
+        result = SOLVERS[name](inst, Weights(), config)
+        rows.append(_row(result, inst, scenario, limit, extra))
+        if name == "cpsat":
+            ours = result
+        print(_line(rows[-1]), flush=True)
+    assert ours is not None
+    return rows, ours
+
+
+def _line(r: dict[str, Any]) -> str:
+    return (f"{r['workloads']:>6}x{r['nodes']:<5} {r['scenario']:<6} {r['solver']:<15} {r['status']:<10} "
+            f"{r['objective']:>12.1f} {r['bound']:>12.1f} {100 * r['gap']:>7.2f}% {r['wall_s']:>7.2f}s "
+            f"{r['violations']:>4} {r['migrations']:>6} {r['unplaced']:>5}")
+
+
+def _targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    by = {(r["workloads"], r["scenario"], r["solver"]): r for r in rows}
+    for (w, scenario, solver), r in sorted(by.items()):
+        if solver != "cpsat":
+            continue
+        others = [o["objective"] for (w2, s2, n2), o in by.items() if w2 == w and s2 == scenario and n2 != "cpsat"]
+        checks: dict[str, bool] = {
+            "zero_violations": r["violations"] == 0,
+            "beats_every_baseline": all(r["objective"] < o for o in others),
+        }
+        if scenario == "cold" and w == 1_000:
+            checks["gap<=1%"] = r["gap"] <= 0.01
+            checks["wall<=2s"] = r["wall_s"] <= 2.0
+        if scenario == "cold" and w == 10_000:
+            checks["gap<=3%"] = r["gap"] <= 0.03
+            checks["wall<=30s"] = r["wall_s"] <= 30.0
+        if scenario == "churn":
+            cold = by[(w, "cold", "cpsat")]
+            checks["wall<=20%cold"] = r["wall_s"] <= 0.2 * cold["wall_s"]
+            checks["migrations<=2xchanged"] = r["migrations"] <= 2 * r["changed_workloads"]
+        out.append({"workloads": w, "scenario": scenario, **checks})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the two smaller sizes and one churn case")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    info = machine(packages=("ortools", "numpy"))
+    print(f"machine: {describe(info)}; ortools {info['packages']['ortools']}")
+    print(f"{'size':<12} {'scen.':<6} {'solver':<15} {'status':<10} {'objective':>12} {'bound':>12} "
+          f"{'gap':>8} {'wall':>8} {'viol':>4} {'migr.':>6} {'unpl.':>5}")
+    sizes = SIZES[:2] if args.quick else SIZES
+    churn_sizes = {1_000} if args.quick else {1_000, 10_000}
+    rows: list[dict[str, Any]] = []
+    for n_w, n_n, limit in sizes:
+        start = time.perf_counter()
+        inst = generate(n_w, n_n, seed=args.seed)
+        gen_s = round(time.perf_counter() - start, 3)
+        cold_rows, ours = run_instance(inst, "cold", limit, args.seed, {"generate_s": gen_s})
+        rows += cold_rows
+        if n_w in churn_sizes:
+            moved, changed = churn(inst, dict(ours.assignment), fraction=0.05, seed=args.seed + 1)
+            churn_rows, _ = run_instance(moved, "churn", limit, args.seed, {"changed_workloads": len(changed)})
+            rows += churn_rows
+    targets = _targets(rows)
+    for t in targets:
+        flags = ", ".join(f"{k}={'met' if v else 'MISSED'}" for k, v in t.items() if isinstance(v, bool))
+        print(f"targets {t['workloads']} {t['scenario']}: {flags}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": rows, "targets": targets}, indent=1))
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
