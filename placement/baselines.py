@@ -98,7 +98,7 @@ def _ecoda(problem: Problem) -> dict[str, tuple[str, ...]]:
     return pack.assignment
 
 
-def _regret(problem: Problem, wi: int) -> float:
+def regret(problem: Problem, wi: int) -> float:
     """How much worse the second-best site is than the best, per replica (inf: one site only)."""
     nodes = problem.candidates(wi)
     if len(nodes) == 0:
@@ -126,10 +126,10 @@ def regret_greedy(
     if order_by == "tight":
         order = sorted(range(len(inst.workloads)), key=lambda i: (n_cands[i], -inst.workloads[i].priority, i))
     elif order_by == "regret":
-        order = priority_order(inst, [-_regret(problem, wi) for wi in range(len(inst.workloads))])
+        order = priority_order(inst, [-regret(problem, wi) for wi in range(len(inst.workloads))])
     elif order_by == "regret-only":
-        regret = [_regret(problem, wi) for wi in range(len(inst.workloads))]
-        order = sorted(range(len(inst.workloads)), key=lambda i: (-regret[i], -inst.workloads[i].priority, i))
+        regrets = [regret(problem, wi) for wi in range(len(inst.workloads))]
+        order = sorted(range(len(inst.workloads)), key=lambda i: (-regrets[i], -inst.workloads[i].priority, i))
     else:
         order = priority_order(inst, n_cands)
     if first:

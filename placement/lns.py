@@ -1,6 +1,7 @@
 """Large-neighbourhood search driven by CP-SAT: re-optimise one region at a time.
 
-A neighbourhood is the few sites nearest to a radio cell: the workloads that have a
+A neighbourhood is the few sites nearest to a radio cell (first the cells of unplaced
+workloads, then cells drawn at random): the workloads that have a
 replica there (and unplaced ones that could go there) are freed, everything else stays
 fixed, and CP-SAT solves the small model exactly or nearly so, starting from the current
 solution (so a step never makes things worse). Neighbourhoods come from a seeded RNG
@@ -45,8 +46,11 @@ def improve(
     pool = sorted(free_pool) if free_pool is not None else list(range(len(inst.workloads)))
     pool_set = set(pool)
     stale = 0
+    # unplaced workloads first: a neighbourhood around the main cell of each (at most 20)
+    first = [max(w.cells, key=lambda c: (w.cells[c], c)) for w in inst.workloads
+             if w.name not in best and problem.feasibility[inst.workloads.index(w)].nodes.size][:20]
     while time.perf_counter() < deadline - 0.05 and used < budget and stale < 3 * len(cat.cell_names):
-        cell = rng.randrange(len(cat.cell_names))
+        cell = cat.cell_index[first.pop(0)] if first else rng.randrange(len(cat.cell_names))
         sites = near_sites[cell, :SITES_PER_REGION]
         region = set(np.concatenate([cat.site_nodes[s] for s in sites]).tolist())
         on_region: list[int] = []

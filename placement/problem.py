@@ -90,15 +90,33 @@ class Packing:
                 return True
         return False
 
+    def fits_many(self, w: Workload, node: int, count: int) -> bool:
+        return bool(
+            self.free_cpu[node] >= w.cpu_m * count and self.free_mem[node] >= w.memory_mb * count
+            and self.free_gpu[node] >= w.gpu * count
+        )
+
+    def give_back(self, w: Workload, node: int, count: int = 1) -> None:
+        self.free_cpu[node] += w.cpu_m * count
+        self.free_mem[node] += w.memory_mb * count
+        self.free_gpu[node] += w.gpu * count
+
     def place_one_by_one(self, wi: int, score: ScoreFn) -> bool:
         """Place replicas one at a time on the feasible node with the lowest `score`."""
+        return self.complete(wi, Counter(), score)
+
+    def complete(self, wi: int, base: Counter[int], score: ScoreFn) -> bool:
+        """Add replicas to `base` (already taken) one at a time on the lowest-`score` node until
+        the workload is complete; on failure, undo what was added here and return False."""
         w = self.problem.instance.workloads[wi]
         cands = self.problem.candidates(wi)
         site_of = self.problem.cat.node_site
         chosen: list[int] = []
-        per_node: Counter[int] = Counter()
+        per_node: Counter[int] = Counter(base)
         per_site: Counter[int] = Counter()
-        for _ in range(w.replicas):
+        for n, k in base.items():
+            per_site[int(site_of[n])] += k
+        for _ in range(w.replicas - sum(base.values())):
             ok = (self.free_cpu[cands] >= w.cpu_m) & (self.free_mem[cands] >= w.memory_mb) & (
                 self.free_gpu[cands] >= w.gpu)
             if w.max_per_node is not None and per_node:
@@ -107,9 +125,7 @@ class Packing:
                 ok &= np.array([per_site[int(site_of[n])] < w.max_per_site for n in cands], dtype=np.bool_)
             if not ok.any():
                 for n in chosen:  # undo
-                    self.free_cpu[n] += w.cpu_m
-                    self.free_mem[n] += w.memory_mb
-                    self.free_gpu[n] += w.gpu
+                    self.give_back(w, n)
                 return False
             idx = np.flatnonzero(ok)
             scores = score(self, wi, cands[idx], idx)
@@ -120,10 +136,11 @@ class Packing:
             self.free_cpu[pick] -= w.cpu_m
             self.free_mem[pick] -= w.memory_mb
             self.free_gpu[pick] -= w.gpu
-        for n in chosen:
+        nodes = sorted(base.elements()) + chosen
+        for n in nodes:
             self.active[n] = True
         names = self.problem.cat.node_names
-        self.assignment[w.name] = tuple(names[n] for n in chosen)
+        self.assignment[w.name] = tuple(names[n] for n in nodes)
         return True
 
     def keep_current(self, order: Iterable[int]) -> set[int]:

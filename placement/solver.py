@@ -1,12 +1,13 @@
-"""The `cpsat` solver: filters, a greedy start, candidate pruning, re-placement, CP-SAT, bound.
+"""The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
-Cold solve: every workload is free. Candidates are all feasible nodes unless the model
-would be too large; then each workload keeps the nodes of its cheapest sites (and the
-greedy start's nodes), and only the Lagrangian bound of the full problem is reported.
-Re-placement (some workloads have a current placement): workloads whose placement is
-still feasible and cannot gain more than a migration's cost stay fixed; the affected
-ones (and those that could gain) are freed; if a freed workload of higher priority is
-then left out, the lower-priority workloads on its candidate nodes are freed too.
+Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
+starts. Larger ones: the grouped LP relaxation (placement.lp) gives the proven bound of
+the full problem and, rounded, the start; CP-SAT neighbourhood search improves it until
+the (deterministic) budget is spent. Re-placement (some workloads have a current
+placement): workloads whose placement is still feasible and cannot gain more than a
+migration's cost by moving to a node with room stay fixed; the affected ones (and a few
+that could gain) are freed; if a freed workload of higher priority is then left out,
+the lower-priority workloads on its candidate nodes are freed too.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from placement.catalog import IntArray
 from placement.cpsat import ModelSpec, solve_model
 from placement.explain import build_result
 from placement.lns import improve
+from placement.lp import solve_lp
 from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
 from placement.problem import Problem
+from placement.rounding import lp_order, round_lp
 
 SMALL_MODEL = 4_000  # pairs: below this, never prune
 MAX_PAIRS = 60_000
 MIN_NODES, MAX_NODES = 6, 12
 MIN_SITES = 2
 REPAIR_ROUNDS = 4
+LP_SHARE = 0.5  # share of the remaining time the LP relaxation may take
 IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
 REPLACE_SHARE = 0.15  # share of the time limit a re-placement may use
 
@@ -94,11 +98,12 @@ def _still_valid(problem: Problem, wi: int) -> bool:
 
 
 def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
-    """Free (affected or improvable) and fixed workloads for a re-placement."""
+    """Free (affected or improvable) and fixed workloads for a re-placement. A valid workload
+    is improvable if moving its replicas to the cheapest candidate nodes that still have room
+    (after every valid current placement) gains more than the migrations cost."""
     inst = problem.instance
     cat = problem.cat
     valid = [wi for wi in range(len(inst.workloads)) if _still_valid(problem, wi)]
-    # overloaded nodes: free every workload on them
     cpu = np.zeros(len(cat.node_names), dtype=np.int64)
     mem = np.zeros(len(cat.node_names), dtype=np.int64)
     for wi in valid:
@@ -107,6 +112,7 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
             cpu[n] += w.cpu_m * c
             mem[n] += w.memory_mb * c
     over = set(np.flatnonzero((cpu > cat.free_cpu) | (mem > cat.free_mem)).tolist())
+    cpu_left, mem_left = cat.free_cpu - cpu, cat.free_mem - mem
     fixed: dict[int, tuple[int, ...]] = {}
     gains: list[tuple[float, int]] = []
     migration = problem.weights.migration
@@ -114,19 +120,41 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
         counts = problem.current_counts(wi)
         if any(n in over for n in counts):
             continue
+        w = inst.workloads[wi]
         cands = problem.candidates(wi)
-        unit = dict(zip(cands.tolist(), problem.unit_cost[wi].tolist(), strict=True))
-        best = float(problem.unit_cost[wi].min())
-        gain = sum((unit[n] - best - migration) * c for n, c in counts.items())
+        unit = problem.unit_cost[wi]
+        own = np.isin(cands, np.array(sorted(counts), dtype=np.int64))
+        room = own | ((cpu_left[cands] >= w.cpu_m) & (mem_left[cands] >= w.memory_mb))
+        best = float(unit[room].min())
+        by_node = dict(zip(cands.tolist(), unit.tolist(), strict=True))
+        gain = sum((by_node[n] - best - migration) * c for n, c in counts.items())
         if gain > 1e-9:
             gains.append((-gain, wi))
-        fixed[wi] = tuple(cat.node_index[n] for n in inst.workloads[wi].current)
-    n_affected = len(inst.workloads) - len(fixed)
-    budget = max(n_affected, math.ceil(IMPROVABLE_SHARE * len(inst.workloads)))
+        fixed[wi] = tuple(cat.node_index[n] for n in w.current)
+    budget = math.ceil(IMPROVABLE_SHARE * len(inst.workloads))
     for _, wi in sorted(gains)[:budget]:
         del fixed[wi]
     free = [wi for wi in range(len(inst.workloads)) if wi not in fixed]
     return free, fixed
+
+
+def _replace(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], bool]:
+    """Re-place the affected workloads with CP-SAT, the others fixed: (assignment, solved)."""
+    end = time.perf_counter() + REPLACE_SHARE * config.time_limit_s
+    free, fixed = _split(problem)
+    best = regret_greedy(problem, "regret")  # keeps every valid current placement
+    solved = False
+    for _round in range(2):
+        candidates, _ = _prune(problem, free, best)
+        spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
+        outcome = solve_model(problem, spec, best, config, max(0.05, end - time.perf_counter()))
+        if outcome.solved:
+            solved = True
+            if _better(problem, outcome.assignment, best):
+                best = outcome.assignment
+        if not _release_for_priority(problem, best, free, fixed):
+            break
+    return best, solved
 
 
 def _release_for_priority(
@@ -174,46 +202,57 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
+def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tuple[dict[str, tuple[str, ...]], float]:
+    """LP bound, LP rounding, then neighbourhood search: (assignment, proven bound)."""
+    inst = problem.instance
+    left = deadline - time.perf_counter()
+    lp = solve_lp(problem, {}, max(0.05, left * LP_SHARE))
+    best: dict[str, tuple[str, ...]] = {}
+    if lp.values:
+        best = round_lp(problem, lp, lp_order(problem, lp))
+    if len(best) < len(inst.workloads):  # something left out: compare with the greedy start
+        greedy = regret_greedy(problem, "regret")
+        if not best or _better(problem, greedy, best):
+            best = greedy
+    best = improve(problem, best, config, deadline)
+    return best, lp.bound
+
+
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
-    """Exact CP-SAT on small models; on large ones CP-SAT neighbourhood search from the best
-    greedy start; for re-placement, a model over the affected workloads only."""
+    """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large
+    ones; for re-placement, a model over the affected workloads only."""
     start = time.perf_counter()
     deadline = start + config.time_limit_s
     problem = Problem(inst, weights)
-    best = _best_start(problem)
     incremental = config.incremental and any(w.current for w in inst.workloads)
-    if incremental:
-        free, fixed = _split(problem)
-    else:
-        free, fixed = list(range(len(inst.workloads))), {}
-    solved_any = False
+    pairs = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads)))
     proven = -float("inf")
     optimal = False
-    for _round in range(2):
-        candidates, complete = _prune(problem, free, best)
-        complete = complete and not fixed
-        pairs = sum(len(c) for c in candidates.values())
-        if complete or incremental or pairs <= SMALL_MODEL:
-            spec = ModelSpec(sorted(free), candidates, fixed, complete=complete)
-            share = 1.0 if complete else REPLACE_SHARE
-            left = (deadline - time.perf_counter()) * share
-            outcome = solve_model(problem, spec, best, config, max(0.1, left))
-            if outcome.solved:
-                solved_any = True
-                if _better(problem, outcome.assignment, best):
-                    best = outcome.assignment
-                if complete:
-                    proven = outcome.bound
-                    optimal = outcome.status == "OPTIMAL"
-        if not incremental:
-            break
-        if not _release_for_priority(problem, best, free, fixed):
-            break
-    if not optimal and not incremental:
-        best = improve(problem, best, config, deadline)
-        solved_any = True
+    solved_any = True
+    if incremental:
+        best, solved_any = _replace(problem, config)
+    elif pairs <= SMALL_MODEL:
+        lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
+        best = _best_start(problem)
+        if lp.values:
+            rounded = improve(problem, round_lp(problem, lp, lp_order(problem, lp)), config,
+                              start + config.time_limit_s * LP_SHARE)
+            if _better(problem, rounded, best):
+                best = rounded
+        proven = lp.bound
+        spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
+        outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()))
+        solved_any = outcome.solved
+        if outcome.solved:
+            if _better(problem, outcome.assignment, best):
+                best = outcome.assignment
+            proven = max(proven, outcome.bound)
+            optimal = outcome.status == "OPTIMAL"
+    else:
+        best, proven = _cold_large(problem, config, deadline)
     value = evaluate(inst, weights, best, problem.penalty).objective
-    bound = max(lower_bound(problem, upper=value), proven)
+    if not optimal and (incremental or pairs <= SMALL_MODEL):
+        proven = max(proven, lower_bound(problem, upper=value))
     if not solved_any:
         status = Status.TIMEOUT
     elif optimal:
@@ -221,4 +260,4 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     else:
         status = Status.FEASIBLE
     wall = time.perf_counter() - start
-    return build_result(problem, best, status, bound, wall, "cpsat")
+    return build_result(problem, best, status, proven, wall, "cpsat")
