@@ -99,7 +99,10 @@ def build_pod(
         requests = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}
         if spec.resources.gpu:
             requests["nvidia.com/gpu"] = str(spec.resources.gpu)
-        pod_spec["containers"][0].setdefault("resources", {})["requests"] = requests
+        resources = pod_spec["containers"][0].setdefault("resources", {})
+        resources["requests"] = requests
+        if spec.resources.gpu:  # an extended resource is never overcommitted: the API wants limit == request
+            resources["limits"] = {**(resources.get("limits") or {}), "nvidia.com/gpu": str(spec.resources.gpu)}
     pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}],
     }}}

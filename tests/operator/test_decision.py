@@ -56,3 +56,11 @@ def test_pod_is_pinned_owned_and_requests_the_replica_resources() -> None:
     assert pod["metadata"]["labels"]["edgeorch.io/workload"] == "cam"
     assert {t["key"] for t in pod["spec"]["tolerations"]} >= {"kwok.x-k8s.io/node"}
     assert len(pod["metadata"]["name"]) <= 63
+
+
+def test_a_gpu_pod_asks_the_gpus_as_request_and_limit() -> None:
+    """The API server rejects an extended resource requested without an equal limit."""
+    spec = SPEC.model_copy(update={"resources": SPEC.resources.model_copy(update={"gpu": 1})})
+    res = build_pod(OWNER, spec, "mec-montjuic-n01", 0, "mec-montjuic", "d1")["spec"]["containers"][0]["resources"]
+    assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"] == "1"
+    assert "limits" not in build_pod(OWNER, SPEC, "n1", 0, "s", "d1")["spec"]["containers"][0]["resources"]
