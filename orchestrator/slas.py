@@ -55,9 +55,16 @@ def _conds(conds: list[Condition]) -> list[dict[str, Any]]:
 
 
 def merge_outbox(outbox: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`outbox` plus `records`, one entry per key (an existing entry is kept as it is)."""
+    """`outbox` plus `records`, one entry per key: an existing entry is kept as it is, and of records with
+    the same key (two replicas moving between the same two sites) only the first is added, since the
+    status' outbox is a list-map keyed by `key` and the chain keeps one record per key anyway."""
+    out = list(outbox)
     keys = {r["key"] for r in outbox}
-    return [*outbox, *(r for r in records if r["key"] not in keys)]
+    for r in records:
+        if r["key"] not in keys:
+            keys.add(r["key"])
+            out.append(r)
+    return out
 
 
 def outbox_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
