@@ -10,13 +10,16 @@ import click
 @click.command()
 @click.option("--scenario", default="barcelona", show_default=True, help="The simulated city.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="The stack's state directory.")
-def demo(scenario: str, state_dir: Path | None) -> None:
-    """Bring up the stack, run the operator, place the sample apps and show where and why."""
-    from orchestrator import demo as story
+@click.option("--story/--no-story", default=True, show_default=True,
+              help="After placing, play the QoS story: fault, breach on chain, offload, recovery, fail-back.")
+def demo(scenario: str, state_dir: Path | None, story: bool) -> None:
+    """Bring up the stack, run the operator, place the sample apps, show where and why, then degrade the
+    busiest edge site and show the SLA breach on chain, the offload and the fail-back."""
+    from orchestrator import demo as main_job
     from orchestrator.localstack import Stack
 
     stack = Stack(state_dir)
-    state = story.run(stack, scenario, click.echo)
+    state = main_job.run(stack, scenario, click.echo, qos_story=story)
     click.echo("\nThe stack and the operator keep running; look around with:")
     for key, value in state.env().items():
         click.echo(f"  export {key}={value}")
