@@ -241,6 +241,15 @@ def _predicate(plugin: FilterPlugin, cat: Catalog, w: Workload) -> str:
     return "is " + q
 
 
+def _passes_all(plugin: FilterPlugin, cat: Catalog, w: Workload) -> bool:
+    """A shortcut: the plugin cannot remove any candidate (its constraint is not set)."""
+    if isinstance(plugin, ZoneAllowed | TierAllowed | LatencyBound | BandwidthBound):
+        return not plugin.active(w)
+    if isinstance(plugin, ExcludedSites):
+        return not bool(cat.site_excluded.any())
+    return False
+
+
 def feasible_nodes(
     cat: Catalog, wi: int, plugins: tuple[FilterPlugin, ...] = DEFAULT_PLUGINS
 ) -> Feasibility:
@@ -258,6 +267,8 @@ def feasible_nodes(
                 return Feasibility(nodes, f"no node {where}".strip() + " exists (those sites have no nodes)")
         candidates = sites if plugin.level == "site" else nodes
         assert candidates is not None
+        if len(candidates) and _passes_all(plugin, cat, w):
+            continue
         status = plugin.filter(cat, wi, candidates)
         if status.code is Code.UNSCHEDULABLE:
             where = " ".join(passed)

@@ -16,12 +16,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from placement.cpsat import ModelSpec, solve_model
+from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
 from placement.model import SolverConfig
 from placement.objective import evaluate
 from placement.problem import Problem
 
 MAX_FREE = 160
+LNS_SHARE = 0.4  # share of the deterministic budget of the time limit the search may use
 SITES_PER_REGION = 6
 OWN_CANDIDATES = 8  # each freed workload may also use its 8 cheapest nodes anywhere
 
@@ -41,7 +42,7 @@ def improve(
     near_sites = np.argsort(cat.latency + cat.site_penalty[None, :], axis=1, kind="stable")
     best = dict(assignment)
     best_value = evaluate(inst, problem.weights, best, problem.penalty).objective
-    budget = config.time_limit_s * 0.5
+    budget = config.time_limit_s * DTIME_PER_SECOND * LNS_SHARE
     used = 0.0
     pool = sorted(free_pool) if free_pool is not None else list(range(len(inst.workloads)))
     pool_set = set(pool)

@@ -1,10 +1,10 @@
 """Rounding of the grouped LP to a feasible node assignment.
 
 Most LP counts are integral (placement of identical replicas is close to a transportation
-problem). Workload by workload (priority, then the hardest to place first), the integral
-part of its LP counts goes group by group to the best-fitting node of the group; the
-remaining replicas go, one at a time, to the node with the lowest marginal objective, with
-a bonus for the groups the LP used. A
+problem). First, for every workload (priority, then the hardest to place first), the
+integral part of its LP counts goes group by group to the best-fitting node of the group;
+then the remaining replicas go, one at a time, to the node with the lowest marginal
+objective, with a bonus for the groups the LP used. A
 workload that cannot be completed gives its replicas back and is left unplaced (the
 neighbourhood search may still fit it).
 """
@@ -17,10 +17,13 @@ import numpy as np
 
 from placement.catalog import FloatArray, IntArray
 from placement.lp import LpResult
+from placement.objective import evaluate
 from placement.problem import Packing, Problem
 
 EPS = 1e-6
 LP_BONUS = 1e3  # per unit of LP count still unused in the node's group
+BIG_SHARE = 0.3  # a replica this large a share of a node is packed first
+REPAIR_ATTEMPTS = 30  # left-out workloads the repair tries to fit
 
 
 class _State:
@@ -58,7 +61,8 @@ class _State:
 
 
 def round_lp(problem: Problem, lp: LpResult, order: list[int]) -> dict[str, tuple[str, ...]]:
-    """A feasible assignment following the LP counts; workloads in `order` (priority first)."""
+    """A feasible assignment following the LP counts, workloads in `order`; big workloads are
+    completed at once, the others take their integral parts first and the rest afterwards."""
     inst = problem.instance
     cat = problem.cat
     gr = lp.groups
@@ -67,25 +71,29 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int]) -> dict[str, tupl
     by_w: dict[int, dict[int, float]] = {}
     for (wi, g), v in lp.values.items():
         by_w.setdefault(wi, {})[g] = v
+    states: dict[int, _State] = {}
+    chosen: dict[int, list[int]] = {}
+    wants: dict[int, dict[int, float]] = {}
     placed: dict[str, tuple[str, ...]] = {}
-    for wi in order:
-        st = _State(problem, pack, wi)
-        if len(st.cands) == 0:
-            continue
-        chosen: list[int] = []
-        want = dict(by_w.get(wi, {}))
+
+    def integral(wi: int) -> None:  # best fit inside each group the LP filled
+        st, want = states[wi], wants[wi]
         groups = gr.node_group[st.cands]
-        for g, v in sorted(want.items(), key=lambda gv: (-gv[1], gv[0])):  # integral parts, best fit
+        for g, v in sorted(want.items(), key=lambda gv: (-gv[1], gv[0])):
             for _ in range(int(np.floor(v + EPS))):
-                if len(chosen) >= st.w.replicas:
+                if len(chosen[wi]) >= st.w.replicas:
                     break
                 room = np.where(groups == g, st.room(), -1.0)
                 if room.max() < 0:
                     break
-                chosen.append(st.take(int(np.argmin(np.where(room >= 0, room, np.inf)))))
+                chosen[wi].append(st.take(int(np.argmin(np.where(room >= 0, room, np.inf)))))
                 want[g] -= 1.0
+
+    def finish(wi: int) -> None:  # marginal objective, with a bonus for the LP's groups
+        st, want = states[wi], wants[wi]
+        groups = gr.node_group[st.cands]
         unit = problem.unit_cost[wi]
-        while len(chosen) < st.w.replicas:  # the rest: marginal objective, bonus for LP groups
+        while len(chosen[wi]) < st.w.replicas:
             room = st.room()
             if room.max() < 0:
                 break
@@ -93,17 +101,154 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int]) -> dict[str, tupl
             score: FloatArray = (unit + np.where(pack.active[st.cands], 0.0, opening[st.cands])
                                  - LP_BONUS * bonus + 1e-9 * room)
             k = int(np.argmin(np.where(room >= 0, score, np.inf)))
-            chosen.append(st.take(k))
+            chosen[wi].append(st.take(k))
             want[int(groups[k])] = want.get(int(groups[k]), 0.0) - 1.0
-        if len(chosen) < st.w.replicas:
+        if len(chosen[wi]) < st.w.replicas:
             st.undo()
+        else:
+            placed[inst.workloads[wi].name] = tuple(cat.node_names[n] for n in chosen[wi])
+
+    big = _big_shares(problem)
+    live = [wi for wi in order if len(problem.candidates(wi))]
+    for wi in live:
+        states[wi], chosen[wi], wants[wi] = _State(problem, pack, wi), [], dict(by_w.get(wi, {}))
+        integral(wi)
+        if big[wi] > 0:
+            finish(wi)
+    for wi in live:
+        if big[wi] == 0:
+            finish(wi)
+    pack.assignment = placed
+    return _repair(problem, pack, order)
+
+
+def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tuple[str, ...]]:
+    """Fit each left-out workload on its cheapest nodes that could hold it, moving off them the
+    workloads of no higher priority in the way, which are then placed again elsewhere; kept
+    only if everything fits and the objective improves."""
+    inst = problem.instance
+    cat = problem.cat
+    opening = problem.weights.active_nodes + problem.weights.energy * cat.idle_power
+
+    def score(p: Packing, wi: int, nodes: IntArray, idx: IntArray) -> FloatArray:
+        s: FloatArray = problem.unit_cost[wi][idx] + np.where(p.active[nodes], 0.0, opening[nodes])
+        return s
+
+    attempts = 0
+    for wi in order:
+        u = inst.workloads[wi]
+        if u.name in pack.assignment or len(problem.candidates(wi)) == 0 or attempts >= REPAIR_ATTEMPTS:
             continue
-        placed[inst.workloads[wi].name] = tuple(cat.node_names[n] for n in chosen)
-    return placed
+        attempts += 1
+        before = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
+        saved = (pack.free_cpu.copy(), pack.free_mem.copy(), pack.free_gpu.copy(), pack.active.copy(),
+                 dict(pack.assignment))
+        moved = _make_room(problem, pack, wi)
+        ok = moved is not None and pack.complete(wi, Counter(), score)
+        if ok and moved is not None:
+            for vi in sorted(moved, key=lambda v: (-inst.workloads[v].priority, -inst.workloads[v].memory_mb, v)):
+                if not pack.complete(vi, Counter(), score):
+                    ok = False
+                    break
+        after = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective if ok else None
+        if ok and after is not None and after < before - 1e-9:
+            continue
+        pack.free_cpu, pack.free_mem, pack.free_gpu, pack.active, pack.assignment = saved
+    return pack.assignment
+
+
+def _make_room(problem: Problem, pack: Packing, wi: int) -> list[int] | None:
+    """Lift workloads of no higher priority off the nodes `wi` needs (one replica per node,
+    spread limits kept) until one replica fits on each, choosing the nodes where that costs
+    least (replica cost plus the regret of what is lifted); the lifted ones, or None."""
+    inst = problem.instance
+    cat = problem.cat
+    u = inst.workloads[wi]
+    cands = problem.candidates(wi)
+    on_node: dict[int, list[int]] = {}
+    for name, nodes in pack.assignment.items():
+        for node in set(nodes):
+            on_node.setdefault(cat.node_index[node], []).append(cat.workload_index[name])
+    plans: list[tuple[float, int, list[int]]] = []
+    for n, unit in zip(cands.tolist(), problem.unit_cost[wi].tolist(), strict=True):
+        movable = sorted((v for v in on_node.get(n, []) if inst.workloads[v].priority <= u.priority
+                          and _room_elsewhere(problem, pack, v, n)),
+                         key=lambda v: (-inst.workloads[v].memory_mb, -inst.workloads[v].cpu_m, v))
+        cpu, mem, gpu = int(pack.free_cpu[n]), int(pack.free_mem[n]), int(pack.free_gpu[n])
+        lift: list[int] = []
+        burden = unit
+        while (cpu < u.cpu_m or mem < u.memory_mb or gpu < u.gpu) and movable:
+            v = movable.pop(0)
+            w = inst.workloads[v]
+            k = pack.assignment[w.name].count(cat.node_names[n])
+            cpu, mem, gpu = cpu + k * w.cpu_m, mem + k * w.memory_mb, gpu + k * w.gpu
+            lift.append(v)
+            burden += w.replicas * min(_regret(problem, v), problem.penalty[w.name])
+        if cpu >= u.cpu_m and mem >= u.memory_mb and gpu >= u.gpu:
+            plans.append((burden, n, lift))
+    per_site: Counter[int] = Counter()
+    lifted: list[int] = []
+    needed = u.replicas
+    for _burden, n, lift in sorted(plans):
+        if needed == 0:
+            break
+        site = int(cat.node_site[n])
+        if u.max_per_site is not None and per_site[site] >= u.max_per_site:
+            continue
+        for v in lift:
+            w = inst.workloads[v]
+            if w.name in pack.assignment:
+                for m in pack.assignment.pop(w.name):
+                    pack.give_back(w, cat.node_index[m])
+                lifted.append(v)
+        if not pack.fits(u, n):
+            continue
+        per_site[site] += 1
+        needed -= 1
+    return lifted if needed == 0 else None
+
+
+def _room_elsewhere(problem: Problem, pack: Packing, wi: int, node: int) -> bool:
+    """Whether other candidate nodes have room for a replica of `wi` (as many as it has)."""
+    w = problem.instance.workloads[wi]
+    c = problem.candidates(wi)
+    ok = (pack.free_cpu[c] >= w.cpu_m) & (pack.free_mem[c] >= w.memory_mb) & (pack.free_gpu[c] >= w.gpu) & (c != node)
+    return int(ok.sum()) >= w.replicas
+
+
+def _regret(problem: Problem, wi: int) -> float:
+    """Per-replica loss if the workload had to leave its cheapest site (inf: one site only)."""
+    nodes = problem.candidates(wi)
+    sites = problem.cat.node_site[nodes]
+    best: dict[int, float] = {}
+    for s, c in zip(sites.tolist(), problem.unit_cost[wi].tolist(), strict=True):
+        best[s] = min(c, best.get(s, np.inf))
+    ranked = sorted(best.values())
+    return ranked[1] - ranked[0] if len(ranked) > 1 else 1e6
+
+
+def _big_shares(problem: Problem) -> list[float]:
+    """Per workload, its largest CPU or memory share of a typical (median) candidate node,
+    rounded to 0.1; 0 below BIG_SHARE."""
+    cat = problem.cat
+    out: list[float] = []
+    for wi, w in enumerate(problem.instance.workloads):
+        cands = problem.candidates(wi)
+        if len(cands) == 0:
+            out.append(0.0)
+            continue
+        cpu = float(np.median(cat.free_cpu[cands]))
+        mem = float(np.median(cat.free_mem[cands]))
+        share = max(w.cpu_m / cpu if cpu > 0 else 1.0, w.memory_mb / mem if mem > 0 else 1.0)
+        out.append(round(share, 1) if share >= BIG_SHARE else 0.0)
+    return out
 
 
 def lp_order(problem: Problem, lp: LpResult) -> list[int]:
-    """Priority first, then the workloads with the fewest candidate groups (hardest to place)."""
+    """Big workloads first (packing them late fragments the nodes they need), then priority,
+    then the fewest candidate groups."""
     inst = problem.instance
     n_groups: IntArray = np.isfinite(lp.groups.cost).sum(axis=1).astype(np.int64)
-    return sorted(range(len(inst.workloads)), key=lambda i: (-inst.workloads[i].priority, int(n_groups[i]), i))
+    big = _big_shares(problem)
+    return sorted(range(len(inst.workloads)),
+                  key=lambda i: (-big[i], -inst.workloads[i].priority, int(n_groups[i]), i))

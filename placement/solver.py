@@ -20,14 +20,14 @@ import numpy as np
 
 from placement.baselines import ASSIGNERS, regret_greedy
 from placement.bounds import lower_bound
-from placement.catalog import IntArray
+from placement.catalog import FloatArray, IntArray
 from placement.cpsat import ModelSpec, solve_model
 from placement.explain import build_result
 from placement.lns import improve
-from placement.lp import solve_lp
+from placement.lp import LpResult, solve_lp
 from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
-from placement.problem import Problem
+from placement.problem import Packing, Problem, priority_order
 from placement.rounding import lp_order, round_lp
 
 SMALL_MODEL = 4_000  # pairs: below this, never prune
@@ -35,9 +35,11 @@ MAX_PAIRS = 60_000
 MIN_NODES, MAX_NODES = 6, 12
 MIN_SITES = 2
 REPAIR_ROUNDS = 4
-LP_SHARE = 0.5  # share of the remaining time the LP relaxation may take
+FIX_SHARE = 0.7  # share of the time left after rounding for the CP-SAT fix-and-solve
+FIX_CHEAPEST = 6  # cheapest nodes a freed workload may also use
+LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on small models
 IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
-REPLACE_SHARE = 0.15  # share of the time limit a re-placement may use
+REPLACE_SHARE = 0.05  # share of the time limit the re-placement's CP-SAT model may use
 
 
 def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
@@ -138,11 +140,34 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
     return free, fixed
 
 
+def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int, ...]]) -> dict[str, tuple[str, ...]]:
+    """The hint of a re-placement: fixed workloads where they are, free ones that are still
+    valid too if they fit, the others one replica at a time at the lowest marginal cost."""
+    inst = problem.instance
+    cat = problem.cat
+    opening = problem.weights.active_nodes + problem.weights.energy * cat.idle_power
+    pack = Packing(problem)
+    for wi, nodes in fixed.items():
+        pack.commit(inst.workloads[wi], list(nodes))
+
+    def score(p: Packing, wi: int, nodes: IntArray, idx: IntArray) -> FloatArray:
+        s: FloatArray = problem.unit_cost[wi][idx] + np.where(p.active[nodes], 0.0, opening[nodes])
+        return s
+
+    order = priority_order(inst, [float(len(problem.candidates(wi))) for wi in range(len(inst.workloads))])
+    rest = [wi for wi in order if wi in set(free)]
+    kept = pack.keep_current([wi for wi in rest if _still_valid(problem, wi)])
+    for wi in rest:
+        if wi not in kept and len(problem.candidates(wi)):
+            pack.place_one_by_one(wi, score)
+    return pack.assignment
+
+
 def _replace(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], bool]:
     """Re-place the affected workloads with CP-SAT, the others fixed: (assignment, solved)."""
     end = time.perf_counter() + REPLACE_SHARE * config.time_limit_s
     free, fixed = _split(problem)
-    best = regret_greedy(problem, "regret")  # keeps every valid current placement
+    best = _replace_start(problem, free, fixed)
     solved = False
     for _round in range(2):
         candidates, _ = _prune(problem, free, best)
@@ -202,11 +227,61 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
-def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tuple[dict[str, tuple[str, ...]], float]:
-    """LP bound, LP rounding, then neighbourhood search: (assignment, proven bound)."""
+def _lp_settled(problem: Problem, lp: LpResult, start: dict[str, tuple[str, ...]]) -> set[int]:
+    """Workloads the LP placed integrally and the rounding placed exactly as the LP did."""
+    cat = problem.cat
+    by_w: dict[int, Counter[int]] = {}
+    fractional: set[int] = set()
+    for (wi, g), v in lp.values.items():
+        if abs(v - round(v)) > 1e-6:
+            fractional.add(wi)
+        elif round(v):
+            by_w.setdefault(wi, Counter())[g] = round(v)
+    out: set[int] = set()
+    for wi, w in enumerate(problem.instance.workloads):
+        nodes = start.get(w.name)
+        if wi in fractional or not nodes:
+            continue
+        if Counter(int(lp.groups.node_group[cat.node_index[n]]) for n in nodes) == by_w.get(wi):
+            out.add(wi)
+    return out
+
+
+def _fix_and_solve(problem: Problem, lp: LpResult, start: dict[str, tuple[str, ...]], config: SolverConfig,
+                   time_limit_s: float) -> dict[str, tuple[str, ...]]:
+    """CP-SAT over the workloads the rounding did not settle, the others fixed; each free one
+    may use the nodes of its LP groups, its start nodes and its cheapest nodes."""
     inst = problem.instance
-    left = deadline - time.perf_counter()
-    lp = solve_lp(problem, {}, max(0.05, left * LP_SHARE))
+    cat = problem.cat
+    settled = _lp_settled(problem, lp, start)
+    free = [wi for wi in range(len(inst.workloads)) if wi not in settled and len(problem.candidates(wi))]
+    if not free:
+        return start
+    lp_groups: dict[int, set[int]] = {}
+    for (wi, g), v in lp.values.items():
+        if v > 1e-6:
+            lp_groups.setdefault(wi, set()).add(g)
+    candidates: dict[int, IntArray] = {}
+    for wi in free:
+        cands = problem.candidates(wi)
+        keep = np.isin(lp.groups.node_group[cands], np.array(sorted(lp_groups.get(wi, set())), dtype=np.int64))
+        keep[np.argsort(problem.unit_cost[wi], kind="stable")[:FIX_CHEAPEST]] = True
+        keep |= np.isin(cands, np.array([cat.node_index[n] for n in start.get(inst.workloads[wi].name, ())],
+                                        dtype=np.int64))
+        candidates[wi] = cands[keep]
+    fixed = {wi: tuple(cat.node_index[n] for n in start[inst.workloads[wi].name]) for wi in settled}
+    outcome = solve_model(problem, ModelSpec(free, candidates, fixed, complete=False), start, config,
+                          time_limit_s, presolve=True)
+    if outcome.solved and _better(problem, outcome.assignment, start):
+        return outcome.assignment
+    return start
+
+
+def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tuple[dict[str, tuple[str, ...]], float]:
+    """LP bound, LP rounding, CP-SAT on what the rounding did not settle, then neighbourhood
+    search: (assignment, proven bound)."""
+    inst = problem.instance
+    lp = solve_lp(problem, {}, max(0.05, deadline - time.perf_counter()))  # CLP: deterministic
     best: dict[str, tuple[str, ...]] = {}
     if lp.values:
         best = round_lp(problem, lp, lp_order(problem, lp))
@@ -214,8 +289,15 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tupl
         greedy = regret_greedy(problem, "regret")
         if not best or _better(problem, greedy, best):
             best = greedy
+    if lp.values:
+        left = deadline - time.perf_counter()
+        best = _fix_and_solve(problem, lp, best, config, max(0.05, left * FIX_SHARE))
     best = improve(problem, best, config, deadline)
-    return best, lp.bound
+    bound = lp.bound
+    if not lp.optimal:  # the LP was cut short: its bound is valid but may be weak
+        value = evaluate(inst, problem.weights, best, problem.penalty).objective
+        bound = max(bound, lower_bound(problem, upper=value))
+    return best, bound
 
 
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
