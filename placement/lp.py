@@ -28,7 +28,8 @@ START_COLUMNS = 24  # cheapest groups per workload in the first LP
 PRICE_COLUMNS = 4  # most negative columns added per workload and pricing round
 ROUNDS = 3
 ALL_COLUMNS = 80_000  # up to this many feasible (workload, group) pairs, no pricing at all
-LINK_NODES = 0  # per-pair opening links only on groups this small (where they bind)
+LINK_NODES = 2  # per-pair opening links only on groups this small (where they bind)
+LINK_COLUMNS = 20_000  # and only in LPs with at most this many count columns
 SAFETY = 1e-7  # relative margin taken off the bound for floating-point error
 
 
@@ -210,6 +211,8 @@ class _Lp:
         r.terms(self.r_acpu + np.arange(n_a), self.c_a + np.arange(n_a), -gr.max_cpu[self.act])
         r.terms(self.r_amem + np.arange(n_a), self.c_a + np.arange(n_a), -gr.max_mem[self.act])
         small = np.array([len(ns) <= LINK_NODES for ns in gr.nodes], dtype=np.bool_)
+        if ny > LINK_COLUMNS:  # large LPs: the links cost more solve time than they tighten
+            small[:] = False
         self.linked = with_a[small[yg[with_a]]]
         ai_link = act_of[yg[self.linked]]
         n_l = len(self.linked)

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from placement.catalog import Catalog, FloatArray, IntArray
-from placement.filters import Feasibility, feasible_nodes
+from placement.filters import Feasibility
 from placement.model import Instance, Weights, Workload
 from placement.objective import unplaced_penalties
+from placement.prefilter import feasible_all, site_latency
 
 
 class Problem:
@@ -20,9 +21,13 @@ class Problem:
         self.instance = inst
         self.weights = weights
         self.cat = Catalog(inst, weights)
-        self.feasibility: list[Feasibility] = [feasible_nodes(self.cat, wi) for wi in range(len(inst.workloads))]
+        cat = self.cat
+        mean, worst = site_latency(cat)
+        self.feasibility: list[Feasibility] = feasible_all(cat, worst)
+        per_cpu = weights.cost * cat.cost_per_cpu + weights.energy * cat.power_per_cpu
         self.unit_cost: list[FloatArray] = [
-            self.cat.unit_cost(wi, f.nodes) for wi, f in enumerate(self.feasibility)
+            weights.latency * mean[wi, cat.node_site[f.nodes]] + (w.cpu_m / 1000.0) * per_cpu[f.nodes]
+            for wi, (w, f) in enumerate(zip(inst.workloads, self.feasibility, strict=True))
         ]
         self.penalty = unplaced_penalties(inst, weights)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placement import Instance, SolverConfig, SolveResult, Status, Weights, check_violations, evaluate, solve
 from placement.bounds import lower_bound
+from placement.lp import solve_lp
 from placement.problem import Problem
 from tests.placement.instances import instances
 
@@ -53,6 +55,27 @@ def test_lagrangian_bound_never_exceeds_the_optimum(inst: Instance) -> None:
     for weights in WEIGHTS:
         optimum = brute_force(inst, weights)
         assert lower_bound(Problem(inst, weights), upper=optimum * 1.5 + 10, iterations=50) <= optimum + 1e-6
+
+
+@SMALL
+@given(inst=instances(max_workloads=3, max_nodes=3, max_replicas=2))
+def test_lp_bound_never_exceeds_the_optimum(inst: Instance) -> None:
+    for weights in WEIGHTS:
+        optimum = brute_force(inst, weights)
+        lp = solve_lp(Problem(inst, weights), {}, 5.0)
+        assert lp.bound <= optimum + 1e-6
+        if lp.optimal:  # priced out: the bound is the LP value itself (up to the safety margin)
+            assert lp.bound == pytest.approx(lp.lp_value, rel=1e-5, abs=1e-5)
+
+
+def test_lp_bound_is_tight_on_an_integral_instance() -> None:
+    from placement import Workload
+    from tests.placement.instances import small
+    inst = small([Workload("a", 2, 500, 512, cells={"c1": 1.0}), Workload("b", 1, 1000, 512, cells={"c2": 1.0})])
+    optimum = brute_force(inst, Weights())
+    lp = solve_lp(Problem(inst, Weights()), {}, 5.0)
+    assert lp.optimal
+    assert optimum - 1e-3 <= lp.bound <= optimum + 1e-6  # nothing fractional: LP = optimum
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
-from placement import Code, FilterPlugin, Weights, Workload
+from placement import Code, FilterPlugin, Instance, Weights, Workload
 from placement.catalog import Catalog
 from placement.filters import (
     BandwidthBound,
@@ -19,7 +20,8 @@ from placement.filters import (
     ZoneAllowed,
     feasible_nodes,
 )
-from tests.placement.instances import node, small
+from placement.prefilter import feasible_all
+from tests.placement.instances import instances, node, small
 
 NODES = [
     node("fe1-a", "fe1", 2000, 4096, used_cpu_m=500),
@@ -100,3 +102,14 @@ def test_reason_names_the_blocking_constraint(case: str, change: dict[str, Any],
     assert len(feas.nodes) == 0
     assert feas.reason.startswith(starts), feas.reason
     assert contains in feas.reason
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=instances(max_workloads=6, max_nodes=6))
+def test_vectorised_filters_match_the_plugins_one_workload_at_a_time(inst: Instance) -> None:
+    cat = Catalog(inst, Weights())
+    together = feasible_all(cat)
+    for wi in range(len(inst.workloads)):
+        alone = feasible_nodes(cat, wi)
+        assert together[wi].nodes.tolist() == alone.nodes.tolist()
+        assert together[wi].reason == alone.reason
