@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.machine import describe, machine
 from sla_contracts.anvil import AnvilProcess, find_anvil, free_port
 from sla_contracts.ids import agreement_id, metric_id, name_ref, terms_hash
 from sla_contracts.ledger import Ledger, open_ledger
@@ -34,23 +32,15 @@ RESULTS = Path(__file__).resolve().parent / "results" / "ledger.json"
 BATCH = 32
 
 
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
+def ledger_machine() -> dict[str, Any]:
+    """The shared machine description plus the chain software versions."""
+    info = machine(packages=("web3", "eth-tester", "py-evm", "vyper"))
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        anvil = subprocess.run([str(find_anvil()), "--version"], capture_output=True, text=True,
-                               timeout=10).stdout.splitlines()[0]
-    except Exception as exc:
-        anvil = f"unavailable ({exc})"
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "web3": version("web3"),
-            "eth_tester": version("eth-tester"), "vyper": version("vyper"), "anvil": anvil,
-            "platform": platform.platform()}
+        info["anvil"] = subprocess.run([str(find_anvil()), "--version"], capture_output=True, text=True,
+                                       timeout=10).stdout.splitlines()[0]
+    except Exception as exc:  # informative only
+        info["anvil"] = f"unavailable ({type(exc).__name__}: {exc})"
+    return info
 
 
 def terms(now: int, n_objectives: int = 3) -> AgreementTerms:
@@ -96,7 +86,8 @@ async def run_backend(name: str, ledger: Ledger, n: int, batches: int) -> list[d
     singles = breaches(target, now, n, offset=1)
     results, dt = await timed([lambda b=b: ledger.record_breach(b) for b in singles])  # type: ignore[misc]
     row("record_breach", [r.receipt.gas_used for r in results if r.receipt], n, dt,
-        gas_first=int(statistics.median(r.receipt.gas_used for r in firsts if r.receipt)))
+        gas_first=int(statistics.median(r.receipt.gas_used for r in firsts if r.receipt)),
+        gas_max=max(r.receipt.gas_used for r in results if r.receipt))
 
     # batches of 32 on other agreements, pipelined
     batch_sets = [breaches(many[1 + i % (n - 1)].agreement_id, now, BATCH, offset=1 + (i // (n - 1)) * BATCH)
@@ -153,7 +144,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             key, limit = TARGETS[r["op"]]
             notes.append(f"{key} <= {limit}: {'ok' if r[key] <= limit else 'MISSED'}")
         if "gas_first" in r:
-            notes.append(f"first of an agreement {r['gas_first']}")
+            notes.append(f"first of an agreement {r['gas_first']}, max {r['gas_max']}")
         if r["op"] == "record_breach_batch" and r["backend"] == "anvil":
             notes.append(f">= 200 records/s: {'ok' if r['per_s'] >= 200 else 'MISSED'}")
         lines.append(f"{r['op']:<22}{r['backend']:<10}{r['gas']:>9}{r['gas_per_record']:>12}{r['per_s']:>9}  "
@@ -169,9 +160,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     backends = ["embedded", "anvil"] if args.backend == "both" else [args.backend]
-    info = machine()
+    info = ledger_machine()
     rows = asyncio.run(bench(backends, max(args.n, 2), args.batches))
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"machine: {describe(info)}; {info['anvil']}")
     print(table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps([{**r, "machine": info} for r in rows], indent=1) + "\n")

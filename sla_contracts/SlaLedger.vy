@@ -32,12 +32,11 @@ MAX_OBJECTIVES: constant(uint256) = 16
 MAX_BATCH: constant(uint256) = 64
 OBJ_BITS: constant(uint256) = 64
 OBJ_MASK: constant(uint256) = 2**64 - 1
-COUNT_BITS: constant(uint256) = 48
-COUNT_MASK: constant(uint256) = 2**48 - 1
+COUNT_BITS: constant(uint256) = 40
+COUNT_MASK: constant(uint256) = 2**40 - 1
 BIAS: constant(int256) = 2**61
 MAX_TIME: constant(uint64) = 2**40 - 1
 TIME_MASK: constant(uint256) = 2**40 - 1
-ADDR_MASK: constant(uint256) = 2**160 - 1
 
 struct Objective:
     metric_id: bytes32
@@ -112,8 +111,10 @@ event MigrationRecorded:
     to_site: String[64]
 
 roles: public(HashMap[address, uint256])
-# provider account (160) | valid_from (40)
+# valid_from (40) | breach count per severity (40 bits each, warning first) | migration count (16) at bit 240
 _head: HashMap[bytes32, uint256]
+# provider account that may accept the agreement; stored only when set (acceptance is optional)
+_provider: HashMap[bytes32, address]
 _terms: HashMap[bytes32, bytes32]
 # status (2) | accepted (1) | objective count (5) | version (16) | valid_until (40) | objectives 0..2
 # (64 bits each: comparator 2 | threshold + 2**61 62): everything a breach check reads, in one slot
@@ -122,8 +123,6 @@ _state: HashMap[bytes32, uint256]
 _more_objectives: HashMap[bytes32, HashMap[uint256, uint256]]
 # keccak(agreement, objective, window_start >> 8) -> bit (window_start & 255) set when recorded
 _seen_windows: HashMap[bytes32, uint256]
-# breach count per severity (48 bits each, severity 0 lowest) | migration count (16) at bit 240
-_counts: HashMap[bytes32, uint256]
 _migrations: HashMap[bytes32, bool]
 
 
@@ -187,13 +186,14 @@ def _pack_objective(o: Objective) -> uint256:
 
 @internal
 def _store_terms(agreement_id: bytes32, terms_hash: bytes32, valid_from: uint64, valid_until: uint64,
-                 objectives: DynArray[Objective, MAX_OBJECTIVES], provider: address, version: uint256):
+                 objectives: DynArray[Objective, MAX_OBJECTIVES], version: uint256):
     assert terms_hash != empty(bytes32), "terms_hash: empty"
     assert valid_until > valid_from, "validity: end must be after start"
     assert valid_until <= MAX_TIME, "validity: end out of range"
     n: uint256 = len(objectives)
     assert n > 0, "objectives: empty"
-    self._head[agreement_id] = convert(provider, uint256) | (convert(valid_from, uint256) << 160)
+    # keep the counters, replace valid_from
+    self._head[agreement_id] = (self._head[agreement_id] >> 40 << 40) | convert(valid_from, uint256)
     self._terms[agreement_id] = terms_hash
     state: uint256 = STATUS_ACTIVE | (n << 3) | (version << 8) | (convert(valid_until, uint256) << 24)
     slot: uint256 = 0
@@ -218,7 +218,9 @@ def create_agreement(agreement_id: bytes32, provider_ref: bytes32, provider_acco
     self._only(ROLE_OPERATOR)
     assert agreement_id != empty(bytes32), "agreement_id: empty"
     assert self._state[agreement_id] == 0, "agreement exists"
-    self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, provider_account, 1)
+    self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, 1)
+    if provider_account != empty(address):
+        self._provider[agreement_id] = provider_account
     log AgreementCreated(agreement_id=agreement_id, provider_ref=provider_ref,
                          provider_account=provider_account, consumer_ref=consumer_ref, terms_hash=terms_hash,
                          valid_from=valid_from, valid_until=valid_until, version=1, objectives=objectives)
@@ -239,8 +241,7 @@ def amend_agreement(agreement_id: bytes32, terms_hash: bytes32, valid_from: uint
     self._only(ROLE_OPERATOR)
     version: uint256 = ((self._active_state(agreement_id) >> 8) & 65535) + 1
     assert version < 2**16, "version: too many amendments"
-    self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives,
-                      convert(self._head[agreement_id] & ADDR_MASK, address), version)
+    self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, version)
     log AgreementAmended(agreement_id=agreement_id, version=convert(version, uint16), terms_hash=terms_hash,
                          valid_from=valid_from, valid_until=valid_until, objectives=objectives)
 
@@ -256,7 +257,7 @@ def terminate_agreement(agreement_id: bytes32):
 @external
 def accept_agreement(agreement_id: bytes32, version: uint16):
     state: uint256 = self._active_state(agreement_id)
-    provider: address = convert(self._head[agreement_id] & ADDR_MASK, address)
+    provider: address = self._provider[agreement_id]
     assert provider != empty(address) and msg.sender == provider, "caller is not the provider"
     assert convert(version, uint256) == (state >> 8) & 65535, "version: not the current version"
     self._state[agreement_id] = state | 4
@@ -297,6 +298,8 @@ def _record(b: BreachInput, strict: bool) -> bool:
     assert block.timestamp <= valid_until, "agreement expired"
     assert b.window_end > b.window_start, "window: end must be after start"
     assert convert(b.window_end, uint256) <= valid_until, "window: ends after validity"
+    head: uint256 = self._head[b.agreement_id]
+    assert convert(b.window_start, uint256) >= head & TIME_MASK, "window: starts before validity"
     assert convert(b.objective, uint256) < (state >> 3) & 31, "objective: unknown index"
     assert b.severity < SEVERITIES, "severity: unknown"
     assert b.evidence_hash != empty(bytes32), "evidence_hash: empty"
@@ -322,7 +325,7 @@ def _record(b: BreachInput, strict: bool) -> bool:
         assert not strict, "duplicate breach"
         return False
     self._seen_windows[key] = seen | bit
-    self._counts[b.agreement_id] = self._counts[b.agreement_id] + (1 << (COUNT_BITS * convert(b.severity, uint256)))
+    self._head[b.agreement_id] = head + (1 << (40 + COUNT_BITS * convert(b.severity, uint256)))
     log BreachRecorded(breach_id=self._breach_id(b.agreement_id, b.objective, b.window_start),
                        agreement_id=b.agreement_id, severity=b.severity, objective=b.objective,
                        observed=b.observed, window_start=b.window_start, window_end=b.window_end,
@@ -382,7 +385,7 @@ def record_migration(agreement_id: bytes32, objective: uint8, window_start: uint
     migration_id: bytes32 = keccak256(abi_encode(breach, workload_ref, from_site, to_site))
     assert not self._migrations[migration_id], "duplicate migration"
     self._migrations[migration_id] = True
-    self._counts[agreement_id] = self._counts[agreement_id] + (1 << 240)
+    self._head[agreement_id] = self._head[agreement_id] + (1 << 240)
     log MigrationRecorded(migration_id=migration_id, agreement_id=agreement_id, breach_id=breach,
                           workload_ref=workload_ref, from_site=from_site, to_site=to_site)
 
@@ -397,8 +400,8 @@ def get_agreement(agreement_id: bytes32) -> (uint256, bool, uint16, uint64, uint
     state: uint256 = self._state[agreement_id]
     head: uint256 = self._head[agreement_id]
     return (state & 3, state & 4 != 0, convert((state >> 8) & 65535, uint16),
-            convert((head >> 160) & TIME_MASK, uint64), convert((state >> 24) & TIME_MASK, uint64),
-            convert(head & ADDR_MASK, address),
+            convert(head & TIME_MASK, uint64), convert((state >> 24) & TIME_MASK, uint64),
+            self._provider[agreement_id],
             self._terms[agreement_id], convert((state >> 3) & 31, uint8))
 
 
@@ -416,18 +419,18 @@ def get_objective(agreement_id: bytes32, index: uint8) -> (uint8, int64):
 @view
 def breach_count(agreement_id: bytes32, severity: uint8) -> uint256:
     assert severity < SEVERITIES, "severity: unknown"
-    return (self._counts[agreement_id] >> (COUNT_BITS * convert(severity, uint256))) & COUNT_MASK
+    return (self._head[agreement_id] >> (40 + COUNT_BITS * convert(severity, uint256))) & COUNT_MASK
 
 
 @external
 @view
 def breach_counts(agreement_id: bytes32) -> uint256[5]:
-    c: uint256 = self._counts[agreement_id]
-    return [c & COUNT_MASK, (c >> 48) & COUNT_MASK, (c >> 96) & COUNT_MASK, (c >> 144) & COUNT_MASK,
-            (c >> 192) & COUNT_MASK]
+    c: uint256 = self._head[agreement_id]
+    return [(c >> 40) & COUNT_MASK, (c >> 80) & COUNT_MASK, (c >> 120) & COUNT_MASK, (c >> 160) & COUNT_MASK,
+            (c >> 200) & COUNT_MASK]
 
 
 @external
 @view
 def migration_count(agreement_id: bytes32) -> uint256:
-    return self._counts[agreement_id] >> 240
+    return self._head[agreement_id] >> 240

@@ -20,7 +20,7 @@ from web3.logs import DISCARD
 
 from sla_contracts.artifact import load_artifact
 from sla_contracts.backends import LedgerKeys, ThreadedEthereumTesterProvider, embedded_web3, rpc_web3
-from sla_contracts.deployment import load_deployment, save_deployment
+from sla_contracts.deployment import default_state_dir, load_deployment, save_deployment
 from sla_contracts.errors import LedgerInputError, LedgerRevert, LedgerUnavailable
 from sla_contracts.ids import breach_id as compute_breach_id
 from sla_contracts.model import (
@@ -286,10 +286,16 @@ async def open_ledger(url: str | None = None, *, state_dir: Path | None = None, 
     """Connect to the ledger: embedded chain (url None) or the JSON-RPC node at `url`.
 
     The contract is found at `address`, else through `<state_dir>/ledger.json` (checked by its code), else
-    deployed by the admin key (unless deploy=False: LedgerUnavailable) and recorded there.
+    deployed by the admin key (unless deploy=False: LedgerUnavailable) and recorded there. `state_dir`
+    defaults to default_state_dir() for a JSON-RPC chain; the embedded chain lives only in this process,
+    so it always gets a fresh deployment and no file.
     Keys default to anvil's dev accounts 0 (admin), 1 (operator), 2 (oracle).
     """
     keys = keys or LedgerKeys.dev()
+    if url is None:
+        state_dir = None
+    elif state_dir is None:
+        state_dir = default_state_dir()
     w3 = embedded_web3() if url is None else rpc_web3(url)
     try:
         chain_id = int(await w3.eth.chain_id)

@@ -98,10 +98,14 @@ async def test_an_expired_agreement_rejects_breaches(ledger: Ledger) -> None:
     await ledger.create_agreement(terms)
     with pytest.raises(LedgerRevert, match="agreement expired"):
         await ledger.record_breach(latency_breach(terms.agreement_id, now, window_start=now - 1000))
-    live = new_terms(now, end=now + 3600)
+    live = new_terms(now, start=now - 600, end=now + 3600)
     await ledger.create_agreement(live)
     with pytest.raises(LedgerRevert, match="window: ends after validity"):
         await ledger.record_breach(latency_breach(live.agreement_id, now, window_start=now + 3590))
+    with pytest.raises(LedgerRevert, match="window: starts before validity"):
+        await ledger.record_breach(latency_breach(live.agreement_id, now, window_start=now - 601))
+    await ledger.record_breach(latency_breach(live.agreement_id, now, window_start=now - 600))
+    assert await ledger.breach_count(live.agreement_id) == 1
 
 
 async def test_unknown_agreements_are_input_errors(ledger: Ledger) -> None:
