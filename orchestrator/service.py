@@ -49,7 +49,7 @@ class Settings:
         return cls(
             prometheus_url=env.get("EDGEORCH_PROMETHEUS_URL", cls.prometheus_url),
             chain_url=env.get("EDGEORCH_CHAIN_URL") or None,
-            ledger_dir=Path(env["EDGEORCH_LEDGER_DIR"]) if env.get("EDGEORCH_LEDGER_DIR") else None,
+            ledger_dir=Path(env["EDGEORCH_STATE_DIR"]) if env.get("EDGEORCH_STATE_DIR") else None,
             exporter_url=env.get("EDGEORCH_EXPORTER_URL") or None,
             metrics_port=int(env.get("EDGEORCH_OPERATOR_METRICS_PORT", cls.metrics_port)),
             metrics_host=env.get("EDGEORCH_OPERATOR_METRICS_HOST", cls.metrics_host),

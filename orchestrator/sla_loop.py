@@ -169,11 +169,13 @@ class SlaLoop:
         gen = meta.get("generation")
         outbox = slas.merge_outbox(slas.outbox_of(body), upd.new_records)
         status = dict(upd.status)
-        if upd.new_records:
-            await self._persist(body, {**status, "outbox": outbox})
         result = TickResult(events=list(upd.events))
         conds = [Condition.model_validate(c) for c in
                  (status.get("conditions") or (body.get("status") or {}).get("conditions") or [])]
+        if upd.new_records:  # in the status first, then to the chain: a crash in between loses nothing
+            conds = set_condition(conds, "LedgerPending", ConditionStatus.TRUE, "Queued",
+                                  f"{len(outbox)} record(s) queued for the chain", gen)
+            await self._persist(body, {**status, "outbox": outbox, "conditions": [to_k8s(c) for c in conds]})
         if outbox:
             fl = await flush(self.ledger, outbox)
             for rec, error in fl.failed:

@@ -7,6 +7,7 @@ import click
 
 from orchestrator.cli.cluster import cluster
 from orchestrator.cli.demo import demo
+from orchestrator.cli.sim import sim
 from orchestrator.cli.sla import sla
 
 
@@ -19,3 +20,4 @@ def main() -> None:
 main.add_command(cluster)
 main.add_command(demo)
 main.add_command(sla)
+main.add_command(sim)

@@ -178,3 +178,9 @@ def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
     for path in paths:
         docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     return docs
+
+
+def patch_node(api: Any, name: str, body: dict[str, Any], *, status: bool = False) -> None:
+    """Strategic-merge-patch a Node (or its status)."""
+    core = k8s.CoreV1Api(api)
+    call(core.patch_node_status if status else core.patch_node, name, body)

@@ -73,13 +73,8 @@ class StackState:
             "EDGEORCH_CHAIN_URL": self.chain_url,
             "EDGEORCH_EXPORTER_URL": self.exporter_url,
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
-            "EDGEORCH_LEDGER_DIR": self.ledger_dir,
+            "EDGEORCH_STATE_DIR": self.state_dir,  # the ledger's contract address is kept there too
         }
-
-    @property
-    def ledger_dir(self) -> str:
-        """Where the ledger's contract address is kept (next to anvil's state)."""
-        return str(Path(self.state_dir) / "ledger")
 
 
 @dataclass(frozen=True)
