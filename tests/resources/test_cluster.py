@@ -32,6 +32,7 @@ from orchestrator.resources import (
     set_condition,
     to_k8s,
 )
+from tests.conftest import StackHandle
 from tests.resources.cases import CRD_DIR, INVALID, REPO, SAMPLES, VALID, Invalid, Valid, samples
 
 pytestmark = pytest.mark.cluster
@@ -44,12 +45,24 @@ class Kubectl(Protocol):
 
 
 @pytest.fixture(scope="module")
-def kube(stack: Kubectl) -> Kubectl:
-    """The stack with edgeorch's CRDs applied and Established."""
+def kube(stack: StackHandle) -> Iterator[StackHandle]:
+    """The stack with edgeorch's CRDs applied and Established, and no operator running.
+
+    These tests write statuses by hand to check what the API server stores; an operator started by
+    an earlier module (the session's `operator` fixture) would race them, so it is paused here and
+    started again afterwards.
+    """
     stack.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=edgeorch-tests", "-k", str(CRD_DIR))
     names = [f"crd/{info.name}" for info in CRDS]
     stack.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
-    return stack
+    paused = stack.stack.supervisor.pid("operator") is not None
+    if paused:
+        stack.stack.stop_operator()
+    try:
+        yield stack
+    finally:
+        if paused:
+            stack.stack.start_operator()
 
 
 @pytest.fixture
