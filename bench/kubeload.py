@@ -1,0 +1,224 @@
+"""Load-test plumbing for benchmarks on a real API server: raw HTTP on the official client (dicts in,
+bytes out, no model (de)serialisation cost), namespaces, a Pod watch that records when each
+workload's replicas are bound, and the CPU seconds of the stack's processes during a run.
+
+Used by bench.operator (and bench.qos); no benchmark logic of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes.watch.watch import iter_resp_lines
+
+GROUP, VERSION = "edgeorch.io", "v1alpha1"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- raw HTTP on the official client (dicts in, bytes out: no model (de)serialisation cost) -----------
+def request(api: Any, method: str, path: str, *, body: Any = None, query: list[tuple[str, str]] | None = None,
+            timeout: Any = 30, stream: bool = False) -> Any:
+    m, url, headers, data, post = api.param_serialize(
+        method, path, query_params=query, body=body, auth_settings=["BearerToken"],
+        header_params={"Content-Type": "application/json", "Accept": "application/json"})
+    resp = api.call_api(m, url, header_params=headers, body=data, post_params=post, _request_timeout=timeout)
+    if stream:
+        return resp
+    resp.read()
+    return resp
+
+
+def status_of(resp: Any) -> int:
+    return int(resp.status)
+
+
+def create(api: Any, path: str, body: dict[str, Any], attempts: int = 6) -> bool:
+    """POST with retries on throttling and server/connection errors; an existing object counts."""
+    for attempt in range(attempts):
+        try:
+            code = status_of(request(api, "POST", path, body=body))
+        except Exception:  # connection reset under load: retry
+            code = 0
+        if 200 <= code < 300 or code == 409:
+            return True
+        if code and code not in (429, 500, 503, 504):
+            log(f"create {path} {body['metadata']['name']}: HTTP {code}")
+            return False
+        time.sleep(0.05 * 2 ** attempt)
+    return False
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def create_namespace(api: Any, ns: str) -> None:
+    create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    # Pods are admitted only once the namespace's default ServiceAccount exists
+    wait_for(lambda: status_of(request(api, "GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")) == 200,
+             60, f"the default service account of {ns}")
+
+
+def _count(api: Any, path: str) -> int:
+    """How many objects `path` lists (0 when the list itself is gone)."""
+    resp = request(api, "GET", path, query=[("limit", "500")], timeout=60)
+    if status_of(resp) == 404:
+        return 0
+    data = json.loads(resp.data)
+    return len(data.get("items", [])) + int(data["metadata"].get("remainingItemCount") or 0)
+
+
+def delete_namespace(api: Any, ns: str, timeout: float = 240) -> float:
+    """Delete `ns` and wait until every Pod and EdgeWorkload in it is gone (the namespace object
+    itself finishes terminating in the background: the next row uses a fresh name)."""
+    t0 = time.monotonic()
+    request(api, "DELETE", f"/api/v1/namespaces/{ns}")
+    paths = (f"/api/v1/namespaces/{ns}/pods", f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/edgeworkloads")
+    wait_for(lambda: all(_count(api, p) == 0 for p in paths), timeout, f"the Pods and EdgeWorkloads of {ns} to go",
+             interval=0.5)
+    return time.monotonic() - t0
+
+
+# -- the bind watch -----------------------------------------------------------------------------------
+@dataclass
+class BindWatch:
+    """Watches the Pods of one namespace; records when each workload has all its replicas bound."""
+
+    api: Any
+    namespace: str
+    label: str
+    expected: dict[str, int]
+    bound_at: dict[str, float] = field(default_factory=dict)
+    events: int = 0
+    errors: list[str] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    _pods: dict[str, set[str]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> BindWatch:
+        rv = self._list()
+        self._thread = threading.Thread(target=self._run, args=(rv,), name="bind-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(15)
+
+    def _path(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/pods"
+
+    def _list(self) -> str:
+        resp = request(self.api, "GET", self._path(), timeout=60)
+        data = json.loads(resp.data)
+        now = time.monotonic()
+        for pod in data.get("items", []):
+            self._seen(pod, now)
+        return str(data["metadata"]["resourceVersion"])
+
+    def _seen(self, pod: dict[str, Any], now: float) -> None:
+        meta = pod["metadata"]
+        name = (meta.get("labels") or {}).get(self.label)
+        if name not in self.expected or name in self.bound_at or meta.get("deletionTimestamp"):
+            return
+        if not (pod.get("spec") or {}).get("nodeName"):
+            return
+        pods = self._pods.setdefault(name, set())
+        pods.add(meta["name"])
+        if len(pods) >= self.expected[name]:
+            self.bound_at[name] = now
+            if len(self.bound_at) == len(self.expected):
+                self.done.set()
+
+    def _run(self, rv: str) -> None:
+        while not self._stop.is_set() and not self.done.is_set():
+            try:
+                resp = request(self.api, "GET", self._path(), stream=True, timeout=(5, 30), query=[
+                    ("watch", "true"), ("resourceVersion", rv), ("allowWatchBookmarks", "true"),
+                    ("timeoutSeconds", "20")])
+                try:
+                    for line in iter_resp_lines(resp.response):  # type: ignore[no-untyped-call]
+                        if not line:
+                            continue
+                        now = time.monotonic()
+                        event = json.loads(line)
+                        obj = event["object"]
+                        if event["type"] == "ERROR":
+                            self.errors.append(str(obj.get("message")))
+                            rv = self._list()  # 410 Gone and friends: start over from a fresh list
+                            break
+                        self.events += 1
+                        rv = obj["metadata"].get("resourceVersion", rv)
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            self._seen(obj, now)
+                        if self._stop.is_set() or self.done.is_set():
+                            break
+                finally:
+                    resp.response.release_conn()
+            except Exception as exc:  # a dropped watch under load: reconnect from the last version
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.2)
+
+
+# -- CPU use of the stack's processes during a row ----------------------------------------------------
+COMPONENTS = ("operator", "kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager", "kwok")
+
+
+def _cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of `pid` so far (Linux /proc), None when unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds each component (and this benchmark process) spent between start() and stop()."""
+
+    pids: dict[str, int | None]
+    _start: dict[str, float | None] = field(default_factory=dict)
+    _t0: float = 0.0
+
+    def _now(self) -> dict[str, float | None]:
+        t = os.times()
+        return {**{n: _cpu_s(p) for n, p in self.pids.items()}, "bench client": t.user + t.system}
+
+    def start(self) -> CpuMeter:
+        self._start, self._t0 = self._now(), time.monotonic()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        end, wall = self._now(), time.monotonic() - self._t0
+        used = {n: round(e - b, 1) for n, e in end.items() if e is not None and (b := self._start.get(n)) is not None}
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        return {"wall_s": round(wall, 1), "cpu_s": used, "loadavg_1m": round(load, 2) if load is not None else None}
+
+
+# -- one row ------------------------------------------------------------------------------------------
+def percentile(sorted_xs: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_xs:
+        return float("nan")
+    return sorted_xs[min(len(sorted_xs) - 1, max(0, math.ceil(q * len(sorted_xs)) - 1))]
