@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
 
 from orchestrator.kube.sync import call, list_custom, session
+from orchestrator.offload import MIGRATION_LOG
 from sim.control import ExporterControlSync
 from sla_contracts import Ledger, LedgerEvent, Severity, open_ledger
 from sla_contracts.model import from_fixed
@@ -70,7 +73,7 @@ def fault_site(workloads: list[dict[str, Any]], covered: str) -> tuple[str, str]
     n = len(placements[covered])
     why = f"where {covered} serves its users ({home[1]} of its {n} replicas)"
     if edge is not None:
-        why += f"; the busiest edge site, {edge[0]} ({edge[1]} replicas), does not carry {covered}'s traffic"
+        why += f"; the busiest edge site, {edge[0]} ({edge[1]} replicas), does not serve {covered}'s users"
     return home[0], why
 
 
@@ -116,6 +119,27 @@ class _Watch:
         return sorted(p["site"] for p in (self._get("edgeworkloads", self.workload).get("status") or {})
                       .get("placements") or [])
 
+    def migration_budget(self) -> str:
+        """How much of the workload's migration budget the last hour used (why a move may be deferred)."""
+        ew = self._get("edgeworkloads", self.workload)
+        policy = (ew.get("spec") or {}).get("migration") or {}
+        try:
+            log = json.loads((ew.get("metadata", {}).get("annotations") or {}).get(MIGRATION_LOG, "[]"))
+        except ValueError:
+            log = []
+        recent = sum(1 for t in log if time.time() - float(t) < 3600)
+        return (f"{recent} migration(s) in the last hour, budget {policy.get('budgetPerHour', '?')}/h, "
+                f"cool-down {policy.get('cooldownSeconds', '?')} s")
+
+    def cooling_down(self) -> float:
+        """Seconds left of the workload's migration cool-down (0: it may move now)."""
+        ew = self._get("edgeworkloads", self.workload)
+        last = (ew.get("status") or {}).get("lastMigrationTime")
+        if not last:
+            return 0.0
+        since = time.time() - datetime.fromisoformat(str(last).replace("Z", "+00:00")).timestamp()
+        return max(0.0, float(((ew.get("spec") or {}).get("migration") or {}).get("cooldownSeconds", 0)) - since)
+
     def sla_status(self) -> dict[str, Any]:
         return dict(self._get("servicelevelagreements", self.sla).get("status") or {})
 
@@ -157,7 +181,7 @@ def play(kubeconfig: Path, chain_url: str, exporter_url: str, workloads: list[di
                 if value:
                     return value
                 time.sleep(POLL_S)
-            say(f"{stamp()} gave up waiting for {what}")
+            say(f"{stamp()} gave up waiting for {what} ({workload}: {watch.migration_budget()})")
             return None
 
         def met() -> dict[str, Any] | None:
@@ -185,12 +209,17 @@ def play(kubeconfig: Path, chain_url: str, exporter_url: str, workloads: list[di
 
         try:
             home = told.home = watch.sites()
+            left = watch.cooling_down()
+            if left > 0:  # a demo run again soon after the last one: let the sample's cool-down pass first
+                say(f"{stamp()} waiting {left:.0f} s for {workload}'s migration cool-down (it moved recently)")
+                time.sleep(left + 1)
+            seen, seen_moves = len(chain("BreachRecorded")), len(chain("MigrationRecorded"))
             control = ExporterControlSync(exporter_url)
             say(f"{stamp()} fault: +{FAULT_MS:g} ms of latency at {site}, {why}; {workload} runs at {', '.join(home)}")
             fault = control.inject_latency(site, FAULT_MS)
             moved: list[str] | None = None
             try:
-                told.breaches = wait("the breach on chain", lambda: chain("BreachRecorded"), 45) or []
+                told.breaches = wait("the breach on chain", lambda: chain("BreachRecorded")[seen:], 45) or []
                 if told.breaches:
                     say(f"{stamp()} breach on chain: {_breach_line(told.breaches[0])}")
                 moved = wait(f"{workload} to leave {site}", placed(lambda s: s != home and site not in s), 45)
@@ -214,10 +243,11 @@ def play(kubeconfig: Path, chain_url: str, exporter_url: str, workloads: list[di
                     told.failed_back = moves(moved, back)
                     say(f"{stamp()} failed back {workload}: " + ", ".join(f"{a} -> {b}" for a, b in told.failed_back)
                         + f"; its Pods bound at {', '.join(back)}")
-            told.breaches = chain("BreachRecorded")
-            told.migrations = chain("MigrationRecorded")
-            say(f"{stamp()} on chain for agreement {told.agreement_id}: {len(told.breaches)} breach(es), "
-                f"{len(told.migrations)} migration(s) (" + ", ".join(
+            every = chain("BreachRecorded")
+            total, told.breaches = len(every), every[seen:]
+            told.migrations = chain("MigrationRecorded")[seen_moves:]
+            say(f"{stamp()} on chain for agreement {told.agreement_id}: {total} breach(es) ({len(told.breaches)} new), "
+                f"{len(told.migrations)} new migration(s) (" + ", ".join(
                     f"{m.args['from_site']} -> {m.args['to_site']}" for m in told.migrations) + ")")
         finally:
             runner.run(ledger.close())
