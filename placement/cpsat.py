@@ -49,9 +49,11 @@ def _floor(x: float) -> int:
 
 def solve_model(
     problem: Problem, spec: ModelSpec, hint: dict[str, tuple[str, ...]], config: SolverConfig,
-    time_limit_s: float, presolve: bool = PRESOLVE,
+    time_limit_s: float, presolve: bool = PRESOLVE, dtime: float | None = None,
 ) -> ModelOutcome:
-    """Build and solve the model; `hint` (a feasible assignment) seeds the search."""
+    """Build and solve the model; `hint` (a feasible assignment) seeds the search. With
+    `config.deterministic`, the search stops after `dtime` deterministic seconds (default: the
+    wall limit x DTIME_PER_SECOND); pass a budget that does not depend on the clock."""
     cat = problem.cat
     inst = problem.instance
     wt = problem.weights
@@ -175,7 +177,7 @@ def solve_model(
     params.num_workers = max(1, config.workers)
     params.max_time_in_seconds = max(0.05, time_limit_s)
     if config.deterministic:
-        params.max_deterministic_time = max(0.05, time_limit_s * DTIME_PER_SECOND)
+        params.max_deterministic_time = max(0.01, time_limit_s * DTIME_PER_SECOND if dtime is None else dtime)
         params.interleave_search = params.num_workers > 1
     params.relative_gap_limit = 1e-6
     params.cp_model_probing_level = 0

@@ -22,6 +22,7 @@ from placement.objective import evaluate
 from placement.problem import Problem
 
 MAX_FREE = 160
+SUB_DTIME = 0.05  # deterministic seconds per neighbourhood
 LNS_SHARE = 0.4  # share of the deterministic budget of the time limit the search may use
 SITES_PER_REGION = 6
 OWN_CANDIDATES = 8  # each freed workload may also use its 8 cheapest nodes anywhere
@@ -84,7 +85,7 @@ def improve(
         left = deadline - time.perf_counter()
         if left <= 0.05:
             break
-        outcome = solve_model(problem, spec, best, sub, min(left, 0.5), presolve=True)
+        outcome = solve_model(problem, spec, best, sub, left, presolve=True, dtime=SUB_DTIME)
         used += outcome.dtime
         if not outcome.solved:
             stale += 1

@@ -3,9 +3,9 @@
 Sites before nodes: nodes of one site with the same price, power, taints and opening cost
 are interchangeable for every term but capacity, so they form a group and the LP has one
 count variable y[w, g] per workload and group (replicas are identical), with the group's
-summed capacity. Active nodes are linked per group and per pair (y[w, g] <= u[w, g] * A[g],
-u = the most replicas of w one node of g can hold), which is what makes the opening cost
-count in the relaxation.
+summed capacity. Active nodes A[g] are linked to the group's load and, on small groups of
+small LPs, per pair (y[w, g] <= u[w, g] * A[g], u = the most replicas of w one node of g
+can hold), which is what makes the opening cost of a lone replica count in the relaxation.
 
 Only each workload's cheapest groups enter the LP (column generation). The bound does not
 trust the restricted LP: it is the Lagrangian value of the FULL relaxation at the LP's dual
@@ -27,6 +27,7 @@ from placement.problem import Problem
 START_COLUMNS = 24  # cheapest groups per workload in the first LP
 PRICE_COLUMNS = 4  # most negative columns added per workload and pricing round
 ROUNDS = 3
+MIN_COLUMNS = 6  # start columns per workload, at least, in a priced LP
 ALL_COLUMNS = 80_000  # up to this many feasible (workload, group) pairs, no pricing at all
 LINK_NODES = 2  # per-pair opening links only on groups this small (where they bind)
 LINK_COLUMNS = 20_000  # and only in LPs with at most this many count columns
@@ -330,6 +331,8 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
     finite = np.isfinite(gr.cost)
     if int(finite.sum()) <= ALL_COLUMNS:
         start_columns = n_g
+    else:
+        start_columns = min(start_columns, max(MIN_COLUMNS, ALL_COLUMNS // max(1, n_w)))
     include = np.zeros((n_w, n_g), dtype=np.bool_)
     cheapest = np.argsort(gr.cost, axis=1, kind="stable")[:, :start_columns]
     np.put_along_axis(include, cheapest, True, axis=1)

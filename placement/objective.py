@@ -33,7 +33,7 @@ def mean_latency(inst: Instance, w: Workload, site: str) -> float:
 
 def migrations_of(w: Workload, nodes: tuple[str, ...]) -> int:
     """Replicas of the current placement that are not kept on their node."""
-    if not w.current:
+    if not w.current or nodes == w.current[: w.replicas]:
         return 0
     kept = sum((Counter(w.current) & Counter(nodes)).values())
     return min(w.replicas, len(w.current)) - min(kept, w.replicas, len(w.current))

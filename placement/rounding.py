@@ -15,23 +15,25 @@ from collections import Counter
 
 import numpy as np
 
-from placement.catalog import FloatArray, IntArray
+from placement.catalog import BoolArray, FloatArray, IntArray
 from placement.lp import LpResult
-from placement.objective import evaluate
+from placement.objective import evaluate, migrations_of
 from placement.problem import Packing, Problem
 
 EPS = 1e-6
 LP_BONUS = 1e3  # per unit of LP count still unused in the node's group
 BIG_SHARE = 0.3  # a replica this large a share of a node is packed first
-REPAIR_ATTEMPTS = 30  # left-out workloads the repair tries to fit
+REPAIR_ATTEMPTS = 20  # left-out workloads the repair tries to fit
 
 
 class _State:
+    """One workload being placed: its candidates and replica counts per candidate and site."""
+
     def __init__(self, problem: Problem, pack: Packing, wi: int) -> None:
         self.w = problem.instance.workloads[wi]
         self.cands = problem.candidates(wi)
         self.sites = problem.cat.node_site[self.cands]
-        self.per_node: Counter[int] = Counter()
+        self.per_node = np.zeros(len(self.cands), dtype=np.int64)  # by candidate position
         self.per_site: Counter[int] = Counter()
         self.pack = pack
 
@@ -39,28 +41,30 @@ class _State:
         """Free CPU per candidate, -1 where one more replica does not fit (capacity, spread)."""
         w, p, c = self.w, self.pack, self.cands
         ok = (p.free_cpu[c] >= w.cpu_m) & (p.free_mem[c] >= w.memory_mb) & (p.free_gpu[c] >= w.gpu)
-        if w.max_per_node is not None and self.per_node:
-            ok &= np.array([self.per_node[int(n)] < w.max_per_node for n in c.tolist()], dtype=np.bool_)
-        if w.max_per_site is not None and self.per_site:
-            ok &= np.array([self.per_site[int(s)] < w.max_per_site for s in self.sites.tolist()], dtype=np.bool_)
+        if w.max_per_node is not None:
+            ok &= self.per_node < w.max_per_node
+        if w.max_per_site is not None:
+            for s, k in self.per_site.items():
+                if k >= w.max_per_site:
+                    ok &= self.sites != s
         out: FloatArray = np.where(ok, p.free_cpu[c].astype(np.float64), -1.0)
         return out
 
     def take(self, k: int) -> int:
         n = int(self.cands[k])
         self.pack.take(self.w, n)
-        self.per_node[n] += 1
+        self.per_node[k] += 1
         self.per_site[int(self.sites[k])] += 1
         return n
 
     def undo(self) -> None:
-        for n, c in self.per_node.items():
-            self.pack.give_back(self.w, n, c)
-        self.per_node.clear()
+        for k in np.flatnonzero(self.per_node).tolist():
+            self.pack.give_back(self.w, int(self.cands[k]), int(self.per_node[k]))
+        self.per_node[:] = 0
         self.per_site.clear()
 
 
-def round_lp(problem: Problem, lp: LpResult, order: list[int]) -> dict[str, tuple[str, ...]]:
+def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool = True) -> dict[str, tuple[str, ...]]:
     """A feasible assignment following the LP counts, workloads in `order`; big workloads are
     completed at once, the others take their integral parts first and the rest afterwards."""
     inst = problem.instance
@@ -93,22 +97,24 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int]) -> dict[str, tupl
         st, want = states[wi], wants[wi]
         groups = gr.node_group[st.cands]
         unit = problem.unit_cost[wi]
+        left = np.zeros(len(gr.nodes))
+        for g, v in want.items():
+            left[g] = v
         while len(chosen[wi]) < st.w.replicas:
             room = st.room()
             if room.max() < 0:
                 break
-            bonus = np.array([max(0.0, want.get(int(g), 0.0)) for g in groups.tolist()])
             score: FloatArray = (unit + np.where(pack.active[st.cands], 0.0, opening[st.cands])
-                                 - LP_BONUS * bonus + 1e-9 * room)
+                                 - LP_BONUS * np.maximum(left[groups], 0.0) + 1e-9 * room)
             k = int(np.argmin(np.where(room >= 0, score, np.inf)))
             chosen[wi].append(st.take(k))
-            want[int(groups[k])] = want.get(int(groups[k]), 0.0) - 1.0
+            left[int(groups[k])] -= 1.0
         if len(chosen[wi]) < st.w.replicas:
             st.undo()
         else:
             placed[inst.workloads[wi].name] = tuple(cat.node_names[n] for n in chosen[wi])
 
-    big = _big_shares(problem)
+    big = _big_shares(problem, near_only)
     live = [wi for wi in order if len(problem.candidates(wi))]
     for wi in live:
         states[wi], chosen[wi], wants[wi] = _State(problem, pack, wi), [], dict(by_w.get(wi, {}))
@@ -119,6 +125,19 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int]) -> dict[str, tupl
         if big[wi] == 0:
             finish(wi)
     pack.assignment = placed
+    return _repair(problem, pack, order)
+
+
+def repair(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """`assignment` with left-out workloads fitted in where moving others makes it better."""
+    inst = problem.instance
+    if all(w.name in assignment or not len(problem.candidates(wi)) for wi, w in enumerate(inst.workloads)):
+        return assignment
+    pack = Packing(problem)
+    cat = problem.cat
+    for name, nodes in assignment.items():
+        pack.commit(inst.workloads[cat.workload_index[name]], [cat.node_index[n] for n in nodes])
+    order = sorted(range(len(inst.workloads)), key=lambda i: (-inst.workloads[i].priority, i))
     return _repair(problem, pack, order)
 
 
@@ -135,12 +154,13 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
         return s
 
     attempts = 0
+    before = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
+    exact_delta = problem.weights.balance == 0 and all(w.cpu_m or w.memory_mb or w.gpu for w in inst.workloads)
     for wi in order:
         u = inst.workloads[wi]
         if u.name in pack.assignment or len(problem.candidates(wi)) == 0 or attempts >= REPAIR_ATTEMPTS:
             continue
         attempts += 1
-        before = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
         saved = (pack.free_cpu.copy(), pack.free_mem.copy(), pack.free_gpu.copy(), pack.active.copy(),
                  dict(pack.assignment))
         moved = _make_room(problem, pack, wi)
@@ -150,11 +170,40 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
                 if not pack.complete(vi, Counter(), score):
                     ok = False
                     break
-        after = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective if ok else None
-        if ok and after is not None and after < before - 1e-9:
-            continue
+        if ok and moved is not None:
+            if exact_delta:
+                gain = _delta(problem, saved, pack, [wi, *moved])
+            else:
+                gain = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective - before
+            if gain < -1e-9:
+                before += gain
+                continue
         pack.free_cpu, pack.free_mem, pack.free_gpu, pack.active, pack.assignment = saved
     return pack.assignment
+
+
+def _delta(problem: Problem, saved: tuple[IntArray, IntArray, IntArray, BoolArray, dict[str, tuple[str, ...]]],
+           pack: Packing, changed: list[int]) -> float:
+    """Objective change from `saved` to `pack` when only `changed` workloads moved (no balance
+    term; every workload uses some resource, so a node is active iff its free resources dropped)."""
+    inst = problem.instance
+    cat = problem.cat
+    wt = problem.weights
+
+    def cost(wi: int, nodes: tuple[str, ...] | None) -> float:
+        w = inst.workloads[wi]
+        if not nodes:
+            return problem.penalty[w.name]
+        unit: dict[int, float] = dict(zip(problem.candidates(wi).tolist(), problem.unit_cost[wi].tolist(), strict=True))
+        return float(sum(unit[cat.node_index[n]] for n in nodes)) + wt.migration * migrations_of(w, nodes)
+
+    old = saved[4]
+    names = [inst.workloads[wi].name for wi in changed]
+    value = sum(cost(wi, pack.assignment.get(n)) - cost(wi, old.get(n)) for wi, n in zip(changed, names, strict=True))
+    opening = wt.active_nodes + wt.energy * cat.idle_power
+    was = (saved[0] < cat.free_cpu) | (saved[1] < cat.free_mem) | (saved[2] < cat.gpu)
+    now = (pack.free_cpu < cat.free_cpu) | (pack.free_mem < cat.free_mem) | (pack.free_gpu < cat.gpu)
+    return float(value) + float(opening @ (now.astype(np.float64) - was.astype(np.float64)))
 
 
 def _make_room(problem: Problem, pack: Packing, wi: int) -> list[int] | None:
@@ -227,9 +276,10 @@ def _regret(problem: Problem, wi: int) -> float:
     return ranked[1] - ranked[0] if len(ranked) > 1 else 1e6
 
 
-def _big_shares(problem: Problem) -> list[float]:
-    """Per workload, its largest CPU or memory share of a typical (median) candidate node,
-    rounded to 0.1; 0 below BIG_SHARE."""
+def _big_shares(problem: Problem, near_only: bool = True) -> list[float]:
+    """Per workload, its largest CPU or memory share of a typical node among the ones it wants
+    most (median of its 2 x replicas cheapest candidates) or, with `near_only` False, of the
+    mean candidate; rounded to 0.1, 0 below BIG_SHARE."""
     cat = problem.cat
     out: list[float] = []
     for wi, w in enumerate(problem.instance.workloads):
@@ -237,18 +287,19 @@ def _big_shares(problem: Problem) -> list[float]:
         if len(cands) == 0:
             out.append(0.0)
             continue
-        cpu = float(np.median(cat.free_cpu[cands]))
-        mem = float(np.median(cat.free_mem[cands]))
+        near = cands[np.argsort(problem.unit_cost[wi], kind="stable")[: max(3, 2 * w.replicas)]] if near_only else cands
+        cpu = float(np.median(cat.free_cpu[near]) if near_only else np.mean(cat.free_cpu[near]))
+        mem = float(np.median(cat.free_mem[near]) if near_only else np.mean(cat.free_mem[near]))
         share = max(w.cpu_m / cpu if cpu > 0 else 1.0, w.memory_mb / mem if mem > 0 else 1.0)
         out.append(round(share, 1) if share >= BIG_SHARE else 0.0)
     return out
 
 
-def lp_order(problem: Problem, lp: LpResult) -> list[int]:
+def lp_order(problem: Problem, lp: LpResult, near_only: bool = True) -> list[int]:
     """Big workloads first (packing them late fragments the nodes they need), then priority,
     then the fewest candidate groups."""
     inst = problem.instance
     n_groups: IntArray = np.isfinite(lp.groups.cost).sum(axis=1).astype(np.int64)
-    big = _big_shares(problem)
+    big = _big_shares(problem, near_only)
     return sorted(range(len(inst.workloads)),
                   key=lambda i: (-big[i], -inst.workloads[i].priority, int(n_groups[i]), i))

@@ -21,25 +21,27 @@ import numpy as np
 from placement.baselines import ASSIGNERS, regret_greedy
 from placement.bounds import lower_bound
 from placement.catalog import FloatArray, IntArray
-from placement.cpsat import ModelSpec, solve_model
+from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
 from placement.explain import build_result
 from placement.lns import improve
-from placement.lp import LpResult, solve_lp
+from placement.lp import solve_lp
 from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
 from placement.problem import Packing, Problem, priority_order
-from placement.rounding import lp_order, round_lp
+from placement.rounding import lp_order, repair, round_lp
 
 SMALL_MODEL = 4_000  # pairs: below this, never prune
 MAX_PAIRS = 60_000
 MIN_NODES, MAX_NODES = 6, 12
 MIN_SITES = 2
 REPAIR_ROUNDS = 4
-FIX_SHARE = 0.7  # share of the time left after rounding for the CP-SAT fix-and-solve
-FIX_CHEAPEST = 6  # cheapest nodes a freed workload may also use
+TWO_ROUNDINGS = 3_000  # workloads: up to this many, round the LP twice
+RESERVE = 0.06  # share of the time limit kept for the bound and the result
+LP_LARGE = 0.6  # most of the time limit the LP (all pricing rounds) may take on large models
 LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on small models
 IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
-REPLACE_SHARE = 0.05  # share of the time limit the re-placement's CP-SAT model may use
+REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
+REPLACE_SHARE = 0.05  # share of the time limit (in deterministic time) for the re-placement's CP-SAT
 
 
 def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
@@ -115,6 +117,7 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
             mem[n] += w.memory_mb * c
     over = set(np.flatnonzero((cpu > cat.free_cpu) | (mem > cat.free_mem)).tolist())
     cpu_left, mem_left = cat.free_cpu - cpu, cat.free_mem - mem
+    mark = np.zeros(len(cat.node_names), dtype=np.bool_)
     fixed: dict[int, tuple[int, ...]] = {}
     gains: list[tuple[float, int]] = []
     migration = problem.weights.migration
@@ -125,8 +128,9 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]]]:
         w = inst.workloads[wi]
         cands = problem.candidates(wi)
         unit = problem.unit_cost[wi]
-        own = np.isin(cands, np.array(sorted(counts), dtype=np.int64))
-        room = own | ((cpu_left[cands] >= w.cpu_m) & (mem_left[cands] >= w.memory_mb))
+        mark[list(counts)] = True
+        room = mark[cands] | ((cpu_left[cands] >= w.cpu_m) & (mem_left[cands] >= w.memory_mb))
+        mark[list(counts)] = False
         best = float(unit[room].min())
         by_node = dict(zip(cands.tolist(), unit.tolist(), strict=True))
         gain = sum((by_node[n] - best - migration) * c for n, c in counts.items())
@@ -163,23 +167,28 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
     return pack.assignment
 
 
-def _replace(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], bool]:
-    """Re-place the affected workloads with CP-SAT, the others fixed: (assignment, solved)."""
-    end = time.perf_counter() + REPLACE_SHARE * config.time_limit_s
+def _replace(problem: Problem, config: SolverConfig, end: float) -> tuple[dict[str, tuple[str, ...]], bool]:
+    """Re-place the affected workloads with CP-SAT, the others fixed: (assignment, solved).
+    CP-SAT stops on a deterministic budget (a share of the time limit), `end` is a safety net."""
+    budget = REPLACE_SHARE * config.time_limit_s * DTIME_PER_SECOND
     free, fixed = _split(problem)
     best = _replace_start(problem, free, fixed)
     solved = False
+    inst, wt, pen = problem.instance, problem.weights, problem.penalty
+    value = evaluate(inst, wt, best, pen).objective
     for _round in range(2):
         candidates, _ = _prune(problem, free, best)
         spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
-        outcome = solve_model(problem, spec, best, config, max(0.05, end - time.perf_counter()))
+        outcome = solve_model(problem, spec, best, config, max(0.05, end - time.perf_counter()),
+                              dtime=budget)
         if outcome.solved:
             solved = True
-            if _better(problem, outcome.assignment, best):
-                best = outcome.assignment
+            new = evaluate(inst, wt, outcome.assignment, pen).objective
+            if new < value - 1e-9:
+                best, value = outcome.assignment, new
         if not _release_for_priority(problem, best, free, fixed):
             break
-    return best, solved
+    return repair(problem, best), solved
 
 
 def _release_for_priority(
@@ -227,74 +236,23 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
-def _lp_settled(problem: Problem, lp: LpResult, start: dict[str, tuple[str, ...]]) -> set[int]:
-    """Workloads the LP placed integrally and the rounding placed exactly as the LP did."""
-    cat = problem.cat
-    by_w: dict[int, Counter[int]] = {}
-    fractional: set[int] = set()
-    for (wi, g), v in lp.values.items():
-        if abs(v - round(v)) > 1e-6:
-            fractional.add(wi)
-        elif round(v):
-            by_w.setdefault(wi, Counter())[g] = round(v)
-    out: set[int] = set()
-    for wi, w in enumerate(problem.instance.workloads):
-        nodes = start.get(w.name)
-        if wi in fractional or not nodes:
-            continue
-        if Counter(int(lp.groups.node_group[cat.node_index[n]]) for n in nodes) == by_w.get(wi):
-            out.add(wi)
-    return out
-
-
-def _fix_and_solve(problem: Problem, lp: LpResult, start: dict[str, tuple[str, ...]], config: SolverConfig,
-                   time_limit_s: float) -> dict[str, tuple[str, ...]]:
-    """CP-SAT over the workloads the rounding did not settle, the others fixed; each free one
-    may use the nodes of its LP groups, its start nodes and its cheapest nodes."""
-    inst = problem.instance
-    cat = problem.cat
-    settled = _lp_settled(problem, lp, start)
-    free = [wi for wi in range(len(inst.workloads)) if wi not in settled and len(problem.candidates(wi))]
-    if not free:
-        return start
-    lp_groups: dict[int, set[int]] = {}
-    for (wi, g), v in lp.values.items():
-        if v > 1e-6:
-            lp_groups.setdefault(wi, set()).add(g)
-    candidates: dict[int, IntArray] = {}
-    for wi in free:
-        cands = problem.candidates(wi)
-        keep = np.isin(lp.groups.node_group[cands], np.array(sorted(lp_groups.get(wi, set())), dtype=np.int64))
-        keep[np.argsort(problem.unit_cost[wi], kind="stable")[:FIX_CHEAPEST]] = True
-        keep |= np.isin(cands, np.array([cat.node_index[n] for n in start.get(inst.workloads[wi].name, ())],
-                                        dtype=np.int64))
-        candidates[wi] = cands[keep]
-    fixed = {wi: tuple(cat.node_index[n] for n in start[inst.workloads[wi].name]) for wi in settled}
-    outcome = solve_model(problem, ModelSpec(free, candidates, fixed, complete=False), start, config,
-                          time_limit_s, presolve=True)
-    if outcome.solved and _better(problem, outcome.assignment, start):
-        return outcome.assignment
-    return start
-
-
 def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tuple[dict[str, tuple[str, ...]], float]:
-    """LP bound, LP rounding, CP-SAT on what the rounding did not settle, then neighbourhood
-    search: (assignment, proven bound)."""
+    """LP bound, LP rounding, neighbourhood search: (assignment, proven bound)."""
     inst = problem.instance
-    lp = solve_lp(problem, {}, max(0.05, deadline - time.perf_counter()))  # CLP: deterministic
+    lp = solve_lp(problem, {}, max(0.05, min(deadline - time.perf_counter(), LP_LARGE * config.time_limit_s)))
     best: dict[str, tuple[str, ...]] = {}
-    if lp.values:
-        best = round_lp(problem, lp, lp_order(problem, lp))
+    for near_only in (True, False) if len(inst.workloads) <= TWO_ROUNDINGS else (True,):
+        if lp.values:  # two notions of a big workload (packed first): keep the better rounding
+            rounded = round_lp(problem, lp, lp_order(problem, lp, near_only), near_only)
+            if not best or _better(problem, rounded, best):
+                best = rounded
     if len(best) < len(inst.workloads):  # something left out: compare with the greedy start
         greedy = regret_greedy(problem, "regret")
         if not best or _better(problem, greedy, best):
             best = greedy
-    if lp.values:
-        left = deadline - time.perf_counter()
-        best = _fix_and_solve(problem, lp, best, config, max(0.05, left * FIX_SHARE))
-    best = improve(problem, best, config, deadline)
+    best = repair(problem, improve(problem, best, config, deadline))
     bound = lp.bound
-    if not lp.optimal:  # the LP was cut short: its bound is valid but may be weak
+    if not np.isfinite(bound):  # no LP duals at all: the cheaper Lagrangian bound
         value = evaluate(inst, problem.weights, best, problem.penalty).objective
         bound = max(bound, lower_bound(problem, upper=value))
     return best, bound
@@ -304,7 +262,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large
     ones; for re-placement, a model over the affected workloads only."""
     start = time.perf_counter()
-    deadline = start + config.time_limit_s
+    deadline = start + config.time_limit_s * (1.0 - RESERVE)  # the rest: bound and result
     problem = Problem(inst, weights)
     incremental = config.incremental and any(w.current for w in inst.workloads)
     pairs = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads)))
@@ -312,7 +270,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     optimal = False
     solved_any = True
     if incremental:
-        best, solved_any = _replace(problem, config)
+        best, solved_any = _replace(problem, config, deadline)
     elif pairs <= SMALL_MODEL:
         lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
         best = _best_start(problem)
@@ -323,7 +281,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
                 best = rounded
         proven = lp.bound
         spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
-        outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()))
+        outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()),
+                              dtime=(1.0 - LP_SHARE) * config.time_limit_s * DTIME_PER_SECOND)
         solved_any = outcome.solved
         if outcome.solved:
             if _better(problem, outcome.assignment, best):
@@ -334,7 +293,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         best, proven = _cold_large(problem, config, deadline)
     value = evaluate(inst, weights, best, problem.penalty).objective
     if not optimal and (incremental or pairs <= SMALL_MODEL):
-        proven = max(proven, lower_bound(problem, upper=value))
+        proven = max(proven, lower_bound(problem, upper=value, iterations=REPLACE_BOUND_STEPS if incremental else 80))
     if not solved_any:
         status = Status.TIMEOUT
     elif optimal:

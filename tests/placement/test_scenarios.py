@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from placement import SOLVERS, SolverConfig, Status, Weights, Workload, check_violations, solve
+from placement import (
+    SOLVERS,
+    Instance,
+    SolverConfig,
+    SolveResult,
+    Status,
+    Weights,
+    Workload,
+    check_violations,
+    solve,
+)
 from placement.generator import churn, generate
 from tests.placement.instances import node, small
 
@@ -111,8 +121,35 @@ def test_replacement_keeps_unaffected_workloads_and_moves_affected_ones() -> Non
     unchanged = [w.name for w in moved.workloads if w.name not in changed and w.name in cold.assignment]
     kept = sum(warm.assignment.get(n) == cold.assignment[n] for n in unchanged)
     assert kept >= 0.8 * len(unchanged)
+    # the affected ones move: none stays where its constraints no longer hold
+    invalid = [w.name for w in moved.workloads if w.current and broken(moved, w.name, w.current)
+               and not broken(inst, w.name, w.current)]
+    assert invalid, "the churn should have made some placements invalid"
+    assert all(warm.assignment.get(n) != cold.assignment[n] for n in invalid)
+
+
+def broken(inst: Instance, name: str, nodes: tuple[str, ...]) -> list[str]:
+    """The hard constraints `name` alone breaks on `nodes` (other workloads left out)."""
+    others = {w.name: "left out" for w in inst.workloads if w.name != name}
+    fake = SolveResult(Status.FEASIBLE, {name: nodes}, {}, 0.0, 0.0, 0.0, {}, 0.0, others, (), 0, "test")
+    return check_violations(inst, fake)
 
 
 def test_generator_is_seeded() -> None:
     assert generate(30, 10, seed=1) == generate(30, 10, seed=1)
     assert generate(30, 10, seed=1) != generate(30, 10, seed=2)
+
+
+def test_repair_moves_a_small_workload_to_fit_a_left_out_one() -> None:
+    from placement.objective import evaluate
+    from placement.problem import Problem
+    from placement.rounding import repair
+
+    inst = small([wl("small", cpu_m=1000), wl("big", cpu_m=2000, max_latency_ms=2.0)])
+    problem = Problem(inst, Weights())
+    start = {"small": ("fe1-a",)}  # greedy-like: the small one took the only node the big one can use
+    fixed = repair(problem, start)
+    assert fixed == {"big": ("fe1-a",), "small": ("mec1-a",)}
+    assert evaluate(inst, Weights(), fixed).objective < evaluate(inst, Weights(), start).objective
+    # nothing better to do: a feasible complete assignment is returned unchanged
+    assert repair(problem, fixed) == fixed
