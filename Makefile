@@ -18,6 +18,8 @@ test: setup
 bench: setup
 	.venv/bin/python -m bench.placement --quick
 	.venv/bin/python -m bench.ledger
+	.venv/bin/python -m bench.operator --quick
+	.venv/bin/python -m bench.qos --quick
 
 clean:
 	-.venv/bin/edgeorch cluster down
