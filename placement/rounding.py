@@ -154,6 +154,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
         return s
 
     attempts = 0
+    regrets: dict[int, float] = {}  # per workload, memoised for _make_room
     before = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
     exact_delta = problem.weights.balance == 0 and all(w.cpu_m or w.memory_mb or w.gpu for w in inst.workloads)
     for wi in order:
@@ -163,7 +164,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
         attempts += 1
         saved = (pack.free_cpu.copy(), pack.free_mem.copy(), pack.free_gpu.copy(), pack.active.copy(),
                  dict(pack.assignment))
-        moved = _make_room(problem, pack, wi)
+        moved = _make_room(problem, pack, wi, regrets)
         ok = moved is not None and pack.complete(wi, Counter(), score)
         if ok and moved is not None:
             for vi in sorted(moved, key=lambda v: (-inst.workloads[v].priority, -inst.workloads[v].memory_mb, v)):
@@ -206,7 +207,7 @@ def _delta(problem: Problem, saved: tuple[IntArray, IntArray, IntArray, BoolArra
     return float(value) + float(opening @ (now.astype(np.float64) - was.astype(np.float64)))
 
 
-def _make_room(problem: Problem, pack: Packing, wi: int) -> list[int] | None:
+def _make_room(problem: Problem, pack: Packing, wi: int, regrets: dict[int, float]) -> list[int] | None:
     """Lift workloads of no higher priority off the nodes `wi` needs (one replica per node,
     spread limits kept) until one replica fits on each, choosing the nodes where that costs
     least (replica cost plus the regret of what is lifted); the lifted ones, or None."""
@@ -232,7 +233,9 @@ def _make_room(problem: Problem, pack: Packing, wi: int) -> list[int] | None:
             k = pack.assignment[w.name].count(cat.node_names[n])
             cpu, mem, gpu = cpu + k * w.cpu_m, mem + k * w.memory_mb, gpu + k * w.gpu
             lift.append(v)
-            burden += w.replicas * min(_regret(problem, v), problem.penalty[w.name])
+            if v not in regrets:
+                regrets[v] = _regret(problem, v)
+            burden += w.replicas * min(regrets[v], problem.penalty[w.name])
         if cpu >= u.cpu_m and mem >= u.memory_mb and gpu >= u.gpu:
             plans.append((burden, n, lift))
     per_site: Counter[int] = Counter()

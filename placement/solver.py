@@ -1,13 +1,14 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts. Larger ones: the grouped LP relaxation (placement.lp) gives the proven bound of
-the full problem and, rounded, the start; CP-SAT neighbourhood search improves it until
-the (deterministic) budget is spent. Re-placement (some workloads have a current
-placement): workloads whose placement is still feasible and cannot gain more than a
-migration's cost by moving to a node with room stay fixed; the affected ones (and a few
-that could gain) are freed; if a freed workload of higher priority is then left out,
-the lower-priority workloads on its candidate nodes are freed too.
+starts and the rounded LP. Larger ones: the grouped LP relaxation (placement.lp) gives the
+proven bound of the full problem and, rounded (placement.rounding), the start; CP-SAT
+neighbourhood search improves it until its deterministic budget is spent, and left-out
+workloads are fitted in by moving others where that pays. Re-placement (some workloads
+have a current placement): workloads whose placement is still feasible and cannot gain
+more than a migration's cost by moving to a node with room stay fixed; the affected ones
+(and a few that could gain) are freed; if a freed workload of higher priority is then
+left out, the lower-priority workloads on its candidate nodes are freed too.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on 
 IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
 REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
 REPLACE_SHARE = 0.05  # share of the time limit (in deterministic time) for the re-placement's CP-SAT
+REPLACE_WALL = 0.08  # and at most this share of it in wall time (large models load slowly)
 
 
 def _prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
@@ -179,8 +181,8 @@ def _replace(problem: Problem, config: SolverConfig, end: float) -> tuple[dict[s
     for _round in range(2):
         candidates, _ = _prune(problem, free, best)
         spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
-        outcome = solve_model(problem, spec, best, config, max(0.05, end - time.perf_counter()),
-                              dtime=budget)
+        wall = min(end - time.perf_counter(), REPLACE_WALL * config.time_limit_s)
+        outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=budget)
         if outcome.solved:
             solved = True
             new = evaluate(inst, wt, outcome.assignment, pen).objective
