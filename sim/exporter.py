@@ -106,13 +106,16 @@ class Exporter:
 
     def observe(self, workload: str, n: int) -> None:
         """Send `n` synthetic requests of a registered workload."""
+        if n <= 0:
+            return
         placement = self.state.workloads[workload]
-        for _ in range(n):
-            latency = self.model.request_latency_s(placement)
-            if latency is None:
-                self.failures.labels(workload, placement.site).inc()
-                latency = self.model.timeout_s
-            self.requests.labels(workload, placement.site).observe(latency)
+        series = self.requests.labels(workload, placement.site)
+        latencies = self.model.request_latencies_s(placement, n)
+        if latencies is None:  # the site is offline: every request fails and times out
+            self.failures.labels(workload, placement.site).inc(n)
+            latencies = [self.model.timeout_s] * n
+        for latency in latencies:
+            series.observe(latency)
 
     def tick(self, seconds: float) -> None:
         """Advance the sampler by `seconds`: each workload gets samples_per_second * seconds requests."""

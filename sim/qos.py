@@ -113,6 +113,26 @@ class QoSModel:
         ms = self.link_latency_ms(cell, placement.site) + self.service_ms * self.load_factor(placement.site)
         return ms * self.rng.uniform(0.95, 1.05) / 1000
 
+    def request_latencies_s(self, placement: WorkloadPlacement, n: int) -> list[float] | None:
+        """`n` synthetic requests at once: the same draws, in the same order, as `n` calls of
+        `request_latency_s`, with the city's state (mix, faults, load) read once instead of per request.
+        None when the site is offline (every request fails)."""
+        if not self.site_up(placement.site):
+            return None
+        site = placement.site
+        mix = self.state.cell_mix(placement)
+        cells, weights = list(mix), list(mix.values())
+        base = {c: self._latency_ms[c][site] + self.state.added_latency_ms(c, site) for c in cells}
+        service = self.service_ms * self.load_factor(site)
+        rng, jitter = self.rng, self.jitter_ms
+        out = []
+        for _ in range(n):
+            ms = base[rng.choices(cells, weights=weights)[0]]
+            if jitter > 0:
+                ms += rng.random() * jitter
+            out.append((ms + service) * rng.uniform(0.95, 1.05) / 1000)
+        return out
+
     def expected_latency_ms(self, placement: WorkloadPlacement) -> float | None:
         """The noise-free mean latency of a workload's requests in ms (None when its site is offline)."""
         if not self.site_up(placement.site):

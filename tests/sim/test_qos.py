@@ -127,6 +127,24 @@ def test_request_latency_follows_link_latency(model: QoSModel) -> None:
     assert min(s for s in slow if s is not None) > 0.04
 
 
+@pytest.mark.parametrize("jitter_ms", [0.0, 2.0])
+def test_batched_requests_draw_exactly_what_single_requests_draw(jitter_ms: float) -> None:
+    city = load_scenario("mini")
+    single, batched = (QoSModel(CityState(city), jitter_ms=jitter_ms, seed=5) for _ in range(2))
+    mix = {"cell-eixample-1": 0.7, "cell-gracia-1": 0.3}
+    for m in (single, batched):
+        m.state.add_fault({"kind": "latency", "site": "mec-22at", "add_ms": 7, "cell": "cell-gracia-1"})
+        m.state.add_fault({"kind": "cpu", "node": city.site("mec-22at").node_names()[0], "usage_cores": 3})
+    placement = WorkloadPlacement(site="mec-22at", cells=mix)
+    one_by_one = [single.request_latency_s(placement) for _ in range(40)]
+    assert batched.request_latencies_s(placement, 40) == one_by_one
+    assert len(set(one_by_one)) > 1  # really drawn, not a constant
+    for m in (single, batched):
+        m.state.add_fault({"kind": "offline", "site": "mec-22at"})
+    assert batched.request_latencies_s(placement, 5) is None
+    assert single.request_latency_s(placement) is None
+
+
 def test_jitter_is_seeded_and_bounded() -> None:
     city = load_scenario("mini")
     a = QoSModel(CityState(city), jitter_ms=2.0, seed=9)
