@@ -1,4 +1,4 @@
-"""LP relaxation (GLOP) over node groups, with pricing: a proven bound and LP values to round.
+"""LP relaxation (CLP via OR-Tools) over node groups, with pricing: a proven bound, LP values.
 
 Sites before nodes: nodes of one site with the same price, power, taints and opening cost
 are interchangeable for every term but capacity, so they form a group and the LP has one
@@ -10,7 +10,7 @@ can hold), which is what makes the opening cost of a lone replica count in the r
 Only each workload's cheapest groups enter the LP (column generation). The bound does not
 trust the restricted LP: it is the Lagrangian value of the FULL relaxation at the LP's dual
 prices, min over the box of every column (omitted ones priced out), which is a valid lower
-bound for any prices, whatever GLOP's status.
+bound for any prices, whatever the LP solver's status.
 """
 
 from __future__ import annotations
