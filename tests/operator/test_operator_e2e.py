@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -49,10 +51,38 @@ def _random_workloads(ns: str, count: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
+@contextmanager
+def _own_namespace(stack: StackHandle, ns: str) -> Iterator[str]:
+    """A namespace for one test, deleted afterwards (its workloads' capacity is free for the next tests)."""
+    ensure_namespace(stack, ns)
+    try:
+        yield ns
+    finally:
+        stack.kubectl("delete", "namespace", ns, "--timeout=90s", check=False)
+
+
 def _placed(stack: StackHandle, ns: str, count: int) -> list[dict[str, Any]] | None:
     items = get_json(stack, "edgeworkloads", "-n", ns)["items"]
     done = [w for w in items if (w.get("status") or {}).get("phase") == "Placed"]
     return items if len(done) == count else None
+
+
+def _not_placed(stack: StackHandle, ns: str) -> dict[str, str]:
+    """Workloads not Placed, with their phase and condition messages (for failure messages)."""
+    out = {}
+    for w in get_json(stack, "edgeworkloads", "-n", ns)["items"]:
+        st = w.get("status") or {}
+        if st.get("phase") != "Placed":
+            conds = "; ".join(f"{c['type']}={c['status']}: {c.get('message', '')}" for c in st.get("conditions") or [])
+            out[w["metadata"]["name"]] = f"{st.get('phase')} ({conds})"
+    return out
+
+
+def _wait_placed(stack: StackHandle, ns: str, count: int, timeout: float, what: str) -> list[dict[str, Any]]:
+    try:
+        return wait_for(lambda: _placed(stack, ns, count), timeout, what)  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; not placed: {_not_placed(stack, ns)}") from None
 
 
 def _pods(stack: StackHandle, ns: str) -> list[dict[str, Any]]:
@@ -80,11 +110,14 @@ def _check_rules(stack: StackHandle, ns: str, workloads: list[dict[str, Any]]) -
 
 
 def test_fifty_workloads_are_placed_within_their_rules(operator: StackHandle) -> None:
-    ns = "fifty"
-    ensure_namespace(operator, ns)
+    with _own_namespace(operator, "fifty") as ns:
+        _fifty(operator, ns)
+
+
+def _fifty(operator: StackHandle, ns: str) -> None:
     docs = _random_workloads(ns, 50, seed=7)
     apply_all(operator, docs)
-    items = wait_for(lambda: _placed(operator, ns, 50), 120, "50 placed EdgeWorkloads")
+    items = _wait_placed(operator, ns, 50, 120, "50 placed EdgeWorkloads")
     wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in _pods(operator, ns))
              == sum(d["spec"]["replicas"] for d in docs), 60, "every replica Running")
     _check_rules(operator, ns, docs)
@@ -129,14 +162,17 @@ def test_deleting_a_workload_removes_its_pods(operator: StackHandle) -> None:
 
 
 def test_operator_killed_mid_wave_places_each_workload_exactly_once(operator: StackHandle) -> None:
-    ns = "crash"
-    ensure_namespace(operator, ns)
+    with _own_namespace(operator, "crash") as ns:
+        _crash(operator, ns)
+
+
+def _crash(operator: StackHandle, ns: str) -> None:
     docs = _random_workloads(ns, 120, seed=11)
     apply_all(operator, docs)
     wait_for(lambda: len(_pods(operator, ns)) >= 20, 60, "the wave to be under way")
     operator.stack.stop_operator(kill=True)
     operator.stack.start_operator()
-    wait_for(lambda: _placed(operator, ns, 120), 180, "all 120 placed after the restart")
+    _wait_placed(operator, ns, 120, 180, "all 120 placed after the restart")
     want = sum(d["spec"]["replicas"] for d in docs)
     wait_for(lambda: len(_pods(operator, ns)) == want, 60, f"{want} pods")
     owners = Counter(p["metadata"]["ownerReferences"][0]["name"] for p in _pods(operator, ns))
