@@ -13,7 +13,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,14 @@ def percentile(sorted_xs: list[float], q: float) -> float:
     if not sorted_xs:
         return float("nan")
     return sorted_xs[min(len(sorted_xs) - 1, max(0, math.ceil(q * len(sorted_xs)) - 1))]
+
+
+@contextmanager
+def local_stack_only() -> Iterator[None]:
+    """Stack.up uses $KUBECONFIG's cluster when it answers; a benchmark wants its own local stack."""
+    saved = os.environ.pop("KUBECONFIG", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["KUBECONFIG"] = saved

@@ -29,16 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +51,7 @@ from bench.kubeload import (
     create,
     create_namespace,
     delete_namespace,
+    local_stack_only,
     log,
     percentile,
     request,
@@ -307,17 +305,6 @@ def warm_up(api: Any, ns: str, workloads: list[Workload], *, plain: bool) -> Non
 
 
 # -- the run ------------------------------------------------------------------------------------------
-@contextmanager
-def _local_only() -> Iterator[None]:
-    """Stack.up uses $KUBECONFIG's cluster when it answers; this benchmark wants its own 200 nodes."""
-    saved = os.environ.pop("KUBECONFIG", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["KUBECONFIG"] = saved
-
-
 SYSTEMS = ("edgeorch", "edgeorch-no-batching", "kube-scheduler")
 OPERATOR_ENV = {"edgeorch": {}, "edgeorch-no-batching": {"EDGEORCH_MAX_BATCH": "1"}}
 
@@ -336,7 +323,7 @@ def run(count: int, *, nodes: int = 200, seed: int = 1, threads: int = 16, timeo
     stack = Stack(state / "stack")
     rows: list[Row] = []
     try:
-        with _local_only():
+        with local_stack_only():
             t0 = time.monotonic()
             st = stack.up(str(city_file), chain=False, log=log)
         if st.mode != "local":

@@ -33,19 +33,18 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
 
+from bench.kubeload import local_stack_only
 from bench.machine import describe, machine
 from orchestrator.kube.sync import Applier, api_client, call, node_labels
 from orchestrator.localstack import Stack
@@ -286,17 +285,6 @@ def report(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def _local_only() -> Iterator[None]:
-    """Stack.up uses $KUBECONFIG's cluster when it answers; this benchmark wants its own."""
-    saved = os.environ.pop("KUBECONFIG", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["KUBECONFIG"] = saved
-
-
 async def run_trials(trials: int, kubeconfig: Path, chain_url: str, exporter_url: str,
                      s: Settings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     api = api_client(kubeconfig)
@@ -323,7 +311,7 @@ def run(trials: int, s: Settings, state_dir: Path | None = None, keep: bool = Fa
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="edgeorch-bench-qos-"))
     stack = Stack(state / "stack")
     try:
-        with _local_only():
+        with local_stack_only():
             t0 = time.monotonic()
             st = stack.up(SCENARIO, log=log)
         log(f"stack up in {time.monotonic() - t0:.1f} s; state in {stack.dir}")
