@@ -40,6 +40,7 @@ TWO_ROUNDINGS = 3_000  # workloads: up to this many, round the LP twice
 RESERVE = 0.06  # share of the time limit kept for the bound and the result
 LP_LARGE = 0.6  # most of the time limit the LP (all pricing rounds) may take on large models
 LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on small models
+QUICK_SHARE = 0.1  # small models: a first CP-SAT try on this share, which proves tiny ones (online batches)
 IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
 REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
 REPLACE_SHARE = 0.05  # share of the time limit (in deterministic time) for the re-placement's CP-SAT
@@ -260,6 +261,20 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tupl
     return best, bound
 
 
+def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float] | None:
+    """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit: the
+    assignment and bound when it proves optimality (tiny instances, such as the operator's online
+    batches, take a fraction of the full pipeline's time), else None."""
+    inst = problem.instance
+    spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
+    share = config.time_limit_s * QUICK_SHARE
+    outcome = solve_model(problem, spec, _best_start(problem), config, max(0.05, share),
+                          dtime=share * DTIME_PER_SECOND)
+    if outcome.solved and outcome.status == "OPTIMAL":
+        return outcome.assignment, outcome.bound
+    return None
+
+
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large
     ones; for re-placement, a model over the affected workloads only."""
@@ -273,6 +288,9 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     solved_any = True
     if incremental:
         best, solved_any = _replace(problem, config, deadline)
+    elif (quick := _quick(problem, config) if pairs <= SMALL_MODEL else None) is not None:
+        best, proven = quick
+        optimal = True
     elif pairs <= SMALL_MODEL:
         lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
         best = _best_start(problem)
