@@ -268,11 +268,13 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
     inst = problem.instance
     spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
     share = config.time_limit_s * QUICK_SHARE
-    outcome = solve_model(problem, spec, _best_start(problem), config, max(0.05, share),
-                          dtime=share * DTIME_PER_SECOND)
-    if outcome.solved and outcome.status == "OPTIMAL":
-        return outcome.assignment, outcome.bound
-    return None
+    start = _best_start(problem)
+    outcome = solve_model(problem, spec, start, config, max(0.05, share), dtime=share * DTIME_PER_SECOND)
+    if not (outcome.solved and outcome.status == "OPTIMAL"):
+        return None
+    # CP-SAT's objective has integer-scaled coefficients: keep the start if the exact objective prefers it
+    best = start if _better(problem, start, outcome.assignment) else outcome.assignment
+    return best, outcome.bound
 
 
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
