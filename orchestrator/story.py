@@ -247,13 +247,13 @@ def play(kubeconfig: Path, chain_url: str, exporter_url: str, workloads: list[di
             total, told.breaches = len(every), every[seen:]
             # each move's record goes through the SLA's outbox: give the last ones a few ticks to land
             hops = set(told.offloaded) | set(told.failed_back)
-            deadline = time.monotonic() + 15
-            while True:
+
+            def landed() -> bool:
                 told.migrations = chain("MigrationRecorded")[seen_moves:]
-                landed = {(m.args["from_site"], m.args["to_site"]) for m in told.migrations}
-                if hops <= landed or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
+                return hops <= {(m.args["from_site"], m.args["to_site"]) for m in told.migrations}
+
+            if not landed():
+                wait("the last migration records on chain", landed, 15)
             say(f"{stamp()} on chain for agreement {told.agreement_id}: {total} breach(es) ({len(told.breaches)} new), "
                 f"{len(told.migrations)} new migration(s) (" + ", ".join(
                     f"{m.args['from_site']} -> {m.args['to_site']}" for m in told.migrations) + ")")

@@ -106,17 +106,13 @@ class QoSModel:
 
     def request_latency_s(self, placement: WorkloadPlacement) -> float | None:
         """One synthetic request of a workload: its latency in seconds, or None when it failed."""
-        if not self.site_up(placement.site):
-            return None
-        mix = self.state.cell_mix(placement)
-        cell = self.rng.choices(list(mix), weights=list(mix.values()))[0]
-        ms = self.link_latency_ms(cell, placement.site) + self.service_ms * self.load_factor(placement.site)
-        return ms * self.rng.uniform(0.95, 1.05) / 1000
+        one = self.request_latencies_s(placement, 1)
+        return None if one is None else one[0]
 
     def request_latencies_s(self, placement: WorkloadPlacement, n: int) -> list[float] | None:
-        """`n` synthetic requests at once: the same draws, in the same order, as `n` calls of
-        `request_latency_s`, with the city's state (mix, faults, load) read once instead of per request.
-        None when the site is offline (every request fails)."""
+        """`n` synthetic requests of a workload, latencies in seconds: a cell drawn from its mix, the link
+        latency (with jitter), the site's service time, a noise factor; the city's state (mix, faults,
+        load) is read once per call, not per request.  None when the site is offline (every request fails)."""
         if not self.site_up(placement.site):
             return None
         site = placement.site
