@@ -1,8 +1,10 @@
 """edgeorch's Kopf handlers: thin glue from Kubernetes events to `orchestrator`.
 
 Run with `kopf run operator/handlers.py --all-namespaces --standalone`.  Every handler is a few
-lines: it hands plain data to the domain (orchestrator.workloads, orchestrator.service) and turns
+lines: it hands plain data to the domain (orchestrator.controller, orchestrator.service) and turns
 the answer into a status patch, Events and Kopf's retry signals.  No placement or ledger logic here.
+EdgeWorkloads go through raw watch events to the controller's work queue: Kopf keeps no
+per-object state (no annotations, no finalizers) for them, so a wave costs one status write each.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from typing import Any
 
 import kopf
 
-from orchestrator import telemetry, workloads
+from orchestrator import telemetry
 from orchestrator.kube.errors import KubeError
-from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of
 
 GROUP, VERSION = "edgeorch.io", "v1alpha1"
@@ -46,6 +47,7 @@ async def shutdown(**_: Any) -> None:
 @kopf.on.probe(id="placementQueue")
 def queue_depth(**_: Any) -> int:
     depth = SERVICE.engine.queue_depth() if SERVICE and SERVICE.engine else 0
+    depth += SERVICE.workloads.queue_depth() if SERVICE and SERVICE.workloads else 0
     telemetry.QUEUE_DEPTH.set(depth)
     return depth
 
@@ -68,38 +70,11 @@ def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.
 
 
 # -- EdgeWorkloads ------------------------------------------------------------------------------------
-@kopf.on.resume(GROUP, VERSION, "edgeworkloads")
-@kopf.on.create(GROUP, VERSION, "edgeworkloads")
-@kopf.on.update(GROUP, VERSION, "edgeworkloads", field="spec")
-async def place_workload(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    assert SERVICE and SERVICE.engine and SERVICE.kube
-    try:
-        result = await workloads.reconcile(body, SERVICE.engine, SERVICE.kube)
-    except MetricsUnavailable as exc:
-        telemetry.RECONCILE_ERRORS.labels("metrics").inc()
-        patch.status.update(workloads.metrics_unavailable(body, str(exc)))
-        raise kopf.TemporaryError(f"QoS metrics unavailable, nothing changed: {exc}", delay=5) from exc
-    except KubeError as exc:
-        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
-        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
-    if result.status is not None:
-        patch.status.update(result.status)
-    for type_, reason, message in result.events:
-        kopf.event(body, type=type_, reason=reason, message=message)
-    if result.outcome is not None:
-        telemetry.PLACEMENTS.labels("placed" if result.outcome.placed else "unplaceable").inc()
-        if result.outcome.placed:
-            await SERVICE.announce(body.metadata.namespace or "", body.metadata.name or "", body.spec,
-                                   list(result.outcome.sites))
-    if result.retry_after is not None:
-        raise kopf.TemporaryError("not placeable yet; will try again", delay=result.retry_after)
-
-
-@kopf.on.delete(GROUP, VERSION, "edgeworkloads", optional=True)
-def release_workload(namespace: str | None, name: str, **_: Any) -> None:
-    """Pods go with their owner (garbage collection); the engine only frees the capacity."""
-    if SERVICE and SERVICE.engine:
-        SERVICE.engine.release(f"{namespace}/{name}")
+@kopf.on.event(GROUP, VERSION, "edgeworkloads")
+def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing)."""
+    if SERVICE and SERVICE.workloads:
+        SERVICE.workloads.observe(type, event["object"])
 
 
 # -- ServiceLevelAgreements ---------------------------------------------------------------------------

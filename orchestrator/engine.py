@@ -27,6 +27,16 @@ from placement import InvalidInstance, SolverConfig, SolveResult, Status, Weight
 log = logging.getLogger("edgeorch.engine")
 
 
+ONLINE_S_PER_WORKLOAD = 0.004  # an online batch's solver budget: this much per workload in it,
+ONLINE_MIN_S = 0.15  # at least this, at most the configured limit
+
+
+def online_limit(batch: int, cap: float) -> float:
+    """The solver's time limit for a batch: small batches must not wait out a limit sized for big
+    ones (the next batch queues behind this one), so the budget grows with the batch, up to `cap`."""
+    return min(cap, max(ONLINE_MIN_S, ONLINE_S_PER_WORKLOAD * batch))
+
+
 class ClusterView(Protocol):
     """What the engine reads of the cluster (kept current by the operator's watches)."""
 
@@ -204,10 +214,12 @@ class PlacementEngine:
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
 
+        config = dataclasses.replace(self.config, time_limit_s=online_limit(len(group), self.config.time_limit_s))
+
         def run() -> SolveResult:
             inst = build_instance(nodes, sites, group, metrics, reserved,
                                   excluded_sites=self.excluded_sites | avoid, site_penalty_ms=self.site_penalty_ms)
-            return solve(inst, weights, self.config)
+            return solve(inst, weights, config)
 
         try:
             result = await asyncio.to_thread(run)

@@ -64,12 +64,14 @@ class PrometheusSource:
             now = time.monotonic()
             if self._cached and now - self._cached[0] < self.cache_s:
                 return self._cached[1]
+            # Aggregated to the labels used (worst case if two targets report one series): the
+            # answers stay small (job/instance labels dropped), which is most of their parse time.
             latency, bandwidth, cpu, memory, up = await asyncio.gather(
-                self.query("edgeorch_link_latency_seconds"),
-                self.query("edgeorch_link_bandwidth_bytes"),
-                self.query("edgeorch_node_cpu_usage_cores"),
-                self.query("edgeorch_node_memory_usage_bytes"),
-                self.query("edgeorch_site_up"),
+                self.query("max by (cell, site) (edgeorch_link_latency_seconds)"),
+                self.query("min by (cell, site) (edgeorch_link_bandwidth_bytes)"),
+                self.query("max by (node) (edgeorch_node_cpu_usage_cores)"),
+                self.query("max by (node) (edgeorch_node_memory_usage_bytes)"),
+                self.query("min by (site) (edgeorch_site_up)"),
             )
             if not latency:
                 raise MetricsUnavailable("no edgeorch_link_latency_seconds series in Prometheus yet")

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from orchestrator import telemetry
+from orchestrator.controller import WorkloadController
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
@@ -41,6 +42,7 @@ class Settings:
     batch_window_s: float = 0.1
     max_batch: int = 1000
     solve_time_limit_s: float = 1.0
+    workers: int = 256  # concurrent reconciliations (so many can share one solve)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +59,7 @@ class Settings:
             batch_window_s=float(env.get("EDGEORCH_BATCH_WINDOW_S", cls.batch_window_s)),
             max_batch=int(env.get("EDGEORCH_MAX_BATCH", cls.max_batch)),
             solve_time_limit_s=float(env.get("EDGEORCH_SOLVE_TIME_LIMIT_S", cls.solve_time_limit_s)),
+            workers=int(env.get("EDGEORCH_WORKERS", cls.workers)),
         )
 
 
@@ -103,6 +106,7 @@ class OperatorService:
     kube: AsyncKube | None = None
     prometheus: PrometheusSource | None = None
     engine: PlacementEngine | None = None
+    workloads: WorkloadController | None = None
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
     exporter: ExporterControl | None = None
@@ -118,6 +122,8 @@ class OperatorService:
             max_batch=s.max_batch, on_batch=self._observe_batch,
         )
         self.engine.start()
+        self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce)
+        self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce)
         if s.exporter_url:
@@ -143,6 +149,8 @@ class OperatorService:
             await self.exporter.close()
         if self.ledger:
             await self.ledger.close()
+        if self.workloads:
+            await self.workloads.stop()
         if self.engine:
             await self.engine.stop()
         if self.prometheus:

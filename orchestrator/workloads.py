@@ -82,6 +82,19 @@ def already_applied(body: Mapping[str, Any], pods: Mapping[str, str]) -> bool:
     return Counter(p.node for p in st.placements) == Counter(pods.values())
 
 
+def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[str, Any] | None) -> bool:
+    """Whether a watch event calls for a reconciliation: a new object, the initial listing (after a
+    restart: check what is there), or a new generation (the spec changed) since the body `seen`
+    last.  Status and metadata changes (our own status writes among them) do not; retries are the
+    controller's timers."""
+    meta = body.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return False
+    if event_type is None or event_type == "ADDED" or seen is None:
+        return True
+    return bool(meta.get("generation") != (seen.get("metadata") or {}).get("generation"))
+
+
 AVOID_ANNOTATION = "edgeorch.io/avoid-sites"
 
 
@@ -156,4 +169,4 @@ def _summary(outcome: Outcome) -> str:
     return ", ".join(f"{site} ({n})" for site, n in sorted(counts.items()))
 
 
-__all__ = ["Reconciled", "already_applied", "invalid", "key_of", "pod_name", "reconcile"]
+__all__ = ["Reconciled", "already_applied", "invalid", "key_of", "needs_work", "pod_name", "reconcile"]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestrator.kube.errors import KubeConflict, KubeError, KubeNotFound, KubeUnavailable, classify
 
@@ -34,6 +38,28 @@ async def call(fn: Callable[..., Awaitable[T]], *args: Any, retries: int = 3, **
     raise AssertionError("unreachable")
 
 
+async def call_json(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """`call`, with the response body parsed as plain JSON instead of the client's model objects
+    (those cost more CPU than the request itself on the operator's hot path)."""
+    async def once() -> Any:
+        resp = await fn(*args, _preload_content=False, **kwargs)
+        try:
+            data = await resp.read()
+        finally:
+            resp.release()
+        if not 200 <= resp.status <= 299:
+            err = ApiException(status=resp.status, reason=resp.reason)
+            err.body = data
+            raise err
+        return json.loads(data) if data else None
+
+    return await call(once)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class AsyncKube:
     """The operator's client: replica Pods and Events."""
 
@@ -51,25 +77,34 @@ class AsyncKube:
                 config_file=str(kubeconfig) if kubeconfig else None, client_configuration=cfg
             )
         cfg.connection_pool_maxsize = 64
-        return cls(k8s.ApiClient(cfg))
+        api = k8s.ApiClient(cfg)
+        # kubernetes_asyncio's session trusts the environment, which costs a proxy-variable and
+        # ~/.netrc lookup in a thread per request; the API server is reached directly or through
+        # the kubeconfig's proxy-url (cfg.proxy), never through *_PROXY variables.
+        session = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+        if session is not None and hasattr(session, "_trust_env"):
+            session._trust_env = False
+        return cls(api)
 
     async def close(self) -> None:
         await self.api.close()
 
     async def pods_by_label(self, namespace: str, selector: str) -> dict[str, str]:
         """Live (not terminating) pods matching `selector`: name -> node (from the affinity pin)."""
-        pods: Any = await call(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        pods = await call_json(self.core.list_namespaced_pod, namespace, label_selector=selector)
         out: dict[str, str] = {}
-        for pod in pods.items:
-            if pod.metadata.deletion_timestamp:
+        for pod in pods.get("items") or []:
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp"):
                 continue
-            out[pod.metadata.name] = (pod.metadata.labels or {}).get("edgeorch.io/node") or pod.spec.node_name or ""
+            out[meta["name"]] = (meta.get("labels") or {}).get("edgeorch.io/node") or \
+                (pod.get("spec") or {}).get("nodeName") or ""
         return out
 
     async def create_pod(self, manifest: dict[str, Any]) -> bool:
         """Create a pod; False when it already exists (idempotent)."""
         try:
-            await call(self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest)
+            await call_json(self.core.create_namespaced_pod, manifest["metadata"]["namespace"], manifest)
         except KubeConflict:
             return False
         return True
@@ -84,7 +119,7 @@ class AsyncKube:
     # -- custom objects (EdgeWorkloads, ServiceLevelAgreements) ----------------------------------
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         co = k8s.CustomObjectsApi(self.api)
-        out: Any = await call(co.get_namespaced_custom_object, "edgeorch.io", "v1alpha1", namespace, plural, name)
+        out: Any = await call_json(co.get_namespaced_custom_object, "edgeorch.io", "v1alpha1", namespace, plural, name)
         return dict(out)
 
     async def patch_custom(self, plural: str, namespace: str, name: str, body: dict[str, Any],
@@ -92,6 +127,23 @@ class AsyncKube:
         """Merge-patch a custom object (or its /status)."""
         co = k8s.CustomObjectsApi(self.api)
         fn = co.patch_namespaced_custom_object_status if status else co.patch_namespaced_custom_object
-        out: Any = await call(fn, "edgeorch.io", "v1alpha1", namespace, plural, name, body,
-                              _content_type="application/merge-patch+json")
+        out: Any = await call_json(fn, "edgeorch.io", "v1alpha1", namespace, plural, name, body,
+                                   _content_type="application/merge-patch+json")
         return dict(out)
+
+    async def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about `involved` (an object's body), from the component `edgeorch`."""
+        meta = involved["metadata"]
+        now = _now()
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"), "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": "edgeorch"}, "reportingComponent": "edgeorch",
+            "reportingInstance": socket.gethostname()[:128], "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        await call_json(self.core.create_namespaced_event, meta["namespace"], event)

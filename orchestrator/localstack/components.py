@@ -6,6 +6,7 @@ Nothing here starts a process or touches the network; `stack.py` does.  Every co
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,7 @@ def apiserver(bin_dir: Path, pki: Pki, ports: Ports) -> ProcessSpec:
         "--authorization-mode=Node,RBAC",
         "--endpoint-reconciler-type=none",  # loopback is not a valid endpoint for the kubernetes Service
         "--allow-privileged=true",
-        "--profiling=false",
+        f"--profiling={'true' if os.environ.get('EDGEORCH_PROFILING') else 'false'}",  # pprof for bench profiling
         "--max-requests-inflight=1000",
         "--max-mutating-requests-inflight=500",
         "--event-ttl=1h",

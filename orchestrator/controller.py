@@ -1,0 +1,191 @@
+"""The EdgeWorkload controller: watch events in, level-triggered reconciliation out.
+
+The operator's watch hands every EdgeWorkload event to `WorkloadController.observe` (cheap, never
+blocks).  A de-duplicating FIFO work queue, drained by many concurrent workers, reconciles each
+workload that needs it (`workloads.needs_work`) through the batching placement engine: workers that
+arrive together end up in one solve.  One key is never reconciled twice at the same time; a key
+that changes while it is being worked on is queued again afterwards.  Retries (unplaceable,
+metrics missing, API errors) are timers on the queue, not blocked workers.
+
+Everything the controller needs after a restart is in the cluster: the watch's initial listing
+queues every workload, and one whose status already records the decision its Pods match is left
+alone.  The controller writes the status itself (one PATCH of /status per decision) and posts
+Events through `orchestrator.kube`; it imports no Kopf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from orchestrator import telemetry, workloads
+from orchestrator.engine import PlacementEngine
+from orchestrator.kube.aio import AsyncKube
+from orchestrator.kube.errors import KubeError, KubeNotFound
+from orchestrator.prometheus import MetricsUnavailable
+
+log = logging.getLogger("edgeorch.controller")
+PLURAL = "edgeworkloads"
+Announce = Callable[[str, str, Mapping[str, Any], list[str]], Awaitable[None]]
+METRICS_RETRY_S = 5.0
+API_RETRY_S = 2.0
+MAX_RETRY_S = 60.0
+
+
+class WorkloadController:
+    def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
+                 announce: Announce | None = None) -> None:
+        self.engine = engine
+        self.kube = kube
+        self.workers = workers
+        self.announce = announce
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._running: set[str] = set()
+        self._dirty: set[str] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._failures: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._side: set[asyncio.Task[None]] = set()
+
+    # -- the watch side ---------------------------------------------------------------------------
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """One watch event (`None`: the initial listing after a (re)start or a re-list)."""
+        key = workloads.key_of(body)
+        if event_type == "DELETED":
+            self._forget(key)
+            self.engine.release(key)
+            return
+        seen = self._latest.get(key)
+        self._latest[key] = dict(body)
+        if workloads.needs_work(event_type, body, seen):
+            self.enqueue(key)
+
+    def enqueue(self, key: str) -> None:
+        timer = self._timers.pop(key, None)
+        if timer:
+            timer.cancel()
+        if key in self._running:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def _forget(self, key: str) -> None:
+        self._latest.pop(key, None)
+        self._failures.pop(key, None)
+        self._dirty.discard(key)
+        timer = self._timers.pop(key, None)
+        if timer:
+            timer.cancel()
+
+    def _retry(self, key: str, delay: float) -> None:
+        if key not in self._latest:
+            return
+        old = self._timers.pop(key, None)
+        if old:
+            old.cancel()
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        if key in self._latest:
+            self.enqueue(key)
+
+    # -- the workers ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._work(), name=f"edgeorch-workload-{i}") for i in range(self.workers)]
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        for task in (*self._tasks, *self._side):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._side, return_exceptions=True)
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            body = self._latest.get(key)
+            if body is None:
+                continue
+            self._running.add(key)
+            try:
+                delay = await self._reconcile(key, body)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop the controller: count, log, back off
+                telemetry.RECONCILE_ERRORS.labels("internal").inc()
+                log.exception("reconciling %s failed", key)
+                delay = self._backoff(key, API_RETRY_S)
+            finally:
+                self._running.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.enqueue(key)
+            elif delay is not None:
+                self._retry(key, delay)
+
+    def _backoff(self, key: str, base: float) -> float:
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        return float(min(MAX_RETRY_S, base * 2**n))
+
+    async def _reconcile(self, key: str, body: dict[str, Any]) -> float | None:
+        """One reconciliation; the delay after which to try again (None: done)."""
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        try:
+            result = await workloads.reconcile(body, self.engine, self.kube)
+        except MetricsUnavailable as exc:
+            telemetry.RECONCILE_ERRORS.labels("metrics").inc()
+            log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
+            await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
+            return self._backoff(key, METRICS_RETRY_S)
+        except KubeNotFound:
+            return None  # deleted meanwhile; its DELETED event cleans up
+        except KubeError as exc:
+            telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
+            log.warning("%s: Kubernetes API: %s", key, exc)
+            return self._backoff(key, API_RETRY_S)
+        if result.status is not None:
+            await self._write_status(key, body, result.status)
+        for type_, reason, message in result.events:
+            self._side_task(self.kube.post_event(body, type_, reason, message))
+        if result.outcome is not None:
+            telemetry.PLACEMENTS.labels("placed" if result.outcome.placed else "unplaceable").inc()
+            if result.outcome.placed and self.announce:
+                self._side_task(self.announce(ns, name, body.get("spec") or {}, list(result.outcome.sites)))
+        self._failures.pop(key, None)
+        return result.retry_after
+
+    async def _write_status(self, key: str, body: Mapping[str, Any], status: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        written = await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"], {"status": status},
+                                               status=True)
+        # Until the watch delivers it, the written object is the latest one we know (unless a newer
+        # event came in meanwhile).
+        if self._latest.get(key) is body:
+            self._latest[key] = written
+
+    def _side_task(self, coro: Awaitable[None]) -> None:
+        """Events and simulator notices: best effort, off the worker's path."""
+        async def run() -> None:
+            try:
+                await coro
+            except Exception as exc:
+                log.warning("side task failed: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)

@@ -1,0 +1,123 @@
+"""The EdgeWorkload controller's work queue: which events call for work, one reconciliation per key
+at a time, changes during a reconciliation are not lost, retries are timers, deletion releases.
+
+Pure queue logic, so `workloads.reconcile` is replaced by a recording stand-in; the real path
+(watch, solve, Pods, status) is proven by test_operator_e2e.py against the local stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from orchestrator import controller as ctl
+from orchestrator.workloads import Reconciled, needs_work
+
+
+def body(name: str = "cam", generation: int = 1, **extra: Any) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "city", "uid": "u-" + name, "generation": generation, **extra}
+    return {"apiVersion": "edgeorch.io/v1alpha1", "kind": "EdgeWorkload", "metadata": meta, "spec": {}}
+
+
+@pytest.mark.parametrize(("event", "now", "seen", "expected"), [
+    ("ADDED", body(), None, True),
+    (None, body(), body(), True),  # the initial listing after a restart: check what is there
+    ("MODIFIED", body(generation=2), body(generation=1), True),  # the spec changed
+    ("MODIFIED", body(generation=1), body(generation=1), False),  # status or annotations only
+    ("MODIFIED", body(), None, True),  # never seen (missed the ADDED)
+    ("MODIFIED", body(generation=2, deletionTimestamp="2026-12-01T00:00:00Z"), body(), False),
+])
+def test_which_events_call_for_work(event: str | None, now: dict[str, Any], seen: dict[str, Any] | None,
+                                    expected: bool) -> None:
+    assert needs_work(event, now, seen) is expected
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.released: list[str] = []
+
+    def release(self, key: str) -> None:
+        self.released.append(key)
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.status: list[dict[str, Any]] = []
+
+    async def patch_custom(self, plural: str, ns: str, name: str, patch: dict[str, Any], *,
+                           status: bool = False) -> dict[str, Any]:
+        self.status.append(patch["status"])
+        return {**body(name), "status": patch["status"]}
+
+    async def post_event(self, *_: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Reconciliations seen (name, generation); each takes 50 ms and checks it runs alone."""
+    seen: list[tuple[str, int]] = []
+    active: set[str] = set()
+
+    async def reconcile(b: dict[str, Any], *_: Any, **__: Any) -> Reconciled:
+        name = b["metadata"]["name"]
+        assert name not in active, f"{name} reconciled twice at the same time"
+        active.add(name)
+        seen.append((name, b["metadata"]["generation"]))
+        await asyncio.sleep(0.05)
+        active.discard(name)
+        retry = 0.1 if name.startswith("retry") else None
+        return Reconciled({"phase": "Placed", "observedGeneration": b["metadata"]["generation"]}, retry_after=retry)
+
+    monkeypatch.setattr(ctl.workloads, "reconcile", reconcile)
+    return seen
+
+
+async def _run(steps: Any, wait: float = 0.3) -> tuple[FakeEngine, FakeKube]:
+    engine, kube = FakeEngine(), FakeKube()
+    c = ctl.WorkloadController(engine, kube, workers=8)  # type: ignore[arg-type]
+    c.start()
+    try:
+        await steps(c)
+        await asyncio.sleep(wait)
+    finally:
+        await c.stop()
+    return engine, kube
+
+
+def test_a_status_only_event_does_no_work_and_a_new_generation_during_work_is_not_lost(
+        calls: list[tuple[str, int]]) -> None:
+    async def steps(c: ctl.WorkloadController) -> None:
+        c.observe("ADDED", body())
+        c.observe("ADDED", body())  # duplicate while queued: once
+        await asyncio.sleep(0.02)  # now running
+        c.observe("MODIFIED", body(generation=2))  # arrives while running: after it, not beside it
+        c.observe("MODIFIED", body(generation=2))  # same generation again: nothing more
+
+    _, kube = asyncio.run(_run(steps))
+    assert calls == [("cam", 1), ("cam", 2)]
+    assert [s["observedGeneration"] for s in kube.status] == [1, 2]
+
+
+def test_retries_are_timers_and_deletion_releases_and_stops_them(calls: list[tuple[str, int]]) -> None:
+    async def steps(c: ctl.WorkloadController) -> None:
+        c.observe("ADDED", body("retry-a"))
+        await asyncio.sleep(0.28)  # first try at 0, retries 0.1 s after each 50 ms try: >= 2 more
+        c.observe("DELETED", body("retry-a"))
+
+    engine, _ = asyncio.run(_run(steps, wait=0.4))
+    tries = [c for c in calls if c[0] == "retry-a"]
+    assert 2 <= len(tries) <= 4
+    assert engine.released == ["city/retry-a"]
+    assert len(calls) == len(tries)
+
+
+def test_many_workloads_are_reconciled_concurrently(calls: list[tuple[str, int]]) -> None:
+    async def steps(c: ctl.WorkloadController) -> None:
+        for i in range(40):
+            c.observe("ADDED", body(f"w{i}"))
+
+    asyncio.run(_run(steps, wait=0.4))  # one after another would take 2 s; 8 workers: 0.25 s
+    assert sorted(n for n, _ in calls) == sorted(f"w{i}" for i in range(40))
