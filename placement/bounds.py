@@ -33,23 +33,24 @@ def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatAr
     site_min_idle[~np.isfinite(site_min_idle)] = 0.0
     per_node_fixed = wt.active_nodes + wt.energy * site_min_idle
     n_w = len(inst.workloads)
-    cost = np.full((n_w, n_sites), np.inf)
-    caps = np.zeros((n_w, n_sites))
-    cpu = np.zeros(n_w)
+    pr = problem.pairs()
+    cpu = np.array([w.cpu_m for w in inst.workloads], dtype=np.float64)
+    share = np.divide(cpu[:, None], site_max_cpu[None, :], out=np.zeros((n_w, n_sites)),
+                      where=site_max_cpu[None, :] > 0)
+    site = cat.node_site[pr.node]
+    flat = pr.w * n_sites + site
+    cost_flat = np.full(n_w * n_sites, np.inf)
+    np.minimum.at(cost_flat, flat, pr.unit + (share * per_node_fixed[None, :])[pr.w, site])
+    caps_flat = np.zeros(n_w * n_sites)
+    np.add.at(caps_flat, flat, pr.slots.astype(np.float64))
+    cost, caps = cost_flat.reshape(n_w, n_sites), caps_flat.reshape(n_w, n_sites)
+    spread = np.array([w.max_per_site if w.max_per_site is not None else np.inf for w in inst.workloads])
+    np.minimum(caps, spread[:, None], out=caps)
     fixed = np.zeros(n_w)
     for wi, w in enumerate(inst.workloads):
-        nodes = problem.candidates(wi)
-        cpu[wi] = w.cpu_m
-        if len(nodes):
-            share = np.divide(w.cpu_m, site_max_cpu, out=np.zeros(n_sites), where=site_max_cpu > 0)
-            unit = problem.unit_cost[wi] + (share * per_node_fixed)[cat.node_site[nodes]]
-            np.minimum.at(cost[wi], cat.node_site[nodes], unit)
-            np.add.at(caps[wi], cat.node_site[nodes], cat.replica_slots(w, nodes).astype(np.float64))
-            if w.max_per_site is not None:
-                np.minimum(caps[wi], float(w.max_per_site), out=caps[wi])
         if w.current:
-            feas = set(nodes.tolist())
-            on_feasible = sum(1 for n in w.current if cat.node_index[n] in feas)
+            cur = np.array([cat.node_index[n] for n in w.current], dtype=np.int64)
+            on_feasible = int((pr.find(np.full(len(cur), wi, dtype=np.int64), cur, len(cat.node_names)) >= 0).sum())
             base = min(w.replicas, len(w.current))
             fixed[wi] = wt.migration * (base - min(base, on_feasible))
     pen = np.array([problem.penalty[w.name] for w in inst.workloads])

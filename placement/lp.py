@@ -82,26 +82,23 @@ def build_groups(problem: Problem) -> Groups:
         return out
 
     n_w = len(inst.workloads)
-    cost = np.full((n_w, n_g), np.inf)
-    upper = np.zeros((n_w, n_g))
-    per_node = np.zeros((n_w, n_g))
-    current = np.zeros((n_w, n_g))
-    for wi, w in enumerate(inst.workloads):
-        cands = problem.candidates(wi)
-        if len(cands) == 0:
-            continue
-        gs = node_group[cands]
-        slots = cat.replica_slots(w, cands).astype(np.float64)
-        np.minimum.at(cost[wi], gs, problem.unit_cost[wi])
-        np.add.at(upper[wi], gs, slots)
-        np.maximum.at(per_node[wi], gs, slots)
-        cap = min(w.replicas, w.max_per_site if w.max_per_site is not None else w.replicas)
-        np.minimum(upper[wi], float(cap), out=upper[wi])
-        if w.current:
-            feas = set(cands.tolist())
-            for n, c in problem.current_counts(wi).items():
-                if n in feas:
-                    current[wi, node_group[n]] += c
+    pr = problem.pairs()
+    flat = pr.w * n_g + node_group[pr.node]
+    slots = pr.slots.astype(np.float64)
+    cost_f, upper_f, per_node_f = np.full(n_w * n_g, np.inf), np.zeros(n_w * n_g), np.zeros(n_w * n_g)
+    np.minimum.at(cost_f, flat, pr.unit)
+    np.add.at(upper_f, flat, slots)
+    np.maximum.at(per_node_f, flat, slots)
+    cost, upper, per_node = cost_f.reshape(n_w, n_g), upper_f.reshape(n_w, n_g), per_node_f.reshape(n_w, n_g)
+    cap = np.array([min(w.replicas, w.max_per_site if w.max_per_site is not None else w.replicas)
+                    for w in inst.workloads], dtype=np.float64)
+    np.minimum(upper, cap[:, None], out=upper)
+    cw = np.array([wi for wi, w in enumerate(inst.workloads) for _ in w.current], dtype=np.int64)
+    cn = np.array([cat.node_index[n] for w in inst.workloads for n in w.current], dtype=np.int64)
+    on = pr.find(cw, cn, len(cat.node_names)) >= 0  # current replicas on nodes still feasible
+    current_f = np.zeros(n_w * n_g)
+    np.add.at(current_f, cw[on] * n_g + node_group[cn[on]], 1.0)
+    current = current_f.reshape(n_w, n_g)
     cost[upper <= 0] = np.inf
     free_cpu = cat.free_cpu.astype(np.float64)
     free_mem = cat.free_mem.astype(np.float64)

@@ -30,6 +30,13 @@ class Problem:
             for wi, (w, f) in enumerate(zip(inst.workloads, self.feasibility, strict=True))
         ]
         self.penalty = unplaced_penalties(inst, weights)
+        self._pairs: Pairs | None = None
+
+    def pairs(self) -> Pairs:
+        """Every feasible (workload, node) pair as flat arrays (built once)."""
+        if self._pairs is None:
+            self._pairs = Pairs(self)
+        return self._pairs
 
     def candidates(self, wi: int) -> IntArray:
         return self.feasibility[wi].nodes
@@ -37,6 +44,48 @@ class Problem:
     def current_counts(self, wi: int) -> Counter[int]:
         w = self.instance.workloads[wi]
         return Counter(self.cat.node_index[n] for n in w.current)
+
+
+class Pairs:
+    """Feasible (workload, node) pairs, workload-major in candidate order: `w`, `node`, `unit`
+    (per-replica cost), `slots` (replicas that fit on the node alone, max_per_node included),
+    `start` (first pair of each workload; start[W] = number of pairs) and a sorted `key`
+    (w x nodes + node) with `order` mapping it back to pair positions."""
+
+    def __init__(self, problem: Problem) -> None:
+        cat = problem.cat
+        inst = problem.instance
+        n_w, n_n = len(inst.workloads), len(cat.node_names)
+        sizes = np.array([len(f.nodes) for f in problem.feasibility], dtype=np.int64)
+        self.start: IntArray = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])
+        self.w: IntArray = np.repeat(np.arange(n_w, dtype=np.int64), sizes)
+        self.node: IntArray = (np.concatenate([f.nodes for f in problem.feasibility]).astype(np.int64)
+                               if n_w else np.zeros(0, dtype=np.int64))
+        self.unit: FloatArray = np.concatenate(problem.unit_cost) if n_w else np.zeros(0)
+        cpu = np.array([w.cpu_m for w in inst.workloads], dtype=np.int64)[self.w]
+        mem = np.array([w.memory_mb for w in inst.workloads], dtype=np.int64)[self.w]
+        gpu = np.array([w.gpu for w in inst.workloads], dtype=np.int64)[self.w]
+        reps = np.array([w.replicas for w in inst.workloads], dtype=np.int64)
+        per_node = np.array([w.max_per_node if w.max_per_node is not None else w.replicas
+                             for w in inst.workloads], dtype=np.int64)
+        big = np.minimum(reps, per_node)[self.w]
+        fit = big.copy()
+        for res, free in ((cpu, cat.free_cpu), (mem, cat.free_mem), (gpu, cat.gpu)):
+            has = res > 0
+            fit[has] = np.minimum(fit[has], free[self.node[has]].astype(np.int64) // res[has])
+        self.slots: IntArray = fit
+        self.key: IntArray = self.w * n_n + self.node
+        self.order: IntArray = np.argsort(self.key, kind="stable").astype(np.int64)
+        self.sorted_key: IntArray = self.key[self.order]
+
+    def find(self, w: IntArray, node: IntArray, n_nodes: int) -> IntArray:
+        """Pair positions of (w, node), -1 where the node is not a candidate of w."""
+        k = w * n_nodes + node
+        if not len(self.sorted_key):
+            return np.full(len(k), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted_key, k), len(self.sorted_key) - 1)
+        out: IntArray = np.where(self.sorted_key[pos] == k, self.order[pos], -1).astype(np.int64)
+        return out
 
 
 class Packing:

@@ -79,10 +79,12 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
     chosen: dict[int, list[int]] = {}
     wants: dict[int, dict[int, float]] = {}
     placed: dict[str, tuple[str, ...]] = {}
+    current: dict[int, IntArray | None] = {}  # current replicas per candidate position (None: none)
 
-    def integral(wi: int) -> None:  # best fit inside each group the LP filled
+    def integral(wi: int) -> None:  # current nodes first, else best fit, inside each group the LP filled
         st, want = states[wi], wants[wi]
         groups = gr.node_group[st.cands]
+        here = current[wi]
         for g, v in sorted(want.items(), key=lambda gv: (-gv[1], gv[0])):
             for _ in range(int(np.floor(v + EPS))):
                 if len(chosen[wi]) >= st.w.replicas:
@@ -90,7 +92,10 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
                 room = np.where(groups == g, st.room(), -1.0)
                 if room.max() < 0:
                     break
-                chosen[wi].append(st.take(int(np.argmin(np.where(room >= 0, room, np.inf)))))
+                fit = np.where(room >= 0, room, np.inf)
+                if here is not None:
+                    fit = np.where((room >= 0) & (here > st.per_node), -1.0, fit)
+                chosen[wi].append(st.take(int(np.argmin(fit))))
                 want[g] -= 1.0
 
     def finish(wi: int) -> None:  # marginal objective, with a bonus for the LP's groups
@@ -106,6 +111,9 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
                 break
             score: FloatArray = (unit + np.where(pack.active[st.cands], 0.0, opening[st.cands])
                                  - LP_BONUS * np.maximum(left[groups], 0.0) + 1e-9 * room)
+            here = current[wi]
+            if here is not None:  # a replica kept on its node saves a migration
+                score = score - problem.weights.migration * (here > st.per_node)
             k = int(np.argmin(np.where(room >= 0, score, np.inf)))
             chosen[wi].append(st.take(k))
             left[int(groups[k])] -= 1.0
@@ -118,6 +126,7 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
     live = [wi for wi in order if len(problem.candidates(wi))]
     for wi in live:
         states[wi], chosen[wi], wants[wi] = _State(problem, pack, wi), [], dict(by_w.get(wi, {}))
+        current[wi] = _current_counts(problem, wi)
         integral(wi)
         if big[wi] > 0:
             finish(wi)
@@ -126,6 +135,15 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
             finish(wi)
     pack.assignment = placed
     return _repair(problem, pack, order)
+
+
+def _current_counts(problem: Problem, wi: int) -> IntArray | None:
+    """Current replicas of `wi` per candidate position, None if it runs nowhere."""
+    if not problem.instance.workloads[wi].current:
+        return None
+    counts = problem.current_counts(wi)
+    out: IntArray = np.array([counts.get(n, 0) for n in problem.candidates(wi).tolist()], dtype=np.int64)
+    return out
 
 
 def repair(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -156,7 +174,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
     attempts = 0
     regrets: dict[int, float] = {}  # per workload, memoised for _make_room
     before = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
-    exact_delta = problem.weights.balance == 0 and all(w.cpu_m or w.memory_mb or w.gpu for w in inst.workloads)
+    exact_delta = delta_is_exact(problem)
     for wi in order:
         u = inst.workloads[wi]
         if u.name in pack.assignment or len(problem.candidates(wi)) == 0 or attempts >= REPAIR_ATTEMPTS:
@@ -173,7 +191,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
                     break
         if ok and moved is not None:
             if exact_delta:
-                gain = _delta(problem, saved, pack, [wi, *moved])
+                gain = delta(problem, saved, pack, [wi, *moved])
             else:
                 gain = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective - before
             if gain < -1e-9:
@@ -183,7 +201,12 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
     return pack.assignment
 
 
-def _delta(problem: Problem, saved: tuple[IntArray, IntArray, IntArray, BoolArray, dict[str, tuple[str, ...]]],
+def delta_is_exact(problem: Problem) -> bool:
+    """Whether `delta` is the exact objective change (no balance term, no resource-free workload)."""
+    return problem.weights.balance == 0 and all(w.cpu_m or w.memory_mb or w.gpu for w in problem.instance.workloads)
+
+
+def delta(problem: Problem, saved: tuple[IntArray, IntArray, IntArray, BoolArray, dict[str, tuple[str, ...]]],
            pack: Packing, changed: list[int]) -> float:
     """Objective change from `saved` to `pack` when only `changed` workloads moved (no balance
     term; every workload uses some resource, so a node is active iff its free resources dropped)."""

@@ -1,0 +1,316 @@
+"""Re-placement: some workloads already run somewhere (`Workload.current`).
+
+Workloads whose placement is still feasible and cannot gain more than a migration's cost by
+moving to a node with room stay fixed; the affected ones (and a few that could gain) are
+freed and re-placed by CP-SAT from a greedy start. If a freed workload is then left out, the
+fixed workloads in its way are freed too and CP-SAT runs again. If a workload that has
+feasible nodes is still left out, fixing the others was too strict: the grouped LP of the
+whole problem (current placements priced as kept, placement.lp) is solved and rounded with
+current nodes first, which also gives a proven bound of the whole problem.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from placement.catalog import BoolArray, FloatArray, IntArray
+from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
+from placement.lp import solve_lp
+from placement.model import SolverConfig
+from placement.objective import evaluate
+from placement.problem import Packing, Problem, priority_order
+from placement.rounding import delta, delta_is_exact, lp_order, repair, round_lp
+
+SMALL_MODEL = 4_000  # pairs: below this, never prune
+MAX_PAIRS = 60_000
+MIN_NODES, MAX_NODES = 6, 12
+MIN_SITES = 2
+RELEASE_NODES = 4  # per replica of a left-out workload: its cheapest candidates are cleared
+IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
+REPLACE_SHARE = 0.05  # share of the time limit (in deterministic time) for the re-placement's CP-SAT
+REPLACE_WALL = 0.08  # and at most this share of it in wall time (large models load slowly)
+RESTORE_PASSES = 3
+FALLBACK_LP_SHARE = 0.5  # the LP fallback's time, at least, as a share of the time limit
+SMALL_SETTLE_SHARE = 0.25  # a small model's whole-model CP-SAT after the LP fallback (deterministic time)
+
+
+@dataclass
+class Replacement:
+    assignment: dict[str, tuple[str, ...]]
+    solved: bool  # CP-SAT found a solution at least once
+    bound: float  # a proven bound of the whole problem (-inf if the LP fallback did not run)
+
+
+def prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
+    """Candidate nodes per free workload; False if some feasible node was pruned."""
+    cat = problem.cat
+    inst = problem.instance
+    total = sum(len(problem.candidates(wi)) for wi in free)
+    full = {wi: problem.candidates(wi) for wi in free}
+    if total <= SMALL_MODEL:
+        return full, True
+    budget = max(MIN_NODES, min(MAX_NODES, MAX_PAIRS // max(1, len(free))))
+    out: dict[int, IntArray] = {}
+    complete = True
+    for wi in free:
+        nodes = problem.candidates(wi)
+        if len(nodes) <= budget:
+            out[wi] = nodes
+            continue
+        sites = cat.node_site[nodes]
+        unit = problem.unit_cost[wi]
+        site_best: dict[int, float] = {}
+        for s, c in zip(sites.tolist(), unit.tolist(), strict=True):
+            if c < site_best.get(s, np.inf):
+                site_best[s] = c
+        ranked = sorted(site_best, key=lambda s: (site_best[s], s))
+        keep_sites: set[int] = set()
+        count = 0
+        per_site = Counter(sites.tolist())
+        for s in ranked:
+            if len(keep_sites) >= MIN_SITES and count >= budget:
+                break
+            keep_sites.add(s)
+            count += per_site[s]
+        extra = {cat.node_index[n] for n in hint.get(inst.workloads[wi].name, ())}
+        extra |= {cat.node_index[n] for n in inst.workloads[wi].current}
+        mask = np.isin(sites, np.array(sorted(keep_sites), dtype=np.int64)) | np.isin(
+            nodes, np.array(sorted(extra), dtype=np.int64))
+        out[wi] = nodes[mask]
+        complete = complete and bool(mask.all())
+    return out, complete
+
+
+def _valid(problem: Problem) -> tuple[BoolArray, IntArray, IntArray, IntArray]:
+    """Per workload, whether its current placement is complete and still feasible (nodes,
+    max_per_node, max_per_site); and the current replicas as flat arrays: workload, node and
+    pair position (-1 if the node is no longer a candidate)."""
+    inst = problem.instance
+    cat = problem.cat
+    n_w, n_n = len(inst.workloads), len(cat.node_names)
+    cw = np.array([wi for wi, w in enumerate(inst.workloads) for _ in w.current], dtype=np.int64)
+    cn = np.array([cat.node_index[n] for w in inst.workloads for n in w.current], dtype=np.int64)
+    pos = problem.pairs().find(cw, cn, n_n)
+    reps = np.array([w.replicas for w in inst.workloads], dtype=np.int64)
+    ok = np.bincount(cw, minlength=n_w) == reps
+    ok &= np.bincount(cw, weights=(pos < 0).astype(np.float64), minlength=n_w) == 0
+    big = np.iinfo(np.int64).max
+    for limit, key in ((np.array([w.max_per_node if w.max_per_node is not None else big for w in inst.workloads]),
+                        cw * n_n + cn),
+                       (np.array([w.max_per_site if w.max_per_site is not None else big for w in inst.workloads]),
+                        cw * len(cat.site_names) + cat.node_site[cn])):
+        order = np.argsort(key, kind="stable")
+        _, first, counts = np.unique(key[order], return_index=True, return_counts=True)
+        wi_of = cw[order][first]
+        ok[wi_of[counts > limit[wi_of]]] = False
+    return ok, cw, cn, pos
+
+
+def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], BoolArray]:
+    """Free (affected or improvable) and fixed workloads for a re-placement, and which workloads
+    are still valid. A valid workload is improvable if moving its replicas to the cheapest
+    candidate nodes that still have room (after every valid current placement) gains more than
+    the migrations cost."""
+    inst = problem.instance
+    cat = problem.cat
+    pr = problem.pairs()
+    n_w, n_n = len(inst.workloads), len(cat.node_names)
+    valid, cw, cn, pos = _valid(problem)
+    cpu = np.array([w.cpu_m for w in inst.workloads], dtype=np.int64)
+    mem = np.array([w.memory_mb for w in inst.workloads], dtype=np.int64)
+    on = valid[cw]
+    load_cpu = np.bincount(cn[on], weights=cpu[cw[on]].astype(np.float64), minlength=n_n)
+    load_mem = np.bincount(cn[on], weights=mem[cw[on]].astype(np.float64), minlength=n_n)
+    over = (load_cpu > cat.free_cpu) | (load_mem > cat.free_mem)
+    keep = valid & (np.bincount(cw, weights=over[cn].astype(np.float64), minlength=n_w) == 0)
+    cpu_left, mem_left = cat.free_cpu - load_cpu, cat.free_mem - load_mem
+    is_cur = np.zeros(len(pr.w), dtype=np.bool_)
+    is_cur[pos[pos >= 0]] = True
+    room = is_cur | ((cpu_left[pr.node] >= cpu[pr.w]) & (mem_left[pr.node] >= mem[pr.w]))
+    best = np.full(n_w, np.inf)
+    np.minimum.at(best, pr.w[room], pr.unit[room])
+    mine = keep[cw]
+    gain = np.zeros(n_w)
+    np.add.at(gain, cw[mine], pr.unit[pos[mine]] - best[cw[mine]] - problem.weights.migration)
+    improvable = np.flatnonzero(keep & (gain > 1e-9))
+    ranked = improvable[np.lexsort((improvable, -gain[improvable]))]
+    budget = math.ceil(IMPROVABLE_SHARE * n_w)
+    keep[ranked[:budget]] = False
+    fixed = {int(wi): tuple(cat.node_index[n] for n in inst.workloads[wi].current) for wi in np.flatnonzero(keep)}
+    free = [int(wi) for wi in np.flatnonzero(~keep)]
+    return free, fixed, valid
+
+
+def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int, ...]],
+                   valid: BoolArray) -> dict[str, tuple[str, ...]]:
+    """The hint of a re-placement: fixed workloads where they are, free ones that are still
+    valid too if they fit, the others one replica at a time at the lowest marginal cost."""
+    inst = problem.instance
+    cat = problem.cat
+    opening = problem.weights.active_nodes + problem.weights.energy * cat.idle_power
+    pack = Packing(problem)
+    for wi, nodes in fixed.items():
+        pack.commit(inst.workloads[wi], list(nodes))
+
+    def score(p: Packing, wi: int, nodes: IntArray, idx: IntArray) -> FloatArray:
+        s: FloatArray = problem.unit_cost[wi][idx] + np.where(p.active[nodes], 0.0, opening[nodes])
+        return s
+
+    order = priority_order(inst, [float(len(problem.candidates(wi))) for wi in range(len(inst.workloads))])
+    rest = [wi for wi in order if wi in set(free)]
+    kept = pack.keep_current([wi for wi in rest if valid[wi]])
+    for wi in rest:
+        if wi not in kept and len(problem.candidates(wi)):
+            pack.place_one_by_one(wi, score)
+    return pack.assignment
+
+
+def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Replacement:
+    """Re-place the affected workloads with CP-SAT, the others fixed (then the LP fallback if a
+    placeable workload is left out). CP-SAT stops on a deterministic budget (a share of the time
+    limit), `end` is a safety net."""
+    budget = REPLACE_SHARE * config.time_limit_s * DTIME_PER_SECOND
+    free, fixed, valid = _split(problem)
+    best = _replace_start(problem, free, fixed, valid)
+    solved = False
+    inst, wt, pen = problem.instance, problem.weights, problem.penalty
+    value = evaluate(inst, wt, best, pen).objective
+    for _round in range(2):
+        candidates, _ = prune(problem, free, best)
+        spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
+        wall = min(end - time.perf_counter(), REPLACE_WALL * config.time_limit_s)
+        outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=budget)
+        if outcome.solved:
+            solved = True
+            new = evaluate(inst, wt, outcome.assignment, pen).objective
+            if new < value - 1e-9:
+                best, value = outcome.assignment, new
+        if not _release_for_priority(problem, best, free, fixed):
+            break
+    best = _restore(problem, repair(problem, best), valid)
+    if not _left_out(problem, best):
+        return Replacement(best, solved, -math.inf)
+    return _lp_fallback(problem, best, solved, end, valid, config)
+
+
+def _left_out(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> list[int]:
+    """Workloads with feasible nodes that `assignment` leaves out."""
+    return [wi for wi, w in enumerate(problem.instance.workloads)
+            if w.name not in assignment and len(problem.candidates(wi))]
+
+
+def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, end: float,
+                 valid: BoolArray, config: SolverConfig) -> Replacement:
+    """The whole problem's LP, rounded with current nodes first (two notions of a big workload)
+    and moved back where that pays; the best of these and `best` by the exact objective, and
+    the LP's proven bound."""
+    inst, wt, pen = problem.instance, problem.weights, problem.penalty
+    # the LP gets its share of the limit even past `end`: a running workload left out is worse than a late answer
+    lp = solve_lp(problem, best, max(end - time.perf_counter(), FALLBACK_LP_SHARE * config.time_limit_s))
+    value = evaluate(inst, wt, best, pen).objective
+    for near_only in (False, True):  # the first rounding always (a full placement beats the clock)
+        if not lp.values or (near_only and time.perf_counter() > end):
+            break
+        rounded = _restore(problem, repair(problem, round_lp(problem, lp, lp_order(problem, lp, near_only), near_only)),
+                           valid)
+        new = evaluate(inst, wt, rounded, pen).objective
+        if new < value - 1e-9:
+            best, value = rounded, new
+    settled = _restore(problem, _settle(problem, best, config, end), valid)
+    if evaluate(inst, wt, settled, pen).objective < value - 1e-9:
+        best = settled
+    return Replacement(best, solved, lp.bound)
+
+
+def _settle(problem: Problem, assignment: dict[str, tuple[str, ...]], config: SolverConfig,
+            end: float) -> dict[str, tuple[str, ...]]:
+    """CP-SAT from `assignment`: on the whole model if it is small, else over the workloads
+    `assignment` moves or leaves out (the others fixed where they run), so that moves that do
+    not pay are undone."""
+    inst = problem.instance
+    cat = problem.cat
+    small = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= SMALL_MODEL
+    fixed: dict[int, tuple[int, ...]] = {}
+    free: list[int] = []
+    for wi, w in enumerate(inst.workloads):
+        nodes = assignment.get(w.name)
+        if not small and nodes is not None and w.current and Counter(nodes) == Counter(w.current):
+            fixed[wi] = tuple(cat.node_index[n] for n in nodes)
+        elif nodes is not None or len(problem.candidates(wi)):
+            free.append(wi)
+    if not free:
+        return assignment
+    candidates, _ = prune(problem, free, assignment)
+    spec = ModelSpec(free, candidates, fixed, complete=False)
+    share = SMALL_SETTLE_SHARE if small else REPLACE_SHARE
+    wall = max(0.05, min(end - time.perf_counter(), (share + REPLACE_WALL - REPLACE_SHARE) * config.time_limit_s))
+    outcome = solve_model(problem, spec, assignment, config, wall,
+                          dtime=share * config.time_limit_s * DTIME_PER_SECOND)
+    return outcome.assignment if outcome.solved else assignment
+
+
+def _release_for_priority(
+    problem: Problem, assignment: dict[str, tuple[str, ...]], free: list[int], fixed: dict[int, tuple[int, ...]],
+) -> bool:
+    """Free the fixed workloads in the way of a left-out free workload: those of lower priority
+    on any of its candidate nodes, and those of any priority on its RELEASE_NODES cheapest
+    candidates (moving them costs migrations; leaving it out costs its penalty)."""
+    inst = problem.instance
+    released = False
+    for wi in list(free):
+        w = inst.workloads[wi]
+        cands = problem.candidates(wi)
+        if w.name in assignment or len(cands) == 0:
+            continue
+        near = set(cands[np.argsort(problem.unit_cost[wi], kind="stable")[:RELEASE_NODES * w.replicas]].tolist())
+        everywhere = set(cands.tolist())
+        for fj, nodes in list(fixed.items()):
+            lower = inst.workloads[fj].priority < w.priority
+            if near.intersection(nodes) or (lower and everywhere.intersection(nodes)):
+                del fixed[fj]
+                free.append(fj)
+                released = True
+    return released
+
+
+def _restore(problem: Problem, assignment: dict[str, tuple[str, ...]], valid: BoolArray) -> dict[str, tuple[str, ...]]:
+    """Move each workload whose current placement is still valid back there when it has room
+    and the objective improves (the rounding knows the LP, not which moves were needed)."""
+    inst = problem.instance
+    cat = problem.cat
+    pack = Packing(problem)
+    for name, nodes in assignment.items():
+        pack.commit(inst.workloads[cat.workload_index[name]], [cat.node_index[n] for n in nodes])
+    exact = delta_is_exact(problem)
+    value = 0.0 if exact else evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
+    for _ in range(RESTORE_PASSES):  # a move back can make room for another
+        restored = False
+        for wi in np.flatnonzero(valid).tolist():
+            w = inst.workloads[wi]
+            now = pack.assignment.get(w.name)
+            if now is None or Counter(now) == Counter(w.current):
+                continue
+            saved = (pack.free_cpu.copy(), pack.free_mem.copy(), pack.free_gpu.copy(), pack.active.copy(),
+                     dict(pack.assignment))
+            for n in now:
+                pack.give_back(w, cat.node_index[n])
+            if all(pack.fits_many(w, n, c) for n, c in problem.current_counts(wi).items()):
+                pack.commit(w, [cat.node_index[n] for n in w.current])
+                pack.active = (pack.free_cpu < cat.free_cpu) | (pack.free_mem < cat.free_mem) | (pack.free_gpu < cat.gpu)
+                if exact:
+                    gain = delta(problem, saved, pack, [wi])
+                else:
+                    gain = evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective - value
+                if gain < -1e-9:
+                    value += gain
+                    restored = True
+                    continue
+            pack.free_cpu, pack.free_mem, pack.free_gpu, pack.active, pack.assignment = saved
+        if not restored:
+            break
+    return pack.assignment
