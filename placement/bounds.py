@@ -46,13 +46,10 @@ def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatAr
     cost, caps = cost_flat.reshape(n_w, n_sites), caps_flat.reshape(n_w, n_sites)
     spread = np.array([w.max_per_site if w.max_per_site is not None else np.inf for w in inst.workloads])
     np.minimum(caps, spread[:, None], out=caps)
-    fixed = np.zeros(n_w)
-    for wi, w in enumerate(inst.workloads):
-        if w.current:
-            cur = np.array([cat.node_index[n] for n in w.current], dtype=np.int64)
-            on_feasible = int((pr.find(np.full(len(cur), wi, dtype=np.int64), cur, len(cat.node_names)) >= 0).sum())
-            base = min(w.replicas, len(w.current))
-            fixed[wi] = wt.migration * (base - min(base, on_feasible))
+    cw, _, pos = problem.current_replicas()
+    on_feasible = np.bincount(cw, weights=(pos >= 0).astype(np.float64), minlength=n_w)
+    base = np.array([min(w.replicas, len(w.current)) for w in inst.workloads], dtype=np.float64)
+    fixed = wt.migration * (base - np.minimum(base, on_feasible))
     pen = np.array([problem.penalty[w.name] for w in inst.workloads])
     return cost, caps, cpu, fixed, pen
 

@@ -93,9 +93,8 @@ def build_groups(problem: Problem) -> Groups:
     cap = np.array([min(w.replicas, w.max_per_site if w.max_per_site is not None else w.replicas)
                     for w in inst.workloads], dtype=np.float64)
     np.minimum(upper, cap[:, None], out=upper)
-    cw = np.array([wi for wi, w in enumerate(inst.workloads) for _ in w.current], dtype=np.int64)
-    cn = np.array([cat.node_index[n] for w in inst.workloads for n in w.current], dtype=np.int64)
-    on = pr.find(cw, cn, len(cat.node_names)) >= 0  # current replicas on nodes still feasible
+    cw, cn, pos = problem.current_replicas()
+    on = pos >= 0  # current replicas on nodes still feasible
     current_f = np.zeros(n_w * n_g)
     np.add.at(current_f, cw[on] * n_g + node_group[cn[on]], 1.0)
     current = current_f.reshape(n_w, n_g)

@@ -31,12 +31,24 @@ class Problem:
         ]
         self.penalty = unplaced_penalties(inst, weights)
         self._pairs: Pairs | None = None
+        self._current: tuple[IntArray, IntArray, IntArray] | None = None
 
     def pairs(self) -> Pairs:
         """Every feasible (workload, node) pair as flat arrays (built once)."""
         if self._pairs is None:
             self._pairs = Pairs(self)
         return self._pairs
+
+    def current_replicas(self) -> tuple[IntArray, IntArray, IntArray]:
+        """Every current replica as flat arrays: workload, node, and its pair position (-1 where
+        the node is no longer a candidate of the workload)."""
+        if self._current is None:
+            cat = self.cat
+            ws = self.instance.workloads
+            cw = np.array([wi for wi, w in enumerate(ws) for _ in w.current], dtype=np.int64)
+            cn = np.array([cat.node_index[n] for w in ws for n in w.current], dtype=np.int64)
+            self._current = (cw, cn, self.pairs().find(cw, cn, len(cat.node_names)))
+        return self._current
 
     def candidates(self, wi: int) -> IntArray:
         return self.feasibility[wi].nodes

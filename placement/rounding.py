@@ -307,17 +307,42 @@ def _big_shares(problem: Problem, near_only: bool = True) -> list[float]:
     most (median of its 2 x replicas cheapest candidates) or, with `near_only` False, of the
     mean candidate; rounded to 0.1, 0 below BIG_SHARE."""
     cat = problem.cat
+    inst = problem.instance
+    pr = problem.pairs()
+    n_w = len(inst.workloads)
+    sizes = np.diff(pr.start)
+    if near_only:
+        order = np.lexsort((pr.unit, pr.w))  # by workload, then cost (stable: candidate order)
+        rank = np.arange(len(order)) - pr.start[pr.w[order]]
+        want = np.array([max(3, 2 * w.replicas) for w in inst.workloads], dtype=np.int64)
+        near = order[rank < want[pr.w[order]]]
+        cpu, mem = _median_by(pr.w[near], cat.free_cpu[pr.node[near]], n_w), _median_by(
+            pr.w[near], cat.free_mem[pr.node[near]], n_w)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cpu = np.bincount(pr.w, weights=cat.free_cpu[pr.node].astype(np.float64), minlength=n_w) / sizes
+            mem = np.bincount(pr.w, weights=cat.free_mem[pr.node].astype(np.float64), minlength=n_w) / sizes
     out: list[float] = []
-    for wi, w in enumerate(problem.instance.workloads):
-        cands = problem.candidates(wi)
-        if len(cands) == 0:
+    for wi, w in enumerate(inst.workloads):
+        if sizes[wi] == 0:
             out.append(0.0)
             continue
-        near = cands[np.argsort(problem.unit_cost[wi], kind="stable")[: max(3, 2 * w.replicas)]] if near_only else cands
-        cpu = float(np.median(cat.free_cpu[near]) if near_only else np.mean(cat.free_cpu[near]))
-        mem = float(np.median(cat.free_mem[near]) if near_only else np.mean(cat.free_mem[near]))
-        share = max(w.cpu_m / cpu if cpu > 0 else 1.0, w.memory_mb / mem if mem > 0 else 1.0)
+        c, m = float(cpu[wi]), float(mem[wi])
+        share = max(w.cpu_m / c if c > 0 else 1.0, w.memory_mb / m if m > 0 else 1.0)
         out.append(round(share, 1) if share >= BIG_SHARE else 0.0)
+    return out
+
+
+def _median_by(group: IntArray, values: IntArray, n: int) -> FloatArray:
+    """Median of `values` per group id (0..n-1; nan for an empty group)."""
+    order = np.lexsort((values, group))
+    v = values[order].astype(np.float64)
+    counts = np.bincount(group, minlength=n)
+    first = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(counts)[:-1]])
+    out = np.full(n, np.nan)
+    has = counts > 0
+    lo, hi = first[has] + (counts[has] - 1) // 2, first[has] + counts[has] // 2
+    out[has] = (v[lo] + v[hi]) / 2.0
     return out
 
 
