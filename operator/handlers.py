@@ -3,6 +3,8 @@
 Run with `kopf run operator/handlers.py --all-namespaces --standalone`.  Every handler is a few
 lines: it hands plain data to the domain (orchestrator.controller, orchestrator.service) and turns
 the answer into a status patch, Events and Kopf's retry signals.  No placement or ledger logic here.
+Handlers are `async` even where they do not await: Kopf runs sync handlers in a thread pool, which
+costs more than the handler itself for the indices and watch events.
 EdgeWorkloads go through raw watch events to the controller's work queue: Kopf keeps no
 per-object state (no annotations, no finalizers) for them, so a wave costs one status write each.
 """
@@ -15,6 +17,7 @@ from typing import Any
 import kopf
 
 from orchestrator import telemetry
+from orchestrator.decision import NODE_LABEL, WORKLOAD_LABEL
 from orchestrator.kube.errors import KubeError
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of
 
@@ -24,7 +27,7 @@ SERVICE: OperatorService | None = None
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_idx: kopf.Index,
-                    holding_idx: kopf.Index, **_: Any) -> None:
+                    holding_idx: kopf.Index, replica_idx: kopf.Index, **_: Any) -> None:
     """All Kopf settings in one place, then the domain service."""
     global SERVICE
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="edgeorch.io")
@@ -32,9 +35,13 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
         prefix="edgeorch.io", key="last-handled-configuration")
     settings.persistence.finalizer = "edgeorch.io/finalizer"
     settings.posting.level = logging.WARNING
+    # Kopf logs every handler call at INFO ("Handler ... succeeded"): one line per watch event of
+    # every EdgeWorkload; edgeorch's own loggers say what was decided.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 300
-    SERVICE = OperatorService(Settings.from_env(), IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx))
+    SERVICE = OperatorService(Settings.from_env(), IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx,
+                                                               lambda: replica_idx))
     await SERVICE.start()
 
 
@@ -45,7 +52,7 @@ async def shutdown(**_: Any) -> None:
 
 
 @kopf.on.probe(id="placementQueue")
-def queue_depth(**_: Any) -> int:
+async def queue_depth(**_: Any) -> int:
     depth = SERVICE.engine.queue_depth() if SERVICE and SERVICE.engine else 0
     depth += SERVICE.workloads.queue_depth() if SERVICE and SERVICE.workloads else 0
     telemetry.QUEUE_DEPTH.set(depth)
@@ -54,24 +61,33 @@ def queue_depth(**_: Any) -> int:
 
 # -- watch indices: the cluster as the placement engine sees it -------------------------------------
 @kopf.index("", "v1", "nodes", labels={"edgeorch.io/site": kopf.PRESENT})
-def node_idx(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def node_idx(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {name: {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}}
 
 
 @kopf.index(GROUP, VERSION, "edgesites")
-def site_idx(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+async def site_idx(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
     return {name: dict(spec)}
 
 
 @kopf.index(GROUP, VERSION, "edgeworkloads")
-def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
+async def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
     held = holding_of(spec, status)
     return {f"{namespace}/{name}": held} if held else {}
 
 
+@kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.PRESENT})
+async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spec: kopf.Spec, meta: kopf.Meta,
+                **_: Any) -> dict[str, Any] | None:
+    """Replica Pods per workload: (namespace, workload) -> (pod, node); terminating ones do not count."""
+    if meta.get("deletionTimestamp"):
+        return None
+    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": (name, labels.get(NODE_LABEL) or spec.get("nodeName") or "")}
+
+
 # -- EdgeWorkloads ------------------------------------------------------------------------------------
 @kopf.on.event(GROUP, VERSION, "edgeworkloads")
-def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing)."""
     if SERVICE and SERVICE.workloads:
         SERVICE.workloads.observe(type, event["object"])

@@ -36,8 +36,10 @@ MAX_RETRY_S = 60.0
 
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
-                 announce: Announce | None = None) -> None:
+                 announce: Announce | None = None, replicas: Callable[[str], dict[str, str] | None] | None = None,
+                 ) -> None:
         self.engine = engine
+        self.replicas = replicas
         self.kube = kube
         self.workers = workers
         self.announce = announce
@@ -146,7 +148,7 @@ class WorkloadController:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
         try:
-            result = await workloads.reconcile(body, self.engine, self.kube)
+            result = await workloads.reconcile(body, self.engine, self.kube, pods=self._watched_pods(key, body))
         except MetricsUnavailable as exc:
             telemetry.RECONCILE_ERRORS.labels("metrics").inc()
             log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
@@ -168,6 +170,14 @@ class WorkloadController:
                 self._side_task(self.announce(ns, name, body.get("spec") or {}, list(result.outcome.sites)))
         self._failures.pop(key, None)
         return result.retry_after
+
+    def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, str] | None:
+        """The replica Pods from the pod watch when it cannot miss any: a first placement on its first
+        try (Pods from an earlier operator were listed before any handler ran; this one has created
+        none yet).  Otherwise None: reconcile lists them from the API server."""
+        if self.replicas is None or key in self._failures or (body.get("status") or {}).get("decisionId"):
+            return None
+        return self.replicas(key)
 
     async def _write_status(self, key: str, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = body["metadata"]

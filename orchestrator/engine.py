@@ -233,6 +233,9 @@ class PlacementEngine:
             return out
         if self.on_batch:
             self.on_batch(len(group), result)
+        log.info("batch of %d: %d placed, %d not; %s gap %.4f in %.3f s (limit %.2f s)", len(group),
+                 len(result.assignment), len(group) - len(result.assignment), result.status.value, result.gap,
+                 result.wall_s, config.time_limit_s)
         return self._outcomes(group, result, nodes, sites)
 
     def _outcomes(

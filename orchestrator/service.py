@@ -76,6 +76,7 @@ class IndexView:
     node_index: Callable[[], Mapping[Any, Iterable[Any]]]
     site_index: Callable[[], Mapping[Any, Iterable[Any]]]
     holding_index: Callable[[], Mapping[Any, Iterable[Any]]]
+    replica_index: Callable[[], Mapping[Any, Iterable[Any]]] | None = None
 
     def nodes(self) -> list[Mapping[str, Any]]:
         return list(_values(self.node_index()))
@@ -85,6 +86,12 @@ class IndexView:
 
     def placed(self) -> dict[str, Holding]:
         return {key: h for key, hs in self.holding_index().items() for h in hs}
+
+    def replicas(self, key: str) -> dict[str, str] | None:
+        """The watched replica Pods of workload `key` (pod -> node); None without a pod watch."""
+        if self.replica_index is None:
+            return None
+        return dict(self.replica_index().get(key, ()))
 
 
 def holding_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Holding | None:
@@ -122,7 +129,8 @@ class OperatorService:
             max_batch=s.max_batch, on_batch=self._observe_batch,
         )
         self.engine.start()
-        self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce)
+        self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce,
+                                            replicas=self.view.replicas)
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce)

@@ -106,16 +106,18 @@ def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
 
 async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
-    migration_weight: float | None = None,
+    migration_weight: float | None = None, pods: Mapping[str, str] | None = None,
 ) -> Reconciled:
-    """Place (or re-place) the workload and converge its Pods; see the module docstring."""
+    """Place (or re-place) the workload and converge its Pods; see the module docstring.  `pods`
+    (name -> node) are its replica Pods when the caller knows them; else they are listed."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
         return invalid(body, exc)
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
-    pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
+    if pods is None:
+        pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
     if not force and already_applied(body, pods):
         return Reconciled(None)
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values())),
