@@ -35,6 +35,8 @@ RESERVE = 0.06  # share of the time limit kept for the bound and the result
 LP_LARGE = 0.6  # most of the time limit the LP (all pricing rounds) may take on large models
 LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on small models
 QUICK_SHARE = 0.1  # small models: a first CP-SAT try on this share, which proves tiny ones (online batches)
+SECOND_PASS_S = 0.2  # small models: the LP and a second CP-SAT pass only when the limit leaves this much
+# (decided on the limit, not the clock: same input and seed, same result)
 REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
 
 
@@ -86,20 +88,46 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tupl
     return best, bound
 
 
-def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float] | None:
-    """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit: the
-    assignment and bound when it proves optimality (tiny instances, such as the operator's online
-    batches, take a fraction of the full pipeline's time), else None."""
+def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool]:
+    """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
+    instances, such as the operator's online batches, are proven optimal in a fraction of the full
+    pipeline's time): the best assignment, CP-SAT's bound and whether it proved optimality."""
     inst = problem.instance
     spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
     share = config.time_limit_s * QUICK_SHARE
     start = _best_start(problem)
     outcome = solve_model(problem, spec, start, config, max(0.05, share), dtime=share * DTIME_PER_SECOND)
-    if not (outcome.solved and outcome.status == "OPTIMAL"):
-        return None
+    if not outcome.solved:
+        return start, -float("inf"), False
     # CP-SAT's objective has integer-scaled coefficients: keep the start if the exact objective prefers it
     best = start if _better(problem, start, outcome.assignment) else outcome.assignment
-    return best, outcome.bound
+    return best, outcome.bound, outcome.status == "OPTIMAL"
+
+
+def _second_pass(
+    problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], proven: float, start: float,
+    deadline: float, cpsat: bool,
+) -> tuple[dict[str, tuple[str, ...]], float, bool, bool]:
+    """Small models the quick try did not prove: the LP bound and rounding, then (if `cpsat`) CP-SAT
+    on the rest of the time from the better start: (assignment, bound, optimal, solved)."""
+    inst = problem.instance
+    lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
+    if lp.values:
+        rounded = improve(problem, round_lp(problem, lp, lp_order(problem, lp)), config,
+                          start + config.time_limit_s * LP_SHARE)
+        if _better(problem, rounded, best):
+            best = rounded
+    proven = max(proven, lp.bound)
+    if not cpsat:
+        return best, proven, False, True
+    spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
+    outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()),
+                          dtime=(1.0 - LP_SHARE) * config.time_limit_s * DTIME_PER_SECOND)
+    if not outcome.solved:
+        return best, proven, False, False
+    if _better(problem, outcome.assignment, best):
+        best = outcome.assignment
+    return best, max(proven, outcome.bound), outcome.status == "OPTIMAL", True
 
 
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
@@ -116,29 +144,13 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     if incremental:
         replaced = replace_affected(problem, config, deadline)
         best, solved_any, proven = replaced.assignment, replaced.solved, replaced.bound
-    elif (quick := _quick(problem, config) if pairs <= SMALL_MODEL else None) is not None:
-        best, proven = quick
-        optimal = True
-    elif pairs <= SMALL_MODEL:
-        lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
-        best = _best_start(problem)
-        if lp.values:
-            rounded = improve(problem, round_lp(problem, lp, lp_order(problem, lp)), config,
-                              start + config.time_limit_s * LP_SHARE)
-            if _better(problem, rounded, best):
-                best = rounded
-        proven = lp.bound
-        spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
-        outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()),
-                              dtime=(1.0 - LP_SHARE) * config.time_limit_s * DTIME_PER_SECOND)
-        solved_any = outcome.solved
-        if outcome.solved:
-            if _better(problem, outcome.assignment, best):
-                best = outcome.assignment
-            proven = max(proven, outcome.bound)
-            optimal = outcome.status == "OPTIMAL"
-    else:
+    elif pairs > SMALL_MODEL:
         best, proven = _cold_large(problem, config, deadline)
+    else:
+        best, proven, optimal = _quick(problem, config)
+        if not optimal:
+            second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
+            best, proven, optimal, solved_any = _second_pass(problem, config, best, proven, start, deadline, second)
     value = evaluate(inst, weights, best, problem.penalty).objective
     if not optimal and (incremental or pairs <= SMALL_MODEL):
         proven = max(proven, lower_bound(problem, upper=value, iterations=REPLACE_BOUND_STEPS if incremental else 80))
