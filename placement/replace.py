@@ -30,7 +30,6 @@ SMALL_MODEL = 4_000  # pairs: below this, never prune
 MAX_PAIRS = 60_000
 MIN_NODES, MAX_NODES = 6, 12
 MIN_SITES = 2
-RELEASE_NODES = 4  # per replica of a left-out workload: its cheapest candidates are cleared
 IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
 REPLACE_SHARE = 0.05  # share of the time limit (in deterministic time) for the re-placement's CP-SAT
 REPLACE_WALL = 0.08  # and at most this share of it in wall time (large models load slowly)
@@ -209,72 +208,50 @@ def _left_out(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> list[
 
 def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, end: float,
                  valid: BoolArray, config: SolverConfig) -> Replacement:
-    """The whole problem's LP, rounded with current nodes first (two notions of a big workload)
-    and moved back where that pays; the best of these and `best` by the exact objective, and
-    the LP's proven bound."""
+    """The whole problem's LP, rounded with current nodes first and moved back where that pays
+    (small models: then CP-SAT on the whole model); the better of this and `best` by the exact
+    objective, and the LP's proven bound."""
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
     # the LP gets its share of the limit even past `end`: a running workload left out is worse than a late answer
     lp = solve_lp(problem, best, max(end - time.perf_counter(), FALLBACK_LP_SHARE * config.time_limit_s))
     value = evaluate(inst, wt, best, pen).objective
-    for near_only in (False, True):  # the first rounding always (a full placement beats the clock)
-        if not lp.values or (near_only and time.perf_counter() > end):
-            break
-        rounded = _restore(problem, repair(problem, round_lp(problem, lp, lp_order(problem, lp, near_only), near_only)),
-                           valid)
+    if lp.values:  # (one rounding: big workloads by their mean candidate; a full placement beats the clock)
+        rounded = _restore(problem, repair(problem, round_lp(problem, lp, lp_order(problem, lp, False), False)), valid)
         new = evaluate(inst, wt, rounded, pen).objective
         if new < value - 1e-9:
             best, value = rounded, new
-    settled = _restore(problem, _settle(problem, best, config, end), valid)
-    if evaluate(inst, wt, settled, pen).objective < value - 1e-9:
-        best = settled
+    if sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= SMALL_MODEL:
+        settled = _restore(problem, _settle(problem, best, config, end), valid)
+        if evaluate(inst, wt, settled, pen).objective < value - 1e-9:
+            best = settled
     return Replacement(best, solved, lp.bound)
 
 
 def _settle(problem: Problem, assignment: dict[str, tuple[str, ...]], config: SolverConfig,
             end: float) -> dict[str, tuple[str, ...]]:
-    """CP-SAT from `assignment`: on the whole model if it is small, else over the workloads
-    `assignment` moves or leaves out (the others fixed where they run), so that moves that do
-    not pay are undone."""
+    """CP-SAT on the whole (small) model from `assignment`."""
     inst = problem.instance
-    cat = problem.cat
-    small = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= SMALL_MODEL
-    fixed: dict[int, tuple[int, ...]] = {}
-    free: list[int] = []
-    for wi, w in enumerate(inst.workloads):
-        nodes = assignment.get(w.name)
-        if not small and nodes is not None and w.current and Counter(nodes) == Counter(w.current):
-            fixed[wi] = tuple(cat.node_index[n] for n in nodes)
-        elif nodes is not None or len(problem.candidates(wi)):
-            free.append(wi)
-    if not free:
-        return assignment
-    candidates, _ = prune(problem, free, assignment)
-    spec = ModelSpec(free, candidates, fixed, complete=False)
-    share = SMALL_SETTLE_SHARE if small else REPLACE_SHARE
-    wall = max(0.05, min(end - time.perf_counter(), (share + REPLACE_WALL - REPLACE_SHARE) * config.time_limit_s))
+    free = list(range(len(inst.workloads)))
+    spec = ModelSpec(free, {wi: problem.candidates(wi) for wi in free}, complete=False)
+    wall = max(0.05, min(end - time.perf_counter(), (SMALL_SETTLE_SHARE + REPLACE_WALL) * config.time_limit_s))
     outcome = solve_model(problem, spec, assignment, config, wall,
-                          dtime=share * config.time_limit_s * DTIME_PER_SECOND)
+                          dtime=SMALL_SETTLE_SHARE * config.time_limit_s * DTIME_PER_SECOND)
     return outcome.assignment if outcome.solved else assignment
 
 
 def _release_for_priority(
     problem: Problem, assignment: dict[str, tuple[str, ...]], free: list[int], fixed: dict[int, tuple[int, ...]],
 ) -> bool:
-    """Free the fixed workloads in the way of a left-out free workload: those of lower priority
-    on any of its candidate nodes, and those of any priority on its RELEASE_NODES cheapest
-    candidates (moving them costs migrations; leaving it out costs its penalty)."""
+    """Free lower-priority fixed workloads sitting on nodes a left-out free workload could use."""
     inst = problem.instance
     released = False
     for wi in list(free):
         w = inst.workloads[wi]
-        cands = problem.candidates(wi)
-        if w.name in assignment or len(cands) == 0:
+        if w.name in assignment or len(problem.candidates(wi)) == 0:
             continue
-        near = set(cands[np.argsort(problem.unit_cost[wi], kind="stable")[:RELEASE_NODES * w.replicas]].tolist())
-        everywhere = set(cands.tolist())
+        cands = set(problem.candidates(wi).tolist())
         for fj, nodes in list(fixed.items()):
-            lower = inst.workloads[fj].priority < w.priority
-            if near.intersection(nodes) or (lower and everywhere.intersection(nodes)):
+            if inst.workloads[fj].priority < w.priority and cands.intersection(nodes):
                 del fixed[fj]
                 free.append(fj)
                 released = True
