@@ -8,7 +8,6 @@ Used by bench.operator (and bench.qos); no benchmark logic of its own.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import threading
@@ -218,13 +217,6 @@ class CpuMeter:
 
 
 # -- one row ------------------------------------------------------------------------------------------
-def percentile(sorted_xs: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_xs:
-        return float("nan")
-    return sorted_xs[min(len(sorted_xs) - 1, max(0, math.ceil(q * len(sorted_xs)) - 1))]
-
-
 @contextmanager
 def local_stack_only() -> Iterator[None]:
     """Stack.up uses $KUBECONFIG's cluster when it answers; a benchmark wants its own local stack."""

@@ -53,10 +53,10 @@ from bench.kubeload import (
     delete_namespace,
     local_stack_only,
     log,
-    percentile,
     request,
 )
 from bench.machine import describe, machine
+from bench.stats import percentile
 from orchestrator.kube.sync import api_client
 from orchestrator.localstack import Stack
 from sim.scenario import City, load_scenario

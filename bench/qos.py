@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -46,6 +45,7 @@ from kubernetes import client as k8s
 
 from bench.kubeload import local_stack_only
 from bench.machine import describe, machine
+from bench.stats import percentile
 from orchestrator.kube.sync import Applier, api_client, call, node_labels
 from orchestrator.localstack import Stack
 from sim.control import ExporterControl
@@ -120,7 +120,8 @@ class Cluster:
         self.site_of = {n: labels.get("edgeorch.io/site", "") for n, labels in node_labels(api).items()}
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
-        return dict(call(self.custom.get_namespaced_custom_object, "edgeorch.io", "v1alpha1", NAMESPACE, plural, name))
+        out: Any = call(self.custom.get_namespaced_custom_object, "edgeorch.io", "v1alpha1", NAMESPACE, plural, name)
+        return dict(out)
 
     def pod_sites(self, workload: str) -> list[str]:
         """Sites of the workload's live replica Pods ('' for an unbound one)."""
@@ -188,7 +189,7 @@ async def trial(i: int, cl: Cluster, control: ExporterControl, chain_url: str, l
                      and latency[cell][x] <= s.max_latency_ms}
 
         async def breached() -> bool:
-            return await ledger.breach_count(aid) > 0
+            return bool(await ledger.breach_count(aid) > 0)
 
         async def moved() -> bool:
             sites = await asyncio.to_thread(cl.pod_sites, name)
@@ -214,8 +215,8 @@ async def trial(i: int, cl: Cluster, control: ExporterControl, chain_url: str, l
                "failback_s": _r(failback_s), "breaches_on_chain": len(events),
                "breach_tx": events[0].tx_hash if events else None}
         log(f"trial {i:>2}: {cell:<19} {site:<13} -> {','.join(sorted(set(new_sites) - {site})) or '-':<13} "
-            f"breach {_fmt(row['breach_s'])} s, re-placed {_fmt(row['replace_s'])} s, "
-            f"failed back {_fmt(row['failback_s'])} s after the heal")
+            f"breach {_fmt(_r(breach_s))} s, re-placed {_fmt(_r(replace_s))} s, "
+            f"failed back {_fmt(_r(failback_s))} s after the heal")
         return row
     finally:
         await asyncio.to_thread(cl.delete, "servicelevelagreements", f"{name}-sla")
@@ -231,13 +232,8 @@ def _fmt(x: float | None) -> str:
 
 
 def pct(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0..100), linear between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    v = sorted(values)
-    k = (len(v) - 1) * q / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return round(v[lo] + (v[hi] - v[lo]) * (k - lo), 3)
+    """The q-th percentile (0..100) by bench.stats' nearest rank; None without values."""
+    return round(percentile(values, q / 100), 3) if values else None
 
 
 def summarise(raw: list[dict[str, Any]], s: Settings, info: dict[str, Any]) -> dict[str, Any]:

@@ -14,11 +14,12 @@ ROW_KEYS = {"trials", "breach_p50_s", "breach_p95_s", "replace_p50_s", "replace_
             "settings", "targets", "references", "raw", "machine"}
 
 
-def test_percentiles_interpolate_between_closest_ranks() -> None:
+def test_percentiles_are_nearest_rank_like_every_other_benchmark() -> None:
     assert pct([], 50) is None
     assert pct([3.0], 95) == 3.0
-    assert pct([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert pct([float(i) for i in range(1, 11)], 95) == 9.55
+    assert pct([4.0, 1.0, 3.0, 2.0], 50) == 2.0  # a measured value, unsorted input
+    assert pct([float(i) for i in range(1, 11)], 95) == 10.0  # 10 trials: p95 is the worst one
+    assert pct([float(i) for i in range(1, 21)], 95) == 19.0
 
 
 @pytest.mark.cluster
