@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.operator import SYSTEMS, generate, main, scaled_city
+from bench.operator import SYSTEMS, main
+from bench.workloadmix import generate, scaled_city
 from sim.scenario import load_scenario, parse_scenario
 
 ROW_KEYS = {"system", "workloads", "pods", "nodes", "throughput_per_s", "p50_s", "p95_s", "p99_s", "max_s",
