@@ -23,19 +23,24 @@ from typing import Any
 from bench.machine import describe, machine
 from placement import SOLVERS, Instance, SolverConfig, SolveResult, Weights, check_violations
 from placement.generator import churn, generate
+from placement.problem import Problem
 
 SIZES = ((100, 20, 2.0), (1_000, 200, 2.0), (10_000, 1_000, 30.0))
 RESULTS = Path(__file__).parent / "results" / "placement.json"
 ORDER = ("cpsat", "ffd", "kube", "greedy-latency", "ecoda")
 
 
-def _row(result: SolveResult, inst: Instance, scenario: str, limit: float, extra: dict[str, Any]) -> dict[str, Any]:
+def _row(result: SolveResult, inst: Instance, scenario: str, limit: float, extra: dict[str, Any],
+         no_node: set[str]) -> dict[str, Any]:
     return {
         "solver": result.solver, "workloads": len(inst.workloads), "nodes": len(inst.nodes),
         "scenario": scenario, "status": result.status.value, "objective": round(result.objective, 3),
         "bound": round(result.bound, 3), "gap": round(result.gap, 5), "wall_s": round(result.wall_s, 3),
         "time_limit_s": limit, "violations": len(check_violations(inst, result)),
         "migrations": result.migrations, "unplaced": len(result.unplaced),
+        # left out with no feasible node at all (every bound counts their penalty) / for capacity
+        "unplaced_no_node": len(no_node.intersection(result.unplaced)),
+        "unplaced_capacity": len(set(result.unplaced) - no_node),
         "breakdown": {k: round(v, 3) for k, v in result.breakdown.items()}, **extra,
     }
 
@@ -46,10 +51,12 @@ def run_instance(inst: Instance, scenario: str, limit: float, seed: int, extra: 
     has the median wall time, every run's, and whether all runs gave the same assignment."""
     rows = []
     ours: SolveResult | None = None
+    problem = Problem(inst, Weights())
+    no_node = {w.name for wi, w in enumerate(inst.workloads) if len(problem.candidates(wi)) == 0}
     for name in ORDER:
         config = SolverConfig(time_limit_s=limit, seed=seed, solver=name)
         result = SOLVERS[name](inst, Weights(), config)
-        rows.append(_row(result, inst, scenario, limit, extra))
+        rows.append(_row(result, inst, scenario, limit, extra, no_node))
         if name == "cpsat":
             ours = result
             runs = [result] + [SOLVERS[name](inst, Weights(), config) for _ in range(repeat - 1)]
