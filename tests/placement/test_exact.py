@@ -68,6 +68,17 @@ def test_lp_bound_never_exceeds_the_optimum(inst: Instance) -> None:
             assert lp.bound == pytest.approx(lp.lp_value, rel=1e-5, abs=1e-5)
 
 
+@SMALL
+@given(inst=instances(max_workloads=3, max_nodes=3, max_replicas=2))
+def test_replacement_bound_never_exceeds_the_optimum(inst: Instance) -> None:
+    """Re-placement (workloads with a current placement, some fixed, maybe the LP fallback):
+    its bound is still one of the whole problem."""
+    for weights in WEIGHTS:
+        optimum = brute_force(inst, weights)
+        result = solve(inst, weights, SolverConfig(time_limit_s=2.0, workers=1))
+        assert result.bound <= optimum + 1e-6 <= result.objective + 2e-6
+
+
 def test_lp_bound_is_tight_on_an_integral_instance() -> None:
     from placement import Workload
     from tests.placement.instances import small
