@@ -61,8 +61,8 @@ class Problem:
 class Pairs:
     """Feasible (workload, node) pairs, workload-major in candidate order: `w`, `node`, `unit`
     (per-replica cost), `slots` (replicas that fit on the node alone, max_per_node included),
-    `start` (first pair of each workload; start[W] = number of pairs) and a sorted `key`
-    (w x nodes + node) with `order` mapping it back to pair positions."""
+    `start` (first pair of each workload; start[W] = number of pairs), and sorted lookup keys
+    with `order` mapping them back to pair positions (see `find`)."""
 
     def __init__(self, problem: Problem) -> None:
         cat = problem.cat
@@ -86,13 +86,22 @@ class Pairs:
             has = res > 0
             fit[has] = np.minimum(fit[has], free[self.node[has]].astype(np.int64) // res[has])
         self.slots: IntArray = fit
-        self.key: IntArray = self.w * n_n + self.node
-        self.order: IntArray = np.argsort(self.key, kind="stable").astype(np.int64)
-        self.sorted_key: IntArray = self.key[self.order]
+        # lookup keys: workload-major, nodes in the filters' order (sites before nodes), which
+        # makes them sorted already; argsort only if some filter listed nodes otherwise
+        self.rank: IntArray = np.zeros(n_n, dtype=np.int64)
+        if cat.site_nodes:
+            self.rank[np.concatenate(cat.site_nodes).astype(np.int64)] = np.arange(n_n, dtype=np.int64)
+        key = self.w * n_n + self.rank[self.node]
+        if bool(np.all(key[1:] > key[:-1])):
+            self.order: IntArray = np.arange(len(key), dtype=np.int64)
+            self.sorted_key: IntArray = key
+        else:
+            self.order = np.argsort(key, kind="stable").astype(np.int64)
+            self.sorted_key = key[self.order]
 
     def find(self, w: IntArray, node: IntArray, n_nodes: int) -> IntArray:
         """Pair positions of (w, node), -1 where the node is not a candidate of w."""
-        k = w * n_nodes + node
+        k = w * n_nodes + self.rank[node]
         if not len(self.sorted_key):
             return np.full(len(k), -1, dtype=np.int64)
         pos = np.minimum(np.searchsorted(self.sorted_key, k), len(self.sorted_key) - 1)

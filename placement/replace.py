@@ -87,6 +87,16 @@ def prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -
     return out, complete
 
 
+def _pruned_size(problem: Problem, free: list[int]) -> int:
+    """A lower bound on the pairs `prune` keeps (it keeps whole sites up to the per-workload
+    budget, so at least that many nodes, or all), without pruning; exact when nothing is pruned."""
+    sizes = [len(problem.candidates(wi)) for wi in free]
+    if sum(sizes) <= SMALL_MODEL:
+        return sum(sizes)
+    budget = max(MIN_NODES, min(MAX_NODES, MAX_PAIRS // max(1, len(free))))
+    return sum(min(k, budget) for k in sizes)
+
+
 def _valid(problem: Problem) -> tuple[BoolArray, IntArray, IntArray, IntArray]:
     """Per workload, whether its current placement is complete and still feasible (nodes,
     max_per_node, max_per_site); and the current replicas as flat arrays: workload, node and
@@ -161,7 +171,8 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
         return s
 
     order = priority_order(inst, [float(len(problem.candidates(wi))) for wi in range(len(inst.workloads))])
-    rest = [wi for wi in order if wi in set(free)]
+    free_set = set(free)
+    rest = [wi for wi in order if wi in free_set]
     kept = pack.keep_current([wi for wi in rest if valid[wi]])
     for wi in rest:
         if wi not in kept and len(problem.candidates(wi)):
@@ -178,18 +189,23 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     best = _replace_start(problem, free, fixed, valid)
     solved = False
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
-    value = evaluate(inst, wt, best, pen).objective
+    value: float | None = None  # of `best`, once a CP-SAT outcome needs comparing
     for _round in range(2):
-        candidates, _ = prune(problem, free, best)
-        if sum(len(c) for c in candidates.values()) > CPSAT_PAIRS and not _left_out(problem, best):
+        large = _pruned_size(problem, free) > CPSAT_PAIRS
+        candidates, _ = prune(problem, free, best) if not large else ({}, False)
+        if (large or sum(len(c) for c in candidates.values()) > CPSAT_PAIRS) and not _left_out(problem, best):
             solved = True  # the greedy start is complete, and a model this large barely improves on it
             break
+        if large:
+            candidates, _ = prune(problem, free, best)
         spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
         wall = min(end - time.perf_counter(), REPLACE_WALL * config.time_limit_s)
         outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=budget)
         if outcome.solved:
             solved = True
             new = evaluate(inst, wt, outcome.assignment, pen).objective
+            if value is None:
+                value = evaluate(inst, wt, best, pen).objective
             if new < value - 1e-9:
                 best, value = outcome.assignment, new
         if not _release_for_priority(problem, best, free, fixed):
