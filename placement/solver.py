@@ -13,6 +13,7 @@ left out, the lower-priority workloads on its candidate nodes are freed too.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -152,7 +153,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
             second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
             best, proven, optimal, solved_any = _second_pass(problem, config, best, proven, start, deadline, second)
     value = evaluate(inst, weights, best, problem.penalty).objective
-    if not optimal and (incremental or pairs <= SMALL_MODEL):
+    # the Lagrangian bound, unless a re-placement already has the whole problem's LP bound (stronger)
+    if not optimal and ((incremental and not math.isfinite(proven)) or (not incremental and pairs <= SMALL_MODEL)):
         proven = max(proven, lower_bound(problem, upper=value, iterations=REPLACE_BOUND_STEPS if incremental else 80))
     if not solved_any:
         status = Status.TIMEOUT
