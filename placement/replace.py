@@ -135,7 +135,9 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], Boo
     on = valid[cw]
     load_cpu = np.bincount(cn[on], weights=cpu[cw[on]].astype(np.float64), minlength=n_n)
     load_mem = np.bincount(cn[on], weights=mem[cw[on]].astype(np.float64), minlength=n_n)
-    over = (load_cpu > cat.free_cpu) | (load_mem > cat.free_mem)
+    gpu = np.array([w.gpu for w in inst.workloads], dtype=np.float64)
+    load_gpu = np.bincount(cn[on], weights=gpu[cw[on]], minlength=n_n)
+    over = (load_cpu > cat.free_cpu) | (load_mem > cat.free_mem) | (load_gpu > cat.gpu)
     keep = valid & (np.bincount(cw, weights=over[cn].astype(np.float64), minlength=n_w) == 0)
     cpu_left, mem_left = cat.free_cpu - load_cpu, cat.free_mem - load_mem
     is_cur = np.zeros(len(pr.w), dtype=np.bool_)

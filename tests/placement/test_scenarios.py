@@ -164,3 +164,13 @@ def test_repair_moves_a_small_workload_to_fit_a_left_out_one() -> None:
     assert evaluate(inst, Weights(), fixed).objective < evaluate(inst, Weights(), start).objective
     # nothing better to do: a feasible complete assignment is returned unchanged
     assert repair(problem, fixed) == fixed
+
+
+def test_replacement_moves_replicas_off_a_node_they_overload() -> None:
+    """A current placement that no longer fits (two GPU replicas on a one-GPU node) is not kept."""
+    nodes = [node("fe1-a", "fe1", gpu=1), node("mec1-a", "mec1", 8000, 16384, gpu=1)]
+    w = Workload("w", 2, 250, 256, gpu=1, cells={"c1": 1.0}, current=("fe1-a", "fe1-a"))
+    inst = small([w], nodes)
+    result = solve(inst, config=CONFIG)
+    assert check_violations(inst, result) == []
+    assert sorted(result.assignment["w"]) == ["fe1-a", "mec1-a"]
