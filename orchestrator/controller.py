@@ -50,6 +50,7 @@ class WorkloadController:
         self._dirty: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[str, int] = {}
+        self._touched: set[str] = set()  # reconciled by this process (its Pods may be newer than the watch)
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[None]] = set()
 
@@ -82,6 +83,7 @@ class WorkloadController:
     def _forget(self, key: str) -> None:
         self._latest.pop(key, None)
         self._failures.pop(key, None)
+        self._touched.discard(key)
         self._dirty.discard(key)
         timer = self._timers.pop(key, None)
         if timer:
@@ -148,20 +150,23 @@ class WorkloadController:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
         try:
-            result = await workloads.reconcile(body, self.engine, self.kube, pods=self._watched_pods(key, body))
-        except MetricsUnavailable as exc:
-            telemetry.RECONCILE_ERRORS.labels("metrics").inc()
-            log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
-            await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
-            return self._backoff(key, METRICS_RETRY_S)
+            try:
+                pods = self._watched_pods(key, body)
+                self._touched.add(key)
+                result = await workloads.reconcile(body, self.engine, self.kube, pods=pods)
+            except MetricsUnavailable as exc:
+                telemetry.RECONCILE_ERRORS.labels("metrics").inc()
+                log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
+                await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
+                return self._backoff(key, METRICS_RETRY_S)
+            if result.status is not None:
+                await self._write_status(key, body, result.status)
         except KubeNotFound:
             return None  # deleted meanwhile; its DELETED event cleans up
         except KubeError as exc:
             telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
             log.warning("%s: Kubernetes API: %s", key, exc)
             return self._backoff(key, API_RETRY_S)
-        if result.status is not None:
-            await self._write_status(key, body, result.status)
         for type_, reason, message in result.events:
             self._side_task(self.kube.post_event(body, type_, reason, message))
         if result.outcome is not None:
@@ -172,10 +177,11 @@ class WorkloadController:
         return result.retry_after
 
     def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, str] | None:
-        """The replica Pods from the pod watch when it cannot miss any: a first placement on its first
-        try (Pods from an earlier operator were listed before any handler ran; this one has created
-        none yet).  Otherwise None: reconcile lists them from the API server."""
-        if self.replicas is None or key in self._failures or (body.get("status") or {}).get("decisionId"):
+        """The replica Pods from the pod watch when it cannot miss any: a workload this operator has
+        not reconciled before and whose status records no decision (Pods an earlier operator made
+        were listed before any handler ran; this one has made none for it yet).  Otherwise None:
+        reconcile lists them from the API server."""
+        if self.replicas is None or key in self._touched or (body.get("status") or {}).get("decisionId"):
             return None
         return self.replicas(key)
 

@@ -2,12 +2,14 @@
 
     python -m sim.exporter --scenario barcelona --port 9101 [--host 127.0.0.1] [--control-port 9102]
 
-Metrics (GET /metrics; gauges are computed at scrape time):
+Metrics of the city (GET /metrics; gauges are computed at scrape time):
   edgeorch_link_latency_seconds{cell, site}            round-trip latency cell -> site (+ latency faults)
   edgeorch_link_bandwidth_bytes{cell, site}            link bandwidth in bytes per second
   edgeorch_node_cpu_usage_cores{node, site}            CPU in use (baseline or cpu fault); absent while the
   edgeorch_node_memory_usage_bytes{node, site}         memory in use;                     site is offline
   edgeorch_site_up{site}                               1 when the site is up, 0 when taken offline
+Metrics of the simulated apps (GET /metrics/apps: a scrape target of its own, so that thousands of
+workloads' histograms never delay or time out the scrape of the city's links and nodes):
   edgeorch_app_request_latency_seconds{workload, site} histogram of synthetic requests of registered workloads
                                                        (workload = "<namespace>/<name>")
   edgeorch_app_requests_failed_total{workload, site}   requests that failed because the site was offline
@@ -94,14 +96,15 @@ class Exporter:
         self.model = model
         self.state: CityState = model.state
         self.samples_per_second = samples_per_second
-        self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry()  # the city: links, sites, nodes
         self.registry.register(CityCollector(model))
+        self.app_registry = CollectorRegistry()  # the simulated apps' requests
         self.requests = Histogram("edgeorch_app_request_latency_seconds",
                                   "Latency of the synthetic requests of a workload, in seconds.",
-                                  ["workload", "site"], buckets=LATENCY_BUCKETS, registry=self.registry)
+                                  ["workload", "site"], buckets=LATENCY_BUCKETS, registry=self.app_registry)
         self.failures = Counter("edgeorch_app_requests_failed",
                                 "Synthetic requests of a workload that failed (site offline).",
-                                ["workload", "site"], registry=self.registry)
+                                ["workload", "site"], registry=self.app_registry)
         self._owed: dict[str, float] = {}
 
     def observe(self, workload: str, n: int) -> None:
@@ -125,8 +128,12 @@ class Exporter:
             self._owed[workload] = owed - whole
             self.observe(workload, whole)
 
-    def metrics_text(self) -> bytes:
-        return generate_latest(self.registry)
+    def metrics_text(self, part: str = "all") -> bytes:
+        """The exposition of the city ("city", /metrics), the apps ("apps", /metrics/apps) or both."""
+        if part not in ("all", "city", "apps"):
+            raise ValueError(f"part: must be all, city or apps, got {part!r}")
+        city = generate_latest(self.registry) if part != "apps" else b""
+        return city + (generate_latest(self.app_registry) if part != "city" else b"")
 
     async def run_sampler(self) -> None:
         loop = asyncio.get_running_loop()
@@ -164,12 +171,15 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def metrics_routes(exporter: Exporter) -> list[web.RouteDef]:
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=exporter.metrics_text(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=exporter.metrics_text("city"), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def app_metrics(_: web.Request) -> web.Response:
+        return web.Response(body=exporter.metrics_text("apps"), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "scenario": exporter.model.city_name})
 
-    return [web.get("/metrics", metrics), web.get("/healthz", healthz)]
+    return [web.get("/metrics", metrics), web.get("/healthz", healthz), web.get("/metrics/apps", app_metrics)]
 
 
 def control_routes(exporter: Exporter) -> list[web.RouteDef]:

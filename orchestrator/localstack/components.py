@@ -161,6 +161,7 @@ def prometheus_config(ports: Ports, targets_dir: Path) -> dict[str, Any]:
         "scrape_configs": [
             static("prometheus", ports.prometheus),
             static("edgeorch-sim", ports.exporter),
+            {**static("edgeorch-sim-apps", ports.exporter), "metrics_path": "/metrics/apps"},
             static("edgeorch-operator", ports.operator_metrics),
             {
                 "job_name": "extra",

@@ -34,6 +34,9 @@ def test_which_events_call_for_work(event: str | None, now: dict[str, Any], seen
     assert needs_work(event, now, seen) is expected
 
 
+LISTED: list[tuple[str, bool]] = []  # (workload, whether reconcile had to LIST its Pods)
+
+
 class FakeEngine:
     def __init__(self) -> None:
         self.released: list[str] = []
@@ -60,9 +63,12 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Reconciliations seen (name, generation); each takes 50 ms and checks it runs alone."""
     seen: list[tuple[str, int]] = []
     active: set[str] = set()
+    listed = LISTED
+    listed.clear()
 
-    async def reconcile(b: dict[str, Any], *_: Any, **__: Any) -> Reconciled:
+    async def reconcile(b: dict[str, Any], *_: Any, pods: dict[str, str] | None = None, **__: Any) -> Reconciled:
         name = b["metadata"]["name"]
+        listed.append((name, pods is None))
         assert name not in active, f"{name} reconciled twice at the same time"
         active.add(name)
         seen.append((name, b["metadata"]["generation"]))
@@ -77,7 +83,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 async def _run(steps: Any, wait: float = 0.3) -> tuple[FakeEngine, FakeKube]:
     engine, kube = FakeEngine(), FakeKube()
-    c = ctl.WorkloadController(engine, kube, workers=8)  # type: ignore[arg-type]
+    c = ctl.WorkloadController(engine, kube, workers=8, replicas=lambda key: {})  # type: ignore[arg-type]
     c.start()
     try:
         await steps(c)
@@ -99,6 +105,8 @@ def test_a_status_only_event_does_no_work_and_a_new_generation_during_work_is_no
     _, kube = asyncio.run(_run(steps))
     assert calls == [("cam", 1), ("cam", 2)]
     assert [s["observedGeneration"] for s in kube.status] == [1, 2]
+    # the first placement trusts the pod watch; once this process has made Pods, it lists them
+    assert LISTED == [("cam", False), ("cam", True)]
 
 
 def test_retries_are_timers_and_deletion_releases_and_stops_them(calls: list[tuple[str, int]]) -> None:

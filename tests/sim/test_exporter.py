@@ -32,9 +32,11 @@ class Running:
 
     def scrape(self) -> tuple[dict[str, str], Samples]:
         """metric family -> type, and every sample keyed by (sample name, sorted labels)."""
-        with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:
-            assert resp.headers["Content-Type"].startswith("text/plain")
-            text = resp.read().decode()
+        text = ""
+        for url in (self.metrics_url, self.metrics_url + "/apps"):  # the city, then the apps
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                assert resp.headers["Content-Type"].startswith("text/plain")
+                text += resp.read().decode()
         types: dict[str, str] = {}
         samples: Samples = {}
         for family in text_string_to_metric_families(text):
@@ -189,6 +191,21 @@ def test_workload_histogram_follows_site_latency(exporter: Running) -> None:
              lambda: _app(exporter.scrape()[1], "count", "city/cams", "fe-poblenou") > 0)
     exporter.ctl.remove_workload("city", "cams")
     assert "city/cams" not in exporter.ctl.workloads()
+
+
+def test_app_series_are_a_scrape_target_of_their_own(exporter: Running) -> None:
+    """/metrics (the city) stays small however many workloads are simulated; /metrics/apps has them."""
+    exporter.ctl.set_workload_site("city", "split", "mec-22at", {"cell-poblenou-1": 1})
+
+    def names(url: str) -> set[str]:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return {f.name for f in text_string_to_metric_families(resp.read().decode())}
+
+    wait_for("app series on /metrics/apps",
+             lambda: "edgeorch_app_request_latency_seconds" in names(exporter.metrics_url + "/apps"))
+    city, apps = names(exporter.metrics_url), names(exporter.metrics_url + "/apps")
+    assert "edgeorch_link_latency_seconds" in city and "edgeorch_app_request_latency_seconds" not in city
+    assert apps == {"edgeorch_app_request_latency_seconds", "edgeorch_app_requests_failed"}
 
 
 def test_offline_site_fails_requests(exporter: Running) -> None:
