@@ -37,9 +37,10 @@ MAX_RETRY_S = 60.0
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
                  announce: Announce | None = None, replicas: Callable[[str], dict[str, str] | None] | None = None,
-                 ) -> None:
+                 gone: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.engine = engine
         self.replicas = replicas
+        self.gone = gone  # told (namespace, name) when a workload is deleted
         self.kube = kube
         self.workers = workers
         self.announce = announce
@@ -61,6 +62,9 @@ class WorkloadController:
         if event_type == "DELETED":
             self._forget(key)
             self.engine.release(key)
+            if self.gone:
+                meta = body["metadata"]
+                self._side_task(self.gone(meta["namespace"], meta["name"]))
             return
         seen = self._latest.get(key)
         self._latest[key] = dict(body)

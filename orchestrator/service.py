@@ -130,7 +130,7 @@ class OperatorService:
         )
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce,
-                                            replicas=self.view.replicas)
+                                            replicas=self.view.replicas, gone=self.forget)
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce)
@@ -151,6 +151,15 @@ class OperatorService:
             await self.exporter.set_workload_site(namespace, name, primary, cells)
         except Exception as exc:  # the simulator is optional; placement must not fail because of it
             log.warning("could not tell the exporter about %s/%s: %s", namespace, name, exc)
+
+    async def forget(self, namespace: str, name: str) -> None:
+        """The workload is deleted: the simulator stops its synthetic requests."""
+        if self.exporter is None:
+            return
+        try:
+            await self.exporter.remove_workload(namespace, name)
+        except Exception as exc:  # unknown to the simulator (never placed), or the simulator is gone
+            log.debug("exporter did not forget %s/%s: %s", namespace, name, exc)
 
     async def stop(self) -> None:
         if self.exporter:
