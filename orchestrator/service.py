@@ -142,8 +142,12 @@ class OperatorService:
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
 
     async def announce(self, namespace: str, name: str, spec: Mapping[str, Any], sites: list[str]) -> None:
-        """Tell the simulator's exporter where a workload now runs (its app-latency series follow)."""
+        """Tell the simulator's exporter where a workload under an agreement now runs (its app-latency
+        series follow).  Workloads no agreement covers get no synthetic traffic: a thousand of them
+        would cost the simulator more CPU than the whole city."""
         if self.exporter is None or not sites:
+            return
+        if self.slas is not None and not self.slas.covers(f"{namespace}/{name}"):
             return
         primary = max(sorted(set(sites)), key=sites.count)
         cells = {c["cell"]: float(c["share"]) for c in (spec.get("users") or {}).get("cells") or []}

@@ -47,6 +47,13 @@ class SlaLoop:
         self.ledger = ledger
         self._written: dict[str, dict[str, Any]] = {}  # uid -> the last status we wrote
         self._last_eval: dict[str, float] = {}
+        # Workloads under an agreement ("ns/name") -> the sites the simulator was last told: only
+        # these get synthetic app traffic (the series SLA objectives are computed from).
+        self._covered: dict[str, tuple[str, ...]] = {}
+
+    def covers(self, workload: str) -> bool:
+        """Whether an agreement covers workload "ns/name" (its app traffic is simulated)."""
+        return workload in self._covered
 
     def _fresh(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`body` with the newest status we know of (ours, when the watch has not caught up)."""
@@ -74,11 +81,17 @@ class SlaLoop:
     async def record(self, body: Mapping[str, Any]) -> TickResult:
         body = self._fresh(body)
         upd = slas.record(body)
-        return await self._commit(body, upd)
+        result = await self._commit(body, upd)
+        try:
+            await self._workload_sites(body)  # from now on its app traffic is simulated
+        except KubeError as exc:  # the next evaluation tells the simulator
+            log.warning("could not read workload %s: %s", body["spec"]["workloadRef"], exc)
+        return result
 
     async def terminate(self, body: Mapping[str, Any]) -> str | None:
         """End the agreement on chain (the SLA is being deleted); the tx hash, or None if never recorded."""
         self.forget(body["metadata"]["uid"])
+        self._covered.pop(f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}", None)
         if not (body.get("status") or {}).get("agreementId"):
             return None
         ledger = await self.ledger.get()
@@ -113,12 +126,19 @@ class SlaLoop:
         return bool(objectives) and all(o.get("state") == "Ok" for o in objectives)
 
     async def _workload_sites(self, body: Mapping[str, Any]) -> tuple[str, ...]:
+        """The sites of the agreement's workload; the simulator is told of them when they changed."""
         ns, ref = body["metadata"]["namespace"], body["spec"]["workloadRef"]
         try:
             ew = await self.kube.get_custom("edgeworkloads", ns, ref)
         except KubeNotFound:
             return ()
-        return tuple(sorted({p["site"] for p in (ew.get("status") or {}).get("placements") or []}))
+        sites = tuple(p["site"] for p in (ew.get("status") or {}).get("placements") or [])
+        key = f"{ns}/{ref}"
+        if self._covered.get(key) != sites or key not in self._covered:
+            self._covered[key] = sites
+            if self.announce and sites:
+                await self.announce(ns, ref, ew.get("spec") or {}, list(sites))
+        return tuple(sorted(set(sites)))
 
     async def _offload(self, body: Mapping[str, Any], action: slas.Offload, result: TickResult) -> None:
         cause = {"sla": body["metadata"]["uid"], "objective": action.objective, "windowStart": action.window_start,
@@ -150,6 +170,7 @@ class SlaLoop:
         if self.announce and moved.body is not None:
             meta = moved.body["metadata"]
             sites = [p["site"] for p in (moved.body.get("status") or {}).get("placements") or []]
+            self._covered[f"{meta['namespace']}/{meta['name']}"] = tuple(sites)
             await self.announce(meta["namespace"], meta["name"], moved.body["spec"], sites)
         telemetry.MIGRATIONS.inc(len(moved.moves))
         workload = f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}"
