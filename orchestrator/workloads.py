@@ -96,6 +96,8 @@ def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[st
 
 
 AVOID_ANNOTATION = "edgeorch.io/avoid-sites"
+UNPLACEABLE_RETRY_S = 30.0  # no feasible placement: capacity or metrics may change
+TIMED_OUT_RETRY_S = 2.0  # the solver ran out of time before placing it
 
 
 def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
@@ -131,8 +133,10 @@ async def reconcile(
                               "NoFeasiblePlacement" if not pods else "KeptPrevious", outcome.reason or "", gen)
         failed = {"phase": "Unplaceable" if not pods else "Degraded", "observedGeneration": gen,
                   "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": _conds(conds)}
+        # A solve that ran out of time is no verdict on the workload: try again soon.
+        retry = TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
         return Reconciled(failed, [("Warning", "Unplaceable", outcome.reason or "no feasible placement")],
-                          retry_after=30.0, outcome=outcome)
+                          retry_after=retry, outcome=outcome)
     plan = plan_pods(pods, outcome.nodes)
     site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
     creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id) for node, i in plan.create]
