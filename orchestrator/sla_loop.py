@@ -134,7 +134,7 @@ class SlaLoop:
             return ()
         sites = tuple(p["site"] for p in (ew.get("status") or {}).get("placements") or [])
         key = f"{ns}/{ref}"
-        if self._covered.get(key) != sites or key not in self._covered:
+        if self._covered.get(key) != sites:
             self._covered[key] = sites
             if self.announce and sites:
                 await self.announce(ns, ref, ew.get("spec") or {}, list(sites))

@@ -97,12 +97,14 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
     spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
     share = config.time_limit_s * QUICK_SHARE
     start = _best_start(problem)
-    outcome = solve_model(problem, spec, start, config, max(0.05, share), dtime=share * DTIME_PER_SECOND)
-    if not outcome.solved:
-        return start, -float("inf"), False
+    budget = share * DTIME_PER_SECOND
+    outcome = solve_model(problem, spec, start, config, max(0.05, share), dtime=budget)
+    optimal = outcome.solved and outcome.status == "OPTIMAL"
+    if not optimal and not (outcome.solved and outcome.dtime >= 0.99 * budget):
+        return start, -float("inf"), False  # stopped by the wall clock: its incumbent would not be reproducible
     # CP-SAT's objective has integer-scaled coefficients: keep the start if the exact objective prefers it
     best = start if _better(problem, start, outcome.assignment) else outcome.assignment
-    return best, outcome.bound, outcome.status == "OPTIMAL"
+    return best, outcome.bound, optimal
 
 
 def _second_pass(
