@@ -6,7 +6,8 @@ freed and re-placed by CP-SAT from a greedy start. If a freed workload is then l
 fixed workloads in its way are freed too and CP-SAT runs again. If a workload that has
 feasible nodes is still left out, fixing the others was too strict: the grouped LP of the
 whole problem (current placements priced as kept, placement.lp) is solved and rounded with
-current nodes first, which also gives a proven bound of the whole problem.
+current nodes first, which also gives a proven bound of the whole problem. A large model whose
+greedy start already leaves a placeable workload out goes to that LP directly.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ SMALL_SETTLE_SHARE = 0.25  # a small model's whole-model CP-SAT after the LP fal
 @dataclass
 class Replacement:
     assignment: dict[str, tuple[str, ...]]
-    solved: bool  # CP-SAT found a solution at least once
+    solved: bool  # a solution was found (CP-SAT, or the LP fallback on a large model)
     bound: float  # a proven bound of the whole problem (-inf if the LP fallback did not run)
 
 
@@ -192,6 +193,11 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     solved = False
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
     value: float | None = None  # of `best`, once a CP-SAT outcome needs comparing
+    if _left_out(problem, best) and problem.pairs().start[-1] > SMALL_MODEL:
+        # a large model whose fixed start leaves a placeable workload out: the whole problem's LP
+        # settles it (1,000 churn: the fixed rounds' CP-SAT and repair cost 0.8 s and the LP's
+        # rounding replaced their result anyway)
+        return _lp_fallback(problem, best, True, end, valid, config)
     for _round in range(2):
         large = _pruned_size(problem, free) > CPSAT_PAIRS
         candidates, _ = prune(problem, free, best) if not large else ({}, False)
