@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.decision import decision_id
-from orchestrator.snapshot import QosMetrics, Request, build_instance, cpu_m, memory_mb
+from orchestrator.snapshot import QosMetrics, Request, Reserved, build_instance, cpu_m, memory_mb
 from placement import InvalidInstance, SolverConfig, SolveResult, Status, Weights, solve
 
 log = logging.getLogger("edgeorch.engine")
@@ -49,11 +49,13 @@ class ClusterView(Protocol):
 
 @dataclass(frozen=True)
 class Holding:
-    """Capacity a placed workload holds: its replicas' nodes and the requests of one replica."""
+    """Capacity a placed workload holds: its replicas' nodes (one Pod each) and the requests of one
+    replica."""
 
     nodes: tuple[str, ...]
     cpu_m: int
     memory_mb: int
+    gpu: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,20 +168,20 @@ class PlacementEngine:
             if not p.future.done():
                 p.future.set_result(outcomes[p.request.key])
 
-    def _holdings(self, exclude: set[str]) -> dict[str, tuple[int, int]]:
+    def _holdings(self, exclude: set[str]) -> dict[str, Reserved]:
         held = dict(self.view.placed())
         for key, own in self._own.items():
             if own is None:
                 held.pop(key, None)
             else:
                 held[key] = own
-        reserved: dict[str, tuple[int, int]] = {}
+        reserved: dict[str, Reserved] = {}
         for key, h in held.items():
             if key in exclude:
                 continue
             for node in h.nodes:
-                cpu, mem = reserved.get(node, (0, 0))
-                reserved[node] = (cpu + h.cpu_m, mem + h.memory_mb)
+                r = reserved.get(node, Reserved())
+                reserved[node] = Reserved(r.cpu_m + h.cpu_m, r.memory_mb + h.memory_mb, r.gpu + h.gpu, r.pods + 1)
         return reserved
 
     async def _solve_batch(self, requests: list[Request]) -> dict[str, Outcome]:
@@ -264,6 +266,7 @@ class PlacementEngine:
                         assigned,
                         cpu_m(r.spec.resources.cpu),
                         memory_mb(r.spec.resources.memory),
+                        r.spec.resources.gpu,
                     )
                 out[r.key] = Outcome(
                     r.key, assigned, site_names, tiers, result.predicted_latency_ms.get(r.key), None, report,

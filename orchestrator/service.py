@@ -101,7 +101,8 @@ def holding_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Holding | 
         return None
     res = spec.get("resources") or {}
     try:
-        return Holding(tuple(p["node"] for p in placements), cpu_m(res.get("cpu", 0)), memory_mb(res.get("memory", 0)))
+        return Holding(tuple(p["node"] for p in placements), cpu_m(res.get("cpu", 0)), memory_mb(res.get("memory", 0)),
+                       int(res.get("gpu") or 0))
     except (KeyError, ValueError, TypeError):
         return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.resources.common import parse_quantity
@@ -62,6 +62,19 @@ def memory_mb(value: str | int, field: str = "memory") -> int:
         raise ValueError(f"{field}: {exc}") from exc
 
 
+class Reserved(NamedTuple):
+    """What workloads outside a batch hold on one node: requests summed over their replicas there,
+    and one Pod per replica."""
+
+    cpu_m: int = 0
+    memory_mb: int = 0
+    gpu: int = 0
+    pods: int = 0
+
+
+NOTHING_RESERVED = Reserved()
+
+
 def node_ready(node: Mapping[str, Any]) -> bool:
     meta = node.get("metadata", {})
     if (meta.get("annotations") or {}).get(OFFLINE_ANNOTATION) == "true":
@@ -92,9 +105,11 @@ def build_nodes(
     nodes: Iterable[Mapping[str, Any]],
     sites: Mapping[str, Mapping[str, Any]],
     metrics: QosMetrics,
-    reserved: Mapping[str, tuple[int, int]],
+    reserved: Mapping[str, Reserved],
 ) -> tuple[list[Node], list[Site]]:
-    """Placement nodes (Ready ones of known sites) and the sites they belong to."""
+    """Placement nodes (Ready ones of known sites) and the sites they belong to.  A node's Pod limit
+    is its allocatable `pods`; the Pods counted against it are the replicas in `reserved` (Pods of
+    other controllers are not known here: the kube-scheduler still checks them)."""
     out: list[Node] = []
     used_sites: dict[str, Site] = {}
     for node in nodes:
@@ -110,15 +125,19 @@ def build_nodes(
         zone = site_spec.get("zone") or labels.get(ZONE_LABEL, "")
         alloc = (node.get("status") or {}).get("allocatable") or {}
         name = meta["name"]
-        res_cpu, res_mem = reserved.get(name, (0, 0))
+        held = reserved.get(name, NOTHING_RESERVED)
+        pods = alloc.get("pods")
         power = site_spec.get("power") or {}
         out.append(Node(
             name=name, site=site_name, tier=tier, zone=zone,
             cpu_m=cpu_m(alloc.get("cpu", "0"), f"node {name} allocatable.cpu"),
             memory_mb=memory_mb(alloc.get("memory", "0"), f"node {name} allocatable.memory"),
             gpu=int(parse_quantity(alloc.get("nvidia.com/gpu", "0"))),
-            used_cpu_m=res_cpu + metrics.node_cpu_m.get(name, 0),
-            used_memory_mb=res_mem + metrics.node_memory_mb.get(name, 0),
+            used_cpu_m=held.cpu_m + metrics.node_cpu_m.get(name, 0),
+            used_memory_mb=held.memory_mb + metrics.node_memory_mb.get(name, 0),
+            used_gpu=held.gpu,
+            pods=int(parse_quantity(pods)) if pods is not None else None,
+            used_pods=held.pods,
             taints=_taints(node),
             cost_per_cpu_hour=float(site_spec.get("costPerCpuHour", 0.0)),
             idle_power_w=float(power.get("idleWatts", 0.0)),
@@ -154,13 +173,13 @@ def build_instance(
     sites: Mapping[str, Mapping[str, Any]],
     requests: Iterable[Request],
     metrics: QosMetrics,
-    reserved: Mapping[str, tuple[int, int]],
+    reserved: Mapping[str, Reserved],
     *,
     excluded_sites: frozenset[str] = frozenset(),
     site_penalty_ms: Mapping[str, float] | None = None,
 ) -> Instance:
-    """The placement instance for `requests`, with capacity reduced by `reserved` (node -> cpu_m, mem_mb
-    held by workloads not in this batch).  Latency rows only for known sites; cells the metrics do not
+    """The placement instance for `requests`, with capacity reduced by `reserved` (node -> what the
+    workloads not in this batch hold there).  Latency rows only for known sites; cells the metrics do not
     know make the workload invalid (InvalidInstance names it)."""
     pnodes, psites = build_nodes(nodes, sites, metrics, reserved)
     known = {s.name for s in psites}

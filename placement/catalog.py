@@ -63,7 +63,11 @@ class Catalog:
         self.free_mem = np.array([n.free_memory_mb for n in nodes], dtype=np.int64)
         self.cap_cpu = np.array([n.cpu_m for n in nodes], dtype=np.int64)
         self.used_cpu = np.array([n.used_cpu_m for n in nodes], dtype=np.int64)
-        self.gpu = np.array([n.gpu for n in nodes], dtype=np.int64)
+        self.gpu = np.array([n.free_gpu for n in nodes], dtype=np.int64)  # free GPUs
+        # free Pod slots (every replica is one Pod); a node without a limit gets more than all
+        # replicas of the instance, so the limit never binds there
+        self.all_replicas = sum(w.replicas for w in inst.workloads)
+        self.free_pods = np.array([n.free_pods(self.all_replicas + 1) for n in nodes], dtype=np.int64)
         self.cost_per_cpu = np.array([n.cost_per_cpu_hour for n in nodes])
         self.power_per_cpu = np.array([n.power_per_cpu_w for n in nodes])
         self.idle_power = np.array([n.idle_power_w for n in nodes])
@@ -107,6 +111,7 @@ class Catalog:
         mem_fit = self.free_mem[nodes] // w.memory_mb if w.memory_mb > 0 else np.full(len(nodes), big)
         gpu_fit = self.gpu[nodes] // w.gpu if w.gpu > 0 else np.full(len(nodes), big)
         slots = np.minimum(np.minimum(cpu_fit, mem_fit), np.minimum(gpu_fit, big))
+        slots = np.minimum(slots, self.free_pods[nodes])
         if w.max_per_node is not None:
             slots = np.minimum(slots, w.max_per_node)
         result: IntArray = slots.astype(np.int64)

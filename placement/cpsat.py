@@ -61,6 +61,7 @@ def solve_model(
     free_cpu = cat.free_cpu.astype(np.int64).copy()
     free_mem = cat.free_mem.astype(np.int64).copy()
     free_gpu = cat.gpu.astype(np.int64).copy()
+    free_pods = cat.free_pods.astype(np.int64).copy()
     load = np.zeros(len(cat.node_names), dtype=np.int64)
     busy = np.zeros(len(cat.node_names), dtype=np.bool_)
     for wi, nodes in spec.fixed.items():
@@ -69,6 +70,7 @@ def solve_model(
             free_cpu[n] -= w.cpu_m
             free_mem[n] -= w.memory_mb
             free_gpu[n] -= w.gpu
+            free_pods[n] -= 1
             load[n] += w.cpu_m
             busy[n] = True
 
@@ -103,6 +105,7 @@ def solve_model(
                 fit = min(fit, int(free_mem[n]) // w.memory_mb)
             if w.gpu:
                 fit = min(fit, int(free_gpu[n]) // w.gpu)
+            fit = min(fit, int(free_pods[n]))
             if w.max_per_node is not None:
                 fit = min(fit, w.max_per_node)
             if w.max_per_site is not None:
@@ -151,6 +154,8 @@ def solve_model(
         gpu_terms = [(v, inst.workloads[wi].gpu) for wi, v in items if inst.workloads[wi].gpu]
         if gpu_terms:
             model.add(sum(c * v for v, c in gpu_terms) <= int(max(free_gpu[n], 0)))
+        if sum(upper[(wi, n)] for wi, _ in items) > free_pods[n]:
+            model.add(sum(v for _, v in items) <= int(max(free_pods[n], 0)))
 
     k_bal = math.floor(wt.balance * SCALE)
     if k_bal > 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 import numpy as np
@@ -43,9 +43,12 @@ def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[s
             blockers[other.name] = other.priority
     top = sorted(blockers, key=lambda n: (-blockers[n], n))[:3]
     names = ", ".join(sorted(cand_names)[:5]) + (", ..." if len(cand_names) > 5 else "")
+    taken = Counter(n for other in assignment.values() for n in other)
+    pods_full = all(cat.free_pods[n] - taken[cat.node_names[n]] < 1 for n in cands.tolist())
+    what = "a Pod (every node at its allocatable pods)" if pods_full else f"{w.cpu_m}m CPU / {w.memory_mb} MB"
     return (
         f"Capacity: the {len(cands)} feasible nodes ({names}) have no room left for {w.replicas} x "
-        f"{w.cpu_m}m CPU / {w.memory_mb} MB; taken by {len(blockers)} other workloads"
+        f"{what}; taken by {len(blockers)} other workloads"
         + (f" (e.g. {', '.join(f'{b} (priority {blockers[b]})' for b in top)})" if top else "")
     )
 

@@ -206,10 +206,13 @@ class ResourceFit:
         ok_cpu = cat.free_cpu[candidates] >= w.cpu_m
         ok_mem = cat.free_mem[candidates] >= w.memory_mb
         ok_gpu = cat.gpu[candidates] >= w.gpu
-        keep = ok_cpu & ok_mem & ok_gpu
+        ok_pods = cat.free_pods[candidates] >= 1
+        keep = ok_cpu & ok_mem & ok_gpu & ok_pods
         detail = ""
         if len(candidates) and not keep.any():
-            if not ok_gpu.any():
+            if not ok_pods.any():
+                detail = "every such node already runs its most Pods (allocatable pods)"
+            elif not ok_gpu.any():
                 detail = f"largest GPU count: {int(cat.gpu[candidates].max())}"
             elif not ok_cpu.any():
                 best = int(candidates[int(np.argmax(cat.free_cpu[candidates]))])

@@ -46,7 +46,9 @@ class Site:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A machine at a site. `used_*` is load NOT managed by the instance's workloads (metrics)."""
+    """A machine at a site. `used_*` is load NOT managed by the instance's workloads (metrics, and
+    workloads placed earlier). `pods` is the most Pods the node runs (Kubernetes' allocatable
+    `pods`, 110 by default; None: no limit); every replica is one Pod."""
 
     name: str
     site: str
@@ -57,6 +59,9 @@ class Node:
     gpu: int = 0
     used_cpu_m: int = 0
     used_memory_mb: int = 0
+    used_gpu: int = 0
+    pods: int | None = None
+    used_pods: int = 0
     taints: frozenset[str] = frozenset()
     cost_per_cpu_hour: float = 0.0
     idle_power_w: float = 0.0
@@ -72,6 +77,14 @@ class Node:
     @property
     def free_memory_mb(self) -> int:
         return max(0, self.memory_mb - self.used_memory_mb)
+
+    @property
+    def free_gpu(self) -> int:
+        return max(0, self.gpu - self.used_gpu)
+
+    def free_pods(self, unlimited: int) -> int:
+        """Pods that still fit; `unlimited` when the node has no limit."""
+        return unlimited if self.pods is None else max(0, self.pods - self.used_pods)
 
 
 @dataclass(frozen=True, slots=True)

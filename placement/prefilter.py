@@ -94,6 +94,7 @@ def feasible_all(cat: Catalog, worst: FloatArray | None = None,
     node_ok &= cat.free_cpu[order][None, :] >= cpu[:, None]
     node_ok &= cat.free_mem[order][None, :] >= mem[:, None]
     node_ok &= cat.gpu[order][None, :] >= gpu[:, None]
+    node_ok &= cat.free_pods[order][None, :] >= 1
     tainted = cat.node_tainted[order]
     if tainted.any():
         by_tolerations: dict[frozenset[str], BoolArray] = {}

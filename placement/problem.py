@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from placement.catalog import Catalog, FloatArray, IntArray
+from placement.catalog import BoolArray, Catalog, FloatArray, IntArray
 from placement.filters import Feasibility
 from placement.model import Instance, Weights, Workload
 from placement.objective import unplaced_penalties
@@ -85,6 +85,7 @@ class Pairs:
         for res, free in ((cpu, cat.free_cpu), (mem, cat.free_mem), (gpu, cat.gpu)):
             has = res > 0
             fit[has] = np.minimum(fit[has], free[self.node[has]].astype(np.int64) // res[has])
+        fit = np.minimum(fit, cat.free_pods[self.node])
         self.slots: IntArray = fit
         # lookup keys: workload-major, nodes in the filters' order (sites before nodes), which
         # makes them sorted already; argsort only if some filter listed nodes otherwise
@@ -118,19 +119,35 @@ class Packing:
         self.free_cpu = cat.free_cpu.copy()
         self.free_mem = cat.free_mem.copy()
         self.free_gpu = cat.gpu.copy()
+        self.free_pods = cat.free_pods.copy()
         self.active = np.zeros(len(cat.node_names), dtype=np.bool_)
         self.assignment: dict[str, tuple[str, ...]] = {}
+
+    def save(self) -> Saved:
+        """A copy of the free capacity, active nodes and assignment (see `restore`)."""
+        return (self.free_cpu.copy(), self.free_mem.copy(), self.free_gpu.copy(), self.active.copy(),
+                dict(self.assignment), self.free_pods.copy())
+
+    def restore(self, saved: Saved) -> None:
+        (self.free_cpu, self.free_mem, self.free_gpu, self.active, self.assignment,
+         self.free_pods) = saved
+
+    def used(self) -> BoolArray:
+        """Nodes running at least one replica placed here."""
+        out: BoolArray = self.free_pods < self.problem.cat.free_pods
+        return out
 
     def fits(self, w: Workload, node: int) -> bool:
         return bool(
             self.free_cpu[node] >= w.cpu_m and self.free_mem[node] >= w.memory_mb
-            and self.free_gpu[node] >= w.gpu
+            and self.free_gpu[node] >= w.gpu and self.free_pods[node] >= 1
         )
 
     def take(self, w: Workload, node: int, count: int = 1) -> None:
         self.free_cpu[node] -= w.cpu_m * count
         self.free_mem[node] -= w.memory_mb * count
         self.free_gpu[node] -= w.gpu * count
+        self.free_pods[node] -= count
         self.active[node] = True
 
     def commit(self, w: Workload, nodes: list[int]) -> None:
@@ -146,7 +163,7 @@ class Packing:
         site_of = self.problem.cat.node_site
         chosen: list[int] = []
         per_site: Counter[int] = Counter()
-        cpu, mem, gpu = self.free_cpu, self.free_mem, self.free_gpu
+        cpu, mem, gpu, pods = self.free_cpu, self.free_mem, self.free_gpu, self.free_pods
         for n in order:
             here = 0
             while len(chosen) < w.replicas:
@@ -155,7 +172,7 @@ class Packing:
                 if w.max_per_site is not None and per_site[int(site_of[n])] >= w.max_per_site:
                     break
                 if not (cpu[n] >= w.cpu_m * (here + 1) and mem[n] >= w.memory_mb * (here + 1)
-                        and gpu[n] >= w.gpu * (here + 1)):
+                        and gpu[n] >= w.gpu * (here + 1) and pods[n] >= here + 1):
                     break
                 chosen.append(int(n))
                 here += 1
@@ -168,13 +185,14 @@ class Packing:
     def fits_many(self, w: Workload, node: int, count: int) -> bool:
         return bool(
             self.free_cpu[node] >= w.cpu_m * count and self.free_mem[node] >= w.memory_mb * count
-            and self.free_gpu[node] >= w.gpu * count
+            and self.free_gpu[node] >= w.gpu * count and self.free_pods[node] >= count
         )
 
     def give_back(self, w: Workload, node: int, count: int = 1) -> None:
         self.free_cpu[node] += w.cpu_m * count
         self.free_mem[node] += w.memory_mb * count
         self.free_gpu[node] += w.gpu * count
+        self.free_pods[node] += count
 
     def place_one_by_one(self, wi: int, score: ScoreFn) -> bool:
         """Place replicas one at a time on the feasible node with the lowest `score`."""
@@ -193,7 +211,7 @@ class Packing:
             per_site[int(site_of[n])] += k
         for _ in range(w.replicas - sum(base.values())):
             ok = (self.free_cpu[cands] >= w.cpu_m) & (self.free_mem[cands] >= w.memory_mb) & (
-                self.free_gpu[cands] >= w.gpu)
+                self.free_gpu[cands] >= w.gpu) & (self.free_pods[cands] >= 1)
             if w.max_per_node is not None and per_node:
                 ok &= np.array([per_node[int(n)] < w.max_per_node for n in cands], dtype=np.bool_)
             if w.max_per_site is not None and per_site:
@@ -211,6 +229,7 @@ class Packing:
             self.free_cpu[pick] -= w.cpu_m
             self.free_mem[pick] -= w.memory_mb
             self.free_gpu[pick] -= w.gpu
+            self.free_pods[pick] -= 1
         nodes = sorted(base.elements()) + chosen
         for n in nodes:
             self.active[n] = True
@@ -234,7 +253,7 @@ class Packing:
             for n, c in counts.items():
                 per_site[int(site_of[n])] += c
                 if n not in feas or (w.max_per_node is not None and c > w.max_per_node) or not (self.free_cpu[n] >= w.cpu_m * c and self.free_mem[n] >= w.memory_mb * c
-                          and self.free_gpu[n] >= w.gpu * c):
+                          and self.free_gpu[n] >= w.gpu * c and self.free_pods[n] >= c):
                     ok = False
             if w.max_per_site is not None and any(c > w.max_per_site for c in per_site.values()):
                 ok = False
@@ -244,6 +263,8 @@ class Packing:
         return kept
 
 
+Saved = tuple[IntArray, IntArray, IntArray, BoolArray, dict[str, tuple[str, ...]], IntArray]
+"""Packing.save(): free CPU, memory, GPU, active nodes, assignment, free Pods."""
 ScoreFn = Callable[[Packing, int, IntArray, IntArray], FloatArray]
 """Score of candidate `nodes` (positions `idx` in the workload's candidate list); lower is better."""
 

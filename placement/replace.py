@@ -138,7 +138,8 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], Boo
     load_mem = np.bincount(cn[on], weights=mem[cw[on]].astype(np.float64), minlength=n_n)
     gpu = np.array([w.gpu for w in inst.workloads], dtype=np.float64)
     load_gpu = np.bincount(cn[on], weights=gpu[cw[on]], minlength=n_n)
-    over = (load_cpu > cat.free_cpu) | (load_mem > cat.free_mem) | (load_gpu > cat.gpu)
+    load_pods = np.bincount(cn[on], minlength=n_n)
+    over = (load_cpu > cat.free_cpu) | (load_mem > cat.free_mem) | (load_gpu > cat.gpu) | (load_pods > cat.free_pods)
     keep = valid & (np.bincount(cw, weights=over[cn].astype(np.float64), minlength=n_w) == 0)
     cpu_left, mem_left = cat.free_cpu - load_cpu, cat.free_mem - load_mem
     is_cur = np.zeros(len(pr.w), dtype=np.bool_)
@@ -299,13 +300,12 @@ def _restore(problem: Problem, assignment: dict[str, tuple[str, ...]], valid: Bo
             now = pack.assignment.get(w.name)
             if now is None or Counter(now) == Counter(w.current):
                 continue
-            saved = (pack.free_cpu.copy(), pack.free_mem.copy(), pack.free_gpu.copy(), pack.active.copy(),
-                     dict(pack.assignment))
+            saved = pack.save()
             for n in now:
                 pack.give_back(w, cat.node_index[n])
             if all(pack.fits_many(w, n, c) for n, c in problem.current_counts(wi).items()):
                 pack.commit(w, [cat.node_index[n] for n in w.current])
-                pack.active = (pack.free_cpu < cat.free_cpu) | (pack.free_mem < cat.free_mem) | (pack.free_gpu < cat.gpu)
+                pack.active = pack.used()
                 if exact:
                     gain = delta(problem, saved, pack, [wi])
                 else:
@@ -314,7 +314,7 @@ def _restore(problem: Problem, assignment: dict[str, tuple[str, ...]], valid: Bo
                     value += gain
                     restored = True
                     continue
-            pack.free_cpu, pack.free_mem, pack.free_gpu, pack.active, pack.assignment = saved
+            pack.restore(saved)
         if not restored:
             break
     return pack.assignment

@@ -15,10 +15,10 @@ from collections import Counter
 
 import numpy as np
 
-from placement.catalog import BoolArray, FloatArray, IntArray
+from placement.catalog import FloatArray, IntArray
 from placement.lp import LpResult
 from placement.objective import evaluate, migrations_of
-from placement.problem import Packing, Problem
+from placement.problem import Packing, Problem, Saved
 
 EPS = 1e-6
 LP_BONUS = 1e3  # per unit of LP count still unused in the node's group
@@ -40,7 +40,8 @@ class _State:
     def room(self) -> FloatArray:
         """Free CPU per candidate, -1 where one more replica does not fit (capacity, spread)."""
         w, p, c = self.w, self.pack, self.cands
-        ok = (p.free_cpu[c] >= w.cpu_m) & (p.free_mem[c] >= w.memory_mb) & (p.free_gpu[c] >= w.gpu)
+        ok = ((p.free_cpu[c] >= w.cpu_m) & (p.free_mem[c] >= w.memory_mb) & (p.free_gpu[c] >= w.gpu)
+              & (p.free_pods[c] >= 1))
         if w.max_per_node is not None:
             ok &= self.per_node < w.max_per_node
         if w.max_per_site is not None:
@@ -180,8 +181,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
         if u.name in pack.assignment or len(problem.candidates(wi)) == 0 or attempts >= REPAIR_ATTEMPTS:
             continue
         attempts += 1
-        saved = (pack.free_cpu.copy(), pack.free_mem.copy(), pack.free_gpu.copy(), pack.active.copy(),
-                 dict(pack.assignment))
+        saved = pack.save()
         moved = _make_room(problem, pack, wi, regrets)
         ok = moved is not None and pack.complete(wi, Counter(), score)
         if ok and moved is not None:
@@ -197,7 +197,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
             if gain < -1e-9:
                 before += gain
                 continue
-        pack.free_cpu, pack.free_mem, pack.free_gpu, pack.active, pack.assignment = saved
+        pack.restore(saved)
     return pack.assignment
 
 
@@ -206,10 +206,9 @@ def delta_is_exact(problem: Problem) -> bool:
     return problem.weights.balance == 0 and all(w.cpu_m or w.memory_mb or w.gpu for w in problem.instance.workloads)
 
 
-def delta(problem: Problem, saved: tuple[IntArray, IntArray, IntArray, BoolArray, dict[str, tuple[str, ...]]],
-           pack: Packing, changed: list[int]) -> float:
+def delta(problem: Problem, saved: Saved, pack: Packing, changed: list[int]) -> float:
     """Objective change from `saved` to `pack` when only `changed` workloads moved (no balance
-    term; every workload uses some resource, so a node is active iff its free resources dropped)."""
+    term; a node is active iff it runs a replica, i.e. its free Pod slots dropped)."""
     inst = problem.instance
     cat = problem.cat
     wt = problem.weights
@@ -225,8 +224,8 @@ def delta(problem: Problem, saved: tuple[IntArray, IntArray, IntArray, BoolArray
     names = [inst.workloads[wi].name for wi in changed]
     value = sum(cost(wi, pack.assignment.get(n)) - cost(wi, old.get(n)) for wi, n in zip(changed, names, strict=True))
     opening = wt.active_nodes + wt.energy * cat.idle_power
-    was = (saved[0] < cat.free_cpu) | (saved[1] < cat.free_mem) | (saved[2] < cat.gpu)
-    now = (pack.free_cpu < cat.free_cpu) | (pack.free_mem < cat.free_mem) | (pack.free_gpu < cat.gpu)
+    was = saved[5] < cat.free_pods
+    now = pack.used()
     return float(value) + float(opening @ (now.astype(np.float64) - was.astype(np.float64)))
 
 
@@ -248,18 +247,20 @@ def _make_room(problem: Problem, pack: Packing, wi: int, regrets: dict[int, floa
                           and _room_elsewhere(problem, pack, v, n)),
                          key=lambda v: (-inst.workloads[v].memory_mb, -inst.workloads[v].cpu_m, v))
         cpu, mem, gpu = int(pack.free_cpu[n]), int(pack.free_mem[n]), int(pack.free_gpu[n])
+        pods = int(pack.free_pods[n])
         lift: list[int] = []
         burden = unit
-        while (cpu < u.cpu_m or mem < u.memory_mb or gpu < u.gpu) and movable:
+        while (cpu < u.cpu_m or mem < u.memory_mb or gpu < u.gpu or pods < 1) and movable:
             v = movable.pop(0)
             w = inst.workloads[v]
             k = pack.assignment[w.name].count(cat.node_names[n])
             cpu, mem, gpu = cpu + k * w.cpu_m, mem + k * w.memory_mb, gpu + k * w.gpu
+            pods += k
             lift.append(v)
             if v not in regrets:
                 regrets[v] = _regret(problem, v)
             burden += w.replicas * min(regrets[v], problem.penalty[w.name])
-        if cpu >= u.cpu_m and mem >= u.memory_mb and gpu >= u.gpu:
+        if cpu >= u.cpu_m and mem >= u.memory_mb and gpu >= u.gpu and pods >= 1:
             plans.append((burden, n, lift))
     per_site: Counter[int] = Counter()
     lifted: list[int] = []
@@ -287,7 +288,8 @@ def _room_elsewhere(problem: Problem, pack: Packing, wi: int, node: int) -> bool
     """Whether other candidate nodes have room for a replica of `wi` (as many as it has)."""
     w = problem.instance.workloads[wi]
     c = problem.candidates(wi)
-    ok = (pack.free_cpu[c] >= w.cpu_m) & (pack.free_mem[c] >= w.memory_mb) & (pack.free_gpu[c] >= w.gpu) & (c != node)
+    ok = ((pack.free_cpu[c] >= w.cpu_m) & (pack.free_mem[c] >= w.memory_mb) & (pack.free_gpu[c] >= w.gpu)
+          & (pack.free_pods[c] >= 1) & (c != node))
     return int(ok.sum()) >= w.replicas
 
 

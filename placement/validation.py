@@ -52,6 +52,10 @@ def _validate_node(i: int, node: Node, sites: dict[str, tuple[str, str]], seen: 
     _integer(f"{p}.gpu", node.gpu, minimum=0)
     _integer(f"{p}.used_cpu_m", node.used_cpu_m, minimum=0)
     _integer(f"{p}.used_memory_mb", node.used_memory_mb, minimum=0)
+    _integer(f"{p}.used_gpu", node.used_gpu, minimum=0)
+    if node.pods is not None:
+        _integer(f"{p}.pods", node.pods, minimum=0)
+    _integer(f"{p}.used_pods", node.used_pods, minimum=0)
     for attr in ("cost_per_cpu_hour", "idle_power_w", "power_per_cpu_w"):
         _number(f"{p}.{attr}", getattr(node, attr))
 

@@ -22,6 +22,7 @@ def check_violations(inst: Instance, result: SolveResult) -> list[str]:
     cpu: Counter[str] = Counter()
     mem: Counter[str] = Counter()
     gpu: Counter[str] = Counter()
+    pods: Counter[str] = Counter()
     for name, placed in result.assignment.items():
         w = workloads.get(name)
         if w is None:
@@ -42,6 +43,7 @@ def check_violations(inst: Instance, result: SolveResult) -> list[str]:
             cpu[node_name] += w.cpu_m * count
             mem[node_name] += w.memory_mb * count
             gpu[node_name] += w.gpu * count
+            pods[node_name] += count
             if w.max_per_node is not None and count > w.max_per_node:
                 out.append(f"{name}: {count} replicas on node {node_name} > max_per_node {w.max_per_node}")
             if site.name in inst.excluded_sites:
@@ -74,8 +76,10 @@ def check_violations(inst: Instance, result: SolveResult) -> list[str]:
             out.append(f"node {node_name}: CPU {node.used_cpu_m}+{cpu[node_name]} > {node.cpu_m} m")
         if node.used_memory_mb + mem[node_name] > node.memory_mb:
             out.append(f"node {node_name}: memory {node.used_memory_mb}+{mem[node_name]} > {node.memory_mb} MB")
-        if gpu[node_name] > node.gpu:
-            out.append(f"node {node_name}: GPU {gpu[node_name]} > {node.gpu}")
+        if node.used_gpu + gpu[node_name] > node.gpu:
+            out.append(f"node {node_name}: GPU {node.used_gpu}+{gpu[node_name]} > {node.gpu}")
+        if node.pods is not None and node.used_pods + pods[node_name] > node.pods:
+            out.append(f"node {node_name}: Pods {node.used_pods}+{pods[node_name]} > {node.pods}")
     missing = defaultdict(list)
     for w in inst.workloads:
         if w.name not in result.assignment and w.name not in result.unplaced:

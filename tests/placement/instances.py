@@ -49,6 +49,7 @@ def instances(draw: st.DrawFn, max_workloads: int = 5, max_nodes: int = 5, max_r
         nodes.append(Node(
             f"n{i}", s.name, s.tier, s.zone, cpu, draw(st.sampled_from((2048, 4096, 8192))),
             gpu=draw(st.sampled_from((0, 0, 1))), used_cpu_m=draw(st.sampled_from((0, 0, 500))),
+            pods=draw(st.sampled_from((None, None, None, 1, 2, 3))), used_pods=draw(st.sampled_from((0, 0, 1))),
             taints=draw(st.sampled_from((frozenset(), frozenset(), frozenset({"gpu"})))),
             cost_per_cpu_hour=draw(st.sampled_from((0.02, 0.05, 0.1))),
             idle_power_w=draw(st.sampled_from((0.0, 50.0))), power_per_cpu_w=5.0,

@@ -174,3 +174,36 @@ def test_replacement_moves_replicas_off_a_node_they_overload() -> None:
     result = solve(inst, config=CONFIG)
     assert check_violations(inst, result) == []
     assert sorted(result.assignment["w"]) == ["fe1-a", "mec1-a"]
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_no_node_gets_more_pods_than_it_allows(solver: str) -> None:
+    """Kubernetes' allocatable `pods` (110 by default) is a capacity like CPU: the kube-scheduler
+    refuses a Pod past it ("Too many pods"), so placement must not plan one."""
+    nodes = [node("fe1-a", "fe1", 8000, 16384, pods=3, used_pods=1, cost_per_cpu_hour=0.01),
+             node("mec1-a", "mec1", 8000, 16384, pods=2, cost_per_cpu_hour=0.05),
+             node("cloud1-a", "cloud1", 64000, 262144, cost_per_cpu_hour=0.02)]
+    small_ones = [wl(f"w{i}", cpu_m=100, memory_mb=64) for i in range(6)]
+    inst = small(small_ones, nodes)
+    r = SOLVERS[solver](inst, Weights(), CONFIG)
+    assert check_violations(inst, r) == []
+    per_node = Counter(n for placed in r.assignment.values() for n in placed)
+    assert per_node["fe1-a"] <= 2 and per_node["mec1-a"] <= 2
+    assert len(r.assignment) == 6  # the cloud node has no limit
+
+
+def test_a_full_node_is_named_as_the_reason() -> None:
+    nodes = [node("fe1-a", "fe1", 8000, 16384, pods=1)]
+    inst = small([wl("a", allowed_tiers=frozenset({"far-edge"})), wl("b", allowed_tiers=frozenset({"far-edge"}))],
+                 nodes)
+    r = solve(inst, config=CONFIG)
+    assert check_violations(inst, r) == []
+    assert len(r.assignment) == 1 and len(r.unplaced) == 1
+    assert "allocatable pods" in next(iter(r.unplaced.values()))
+
+
+def test_violation_checker_counts_pods() -> None:
+    nodes = [node("fe1-a", "fe1", 8000, 16384, pods=2, used_pods=1)]
+    inst = small([wl("a", replicas=2)], nodes)
+    fake = SolveResult(Status.FEASIBLE, {"a": ("fe1-a", "fe1-a")}, {}, 0.0, 0.0, 0.0, {}, 0.0, {}, (), 0, "fake")
+    assert any("Pods 1+2 > 2" in v for v in check_violations(inst, fake))

@@ -1,0 +1,89 @@
+"""What one batch leaves for the next: Pods, GPUs, CPU held by workloads placed earlier.
+
+The engine (pure: cluster view and metrics are stand-ins here) must count the replicas it placed in
+earlier batches against each node's allocatable `pods` and GPUs.  Found by bench.operator with
+1,000 workloads: the kube-scheduler refused replicas pinned past a node's 110 Pods ("Too many
+pods") and they stayed Pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.engine import Holding, PlacementEngine
+from orchestrator.resources import EdgeWorkloadSpec
+from orchestrator.snapshot import QosMetrics, Request, Reserved, build_nodes
+
+
+def k8s_node(name: str, site: str, *, pods: str, gpu: str = "0") -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"edgeorch.io/site": site}},
+            "status": {"allocatable": {"cpu": "16", "memory": "64Gi", "pods": pods, "nvidia.com/gpu": gpu},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+SITES: dict[str, Mapping[str, Any]] = {"near": {"tier": "edge", "zone": "es-bcn", "costPerCpuHour": 0.01},
+                                       "far": {"tier": "cloud", "zone": "es-bcn", "costPerCpuHour": 0.05}}
+METRICS = QosMetrics(latency_ms={"c1": {"near": 2.0, "far": 30.0}})
+
+
+class View:
+    def __init__(self, nodes: list[dict[str, Any]]) -> None:
+        self._nodes = nodes
+
+    def nodes(self) -> list[Mapping[str, Any]]:
+        return list(self._nodes)
+
+    def sites(self) -> dict[str, Mapping[str, Any]]:
+        return SITES
+
+    def placed(self) -> dict[str, Holding]:
+        return {}
+
+
+def spec(replicas: int = 1, gpu: int = 0) -> EdgeWorkloadSpec:
+    return EdgeWorkloadSpec.model_validate({
+        "replicas": replicas,
+        "template": {"spec": {"containers": [{"name": "a", "image": "img:1"}]}},
+        "resources": {"cpu": "100m", "memory": "64Mi", "gpu": gpu},
+        "users": {"cells": [{"cell": "c1", "share": 1.0}]},
+        "qos": {"maxLatencyMs": 50},
+    })
+
+
+async def place_in_two_batches(nodes: list[dict[str, Any]], first: int, second: int, gpu: int = 0) -> Counter[str]:
+    async def metrics() -> QosMetrics:
+        return METRICS
+
+    engine = PlacementEngine(View(nodes), metrics, window_s=0.01)
+    try:
+        per_node: Counter[str] = Counter()
+        for wave, count in (("a", first), ("b", second)):
+            outcomes = await asyncio.gather(*(engine.place(Request(f"ns/{wave}{i}", spec(gpu=gpu)))
+                                              for i in range(count)))
+            assert all(o.placed for o in outcomes), [o.reason for o in outcomes]
+            per_node.update(n for o in outcomes for n in o.nodes)
+        return per_node
+    finally:
+        await engine.stop()
+
+
+def test_later_batches_respect_the_pods_earlier_ones_took() -> None:
+    nodes = [k8s_node("near-1", "near", pods="3"), k8s_node("far-1", "far", pods="110")]
+    per_node = asyncio.run(place_in_two_batches(nodes, 2, 3))
+    assert per_node["near-1"] == 3  # the cheap, close node is filled to its limit, never past it
+    assert per_node["far-1"] == 2
+
+
+def test_later_batches_respect_the_gpus_earlier_ones_took() -> None:
+    nodes = [k8s_node("near-1", "near", pods="110", gpu="1"), k8s_node("far-1", "far", pods="110", gpu="4")]
+    per_node = asyncio.run(place_in_two_batches(nodes, 1, 1, gpu=1))
+    assert per_node == Counter({"near-1": 1, "far-1": 1})
+
+
+def test_allocatable_pods_and_held_replicas_reach_the_placement_node() -> None:
+    [node], _ = build_nodes([k8s_node("near-1", "near", pods="110", gpu="2")], SITES, METRICS,
+                            {"near-1": Reserved(cpu_m=300, memory_mb=64, gpu=1, pods=3)})
+    assert (node.pods, node.used_pods, node.gpu, node.used_gpu, node.used_cpu_m) == (110, 3, 2, 1, 300)
