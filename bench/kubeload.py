@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -226,3 +228,23 @@ def local_stack_only() -> Iterator[None]:
     finally:
         if saved is not None:
             os.environ["KUBECONFIG"] = saved
+
+
+def apiserver_requests(api: Any) -> Counter[str]:
+    """kube-apiserver's request counts so far, by "VERB resource[/subresource]" (its /metrics,
+    apiserver_request_total summed over codes, scopes and components); empty if unreadable."""
+    out: Counter[str] = Counter()
+    try:
+        text = request(api, "GET", "/metrics", timeout=30).data.decode()
+    except Exception:
+        return out
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line.rpartition("} ")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels_text))
+        if labels.get("verb") == "WATCH":
+            continue
+        what = labels.get("resource", "") + (f"/{labels['subresource']}" if labels.get("subresource") else "")
+        out[f"{labels.get('verb', '')} {what}"] += int(float(value))
+    return out

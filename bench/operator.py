@@ -7,7 +7,10 @@ One local stack (real etcd, kube-apiserver, controller-manager, kube-scheduler, 
 Prometheus, the city's QoS exporter; no chain) runs a 200-node city scaled from city-500.  Rows, all
 measured in the same run, each in a fresh namespace (deleted, Pods gone, before the next row):
 
-  edgeorch              the operator with its default settings (batched CP-SAT placement)
+  edgeorch              the operator with its default settings (batched CP-SAT placement; the
+                        kube-scheduler binds the pinned Pods)
+  edgeorch-direct-binding  the operator restarted with EDGEORCH_BINDING=direct (Pods created with
+                        spec.nodeName set: no Binding, no Scheduled Event)
   edgeorch-no-batching  the operator restarted with EDGEORCH_MAX_BATCH=1 (one solve per workload)
   kube-scheduler        the same replicas as plain Pods (kwok and far-edge taints tolerated,
                         nodeSelector type=kwok) created directly: the stock scheduler on the same
@@ -46,6 +49,7 @@ from bench.kubeload import (
     VERSION,
     BindWatch,
     CpuMeter,
+    apiserver_requests,
     create,
     create_namespace,
     delete_namespace,
@@ -111,6 +115,7 @@ def run_row(api: Any, system: str, ns: str, workloads: list[Workload], *, nodes:
         if not ok:
             failed.append(w.name)
 
+    requests_before = apiserver_requests(api)
     meter.start()
     t0 = time.monotonic()
     with ThreadPoolExecutor(threads, thread_name_prefix="create") as pool:
@@ -126,15 +131,20 @@ def run_row(api: Any, system: str, ns: str, workloads: list[Workload], *, nodes:
     first = min(created.values())
     span = (max(bound.values()) - first) if bound else float("nan")
     notes: dict[str, Any] = {"watch_events": watch.events, "cpu": cpu}
+    # not timed: the operator writes status (and Events) after creating the Pods; wait for it so the
+    # namespace is not deleted under its feet, and keep what the status says about the solver
+    report = {} if plain else _operator_report(api, cr_path, set(expected), min(created.values()))
+    done = apiserver_requests(api) - requests_before  # every request of the row, the last status included
+    notes["apiserver_requests_per_workload"] = {
+        k: round(v / len(workloads), 2) for k, v in sorted(done.items(), key=lambda kv: -kv[1]) if v >= len(workloads) / 20}
+    log(f"{system}: API requests per workload: " + ", ".join(
+        f"{k} {v}" for k, v in notes["apiserver_requests_per_workload"].items()))
     if watch.errors:
         notes["watch_errors"] = watch.errors[:5]
     unbound = sorted(set(expected) - set(bound))
     if unbound:
         notes["unbound_examples"] = unbound[:10]
-    if not plain:
-        # not timed: the operator writes status (and Events) after creating the Pods; wait for it so the
-        # namespace is not deleted under its feet, and keep what the status says about the solver
-        notes.update(_operator_report(api, cr_path, set(expected), first))
+    notes.update(report)
     row = Row(
         system=system, workloads=len(workloads), pods=sum(expected.values()), nodes=nodes,
         throughput_per_s=round(len(bound) / span, 1) if bound and span > 0 else 0.0,
@@ -200,12 +210,14 @@ def warm_up(api: Any, ns: str, workloads: list[Workload], *, plain: bool) -> Non
 
 
 # -- the run ------------------------------------------------------------------------------------------
-SYSTEMS = ("edgeorch", "edgeorch-no-batching", "kube-scheduler")
-OPERATOR_ENV = {"edgeorch": {}, "edgeorch-no-batching": {"EDGEORCH_MAX_BATCH": "1"}}
+SYSTEMS = ("edgeorch", "edgeorch-direct-binding", "edgeorch-no-batching", "kube-scheduler")
+OPERATOR_ENV = {"edgeorch": {}, "edgeorch-direct-binding": {"EDGEORCH_BINDING": "direct"},
+                "edgeorch-no-batching": {"EDGEORCH_MAX_BATCH": "1"}}
 
 
 def run(count: int, *, nodes: int = 200, seed: int = 1, threads: int = 16, timeout: float | None = None,
-        state_dir: Path | None = None, keep: bool = False, systems: tuple[str, ...] = SYSTEMS) -> list[Row]:
+        state_dir: Path | None = None, keep: bool = False, systems: tuple[str, ...] = SYSTEMS,
+        operator_env: dict[str, str] | None = None) -> list[Row]:
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="edgeorch-bench-operator-"))
     city_data = scaled_city(load_scenario("city-500"), nodes)
     city_file = state / "city.yaml"
@@ -233,7 +245,7 @@ def run(count: int, *, nodes: int = 200, seed: int = 1, threads: int = 16, timeo
                 plain = system == "kube-scheduler"
                 settings: dict[str, str] = {}
                 if not plain:
-                    settings = dict(OPERATOR_ENV[system])
+                    settings = {**OPERATOR_ENV[system], **(operator_env or {})}
                     stack.start_operator(extra_env=settings)
                 try:
                     warm_up(api, f"bench-warmup-{system}", warm, plain=plain)
@@ -296,6 +308,10 @@ def report(rows: list[Row]) -> str:
         ks = by["kube-scheduler"]
         out.append(f"edgeorch / kube-scheduler: throughput {ratio(ours.throughput_per_s, ks.throughput_per_s)}, "
                    f"p50 {ratio(ours.p50_s, ks.p50_s)}, p95 {ratio(ours.p95_s, ks.p95_s)}")
+    if ours and "edgeorch-direct-binding" in by:
+        db = by["edgeorch-direct-binding"]
+        out.append(f"direct binding / scheduler binding: throughput {ratio(db.throughput_per_s, ours.throughput_per_s)}, "
+                   f"p95 {ratio(ours.p95_s, db.p95_s)} lower")
     if ours and "edgeorch-no-batching" in by:
         nb = by["edgeorch-no-batching"]
         out.append(f"batching / no batching: throughput {ratio(ours.throughput_per_s, nb.throughput_per_s)}, "
@@ -329,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=16, help="client threads creating objects")
     ap.add_argument("--timeout", type=float, help="seconds to wait for binding after creating (default 60 + N/10)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
+    ap.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra operator setting for the edgeorch rows (repeatable), e.g. EDGEORCH_SOLVE_WORKERS=1")
     ap.add_argument("--output", type=Path, default=RESULTS)
     ap.add_argument("--state-dir", type=Path, help="stack state directory (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the state directory (logs/operator.log) afterwards")
@@ -339,8 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     if unknown := set(systems) - set(SYSTEMS):
         ap.error(f"unknown system(s): {', '.join(sorted(unknown))}")
+    extra = dict(kv.split("=", 1) for kv in args.operator_env if "=" in kv)
+    if bad := [kv for kv in args.operator_env if "=" not in kv or not kv.startswith("EDGEORCH_")]:
+        ap.error(f"--operator-env wants EDGEORCH_NAME=VALUE, got {', '.join(bad)}")
     rows = run(count, nodes=args.nodes, seed=args.seed, threads=args.threads, timeout=args.timeout,
-               state_dir=args.state_dir, keep=args.keep, systems=systems)
+               state_dir=args.state_dir, keep=args.keep, systems=systems, operator_env=extra)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps([_jsonable(r.__dict__) for r in rows], indent=2) + "\n")
     print(report(rows))

@@ -37,8 +37,9 @@ MAX_RETRY_S = 60.0
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
                  announce: Announce | None = None, replicas: Callable[[str], dict[str, str] | None] | None = None,
-                 gone: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+                 gone: Callable[[str, str], Awaitable[None]] | None = None, binding: str = "scheduler") -> None:
         self.engine = engine
+        self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
         self.replicas = replicas
         self.gone = gone  # told (namespace, name) when a workload is deleted
         self.kube = kube
@@ -157,7 +158,7 @@ class WorkloadController:
             try:
                 pods = self._watched_pods(key, body)
                 self._touched.add(key)
-                result = await workloads.reconcile(body, self.engine, self.kube, pods=pods)
+                result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding)
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)

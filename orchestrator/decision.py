@@ -84,10 +84,19 @@ def _index(name: str) -> int:
         return -1
 
 
+BINDINGS = ("scheduler", "direct")
+"""How replica Pods reach their node.  `scheduler`: the kube-scheduler binds them (it re-checks
+capacity against every Pod on the node, also those edgeorch does not manage).  `direct`: the Pod is
+created with spec.nodeName set as well, so no scheduler round trip (no Binding, no Scheduled Event);
+the kubelet's admission is then the only check against Pods edgeorch does not know of."""
+
+
 def build_pod(
-    owner: Mapping[str, Any], spec: EdgeWorkloadSpec, node: str, index: int, site: str, decision: str
+    owner: Mapping[str, Any], spec: EdgeWorkloadSpec, node: str, index: int, site: str, decision: str,
+    *, binding: str = "scheduler",
 ) -> dict[str, Any]:
-    """A replica Pod pinned to `node` by required node affinity, owned by the EdgeWorkload."""
+    """A replica Pod pinned to `node` by required node affinity, owned by the EdgeWorkload (and
+    bound to it at creation with `binding="direct"`, see BINDINGS)."""
     meta = owner["metadata"]
     name = meta["name"]
     tmpl = spec.template.model_dump(by_alias=True, exclude_none=True)
@@ -111,6 +120,8 @@ def build_pod(
         if not any(t.get("key") == key for t in tolerations):
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoSchedule"})
     pod_spec["tolerations"] = tolerations
+    if binding == "direct":
+        pod_spec["nodeName"] = node
     return {
         "apiVersion": "v1",
         "kind": "Pod",

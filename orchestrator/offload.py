@@ -88,11 +88,12 @@ def _deferred(body: Mapping[str, Any], spec: EdgeWorkloadSpec, now: float) -> st
 
 
 async def _apply(kube: AsyncKube, engine: PlacementEngine, body: dict[str, Any], annotations: dict[str, Any],
-                 *, migration_weight: float | None, now: float) -> tuple[Reconciled, list[tuple[str, str]], dict[str, Any]]:
+                 *, migration_weight: float | None, now: float, binding: str,
+                 ) -> tuple[Reconciled, list[tuple[str, str]], dict[str, Any]]:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     body = await kube.patch_custom(PLURAL, ns, name, {"metadata": {"annotations": annotations}})
     before = _sites(body)
-    result = await reconcile(body, engine, kube, force=True, migration_weight=migration_weight)
+    result = await reconcile(body, engine, kube, force=True, migration_weight=migration_weight, binding=binding)
     if result.status is not None:
         body = await kube.patch_custom(PLURAL, ns, name, {"status": result.status}, status=True)
     moves = site_moves(before, _sites(body))
@@ -103,7 +104,7 @@ async def _apply(kube: AsyncKube, engine: PlacementEngine, body: dict[str, Any],
 
 
 async def offload(kube: AsyncKube, engine: PlacementEngine, workload: str, avoid: tuple[str, ...],
-                  cause: dict[str, Any], now: float | None = None) -> Moves:
+                  cause: dict[str, Any], now: float | None = None, binding: str = "scheduler") -> Moves:
     """Move `workload` ("namespace/name") off the sites in `avoid` (all its sites when empty)."""
     now = time.time() if now is None else now
     ns, name = workload.split("/", 1)
@@ -119,7 +120,8 @@ async def offload(kube: AsyncKube, engine: PlacementEngine, workload: str, avoid
         out.events.append(("Warning", "OffloadDeferred", f"not leaving {', '.join(sorted(leave))}: {why}"))
         return out
     annotations = {AVOID_ANNOTATION: ",".join(sorted(leave)), CAUSE_ANNOTATION: json.dumps(cause, sort_keys=True)}
-    result, out.moves, out.body = await _apply(kube, engine, body, annotations, migration_weight=None, now=now)
+    result, out.moves, out.body = await _apply(kube, engine, body, annotations, migration_weight=None, now=now,
+                                               binding=binding)
     out.events.extend(result.events)
     if out.moves:
         out.events.append(("Warning", "Offloaded", "; ".join(f"{a} -> {b}" for a, b in out.moves)
@@ -130,7 +132,7 @@ async def offload(kube: AsyncKube, engine: PlacementEngine, workload: str, avoid
 
 
 async def fail_back(kube: AsyncKube, engine: PlacementEngine, metrics: QosMetrics, workload: str,
-                    now: float | None = None) -> Moves:
+                    now: float | None = None, binding: str = "scheduler") -> Moves:
     """The breach is over: stop avoiding sites, and move back when that is clearly better."""
     now = time.time() if now is None else now
     ns, name = workload.split("/", 1)
@@ -157,7 +159,8 @@ async def fail_back(kube: AsyncKube, engine: PlacementEngine, metrics: QosMetric
         return out  # not (yet) worth it: keep avoiding, ask again at the next evaluation
     if _deferred(body, spec, now):
         return out  # the annotation stays; the next evaluation tries again
-    result, out.moves, out.body = await _apply(kube, engine, body, cleared, migration_weight=0.0, now=now)
+    result, out.moves, out.body = await _apply(kube, engine, body, cleared, migration_weight=0.0, now=now,
+                                               binding=binding)
     out.events.extend(result.events)
     if out.moves:
         out.events.append(("Normal", "FailedBack", "; ".join(f"{a} -> {b}" for a, b in out.moves)

@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 
 from orchestrator import telemetry
 from orchestrator.controller import WorkloadController
+from orchestrator.decision import BINDINGS
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
@@ -43,6 +44,8 @@ class Settings:
     max_batch: int = 1000
     solve_time_limit_s: float = 1.0
     workers: int = 256  # concurrent reconciliations (so many can share one solve)
+    solve_workers: int = 2  # CP-SAT search threads per solve
+    binding: str = "scheduler"  # how replica Pods reach their node (orchestrator.decision.BINDINGS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,7 +63,15 @@ class Settings:
             max_batch=int(env.get("EDGEORCH_MAX_BATCH", cls.max_batch)),
             solve_time_limit_s=float(env.get("EDGEORCH_SOLVE_TIME_LIMIT_S", cls.solve_time_limit_s)),
             workers=int(env.get("EDGEORCH_WORKERS", cls.workers)),
+            solve_workers=int(env.get("EDGEORCH_SOLVE_WORKERS", cls.solve_workers)),
+            binding=_binding(env.get("EDGEORCH_BINDING", cls.binding)),
         )
+
+
+def _binding(value: str) -> str:
+    if value not in BINDINGS:
+        raise ValueError(f"EDGEORCH_BINDING: expected one of {', '.join(BINDINGS)}, got {value!r}")
+    return value
 
 
 def _values(index: Mapping[Any, Iterable[Any]]) -> Iterable[Any]:
@@ -126,15 +137,16 @@ class OperatorService:
         self.prometheus = PrometheusSource(s.prometheus_url)
         self.engine = PlacementEngine(
             self.view, self.prometheus.snapshot, weights=Weights(),
-            config=SolverConfig(time_limit_s=s.solve_time_limit_s), window_s=s.batch_window_s,
+            config=SolverConfig(time_limit_s=s.solve_time_limit_s, workers=s.solve_workers), window_s=s.batch_window_s,
             max_batch=s.max_batch, on_batch=self._observe_batch,
         )
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce,
-                                            replicas=self.view.replicas, gone=self.forget)
+                                            replicas=self.view.replicas, gone=self.forget, binding=s.binding)
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
-        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce)
+        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce,
+                            binding=s.binding)
         if s.exporter_url:
             self.exporter = ExporterControl(s.exporter_url)
         if not self._metrics_started:

@@ -39,8 +39,9 @@ class TickResult:
 
 class SlaLoop:
     def __init__(self, kube: AsyncKube, engine: PlacementEngine, prometheus: PrometheusSource,
-                 ledger: LedgerConnection, announce: Announce | None = None) -> None:
+                 ledger: LedgerConnection, announce: Announce | None = None, binding: str = "scheduler") -> None:
         self.announce = announce
+        self.binding = binding  # how moved replicas reach their node (decision.BINDINGS)
         self.kube = kube
         self.engine = engine
         self.prometheus = prometheus
@@ -144,7 +145,8 @@ class SlaLoop:
         cause = {"sla": body["metadata"]["uid"], "objective": action.objective, "windowStart": action.window_start,
                  "reason": action.reason}
         try:
-            moved = await offload.offload(self.kube, self.engine, action.workload, action.sites, cause)
+            moved = await offload.offload(self.kube, self.engine, action.workload, action.sites, cause,
+                                          binding=self.binding)
         except (KubeError, MetricsUnavailable) as exc:
             result.events.append(("Warning", "OffloadFailed", f"{action.workload}: {exc}"[:1000]))
             return
@@ -154,7 +156,7 @@ class SlaLoop:
         workload = f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}"
         try:
             metrics = await self.prometheus.snapshot()
-            moved = await offload.fail_back(self.kube, self.engine, metrics, workload)
+            moved = await offload.fail_back(self.kube, self.engine, metrics, workload, binding=self.binding)
         except KubeNotFound:
             return
         except (KubeError, MetricsUnavailable) as exc:

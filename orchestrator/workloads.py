@@ -108,7 +108,7 @@ def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
 
 async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
-    migration_weight: float | None = None, pods: Mapping[str, str] | None = None,
+    migration_weight: float | None = None, pods: Mapping[str, str] | None = None, binding: str = "scheduler",
 ) -> Reconciled:
     """Place (or re-place) the workload and converge its Pods; see the module docstring.  `pods`
     (name -> node) are its replica Pods when the caller knows them; else they are listed."""
@@ -139,7 +139,8 @@ async def reconcile(
                           retry_after=retry, outcome=outcome)
     plan = plan_pods(pods, outcome.nodes)
     site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
-    creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id) for node, i in plan.create]
+    creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
+               for node, i in plan.create]
     await asyncio.gather(*(kube.create_pod(p) for p in creates))
     await asyncio.gather(*(kube.delete_pod(ns, p) for p in plan.delete))
     moved = len(plan.delete) if pods else 0

@@ -58,6 +58,22 @@ def test_pod_is_pinned_owned_and_requests_the_replica_resources() -> None:
     assert len(pod["metadata"]["name"]) <= 63
 
 
+def test_direct_binding_sets_the_node_and_keeps_the_affinity() -> None:
+    pod = build_pod(OWNER, SPEC, "mec-22at-n01", 0, "mec-22at", "d1", binding="direct")
+    assert pod["spec"]["nodeName"] == "mec-22at-n01"
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == ["mec-22at-n01"]
+    assert "nodeName" not in build_pod(OWNER, SPEC, "mec-22at-n01", 0, "mec-22at", "d1")["spec"]
+
+
+def test_an_unknown_binding_setting_is_refused_by_name() -> None:
+    from orchestrator.service import Settings
+
+    assert Settings.from_env({"EDGEORCH_BINDING": "direct"}).binding == "direct"
+    with pytest.raises(ValueError, match="EDGEORCH_BINDING: expected one of scheduler, direct, got 'fast'"):
+        Settings.from_env({"EDGEORCH_BINDING": "fast"})
+
+
 def test_a_gpu_pod_asks_the_gpus_as_request_and_limit() -> None:
     """The API server rejects an extended resource requested without an equal limit."""
     spec = SPEC.model_copy(update={"resources": SPEC.resources.model_copy(update={"gpu": 1})})

@@ -178,3 +178,27 @@ def _crash(operator: StackHandle, ns: str) -> None:
     owners = Counter(p["metadata"]["ownerReferences"][0]["name"] for p in _pods(operator, ns))
     assert owners == Counter({d["metadata"]["name"]: d["spec"]["replicas"] for d in docs})
     _check_rules(operator, ns, docs)
+
+
+def test_direct_binding_places_pods_without_the_scheduler(operator: StackHandle) -> None:
+    """EDGEORCH_BINDING=direct: Pods are created bound (spec.nodeName) and keep the required node
+    affinity; the kube-scheduler never binds them (no Scheduled Event), and they run where the rules say."""
+    operator.stack.stop_operator()
+    operator.stack.start_operator(extra_env={"EDGEORCH_BINDING": "direct"})
+    try:
+        with _own_namespace(operator, "direct") as ns:
+            docs = _random_workloads(ns, 10, seed=7)
+            apply_all(operator, docs)
+            _wait_placed(operator, ns, 10, 90, "10 placed EdgeWorkloads")
+            want = sum(d["spec"]["replicas"] for d in docs)
+            wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in _pods(operator, ns)) == want,
+                     60, f"{want} pods Running")
+            _check_rules(operator, ns, docs)
+            for pod in _pods(operator, ns):
+                terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == [pod["spec"]["nodeName"]]
+            reasons = Counter(e["reason"] for e in get_json(operator, "events", "-n", ns)["items"])
+            assert reasons["Scheduled"] == 0 and reasons["Placed"] == 10, reasons
+    finally:
+        operator.stack.stop_operator()
+        operator.stack.start_operator()
