@@ -68,6 +68,7 @@ class Catalog:
         # replicas of the instance, so the limit never binds there
         self.all_replicas = sum(w.replicas for w in inst.workloads)
         self.free_pods = np.array([n.free_pods(self.all_replicas + 1) for n in nodes], dtype=np.int64)
+        self.pod_limited = bool((self.free_pods <= self.all_replicas).any())  # some limit can bind
         self.cost_per_cpu = np.array([n.cost_per_cpu_hour for n in nodes])
         self.power_per_cpu = np.array([n.power_per_cpu_w for n in nodes])
         self.idle_power = np.array([n.idle_power_w for n in nodes])

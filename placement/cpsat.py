@@ -154,7 +154,7 @@ def solve_model(
         gpu_terms = [(v, inst.workloads[wi].gpu) for wi, v in items if inst.workloads[wi].gpu]
         if gpu_terms:
             model.add(sum(c * v for v, c in gpu_terms) <= int(max(free_gpu[n], 0)))
-        if sum(upper[(wi, n)] for wi, _ in items) > free_pods[n]:
+        if free_pods[n] <= cat.all_replicas and sum(upper[(wi, n)] for wi, _ in items) > free_pods[n]:
             model.add(sum(v for _, v in items) <= int(max(free_pods[n], 0)))
 
     k_bal = math.floor(wt.balance * SCALE)

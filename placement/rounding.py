@@ -40,8 +40,9 @@ class _State:
     def room(self) -> FloatArray:
         """Free CPU per candidate, -1 where one more replica does not fit (capacity, spread)."""
         w, p, c = self.w, self.pack, self.cands
-        ok = ((p.free_cpu[c] >= w.cpu_m) & (p.free_mem[c] >= w.memory_mb) & (p.free_gpu[c] >= w.gpu)
-              & (p.free_pods[c] >= 1))
+        ok = (p.free_cpu[c] >= w.cpu_m) & (p.free_mem[c] >= w.memory_mb) & (p.free_gpu[c] >= w.gpu)
+        if p.problem.cat.pod_limited:
+            ok &= p.free_pods[c] >= 1
         if w.max_per_node is not None:
             ok &= self.per_node < w.max_per_node
         if w.max_per_site is not None:
