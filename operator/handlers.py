@@ -20,6 +20,7 @@ from orchestrator import telemetry
 from orchestrator.decision import NODE_LABEL, WORKLOAD_LABEL
 from orchestrator.kube.errors import KubeError
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of
+from orchestrator.snapshot import pod_requests
 
 GROUP, VERSION = "edgeorch.io", "v1alpha1"
 SERVICE: OperatorService | None = None
@@ -27,7 +28,7 @@ SERVICE: OperatorService | None = None
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_idx: kopf.Index,
-                    holding_idx: kopf.Index, replica_idx: kopf.Index, **_: Any) -> None:
+                    holding_idx: kopf.Index, replica_idx: kopf.Index, foreign_idx: kopf.Index, **_: Any) -> None:
     """All Kopf settings in one place, then the domain service."""
     global SERVICE
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="edgeorch.io")
@@ -41,7 +42,7 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 300
     SERVICE = OperatorService(Settings.from_env(), IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx,
-                                                               lambda: replica_idx))
+                                                               lambda: replica_idx, lambda: foreign_idx))
     await SERVICE.start()
 
 
@@ -83,6 +84,15 @@ async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spe
     if meta.get("deletionTimestamp"):
         return None
     return {f"{namespace}/{labels[WORKLOAD_LABEL]}": (name, labels.get(NODE_LABEL) or spec.get("nodeName") or "")}
+
+
+@kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.ABSENT})
+async def foreign_idx(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any) -> dict[str, Any] | None:
+    """Pods edgeorch does not manage, per node, with what they request (the kube-scheduler counts them)."""
+    node = spec.get("nodeName")
+    if not node or meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    return {node: pod_requests(spec)}
 
 
 # -- EdgeWorkloads ------------------------------------------------------------------------------------

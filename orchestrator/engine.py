@@ -46,6 +46,10 @@ class ClusterView(Protocol):
 
     def placed(self) -> dict[str, Holding]: ...
 
+    def foreign(self) -> dict[str, Reserved]:
+        """Per node, what Pods edgeorch does not manage request there."""
+        ...
+
 
 @dataclass(frozen=True)
 class Holding:
@@ -213,13 +217,14 @@ class PlacementEngine:
         metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
     ) -> dict[str, Outcome]:
         reserved = self._holdings({r.key for r in group})
+        foreign = self.view.foreign()
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
 
         config = dataclasses.replace(self.config, time_limit_s=online_limit(len(group), self.config.time_limit_s))
 
         def run() -> SolveResult:
-            inst = build_instance(nodes, sites, group, metrics, reserved,
+            inst = build_instance(nodes, sites, group, metrics, reserved, foreign=foreign,
                                   excluded_sites=self.excluded_sites | avoid, site_penalty_ms=self.site_penalty_ms)
             return solve(inst, weights, config)
 

@@ -22,7 +22,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
 from orchestrator.prometheus import PrometheusSource
 from orchestrator.sla_loop import SlaLoop
-from orchestrator.snapshot import cpu_m, memory_mb
+from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
 from placement import SolverConfig, SolveResult, Weights
 from sim.control import ExporterControl
 
@@ -88,6 +88,7 @@ class IndexView:
     site_index: Callable[[], Mapping[Any, Iterable[Any]]]
     holding_index: Callable[[], Mapping[Any, Iterable[Any]]]
     replica_index: Callable[[], Mapping[Any, Iterable[Any]]] | None = None
+    foreign_index: Callable[[], Mapping[Any, Iterable[Any]]] | None = None  # node -> Reserved per other Pod
 
     def nodes(self) -> list[Mapping[str, Any]]:
         return list(_values(self.node_index()))
@@ -97,6 +98,17 @@ class IndexView:
 
     def placed(self) -> dict[str, Holding]:
         return {key: h for key, hs in self.holding_index().items() for h in hs}
+
+    def foreign(self) -> dict[str, Reserved]:
+        if self.foreign_index is None:
+            return {}
+        out: dict[str, Reserved] = {}
+        for node, pods in self.foreign_index().items():
+            total = NOTHING_RESERVED
+            for pod in pods:
+                total = add(total, pod)
+            out[node] = total
+        return out
 
     def replicas(self, key: str) -> dict[str, str] | None:
         """The watched replica Pods of workload `key` (pod -> node); None without a pod watch."""

@@ -75,6 +75,32 @@ class Reserved(NamedTuple):
 NOTHING_RESERVED = Reserved()
 
 
+def pod_requests(spec: Mapping[str, Any]) -> Reserved:
+    """What one Pod holds on its node as the kube-scheduler counts it: its containers' requests
+    summed, or its largest init container's when that is more, and one Pod."""
+    def requests(containers: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, int]]:
+        out = []
+        for c in containers:
+            req = (c.get("resources") or {}).get("requests") or {}
+            try:
+                out.append((cpu_m(req.get("cpu", 0)), memory_mb(req.get("memory", 0)),
+                            int(parse_quantity(req.get("nvidia.com/gpu", 0)))))
+            except (ValueError, TypeError):
+                continue  # the API server validated it; a quantity we cannot read counts as nothing
+        return out
+
+    run = requests(spec.get("containers") or [])
+    init = requests(spec.get("initContainers") or [])
+    totals = [sum(r[i] for r in run) for i in range(3)]
+    peaks = [max((r[i] for r in init), default=0) for i in range(3)]
+    cpu, mem, gpu = (max(t, p) for t, p in zip(totals, peaks, strict=True))
+    return Reserved(cpu, mem, gpu, 1)
+
+
+def add(a: Reserved, b: Reserved) -> Reserved:
+    return Reserved(a.cpu_m + b.cpu_m, a.memory_mb + b.memory_mb, a.gpu + b.gpu, a.pods + b.pods)
+
+
 def node_ready(node: Mapping[str, Any]) -> bool:
     meta = node.get("metadata", {})
     if (meta.get("annotations") or {}).get(OFFLINE_ANNOTATION) == "true":
@@ -106,10 +132,14 @@ def build_nodes(
     sites: Mapping[str, Mapping[str, Any]],
     metrics: QosMetrics,
     reserved: Mapping[str, Reserved],
+    foreign: Mapping[str, Reserved] | None = None,
 ) -> tuple[list[Node], list[Site]]:
-    """Placement nodes (Ready ones of known sites) and the sites they belong to.  A node's Pod limit
-    is its allocatable `pods`; the Pods counted against it are the replicas in `reserved` (Pods of
-    other controllers are not known here: the kube-scheduler still checks them)."""
+    """Placement nodes (Ready ones of known sites) and the sites they belong to.  What a node has
+    left: its allocatable CPU, memory, GPUs and `pods`, less what edgeorch's replicas outside the
+    batch hold there (`reserved`) and less what other Pods take (`foreign`: their requests, as the
+    kube-scheduler counts them).  For CPU and memory the metrics' load not managed by edgeorch is
+    the other measure of those Pods: the larger of the two counts, never both."""
+    foreign = foreign or {}
     out: list[Node] = []
     used_sites: dict[str, Site] = {}
     for node in nodes:
@@ -126,6 +156,7 @@ def build_nodes(
         alloc = (node.get("status") or {}).get("allocatable") or {}
         name = meta["name"]
         held = reserved.get(name, NOTHING_RESERVED)
+        other = foreign.get(name, NOTHING_RESERVED)
         pods = alloc.get("pods")
         power = site_spec.get("power") or {}
         out.append(Node(
@@ -133,11 +164,11 @@ def build_nodes(
             cpu_m=cpu_m(alloc.get("cpu", "0"), f"node {name} allocatable.cpu"),
             memory_mb=memory_mb(alloc.get("memory", "0"), f"node {name} allocatable.memory"),
             gpu=int(parse_quantity(alloc.get("nvidia.com/gpu", "0"))),
-            used_cpu_m=held.cpu_m + metrics.node_cpu_m.get(name, 0),
-            used_memory_mb=held.memory_mb + metrics.node_memory_mb.get(name, 0),
-            used_gpu=held.gpu,
+            used_cpu_m=held.cpu_m + max(other.cpu_m, metrics.node_cpu_m.get(name, 0)),
+            used_memory_mb=held.memory_mb + max(other.memory_mb, metrics.node_memory_mb.get(name, 0)),
+            used_gpu=held.gpu + other.gpu,
             pods=int(parse_quantity(pods)) if pods is not None else None,
-            used_pods=held.pods,
+            used_pods=held.pods + other.pods,
             taints=_taints(node),
             cost_per_cpu_hour=float(site_spec.get("costPerCpuHour", 0.0)),
             idle_power_w=float(power.get("idleWatts", 0.0)),
@@ -175,13 +206,14 @@ def build_instance(
     metrics: QosMetrics,
     reserved: Mapping[str, Reserved],
     *,
+    foreign: Mapping[str, Reserved] | None = None,
     excluded_sites: frozenset[str] = frozenset(),
     site_penalty_ms: Mapping[str, float] | None = None,
 ) -> Instance:
     """The placement instance for `requests`, with capacity reduced by `reserved` (node -> what the
     workloads not in this batch hold there).  Latency rows only for known sites; cells the metrics do not
     know make the workload invalid (InvalidInstance names it)."""
-    pnodes, psites = build_nodes(nodes, sites, metrics, reserved)
+    pnodes, psites = build_nodes(nodes, sites, metrics, reserved, foreign)
     known = {s.name for s in psites}
     latency = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.latency_ms.items()}
     bandwidth = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.bandwidth_mbps.items()}

@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.resources import EdgeWorkloadSpec
-from orchestrator.snapshot import QosMetrics, Request, Reserved, build_nodes
+from orchestrator.snapshot import QosMetrics, Request, Reserved, build_nodes, pod_requests
 
 
 def k8s_node(name: str, site: str, *, pods: str, gpu: str = "0") -> dict[str, Any]:
@@ -30,8 +30,9 @@ METRICS = QosMetrics(latency_ms={"c1": {"near": 2.0, "far": 30.0}})
 
 
 class View:
-    def __init__(self, nodes: list[dict[str, Any]]) -> None:
+    def __init__(self, nodes: list[dict[str, Any]], foreign: dict[str, Reserved] | None = None) -> None:
         self._nodes = nodes
+        self._foreign = foreign or {}
 
     def nodes(self) -> list[Mapping[str, Any]]:
         return list(self._nodes)
@@ -41,6 +42,9 @@ class View:
 
     def placed(self) -> dict[str, Holding]:
         return {}
+
+    def foreign(self) -> dict[str, Reserved]:
+        return self._foreign
 
 
 def spec(replicas: int = 1, gpu: int = 0) -> EdgeWorkloadSpec:
@@ -53,11 +57,12 @@ def spec(replicas: int = 1, gpu: int = 0) -> EdgeWorkloadSpec:
     })
 
 
-async def place_in_two_batches(nodes: list[dict[str, Any]], first: int, second: int, gpu: int = 0) -> Counter[str]:
+async def place_in_two_batches(nodes: list[dict[str, Any]], first: int, second: int, gpu: int = 0,
+                               foreign: dict[str, Reserved] | None = None) -> Counter[str]:
     async def metrics() -> QosMetrics:
         return METRICS
 
-    engine = PlacementEngine(View(nodes), metrics, window_s=0.01)
+    engine = PlacementEngine(View(nodes, foreign), metrics, window_s=0.01)
     try:
         per_node: Counter[str] = Counter()
         for wave, count in (("a", first), ("b", second)):
@@ -87,3 +92,28 @@ def test_allocatable_pods_and_held_replicas_reach_the_placement_node() -> None:
     [node], _ = build_nodes([k8s_node("near-1", "near", pods="110", gpu="2")], SITES, METRICS,
                             {"near-1": Reserved(cpu_m=300, memory_mb=64, gpu=1, pods=3)})
     assert (node.pods, node.used_pods, node.gpu, node.used_gpu, node.used_cpu_m) == (110, 3, 2, 1, 300)
+
+
+def test_pods_of_other_controllers_take_their_requests_and_a_pod_slot() -> None:
+    """A Pod edgeorch does not manage (a DaemonSet's, another team's) holds what it requests; the
+    kube-scheduler would refuse a replica pinned into that room."""
+    nodes = [k8s_node("near-1", "near", pods="3"), k8s_node("far-1", "far", pods="110")]
+    per_node = asyncio.run(place_in_two_batches(nodes, 1, 1, foreign={"near-1": Reserved(0, 0, 0, 2)}))
+    assert per_node == Counter({"near-1": 1, "far-1": 1})
+    per_node = asyncio.run(place_in_two_batches(nodes, 1, 0, foreign={"near-1": Reserved(15950, 0, 0, 1)}))
+    assert per_node == Counter({"far-1": 1})
+
+
+def test_other_pods_requests_and_metrics_load_are_not_counted_twice() -> None:
+    metrics = QosMetrics(latency_ms=METRICS.latency_ms, node_cpu_m={"near-1": 2000}, node_memory_mb={"near-1": 100})
+    [node], _ = build_nodes([k8s_node("near-1", "near", pods="110")], SITES, metrics,
+                            {"near-1": Reserved(cpu_m=300, pods=1)}, {"near-1": Reserved(1500, 4096, 0, 4)})
+    assert (node.used_cpu_m, node.used_memory_mb, node.used_pods) == (300 + 2000, 4096, 5)
+
+
+def test_a_pod_requests_its_containers_sum_or_its_largest_init_container() -> None:
+    spec = {"containers": [{"resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}},
+                           {"resources": {"requests": {"cpu": "250m"}}}, {"name": "no-requests"}],
+            "initContainers": [{"resources": {"requests": {"cpu": "1", "memory": "32Mi", "nvidia.com/gpu": "1"}}}]}
+    assert pod_requests(spec) == Reserved(1000, 64, 1, 1)
+    assert pod_requests({"containers": [{}]}) == Reserved(0, 0, 0, 1)

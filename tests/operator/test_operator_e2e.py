@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.resources.common import parse_quantity
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle
 from tests.operator.conftest import apply_all, ensure_namespace, get_json, wait_for, workload
@@ -202,3 +203,31 @@ def test_direct_binding_places_pods_without_the_scheduler(operator: StackHandle)
     finally:
         operator.stack.stop_operator()
         operator.stack.start_operator()
+
+
+def test_pods_edgeorch_does_not_manage_take_their_room(operator: StackHandle) -> None:
+    """A Pod of another controller fills the node a workload would go to: the next workload goes
+    elsewhere, and its replica binds (the kube-scheduler would leave one pinned there Pending)."""
+    with _own_namespace(operator, "foreign") as ns:
+        cell = sorted(LATENCY)[0]
+        first = workload("probe", ns, cells={cell: 1.0}, max_latency_ms=200, cpu="1")
+        apply_all(operator, [first])
+        _wait_placed(operator, ns, 1, 60, "the probe workload placed")
+        wait_for(lambda: len(_pods(operator, ns)) == 1, 30, "its pod")
+        node = _pods(operator, ns)[0]["spec"]["nodeName"]
+        operator.kubectl("delete", "edgeworkload", "probe", "-n", ns, "--wait=true", "--timeout=60s")
+        wait_for(lambda: _pods(operator, ns) == [], 60, "the probe's pod gone")
+        alloc = get_json(operator, "node", node)["status"]["allocatable"]
+        filler = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "filler", "namespace": ns},
+                  "spec": {"nodeName": node, "containers": [{"name": "c", "image": "registry.example/filler:1",
+                           "resources": {"requests": {"cpu": f"{int(parse_quantity(alloc['cpu']) * 1000) - 200}m"}}}],
+                           "tolerations": [{"operator": "Exists"}]}}
+        apply_all(operator, [filler])
+        wait_for(lambda: get_json(operator, "pod", "filler", "-n", ns)["status"].get("phase") == "Running", 60,
+                 "the filler Pod Running")
+        apply_all(operator, [workload("after", ns, cells={cell: 1.0}, max_latency_ms=200, cpu="1")])
+        _wait_placed(operator, ns, 1, 60, "the second workload placed")
+        wait_for(lambda: [p for p in _pods(operator, ns) if p["metadata"]["name"] != "filler"
+                          and p["status"].get("phase") == "Running"], 60, "its replica Running")
+        (replica,) = [p for p in _pods(operator, ns) if p["metadata"]["name"] != "filler"]
+        assert replica["spec"]["nodeName"] != node
