@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orchestrator.decision import decision_id
-from orchestrator.snapshot import QosMetrics, Request, Reserved, build_instance, cpu_m, memory_mb
+from orchestrator.snapshot import (
+    NOTHING_RESERVED,
+    QosMetrics,
+    Request,
+    Reserved,
+    add,
+    build_instance,
+    cpu_m,
+    memory_mb,
+)
 from placement import InvalidInstance, SolverConfig, SolveResult, Status, Weights, solve
 
 log = logging.getLogger("edgeorch.engine")
@@ -184,8 +193,7 @@ class PlacementEngine:
             if key in exclude:
                 continue
             for node in h.nodes:
-                r = reserved.get(node, Reserved())
-                reserved[node] = Reserved(r.cpu_m + h.cpu_m, r.memory_mb + h.memory_mb, r.gpu + h.gpu, r.pods + 1)
+                reserved[node] = add(reserved.get(node, NOTHING_RESERVED), Reserved(h.cpu_m, h.memory_mb, h.gpu, 1))
         return reserved
 
     async def _solve_batch(self, requests: list[Request]) -> dict[str, Outcome]:
@@ -193,7 +201,7 @@ class PlacementEngine:
         # the latest request per key wins (a workload updated twice inside one window)
         by_key = {r.key: r for r in requests}
         reqs = list(by_key.values())
-        nodes, sites = self.view.nodes(), self.view.sites()
+        nodes, sites, foreign = self.view.nodes(), self.view.sites(), self.view.foreign()
         known_cells = set(metrics.latency_ms)
         outcomes: dict[str, Outcome] = {}
         ok: list[Request] = []
@@ -209,15 +217,14 @@ class PlacementEngine:
         for r in ok:
             groups.setdefault((r.avoid_sites, r.migration_weight), []).append(r)
         for (avoid, migration_weight), group in groups.items():
-            outcomes.update(await self._solve_group(group, nodes, sites, metrics, avoid, migration_weight))
+            outcomes.update(await self._solve_group(group, nodes, sites, foreign, metrics, avoid, migration_weight))
         return outcomes
 
     async def _solve_group(
         self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
-        metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
+        foreign: Mapping[str, Reserved], metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
     ) -> dict[str, Outcome]:
         reserved = self._holdings({r.key for r in group})
-        foreign = self.view.foreign()
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
 
@@ -236,7 +243,7 @@ class PlacementEngine:
             log.warning("batch of %d invalid (%s); solving one by one", len(group), exc)
             out: dict[str, Outcome] = {}
             for r in group:
-                out.update(await self._solve_group([r], nodes, sites, metrics, avoid, migration_weight))
+                out.update(await self._solve_group([r], nodes, sites, foreign, metrics, avoid, migration_weight))
             return out
         if self.on_batch:
             self.on_batch(len(group), result)
