@@ -18,6 +18,7 @@ import kopf
 
 from orchestrator import telemetry
 from orchestrator.decision import NODE_LABEL, WORKLOAD_LABEL
+from orchestrator.health import replica_of
 from orchestrator.kube.errors import KubeError
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of
 from orchestrator.snapshot import pod_requests
@@ -79,11 +80,13 @@ async def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status:
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.PRESENT})
 async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spec: kopf.Spec, meta: kopf.Meta,
-                **_: Any) -> dict[str, Any] | None:
-    """Replica Pods per workload: (namespace, workload) -> (pod, node); terminating ones do not count."""
+                      status: kopf.Status, **_: Any) -> dict[str, Any] | None:
+    """Replica Pods per workload: (namespace, workload) -> Replica (pod, node, whether it can run);
+    terminating ones do not count."""
     if meta.get("deletionTimestamp"):
         return None
-    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": (name, labels.get(NODE_LABEL) or spec.get("nodeName") or "")}
+    node = labels.get(NODE_LABEL) or spec.get("nodeName") or ""
+    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status)}
 
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.ABSENT})

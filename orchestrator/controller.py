@@ -5,7 +5,9 @@ blocks).  A de-duplicating FIFO work queue, drained by many concurrent workers, 
 workload that needs it (`workloads.needs_work`) through the batching placement engine: workers that
 arrive together end up in one solve.  One key is never reconciled twice at the same time; a key
 that changes while it is being worked on is queued again afterwards.  Retries (unplaceable,
-metrics missing, API errors) are timers on the queue, not blocked workers.
+metrics missing, API errors) are timers on the queue, not blocked workers.  A health loop queues
+repairs for workloads that lost replicas (`orchestrator.health`: Node gone or NotReady, Pod failed,
+Unschedulable or missing); a repair records the nodes to avoid on the EdgeWorkload, then re-places.
 
 Everything the controller needs after a restart is in the cluster: the watch's initial listing
 queues every workload, and one whose status already records the decision its Pods match is left
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from orchestrator import telemetry, workloads
 from orchestrator.engine import PlacementEngine
+from orchestrator.health import AVOID_NODES_ANNOTATION, Repair, avoid_annotation, avoided_nodes
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
@@ -32,13 +36,18 @@ Announce = Callable[[str, str, Mapping[str, Any], list[str]], Awaitable[None]]
 METRICS_RETRY_S = 5.0
 API_RETRY_S = 2.0
 MAX_RETRY_S = 60.0
+HEALTH_INTERVAL_S = 2.0  # how often replica health is checked (orchestrator.health)
+REPAIR_AFTER_S = 3.0  # a replica problem must outlast the watch's lag behind our own writes
+REPAIR_COOLDOWN_S = 10.0  # a workload is repaired at most this often (no room anywhere: try again later)
 
 
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
                  announce: Announce | None = None, replicas: Callable[[str], dict[str, str] | None] | None = None,
-                 gone: Callable[[str, str], Awaitable[None]] | None = None, binding: str = "scheduler") -> None:
+                 gone: Callable[[str, str], Awaitable[None]] | None = None, binding: str = "scheduler",
+                 health: Callable[[], Mapping[str, Repair]] | None = None) -> None:
         self.engine = engine
+        self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
         self.replicas = replicas
         self.gone = gone  # told (namespace, name) when a workload is deleted
@@ -55,6 +64,9 @@ class WorkloadController:
         self._touched: set[str] = set()  # reconciled by this process (its Pods may be newer than the watch)
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[None]] = set()
+        self._suspect: dict[str, float] = {}  # key -> monotonic time a replica problem was first seen
+        self._repairs: dict[str, Repair] = {}  # queued repairs, taken by the next reconciliation
+        self._cooldown: dict[str, float] = {}
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -87,6 +99,9 @@ class WorkloadController:
 
     def _forget(self, key: str) -> None:
         self._latest.pop(key, None)
+        self._suspect.pop(key, None)
+        self._repairs.pop(key, None)
+        self._cooldown.pop(key, None)
         self._failures.pop(key, None)
         self._touched.discard(key)
         self._dirty.discard(key)
@@ -112,6 +127,38 @@ class WorkloadController:
         if not self._tasks:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self._work(), name=f"edgeorch-workload-{i}") for i in range(self.workers)]
+            if self.health is not None:
+                self._tasks.append(loop.create_task(self._health_loop(), name="edgeorch-replica-health"))
+
+    # -- replica health ---------------------------------------------------------------------------
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            try:
+                self.check_health(time.monotonic())
+            except Exception:  # a bug here must not stop the loop
+                log.exception("checking replica health failed")
+
+    def check_health(self, now: float) -> list[str]:
+        """Queue a repair for every workload whose replica problem has lasted REPAIR_AFTER_S (and that
+        was not repaired in the last REPAIR_COOLDOWN_S); the keys queued."""
+        assert self.health is not None
+        found = self.health()
+        for key in [k for k in self._suspect if k not in found]:
+            del self._suspect[key]
+        queued = []
+        for key, repair in sorted(found.items()):
+            if key not in self._latest or key in self._running or key in self._repairs:
+                continue
+            first = self._suspect.setdefault(key, now)
+            if now - first < REPAIR_AFTER_S or now < self._cooldown.get(key, 0.0):
+                continue
+            del self._suspect[key]
+            self._repairs[key] = repair
+            self._cooldown[key] = now + REPAIR_COOLDOWN_S
+            self.enqueue(key)
+            queued.append(key)
+        return queued
 
     async def stop(self) -> None:
         for timer in self._timers.values():
@@ -154,11 +201,16 @@ class WorkloadController:
         """One reconciliation; the delay after which to try again (None: done)."""
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
+        repair = self._repairs.pop(key, None)
         try:
             try:
-                pods = self._watched_pods(key, body)
+                pods = self._watched_pods(key, body) if repair is None else None
                 self._touched.add(key)
-                result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding)
+                if repair is not None:
+                    body = await self._start_repair(key, body, repair)
+                result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
+                                                   force=repair is not None and repair.force,
+                                                   avoid_nodes=repair.avoid_nodes if repair else frozenset())
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
@@ -180,6 +232,23 @@ class WorkloadController:
                 self._side_task(self.announce(ns, name, body.get("spec") or {}, list(result.outcome.sites)))
         self._failures.pop(key, None)
         return result.retry_after
+
+    async def _start_repair(self, key: str, body: dict[str, Any], repair: Repair) -> dict[str, Any]:
+        """Say what is wrong (a Warning Event) and, when nodes must be avoided, record them on the
+        EdgeWorkload first (a restarted operator keeps avoiding them); the body to reconcile."""
+        telemetry.REPAIRS.inc()
+        log.warning("%s: re-placing replicas: %s", key, "; ".join(repair.reasons))
+        self._side_task(self.kube.post_event(body, "Warning", "ReplicaLost", "; ".join(repair.reasons)))
+        if not repair.avoid_nodes:
+            return body
+        meta = body["metadata"]
+        now = time.time()
+        value = avoid_annotation(avoided_nodes(meta.get("annotations"), now), repair.avoid_nodes, now)
+        written = await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"],
+                                               {"metadata": {"annotations": {AVOID_NODES_ANNOTATION: value}}})
+        if self._latest.get(key) is body:
+            self._latest[key] = written
+        return written
 
     def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, str] | None:
         """The replica Pods from the pod watch when it cannot miss any: a workload this operator has

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from orchestrator import telemetry
 from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
 from orchestrator.engine import Holding, PlacementEngine
+from orchestrator.health import Repair, diagnose, node_state
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
 from orchestrator.prometheus import PrometheusSource
@@ -114,7 +116,21 @@ class IndexView:
         """The watched replica Pods of workload `key` (pod -> node); None without a pod watch."""
         if self.replica_index is None:
             return None
-        return dict(self.replica_index().get(key, ()))
+        return {r.pod: r.node for r in self.replica_index().get(key, ())}
+
+    def repairs(self, now: float | None = None) -> dict[str, Repair]:
+        """Workloads whose replicas need a new home (orchestrator.health), by key."""
+        if self.replica_index is None:
+            return {}
+        now = time.time() if now is None else now
+        states = {n["metadata"]["name"]: node_state(n) for n in self.nodes()}
+        index = self.replica_index()
+        out: dict[str, Repair] = {}
+        for key, held in self.placed().items():
+            repair = diagnose(held.nodes, list(index.get(key, ())), states, now)
+            if repair is not None:
+                out[key] = repair
+        return out
 
 
 def holding_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Holding | None:
@@ -154,7 +170,8 @@ class OperatorService:
         )
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce,
-                                            replicas=self.view.replicas, gone=self.forget, binding=s.binding)
+                                            replicas=self.view.replicas, gone=self.forget, binding=s.binding,
+                                            health=self.view.repairs)
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce,

@@ -42,6 +42,7 @@ class Request:
     spec: EdgeWorkloadSpec
     current: tuple[str, ...] = ()
     avoid_sites: frozenset[str] = frozenset()  # sites to leave (an SLA breach there)
+    avoid_nodes: frozenset[str] = frozenset()  # nodes where its replicas could not run lately
     dry_run: bool = False  # what-if: answer, but hold no capacity
     migration_weight: float | None = None  # override the configured cost of moving a replica
 
@@ -178,8 +179,12 @@ def build_nodes(
     return out, sorted(used_sites.values(), key=lambda s: s.name)
 
 
-def build_workload(req: Request) -> Workload:
+def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None = None) -> Workload:
+    """The placement workload; replicas now on nodes placement cannot use (gone, NotReady, avoided)
+    are no current placement: they must move anyway."""
     spec = req.spec
+    current = tuple(n for n in req.current
+                    if n not in req.avoid_nodes and (known_nodes is None or n in known_nodes))
     return Workload(
         name=req.key,
         replicas=spec.replicas,
@@ -195,7 +200,8 @@ def build_workload(req: Request) -> Workload:
         max_per_node=spec.placement.max_per_node,
         priority=spec.priority,
         tolerations=tolerations(spec),
-        current=req.current,
+        current=current,
+        avoid_nodes=req.avoid_nodes,
     )
 
 
@@ -215,12 +221,13 @@ def build_instance(
     know make the workload invalid (InvalidInstance names it)."""
     pnodes, psites = build_nodes(nodes, sites, metrics, reserved, foreign)
     known = {s.name for s in psites}
+    node_names = {n.name for n in pnodes}
     latency = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.latency_ms.items()}
     bandwidth = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.bandwidth_mbps.items()}
     return Instance(
         nodes=tuple(pnodes),
         sites=tuple(psites),
-        workloads=tuple(build_workload(r) for r in requests),
+        workloads=tuple(build_workload(r, node_names) for r in requests),
         latency_ms=latency,
         bandwidth_mbps=bandwidth,
         excluded_sites=excluded_sites & known,

@@ -18,3 +18,6 @@ BREACHES = Counter("edgeorch_breaches_total", "SLA breaches detected.", ["severi
 RECONCILE_ERRORS = Counter("edgeorch_reconcile_errors_total", "Reconciliations that failed.", ["kind"])
 QUEUE_DEPTH = Gauge("edgeorch_placement_queue_depth", "Placement requests waiting for the next batch.")
 LEDGER_PENDING = Gauge("edgeorch_ledger_pending_records", "Ledger records waiting in SLA outboxes.")
+REPAIRS = Counter("edgeorch_replica_repairs_total",
+                  "Workloads re-placed because replicas were lost (node gone or NotReady, Pod failed, "
+                  "Unschedulable or missing).")

@@ -8,6 +8,7 @@ Pods match it, nothing is solved or changed (an operator restart does not move a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from orchestrator.decision import WORKLOAD_LABEL, build_pod, plan_pods, pod_name
 from orchestrator.engine import Outcome, PlacementEngine
+from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
@@ -109,9 +111,11 @@ def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
 async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
     migration_weight: float | None = None, pods: Mapping[str, str] | None = None, binding: str = "scheduler",
+    avoid_nodes: frozenset[str] = frozenset(),
 ) -> Reconciled:
     """Place (or re-place) the workload and converge its Pods; see the module docstring.  `pods`
-    (name -> node) are its replica Pods when the caller knows them; else they are listed."""
+    (name -> node) are its replica Pods when the caller knows them; else they are listed.  Nodes in
+    `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
@@ -122,8 +126,10 @@ async def reconcile(
         pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
     if not force and already_applied(body, pods):
         return Reconciled(None)
+    avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values())),
-                                         avoid_sites=avoided_sites(body), migration_weight=migration_weight))
+                                         avoid_sites=avoided_sites(body), avoid_nodes=avoid,
+                                         migration_weight=migration_weight))
     st = _status(body)
     gen = meta.get("generation")
     if not outcome.placed:

@@ -182,6 +182,24 @@ class TaintToleration:
         return FilterStatus(self.name, keep, "every node has a taint the workload does not tolerate")
 
 
+class AvoidedNodes:
+    """Nodes where the workload's replicas could not run lately (kubelet or scheduler refused them)."""
+
+    name = "AvoidedNodes"
+    level: Literal["site", "node"] = "node"
+
+    def active(self, w: Workload) -> bool:
+        return bool(w.avoid_nodes)
+
+    def qualifier(self, cat: Catalog, w: Workload) -> str:
+        return f"other than {', '.join(sorted(w.avoid_nodes))} (its Pods could not run there)"
+
+    def filter(self, cat: Catalog, wi: int, candidates: IntArray) -> FilterStatus:
+        avoid = cat.instance.workloads[wi].avoid_nodes
+        keep = np.array([cat.node_names[int(n)] not in avoid for n in candidates], dtype=np.bool_)
+        return FilterStatus(self.name, keep, "its Pods could not run on any of them lately")
+
+
 def _fmt_cpu(m: int | float) -> str:
     return f"{m / 1000:g} CPU{'s' if m != 1000 else ''}"
 
@@ -225,7 +243,7 @@ class ResourceFit:
 
 DEFAULT_PLUGINS: tuple[FilterPlugin, ...] = (
     ExcludedSites(), ZoneAllowed(), TierAllowed(), LatencyBound(), BandwidthBound(),
-    TaintToleration(), ResourceFit(),
+    TaintToleration(), AvoidedNodes(), ResourceFit(),
 )
 
 
@@ -250,6 +268,8 @@ def _passes_all(plugin: FilterPlugin, cat: Catalog, w: Workload) -> bool:
         return not plugin.active(w)
     if isinstance(plugin, ExcludedSites):
         return not bool(cat.site_excluded.any())
+    if isinstance(plugin, AvoidedNodes):
+        return not w.avoid_nodes
     return False
 
 

@@ -106,9 +106,11 @@ class Workload:
     priority: int = 0
     tolerations: frozenset[str] = frozenset()
     current: tuple[str, ...] = ()
+    avoid_nodes: frozenset[str] = frozenset()  # nodes where its replicas could not run (left for a while)
 
     def __post_init__(self) -> None:
         _set(self, "cells", _freeze_map(self.cells))
+        _set(self, "avoid_nodes", frozenset(self.avoid_nodes))
         if self.allowed_zones is not None:
             _set(self, "allowed_zones", frozenset(self.allowed_zones))
         if self.allowed_tiers is not None:

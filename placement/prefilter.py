@@ -105,6 +105,13 @@ def feasible_all(cat: Catalog, worst: FloatArray | None = None,
                                     for n, t in zip(order.tolist(), tainted.tolist(), strict=True)], dtype=np.bool_)
                 by_tolerations[w.tolerations] = allowed
             node_ok[wi] &= allowed
+    if any(w.avoid_nodes for w in inst.workloads):
+        position = {int(n): j for j, n in enumerate(order.tolist())}
+        for wi, w in enumerate(inst.workloads):
+            for name in w.avoid_nodes:
+                n = cat.node_index.get(name)
+                if n is not None and n in position:
+                    node_ok[wi, position[n]] = False
     out: list[Feasibility] = []
     for wi in range(len(inst.workloads)):
         nodes = order[node_ok[wi]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tests.conftest import StackHandle
@@ -56,3 +57,18 @@ def apply_all(stack: StackHandle, docs: list[dict[str, Any]]) -> None:
 
 def ensure_namespace(stack: StackHandle, name: str) -> None:
     stack.kubectl("create", "namespace", name, check=False)
+
+
+@contextmanager
+def own_namespace(stack: StackHandle, ns: str) -> Iterator[str]:
+    """A namespace for one test, deleted afterwards (its workloads' capacity is free for the next tests)."""
+    ensure_namespace(stack, ns)
+    try:
+        yield ns
+    finally:
+        stack.kubectl("delete", "namespace", ns, "--timeout=90s", check=False)
+
+
+def live_pods(stack: StackHandle, ns: str) -> list[dict[str, Any]]:
+    """The namespace's Pods that are not terminating."""
+    return [p for p in get_json(stack, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -14,7 +12,15 @@ import pytest
 from orchestrator.resources.common import parse_quantity
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle
-from tests.operator.conftest import apply_all, ensure_namespace, get_json, wait_for, workload
+from tests.operator.conftest import (
+    apply_all,
+    ensure_namespace,
+    get_json,
+    live_pods,
+    own_namespace,
+    wait_for,
+    workload,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
 
@@ -52,16 +58,6 @@ def _random_workloads(ns: str, count: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-@contextmanager
-def _own_namespace(stack: StackHandle, ns: str) -> Iterator[str]:
-    """A namespace for one test, deleted afterwards (its workloads' capacity is free for the next tests)."""
-    ensure_namespace(stack, ns)
-    try:
-        yield ns
-    finally:
-        stack.kubectl("delete", "namespace", ns, "--timeout=90s", check=False)
-
-
 def _placed(stack: StackHandle, ns: str, count: int) -> list[dict[str, Any]] | None:
     items = get_json(stack, "edgeworkloads", "-n", ns)["items"]
     done = [w for w in items if (w.get("status") or {}).get("phase") == "Placed"]
@@ -86,14 +82,10 @@ def _wait_placed(stack: StackHandle, ns: str, count: int, timeout: float, what: 
         raise AssertionError(f"{exc}; not placed: {_not_placed(stack, ns)}") from None
 
 
-def _pods(stack: StackHandle, ns: str) -> list[dict[str, Any]]:
-    return [p for p in get_json(stack, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]
-
-
 def _check_rules(stack: StackHandle, ns: str, workloads: list[dict[str, Any]]) -> None:
     nodes = {n["metadata"]["name"]: n["metadata"]["labels"] for n in get_json(stack, "nodes")["items"]}
     by_owner: dict[str, list[dict[str, Any]]] = {}
-    for pod in _pods(stack, ns):
+    for pod in live_pods(stack, ns):
         by_owner.setdefault(pod["metadata"]["ownerReferences"][0]["name"], []).append(pod)
     for w in workloads:
         spec, name = w["spec"], w["metadata"]["name"]
@@ -111,7 +103,7 @@ def _check_rules(stack: StackHandle, ns: str, workloads: list[dict[str, Any]]) -
 
 
 def test_fifty_workloads_are_placed_within_their_rules(operator: StackHandle) -> None:
-    with _own_namespace(operator, "fifty") as ns:
+    with own_namespace(operator, "fifty") as ns:
         _fifty(operator, ns)
 
 
@@ -119,7 +111,7 @@ def _fifty(operator: StackHandle, ns: str) -> None:
     docs = _random_workloads(ns, 50, seed=7)
     apply_all(operator, docs)
     items = _wait_placed(operator, ns, 50, 120, "50 placed EdgeWorkloads")
-    wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in _pods(operator, ns))
+    wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in live_pods(operator, ns))
              == sum(d["spec"]["replicas"] for d in docs), 60, "every replica Running")
     _check_rules(operator, ns, docs)
     for w in items:
@@ -129,12 +121,12 @@ def _fifty(operator: StackHandle, ns: str) -> None:
         assert conds["Placed"] == "True"
         assert len(st["placements"]) == w["spec"]["replicas"]
     # applying twice changes nothing: the same objects again, and the pods stay the same
-    uids = {p["metadata"]["uid"] for p in _pods(operator, ns)}
+    uids = {p["metadata"]["uid"] for p in live_pods(operator, ns)}
     apply_all(operator, docs)
     operator.kubectl("annotate", "edgeworkloads", "--all", "-n", ns, "touched=1", "--overwrite")
     import time
     time.sleep(3)
-    assert {p["metadata"]["uid"] for p in _pods(operator, ns)} == uids
+    assert {p["metadata"]["uid"] for p in live_pods(operator, ns)} == uids
 
 
 def test_an_unplaceable_workload_says_why(operator: StackHandle) -> None:
@@ -147,7 +139,7 @@ def test_an_unplaceable_workload_says_why(operator: StackHandle) -> None:
     cond = {c["type"]: c for c in w["status"]["conditions"]}["Unplaceable"]
     assert cond["status"] == "True"
     assert cell in cond["message"] or "latency" in cond["message"].lower(), cond
-    assert _pods(operator, ns) == []
+    assert live_pods(operator, ns) == []
     events = get_json(operator, "events", "-n", ns)["items"]
     assert any(e["reason"] == "Unplaceable" for e in events)
 
@@ -157,26 +149,26 @@ def test_deleting_a_workload_removes_its_pods(operator: StackHandle) -> None:
     ensure_namespace(operator, ns)
     cell = sorted(LATENCY)[0]
     apply_all(operator, [workload("short-lived", ns, replicas=3, cells={cell: 1.0}, max_latency_ms=200)])
-    wait_for(lambda: len(_pods(operator, ns)) == 3, 60, "3 pods")
+    wait_for(lambda: len(live_pods(operator, ns)) == 3, 60, "3 pods")
     operator.kubectl("delete", "edgeworkload", "short-lived", "-n", ns, "--wait=true", "--timeout=60s")
     wait_for(lambda: get_json(operator, "pods", "-n", ns)["items"] == [], 60, "pods garbage-collected")
 
 
 def test_operator_killed_mid_wave_places_each_workload_exactly_once(operator: StackHandle) -> None:
-    with _own_namespace(operator, "crash") as ns:
+    with own_namespace(operator, "crash") as ns:
         _crash(operator, ns)
 
 
 def _crash(operator: StackHandle, ns: str) -> None:
     docs = _random_workloads(ns, 120, seed=11)
     apply_all(operator, docs)
-    wait_for(lambda: len(_pods(operator, ns)) >= 20, 60, "the wave to be under way")
+    wait_for(lambda: len(live_pods(operator, ns)) >= 20, 60, "the wave to be under way")
     operator.stack.stop_operator(kill=True)
     operator.stack.start_operator()
     _wait_placed(operator, ns, 120, 180, "all 120 placed after the restart")
     want = sum(d["spec"]["replicas"] for d in docs)
-    wait_for(lambda: len(_pods(operator, ns)) == want, 60, f"{want} pods")
-    owners = Counter(p["metadata"]["ownerReferences"][0]["name"] for p in _pods(operator, ns))
+    wait_for(lambda: len(live_pods(operator, ns)) == want, 60, f"{want} pods")
+    owners = Counter(p["metadata"]["ownerReferences"][0]["name"] for p in live_pods(operator, ns))
     assert owners == Counter({d["metadata"]["name"]: d["spec"]["replicas"] for d in docs})
     _check_rules(operator, ns, docs)
 
@@ -187,15 +179,15 @@ def test_direct_binding_places_pods_without_the_scheduler(operator: StackHandle)
     operator.stack.stop_operator()
     operator.stack.start_operator(extra_env={"EDGEORCH_BINDING": "direct"})
     try:
-        with _own_namespace(operator, "direct") as ns:
+        with own_namespace(operator, "direct") as ns:
             docs = _random_workloads(ns, 10, seed=7)
             apply_all(operator, docs)
             _wait_placed(operator, ns, 10, 90, "10 placed EdgeWorkloads")
             want = sum(d["spec"]["replicas"] for d in docs)
-            wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in _pods(operator, ns)) == want,
+            wait_for(lambda: sum(p["status"].get("phase") == "Running" for p in live_pods(operator, ns)) == want,
                      60, f"{want} pods Running")
             _check_rules(operator, ns, docs)
-            for pod in _pods(operator, ns):
+            for pod in live_pods(operator, ns):
                 terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
                 assert terms["nodeSelectorTerms"][0]["matchFields"][0]["values"] == [pod["spec"]["nodeName"]]
             reasons = Counter(e["reason"] for e in get_json(operator, "events", "-n", ns)["items"])
@@ -208,15 +200,15 @@ def test_direct_binding_places_pods_without_the_scheduler(operator: StackHandle)
 def test_pods_edgeorch_does_not_manage_take_their_room(operator: StackHandle) -> None:
     """A Pod of another controller fills the node a workload would go to: the next workload goes
     elsewhere, and its replica binds (the kube-scheduler would leave one pinned there Pending)."""
-    with _own_namespace(operator, "foreign") as ns:
+    with own_namespace(operator, "foreign") as ns:
         cell = sorted(LATENCY)[0]
         first = workload("probe", ns, cells={cell: 1.0}, max_latency_ms=200, cpu="1")
         apply_all(operator, [first])
         _wait_placed(operator, ns, 1, 60, "the probe workload placed")
-        wait_for(lambda: len(_pods(operator, ns)) == 1, 30, "its pod")
-        node = _pods(operator, ns)[0]["spec"]["nodeName"]
+        wait_for(lambda: len(live_pods(operator, ns)) == 1, 30, "its pod")
+        node = live_pods(operator, ns)[0]["spec"]["nodeName"]
         operator.kubectl("delete", "edgeworkload", "probe", "-n", ns, "--wait=true", "--timeout=60s")
-        wait_for(lambda: _pods(operator, ns) == [], 60, "the probe's pod gone")
+        wait_for(lambda: live_pods(operator, ns) == [], 60, "the probe's pod gone")
         alloc = get_json(operator, "node", node)["status"]["allocatable"]
         filler = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "filler", "namespace": ns},
                   "spec": {"nodeName": node, "containers": [{"name": "c", "image": "registry.example/filler:1",
@@ -227,7 +219,7 @@ def test_pods_edgeorch_does_not_manage_take_their_room(operator: StackHandle) ->
                  "the filler Pod Running")
         apply_all(operator, [workload("after", ns, cells={cell: 1.0}, max_latency_ms=200, cpu="1")])
         _wait_placed(operator, ns, 1, 60, "the second workload placed")
-        wait_for(lambda: [p for p in _pods(operator, ns) if p["metadata"]["name"] != "filler"
+        wait_for(lambda: [p for p in live_pods(operator, ns) if p["metadata"]["name"] != "filler"
                           and p["status"].get("phase") == "Running"], 60, "its replica Running")
-        (replica,) = [p for p in _pods(operator, ns) if p["metadata"]["name"] != "filler"]
+        (replica,) = [p for p in live_pods(operator, ns) if p["metadata"]["name"] != "filler"]
         assert replica["spec"]["nodeName"] != node

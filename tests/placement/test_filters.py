@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from placement import Code, FilterPlugin, Instance, Weights, Workload
 from placement.catalog import Catalog
 from placement.filters import (
+    AvoidedNodes,
     BandwidthBound,
     ExcludedSites,
     LatencyBound,
@@ -59,6 +60,8 @@ CASES: list[tuple[str, FilterPlugin, dict[str, Any], str, Code, dict[str, Any]]]
     ("not excluded", ExcludedSites(), {}, "fe1", Code.SUCCESS, {"excluded_sites": frozenset({"mec1"})}),
     ("taint not tolerated", TaintToleration(), {}, "mec1-a", Code.UNSCHEDULABLE, {}),
     ("taint tolerated", TaintToleration(), {"tolerations": frozenset({"gpu"})}, "mec1-a", Code.SUCCESS, {}),
+    ("avoided node", AvoidedNodes(), {"avoid_nodes": frozenset({"mec1-a"})}, "mec1-a", Code.UNSCHEDULABLE, {}),
+    ("another node avoided", AvoidedNodes(), {"avoid_nodes": frozenset({"mec1-a"})}, "fe1-a", Code.SUCCESS, {}),
     ("fits after background load", ResourceFit(), {"cpu_m": 1500}, "fe1-a", Code.SUCCESS, {}),
     ("background load leaves too little", ResourceFit(), {"cpu_m": 1600}, "fe1-a", Code.UNSCHEDULABLE, {}),
     ("memory too big", ResourceFit(), {"memory_mb": 5000}, "fe1-a", Code.UNSCHEDULABLE, {}),
@@ -92,6 +95,8 @@ REASONS = [
      "ResourceFit: no node in zone es-bcn within 10 ms of cell c1 has 3 CPUs free", "most free: node fe1-a"),
     ("sovereignty", {"allowed_zones": frozenset({"fr-par"})}, "ZoneAllowed: no node is in zone fr-par", ""),
     ("tier", {"allowed_tiers": frozenset({"edge"})}, "TaintToleration: no node in tier edge has only tolerated", ""),
+    ("avoided", {"avoid_nodes": frozenset({"fe1-a"}), "allowed_zones": frozenset({"es-bcn"})},
+     "AvoidedNodes: no node in zone es-bcn is other than fe1-a (its Pods could not run there)", "lately"),
 ]
 
 
