@@ -148,8 +148,10 @@ class WorkloadController:
             del self._suspect[key]
         queued = []
         for key, repair in sorted(found.items()):
-            if key not in self._latest or key in self._running or key in self._repairs:
-                continue
+            latest = self._latest.get(key)
+            if latest is None or latest["metadata"].get("deletionTimestamp") or key in self._running \
+                    or key in self._repairs:
+                continue  # unknown, being deleted (its Pods go first), or already on it
             first = self._suspect.setdefault(key, now)
             if now - first < REPAIR_AFTER_S or now < self._cooldown.get(key, 0.0):
                 continue
@@ -203,6 +205,8 @@ class WorkloadController:
         ns, name = meta["namespace"], meta["name"]
         repair = self._repairs.pop(key, None)
         try:
+            if repair is not None and await self.kube.namespace_terminating(ns):
+                return None  # its Pods went with the namespace, and so will the workload
             try:
                 pods = self._watched_pods(key, body) if repair is None else None
                 self._touched.add(key)

@@ -116,6 +116,14 @@ class AsyncKube:
             return False
         return True
 
+    async def namespace_terminating(self, name: str) -> bool:
+        """Whether the namespace is being deleted (or already gone): nothing new may be created in it."""
+        try:
+            ns = await call_json(self.core.read_namespace, name)
+        except KubeNotFound:
+            return True
+        return bool(ns["metadata"].get("deletionTimestamp")) or (ns.get("status") or {}).get("phase") == "Terminating"
+
     # -- custom objects (EdgeWorkloads, ServiceLevelAgreements) ----------------------------------
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         co = k8s.CustomObjectsApi(self.api)

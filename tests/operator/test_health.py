@@ -113,6 +113,9 @@ class FakeKube:
     async def post_event(self, involved: Any, type_: str, reason: str, message: str) -> None:
         self.events.append((reason, message))
 
+    async def namespace_terminating(self, name: str) -> bool:
+        return name == "leaving"
+
 
 def test_the_controller_repairs_once_a_problem_lasts_and_not_again_within_the_cool_down(
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,3 +152,35 @@ def test_the_controller_repairs_once_a_problem_lasts_and_not_again_within_the_co
     assert len(repairs) == 2 and all(c["avoid_nodes"] == {"n1"} for c in repairs)
     assert "n1" in json.loads(repairs[0]["annotations"][AVOID_NODES_ANNOTATION])  # recorded before the solve
     assert [r for r, _ in kube.events] == ["ReplicaLost", "ReplicaLost"]
+
+
+def test_no_repair_in_a_namespace_being_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a namespace removes the Pods before the workloads: that is no lost replica."""
+    calls: list[str] = []
+
+    async def reconcile(b: dict[str, Any], *_: Any, **kw: Any) -> Reconciled:
+        calls.append(b["metadata"]["namespace"])
+        return Reconciled(None)
+
+    monkeypatch.setattr(ctl.workloads, "reconcile", reconcile)
+    missing = diagnose(["n1"], [], NODES, NOW)
+    assert missing is not None
+    found = {"leaving/cam": missing, "city/cam": missing}
+
+    async def run() -> FakeKube:
+        kube = FakeKube()
+        c = ctl.WorkloadController(object(), kube, workers=2, health=lambda: found)  # type: ignore[arg-type]
+        for ns in ("leaving", "city"):
+            c.observe("ADDED", {"metadata": {"name": "cam", "namespace": ns, "uid": "u", "generation": 1}})
+        c.start()
+        await asyncio.sleep(0.05)
+        calls.clear()
+        c.check_health(0.0)
+        assert c.check_health(ctl.REPAIR_AFTER_S) == ["city/cam", "leaving/cam"]
+        await asyncio.sleep(0.05)
+        await c.stop()
+        return kube
+
+    kube = asyncio.run(run())
+    assert calls == ["city"]
+    assert [r for r, _ in kube.events] == ["ReplicaLost"]
