@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.resources import EdgeWorkloadSpec
+from orchestrator.selectors import required_terms
 from orchestrator.snapshot import FAR_EDGE_TAINT, KWOK_TAINT
 
 WORKLOAD_LABEL = "edgeorch.io/workload"
@@ -91,6 +92,19 @@ created with spec.nodeName set as well, so no scheduler round trip (no Binding, 
 the kubelet's admission is then the only check against Pods edgeorch does not know of."""
 
 
+def pinned_affinity(affinity: Any, node: str) -> dict[str, Any]:
+    """The template's affinity with the Pod pinned to `node`: the pin joins every required node term
+    of the template (terms are ORed, a term's requirements ANDed), and the rest is kept as it is."""
+    pin = {"key": "metadata.name", "operator": "In", "values": [node]}
+    out: dict[str, Any] = copy.deepcopy(dict(affinity)) if isinstance(affinity, Mapping) else {}
+    terms = required_terms(out)
+    pinned = [{**t, "matchFields": [*(t.get("matchFields") or []), pin]} for t in terms] or [{"matchFields": [pin]}]
+    node_affinity = dict(out.get("nodeAffinity") or {})
+    node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": pinned}
+    out["nodeAffinity"] = node_affinity
+    return out
+
+
 def build_pod(
     owner: Mapping[str, Any], spec: EdgeWorkloadSpec, node: str, index: int, site: str, decision: str,
     *, binding: str = "scheduler",
@@ -112,9 +126,7 @@ def build_pod(
         resources["requests"] = requests
         if spec.resources.gpu:  # an extended resource is never overcommitted: the API wants limit == request
             resources["limits"] = {**(resources.get("limits") or {}), "nvidia.com/gpu": str(spec.resources.gpu)}
-    pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}],
-    }}}
+    pod_spec["affinity"] = pinned_affinity(pod_spec.get("affinity"), node)
     tolerations = list(pod_spec.get("tolerations") or [])
     for key in (KWOK_TAINT, FAR_EDGE_TAINT):
         if not any(t.get("key") == key for t in tolerations):

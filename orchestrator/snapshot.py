@@ -6,6 +6,7 @@ metrics snapshot); nothing here does I/O.  Workloads are keyed "namespace/name".
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.resources.common import parse_quantity
+from orchestrator.selectors import node_test
 from placement import Instance, Node, Site, Workload
 
 SITE_LABEL = "edgeorch.io/site"
@@ -179,7 +181,8 @@ def build_nodes(
     return out, sorted(used_sites.values(), key=lambda s: s.name)
 
 
-def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None = None) -> Workload:
+def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None = None,
+                   allowed_nodes: frozenset[str] | None = None) -> Workload:
     """The placement workload; replicas now on nodes placement cannot use (gone, NotReady, avoided)
     are no current placement: they must move anyway."""
     spec = req.spec
@@ -202,6 +205,7 @@ def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None =
         tolerations=tolerations(spec),
         current=current,
         avoid_nodes=req.avoid_nodes,
+        allowed_nodes=allowed_nodes,
     )
 
 
@@ -219,15 +223,30 @@ def build_instance(
     """The placement instance for `requests`, with capacity reduced by `reserved` (node -> what the
     workloads not in this batch hold there).  Latency rows only for known sites; cells the metrics do not
     know make the workload invalid (InvalidInstance names it)."""
+    nodes = list(nodes)
     pnodes, psites = build_nodes(nodes, sites, metrics, reserved, foreign)
     known = {s.name for s in psites}
     node_names = {n.name for n in pnodes}
+    usable = [n for n in nodes if n.get("metadata", {}).get("name") in node_names]
+    seen: dict[str, frozenset[str] | None] = {}
+
+    def admitted(req: Request) -> frozenset[str] | None:
+        """The usable nodes its Pod template admits (None: no nodeSelector or node affinity)."""
+        extra = req.spec.template.spec.model_extra or {}
+        rules: dict[str, Any] = {k: extra[k] for k in ("nodeSelector", "affinity") if k in extra}
+        if not rules:
+            return None
+        key = json.dumps(rules, sort_keys=True, default=str)
+        if key not in seen:
+            test = node_test(rules)
+            seen[key] = None if test is None else frozenset(n["metadata"]["name"] for n in usable if test(n))
+        return seen[key]
     latency = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.latency_ms.items()}
     bandwidth = {cell: {s: v for s, v in row.items() if s in known} for cell, row in metrics.bandwidth_mbps.items()}
     return Instance(
         nodes=tuple(pnodes),
         sites=tuple(psites),
-        workloads=tuple(build_workload(r, node_names) for r in requests),
+        workloads=tuple(build_workload(r, node_names, admitted(r)) for r in requests),
         latency_ms=latency,
         bandwidth_mbps=bandwidth,
         excluded_sites=excluded_sites & known,

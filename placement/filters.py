@@ -182,6 +182,26 @@ class TaintToleration:
         return FilterStatus(self.name, keep, "every node has a taint the workload does not tolerate")
 
 
+class NodeSelector:
+    """Nodes the workload's Pod template admits (its nodeSelector and required node affinity)."""
+
+    name = "NodeSelector"
+    level: Literal["site", "node"] = "node"
+
+    def active(self, w: Workload) -> bool:
+        return w.allowed_nodes is not None
+
+    def qualifier(self, cat: Catalog, w: Workload) -> str:
+        return "admitted by its Pod template's nodeSelector and node affinity"
+
+    def filter(self, cat: Catalog, wi: int, candidates: IntArray) -> FilterStatus:
+        allowed = cat.instance.workloads[wi].allowed_nodes
+        if allowed is None:
+            return FilterStatus(self.name, np.ones(len(candidates), dtype=np.bool_))
+        keep = np.array([cat.node_names[int(n)] in allowed for n in candidates], dtype=np.bool_)
+        return FilterStatus(self.name, keep, f"it admits {len(allowed)} node(s) in all")
+
+
 class AvoidedNodes:
     """Nodes where the workload's replicas could not run lately (kubelet or scheduler refused them)."""
 
@@ -243,7 +263,7 @@ class ResourceFit:
 
 DEFAULT_PLUGINS: tuple[FilterPlugin, ...] = (
     ExcludedSites(), ZoneAllowed(), TierAllowed(), LatencyBound(), BandwidthBound(),
-    TaintToleration(), AvoidedNodes(), ResourceFit(),
+    TaintToleration(), NodeSelector(), AvoidedNodes(), ResourceFit(),
 )
 
 
@@ -270,6 +290,8 @@ def _passes_all(plugin: FilterPlugin, cat: Catalog, w: Workload) -> bool:
         return not bool(cat.site_excluded.any())
     if isinstance(plugin, AvoidedNodes):
         return not w.avoid_nodes
+    if isinstance(plugin, NodeSelector):
+        return w.allowed_nodes is None
     return False
 
 

@@ -107,10 +107,13 @@ class Workload:
     tolerations: frozenset[str] = frozenset()
     current: tuple[str, ...] = ()
     avoid_nodes: frozenset[str] = frozenset()  # nodes where its replicas could not run (left for a while)
+    allowed_nodes: frozenset[str] | None = None  # nodes its Pod template admits (nodeSelector, node affinity)
 
     def __post_init__(self) -> None:
         _set(self, "cells", _freeze_map(self.cells))
         _set(self, "avoid_nodes", frozenset(self.avoid_nodes))
+        if self.allowed_nodes is not None:
+            _set(self, "allowed_nodes", frozenset(self.allowed_nodes))
         if self.allowed_zones is not None:
             _set(self, "allowed_zones", frozenset(self.allowed_zones))
         if self.allowed_tiers is not None:

@@ -102,6 +102,9 @@ def _validate_workload(i: int, w: Workload, inst: Instance, nodes: set[str], see
     for j, node in enumerate(w.current):
         if node not in nodes:
             raise InvalidInstance(f"{p}.current[{j}]", f"unknown node {node!r}")
+    for node in sorted(w.allowed_nodes or (), key=repr):
+        if not isinstance(node, str) or not node:
+            raise InvalidInstance(f"{p}.allowed_nodes", f"must hold node names, got {node!r}")
     for node in sorted(w.avoid_nodes, key=repr):
         if not isinstance(node, str) or not node:
             raise InvalidInstance(f"{p}.avoid_nodes", f"must hold node names, got {node!r}")

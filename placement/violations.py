@@ -52,6 +52,8 @@ def check_violations(inst: Instance, result: SolveResult) -> list[str]:
                 out.append(f"{name}: node {node_name} in zone {node.zone} not allowed")
             if w.allowed_tiers is not None and site.tier not in w.allowed_tiers:
                 out.append(f"{name}: node {node_name} in tier {site.tier} not allowed")
+            if w.allowed_nodes is not None and node_name not in w.allowed_nodes:
+                out.append(f"{name}: on node {node_name}, which its Pod template does not admit")
             if node_name in w.avoid_nodes:
                 out.append(f"{name}: on node {node_name}, which it must avoid")
             if not node.taints <= w.tolerations:

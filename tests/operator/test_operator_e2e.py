@@ -223,3 +223,32 @@ def test_pods_edgeorch_does_not_manage_take_their_room(operator: StackHandle) ->
                           and p["status"].get("phase") == "Running"], 60, "its replica Running")
         (replica,) = [p for p in live_pods(operator, ns) if p["metadata"]["name"] != "filler"]
         assert replica["spec"]["nodeName"] != node
+
+
+def test_the_templates_node_selector_is_honoured(operator: StackHandle) -> None:
+    """A template's nodeSelector admits one node (not the nearest): the replica runs there.  One no
+    node satisfies is Unplaceable, and says so (before, both were pinned where the kube-scheduler
+    then refused them: Pending for ever)."""
+    cell = sorted(LATENCY)[0]
+    nearest = min(SITES, key=lambda s: LATENCY[cell][s])
+    target = sorted(n["metadata"]["name"] for n in get_json(operator, "nodes")["items"]
+                    if n["metadata"]["labels"].get("edgeorch.io/site") != nearest
+                    and SITES[n["metadata"]["labels"]["edgeorch.io/site"]].tier != "far-edge")[0]
+    operator.kubectl("label", "node", target, "edgeorch-test/disk=ssd", "--overwrite")
+    try:
+        with own_namespace(operator, "selector") as ns:
+            docs = [workload("ssd", ns, cells={cell: 1.0}, max_latency_ms=500),
+                    workload("nvme", ns, cells={cell: 1.0}, max_latency_ms=500)]
+            docs[0]["spec"]["template"]["spec"]["nodeSelector"] = {"edgeorch-test/disk": "ssd"}
+            docs[1]["spec"]["template"]["spec"]["nodeSelector"] = {"edgeorch-test/disk": "nvme"}
+            apply_all(operator, docs)
+            (pod,) = wait_for(lambda: [p for p in live_pods(operator, ns) if p["status"].get("phase") == "Running"]
+                              or None, 60, "the ssd replica Running")
+            assert pod["spec"]["nodeName"] == target
+            assert pod["spec"]["nodeSelector"] == {"edgeorch-test/disk": "ssd"}
+            w = wait_for(lambda: (lambda o: o if (o.get("status") or {}).get("phase") == "Unplaceable" else None)(
+                get_json(operator, "edgeworkload", "nvme", "-n", ns)), 60, "nvme Unplaceable")
+            cond = {c["type"]: c for c in w["status"]["conditions"]}["Unplaceable"]
+            assert "nodeSelector" in cond["message"], cond
+    finally:
+        operator.kubectl("label", "node", target, "edgeorch-test/disk-", check=False)

@@ -75,6 +75,7 @@ def instances(draw: st.DrawFn, max_workloads: int = 5, max_nodes: int = 5, max_r
             tolerations=draw(st.sampled_from((frozenset(), frozenset({"gpu"})))),
             current=current,
             avoid_nodes=frozenset(draw(st.lists(st.sampled_from(node_names), max_size=1))),
+            allowed_nodes=draw(st.one_of(st.none(), st.frozensets(st.sampled_from(node_names), max_size=3))),
         ))
     excluded = frozenset(draw(st.lists(st.sampled_from([s.name for s in sites]), max_size=1)))
     penalty = {sites[0].name: draw(st.sampled_from((0.0, 3.0)))}

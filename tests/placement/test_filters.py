@@ -15,6 +15,7 @@ from placement.filters import (
     BandwidthBound,
     ExcludedSites,
     LatencyBound,
+    NodeSelector,
     ResourceFit,
     TaintToleration,
     TierAllowed,
@@ -62,6 +63,9 @@ CASES: list[tuple[str, FilterPlugin, dict[str, Any], str, Code, dict[str, Any]]]
     ("taint tolerated", TaintToleration(), {"tolerations": frozenset({"gpu"})}, "mec1-a", Code.SUCCESS, {}),
     ("avoided node", AvoidedNodes(), {"avoid_nodes": frozenset({"mec1-a"})}, "mec1-a", Code.UNSCHEDULABLE, {}),
     ("another node avoided", AvoidedNodes(), {"avoid_nodes": frozenset({"mec1-a"})}, "fe1-a", Code.SUCCESS, {}),
+    ("admitted by the template", NodeSelector(), {"allowed_nodes": frozenset({"fe1-a"})}, "fe1-a", Code.SUCCESS, {}),
+    ("not admitted by the template", NodeSelector(), {"allowed_nodes": frozenset({"fe1-a"})}, "cloud1-a",
+     Code.UNSCHEDULABLE, {}),
     ("fits after background load", ResourceFit(), {"cpu_m": 1500}, "fe1-a", Code.SUCCESS, {}),
     ("background load leaves too little", ResourceFit(), {"cpu_m": 1600}, "fe1-a", Code.UNSCHEDULABLE, {}),
     ("memory too big", ResourceFit(), {"memory_mb": 5000}, "fe1-a", Code.UNSCHEDULABLE, {}),
@@ -97,6 +101,8 @@ REASONS = [
     ("tier", {"allowed_tiers": frozenset({"edge"})}, "TaintToleration: no node in tier edge has only tolerated", ""),
     ("avoided", {"avoid_nodes": frozenset({"fe1-a"}), "allowed_zones": frozenset({"es-bcn"})},
      "AvoidedNodes: no node in zone es-bcn is other than fe1-a (its Pods could not run there)", "lately"),
+    ("template", {"allowed_nodes": frozenset(), "max_latency_ms": 10.0},
+     "NodeSelector: no node within 10 ms of cell c1 is admitted by its Pod template's nodeSelector", "0 node(s)"),
 ]
 
 
