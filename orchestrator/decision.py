@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.selectors import required_terms
-from orchestrator.snapshot import FAR_EDGE_TAINT, KWOK_TAINT
+from orchestrator.snapshot import operator_tolerations
 
 WORKLOAD_LABEL = "edgeorch.io/workload"
 NODE_LABEL = "edgeorch.io/node"
@@ -128,9 +128,9 @@ def build_pod(
             resources["limits"] = {**(resources.get("limits") or {}), "nvidia.com/gpu": str(spec.resources.gpu)}
     pod_spec["affinity"] = pinned_affinity(pod_spec.get("affinity"), node)
     tolerations = list(pod_spec.get("tolerations") or [])
-    for key in (KWOK_TAINT, FAR_EDGE_TAINT):
-        if not any(t.get("key") == key for t in tolerations):
-            tolerations.append({"key": key, "operator": "Exists", "effect": "NoSchedule"})
+    for added in operator_tolerations(spec):
+        if not any(t.get("key") == added["key"] for t in tolerations):
+            tolerations.append(added)
     pod_spec["tolerations"] = tolerations
     if binding == "direct":
         pod_spec["nodeName"] = node

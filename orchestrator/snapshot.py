@@ -114,20 +114,49 @@ def node_ready(node: Mapping[str, Any]) -> bool:
     return conds.get("Ready") == "True"
 
 
+SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")  # PreferNoSchedule is a preference, not a rule
+
+
+def taint_id(taint: Mapping[str, Any]) -> str:
+    """A taint as placement sees it: `key=value:effect` (Node.taints and Workload.tolerations hold these)."""
+    return f"{taint.get('key', '')}={taint.get('value', '')}:{taint.get('effect', '')}"
+
+
+def _node_taints(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [t for t in (node.get("spec") or {}).get("taints") or []
+            if isinstance(t, Mapping) and t.get("effect") in SCHEDULING_EFFECTS]
+
+
 def _taints(node: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(
-        t["key"] for t in (node.get("spec") or {}).get("taints") or []
-        if t.get("effect") in ("NoSchedule", "NoExecute")
-    )
+    return frozenset(taint_id(t) for t in _node_taints(node))
 
 
-def tolerations(spec: EdgeWorkloadSpec) -> frozenset[str]:
-    """Taint keys a workload's pods tolerate: its own, kwok's, and far-edge when that tier is allowed."""
-    own = {t.get("key", "") for t in (spec.template.spec.model_extra or {}).get("tolerations") or []}
-    keys = {k for k in own if k} | {KWOK_TAINT}
+def operator_tolerations(spec: EdgeWorkloadSpec) -> list[dict[str, str]]:
+    """What edgeorch adds to every replica Pod: kwok's taint, and far-edge's when that tier is allowed."""
+    keys = [KWOK_TAINT]
     if not spec.placement.allowed_tiers or "far-edge" in spec.placement.allowed_tiers:
-        keys.add(FAR_EDGE_TAINT)
-    return frozenset(keys)
+        keys.append(FAR_EDGE_TAINT)
+    return [{"key": k, "operator": "Exists", "effect": "NoSchedule"} for k in keys]
+
+
+def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
+    """The kube-scheduler's rule: key (or an empty key with Exists: every key), effect (empty: every
+    effect) and, for Equal (the default operator), the value."""
+    op = toleration.get("operator") or "Equal"
+    key = toleration.get("key") or ""
+    if (key and key != taint.get("key")) or (not key and op != "Exists"):
+        return False
+    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
+        return False
+    return op == "Exists" or (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def tolerations(spec: EdgeWorkloadSpec, taints: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
+    """The taints (of `taints`: taint_id -> taint) a workload's Pods tolerate: by its template's
+    tolerations and those edgeorch adds (operator_tolerations)."""
+    own = [t for t in (spec.template.spec.model_extra or {}).get("tolerations") or [] if isinstance(t, Mapping)]
+    tols = [*own, *operator_tolerations(spec)]
+    return frozenset(tid for tid, taint in taints.items() if any(tolerates(t, taint) for t in tols))
 
 
 def build_nodes(
@@ -182,7 +211,8 @@ def build_nodes(
 
 
 def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None = None,
-                   allowed_nodes: frozenset[str] | None = None) -> Workload:
+                   allowed_nodes: frozenset[str] | None = None,
+                   taints: Mapping[str, Mapping[str, Any]] | None = None) -> Workload:
     """The placement workload; replicas now on nodes placement cannot use (gone, NotReady, avoided)
     are no current placement: they must move anyway."""
     spec = req.spec
@@ -202,7 +232,7 @@ def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None =
         max_per_site=spec.placement.max_per_site,
         max_per_node=spec.placement.max_per_node,
         priority=spec.priority,
-        tolerations=tolerations(spec),
+        tolerations=tolerations(spec, taints or {}),
         current=current,
         avoid_nodes=req.avoid_nodes,
         allowed_nodes=allowed_nodes,
@@ -228,6 +258,7 @@ def build_instance(
     known = {s.name for s in psites}
     node_names = {n.name for n in pnodes}
     usable = [n for n in nodes if n.get("metadata", {}).get("name") in node_names]
+    taints = {taint_id(t): t for n in usable for t in _node_taints(n)}
     seen: dict[str, frozenset[str] | None] = {}
 
     def admitted(req: Request) -> frozenset[str] | None:
@@ -246,7 +277,7 @@ def build_instance(
     return Instance(
         nodes=tuple(pnodes),
         sites=tuple(psites),
-        workloads=tuple(build_workload(r, node_names, admitted(r)) for r in requests),
+        workloads=tuple(build_workload(r, node_names, admitted(r), taints) for r in requests),
         latency_ms=latency,
         bandwidth_mbps=bandwidth,
         excluded_sites=excluded_sites & known,

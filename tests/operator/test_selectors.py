@@ -1,6 +1,7 @@
-"""The Pod template's node rules (nodeSelector, required node affinity) reach placement, and the
-replica Pods keep them next to their pin.  Pure; test_template_rules_e2e in test_replica_repair.py
-shows a replica Running on the one node a template admits."""
+"""The Pod template's node rules (nodeSelector, required node affinity, tolerations) reach placement
+as the kube-scheduler reads them, and the replica Pods keep them next to their pin.  Pure;
+test_the_templates_node_selector_is_honoured (test_operator_e2e.py) shows a replica Running on the
+one node its template admits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from orchestrator.decision import build_pod, pinned_affinity
 from orchestrator.engine import PlacementEngine
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.selectors import node_test
-from orchestrator.snapshot import QosMetrics, Request, build_instance
+from orchestrator.snapshot import QosMetrics, Request, build_instance, tolerates
 from placement import InvalidInstance
 from tests.operator.test_engine_capacity import METRICS, SITES, View, k8s_node
 
@@ -124,3 +125,37 @@ def test_replica_pods_keep_the_template_rules_beside_their_pin() -> None:
     pod = build_pod(owner, _spec(nodeSelector={"disk": "ssd"}, affinity=affinity), "n2", 0, "near", "d")
     assert pod["spec"]["nodeSelector"] == {"disk": "ssd"}
     assert pod["spec"]["affinity"] == out
+
+
+GPU = {"key": "gpu", "value": "h100", "effect": "NoSchedule"}
+DRAIN = {"key": "maintenance", "value": "", "effect": "NoExecute"}
+
+
+@pytest.mark.parametrize(("toleration", "taint", "expected"), [
+    ({"key": "gpu", "operator": "Exists"}, GPU, True),
+    ({"key": "gpu", "operator": "Equal", "value": "h100"}, GPU, True),
+    ({"key": "gpu", "value": "a100"}, GPU, False),  # Equal is the default operator: the value counts
+    ({"key": "gpu", "operator": "Exists", "effect": "NoExecute"}, GPU, False),  # another effect
+    ({"operator": "Exists"}, DRAIN, True),  # an empty key with Exists tolerates every taint
+    ({"value": "x"}, DRAIN, False),  # an empty key needs Exists
+    ({"key": "maintenance", "operator": "Exists", "effect": "NoExecute"}, DRAIN, True),
+])
+def test_tolerations_match_taints_as_the_scheduler_does(toleration: dict[str, Any], taint: dict[str, Any],
+                                                        expected: bool) -> None:
+    assert tolerates(toleration, taint) is expected
+
+
+def test_placement_keeps_a_workload_off_taints_its_template_does_not_tolerate() -> None:
+    """Taints count by key, value and effect: a NoExecute taint whose key the Pods tolerate only for
+    NoSchedule keeps them off (the scheduler would refuse them); a tolerate-all template may go."""
+    nodes = [labelled("n1"), labelled("n2")]
+    nodes[0]["spec"] = {"taints": [{"key": "edgeorch.io/far-edge", "effect": "NoExecute"}]}
+    nodes[1]["spec"] = {"taints": [GPU]}
+    plain = Request("ns/plain", _spec())
+    gpu_a100 = Request("ns/a100", _spec(tolerations=[{"key": "gpu", "value": "a100"}]))
+    anything = Request("ns/any", _spec(tolerations=[{"operator": "Exists"}]))
+    inst = build_instance(nodes, SITES, [plain, gpu_a100, anything], METRICS, {})
+    tainted = {n.name: n.taints for n in inst.nodes}
+    for w in inst.workloads[:2]:
+        assert not any(t <= w.tolerations for t in tainted.values()), w.name
+    assert all(t <= inst.workloads[2].tolerations for t in tainted.values())
