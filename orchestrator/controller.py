@@ -67,6 +67,7 @@ class WorkloadController:
         self._suspect: dict[str, float] = {}  # key -> monotonic time a replica problem was first seen
         self._repairs: dict[str, Repair] = {}  # queued repairs, taken by the next reconciliation
         self._cooldown: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # one change of a workload's Pods at a time
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -94,6 +95,11 @@ class WorkloadController:
             self._queued.add(key)
             self._queue.put_nowait(key)
 
+    def exclusive(self, key: str) -> asyncio.Lock:
+        """Held while the workload's placement and Pods change (`async with`): by this controller's
+        workers, and by whoever else moves the workload (the SLA loop's offload and fail-back)."""
+        return self._locks.setdefault(key, asyncio.Lock())
+
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
@@ -102,6 +108,9 @@ class WorkloadController:
         self._suspect.pop(key, None)
         self._repairs.pop(key, None)
         self._cooldown.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
         self._failures.pop(key, None)
         self._touched.discard(key)
         self._dirty.discard(key)
@@ -179,7 +188,9 @@ class WorkloadController:
                 continue
             self._running.add(key)
             try:
-                delay = await self._reconcile(key, body)
+                async with self.exclusive(key):
+                    body = self._latest.get(key, body)
+                    delay = await self._reconcile(key, body)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the controller: count, log, back off

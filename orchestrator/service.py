@@ -175,7 +175,7 @@ class OperatorService:
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce,
-                            binding=s.binding)
+                            binding=s.binding, exclusive=self.workloads.exclusive)
         if s.exporter_url:
             self.exporter = ExporterControl(s.exporter_url)
         if not self._metrics_started:

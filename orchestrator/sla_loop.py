@@ -9,9 +9,11 @@ never count the same bad window twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +41,11 @@ class TickResult:
 
 class SlaLoop:
     def __init__(self, kube: AsyncKube, engine: PlacementEngine, prometheus: PrometheusSource,
-                 ledger: LedgerConnection, announce: Announce | None = None, binding: str = "scheduler") -> None:
+                 ledger: LedgerConnection, announce: Announce | None = None, binding: str = "scheduler",
+                 exclusive: Callable[[str], AbstractAsyncContextManager[Any]] | None = None) -> None:
         self.announce = announce
+        # held while an offload or fail-back moves a workload (the controller's lock for that key)
+        self.exclusive = exclusive or (lambda _key: contextlib.nullcontext())
         self.binding = binding  # how moved replicas reach their node (decision.BINDINGS)
         self.kube = kube
         self.engine = engine
@@ -145,8 +150,9 @@ class SlaLoop:
         cause = {"sla": body["metadata"]["uid"], "objective": action.objective, "windowStart": action.window_start,
                  "reason": action.reason}
         try:
-            moved = await offload.offload(self.kube, self.engine, action.workload, action.sites, cause,
-                                          binding=self.binding)
+            async with self.exclusive(action.workload):
+                moved = await offload.offload(self.kube, self.engine, action.workload, action.sites, cause,
+                                              binding=self.binding)
         except (KubeError, MetricsUnavailable) as exc:
             result.events.append(("Warning", "OffloadFailed", f"{action.workload}: {exc}"[:1000]))
             return
@@ -156,7 +162,8 @@ class SlaLoop:
         workload = f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}"
         try:
             metrics = await self.prometheus.snapshot()
-            moved = await offload.fail_back(self.kube, self.engine, metrics, workload, binding=self.binding)
+            async with self.exclusive(workload):
+                moved = await offload.fail_back(self.kube, self.engine, metrics, workload, binding=self.binding)
         except KubeNotFound:
             return
         except (KubeError, MetricsUnavailable) as exc:

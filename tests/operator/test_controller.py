@@ -136,3 +136,20 @@ def test_many_workloads_are_reconciled_concurrently(calls: list[tuple[str, int]]
 
     asyncio.run(_run(steps, wait=0.4))  # one after another would take 2 s; 8 workers: 0.25 s
     assert sorted(n for n, _ in calls) == sorted(f"w{i}" for i in range(40))
+
+
+def test_a_reconciliation_waits_while_someone_else_moves_the_workload(calls: list[tuple[str, int]]) -> None:
+    """The SLA loop's offload holds the workload's lock: the controller's reconciliation of the same
+    workload starts only after it (never two decisions about one workload's Pods at once)."""
+    order: list[str] = []
+
+    async def steps(c: ctl.WorkloadController) -> None:
+        async with c.exclusive("city/cam"):
+            c.observe("ADDED", body())
+            await asyncio.sleep(0.1)
+            order.append(f"offload done, reconciliations so far {len(calls)}")
+        await asyncio.sleep(0.1)
+        order.append(f"after: {len(calls)}")
+
+    asyncio.run(_run(steps, wait=0.1))
+    assert order == ["offload done, reconciliations so far 0", "after: 1"]
