@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -39,6 +40,7 @@ MAX_RETRY_S = 60.0
 HEALTH_INTERVAL_S = 2.0  # how often replica health is checked (orchestrator.health)
 REPAIR_AFTER_S = 3.0  # a replica problem must outlast the watch's lag behind our own writes
 REPAIR_COOLDOWN_S = 10.0  # a workload is repaired at most this often (no room anywhere: try again later)
+MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging pod watch this long
 
 
 class WorkloadController:
@@ -68,6 +70,7 @@ class WorkloadController:
         self._repairs: dict[str, Repair] = {}  # queued repairs, taken by the next reconciliation
         self._cooldown: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # one change of a workload's Pods at a time
+        self._reconciled_at: dict[str, float] = {}  # key -> monotonic time this process last reconciled it
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -108,6 +111,7 @@ class WorkloadController:
         self._suspect.pop(key, None)
         self._repairs.pop(key, None)
         self._cooldown.pop(key, None)
+        self._reconciled_at.pop(key, None)
         lock = self._locks.get(key)
         if lock is not None and not lock.locked():
             del self._locks[key]
@@ -161,6 +165,8 @@ class WorkloadController:
             if latest is None or latest["metadata"].get("deletionTimestamp") or key in self._running \
                     or key in self._repairs:
                 continue  # unknown, being deleted (its Pods go first), or already on it
+            if not repair.force and now - self._reconciled_at.get(key, -math.inf) < MISSING_GRACE_S:
+                continue  # Pods just made here: under load the pod watch lags behind the status
             first = self._suspect.setdefault(key, now)
             if now - first < REPAIR_AFTER_S or now < self._cooldown.get(key, 0.0):
                 continue
@@ -221,6 +227,7 @@ class WorkloadController:
             try:
                 pods = self._watched_pods(key, body) if repair is None else None
                 self._touched.add(key)
+                self._reconciled_at[key] = time.monotonic()
                 if repair is not None:
                     body = await self._start_repair(key, body, repair)
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
@@ -239,6 +246,8 @@ class WorkloadController:
             telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
             log.warning("%s: Kubernetes API: %s", key, exc)
             return self._backoff(key, API_RETRY_S)
+        if repair is not None and not repair.force and result.outcome is not None:
+            self._lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
         for type_, reason, message in result.events:
             self._side_task(self.kube.post_event(body, type_, reason, message))
         if result.outcome is not None:
@@ -248,12 +257,18 @@ class WorkloadController:
         self._failures.pop(key, None)
         return result.retry_after
 
-    async def _start_repair(self, key: str, body: dict[str, Any], repair: Repair) -> dict[str, Any]:
-        """Say what is wrong (a Warning Event) and, when nodes must be avoided, record them on the
-        EdgeWorkload first (a restarted operator keeps avoiding them); the body to reconcile."""
+    def _lost(self, key: str, body: Mapping[str, Any], repair: Repair) -> None:
         telemetry.REPAIRS.inc()
         log.warning("%s: re-placing replicas: %s", key, "; ".join(repair.reasons))
         self._side_task(self.kube.post_event(body, "Warning", "ReplicaLost", "; ".join(repair.reasons)))
+
+    async def _start_repair(self, key: str, body: dict[str, Any], repair: Repair) -> dict[str, Any]:
+        """What the Pods' own status says (Failed, Unschedulable, a Node gone) is said at once (a
+        Warning Event), and nodes to avoid are recorded on the EdgeWorkload before the solve (a
+        restarted operator keeps avoiding them); missing Pods are said only once the listing confirms
+        them.  The body to reconcile."""
+        if repair.force:
+            self._lost(key, body, repair)
         if not repair.avoid_nodes:
             return body
         meta = body["metadata"]
