@@ -39,7 +39,8 @@ API_RETRY_S = 2.0
 MAX_RETRY_S = 60.0
 HEALTH_INTERVAL_S = 2.0  # how often replica health is checked (orchestrator.health)
 REPAIR_AFTER_S = 3.0  # a replica problem must outlast the watch's lag behind our own writes
-REPAIR_COOLDOWN_S = 10.0  # a workload is repaired at most this often (no room anywhere: try again later)
+REPAIR_COOLDOWN_S = 10.0  # after a repair, the next one waits this long, doubling while the problem lasts
+MAX_REPAIR_COOLDOWN_S = 300.0  # (no room anywhere: try again, but not a Warning every 10 s for hours)
 MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging pod watch this long
 
 
@@ -69,6 +70,7 @@ class WorkloadController:
         self._suspect: dict[str, float] = {}  # key -> monotonic time a replica problem was first seen
         self._repairs: dict[str, Repair] = {}  # queued repairs, taken by the next reconciliation
         self._cooldown: dict[str, float] = {}
+        self._repeats: dict[str, int] = {}  # repairs in a row without the workload turning healthy
         self._locks: dict[str, asyncio.Lock] = {}  # one change of a workload's Pods at a time
         self._reconciled_at: dict[str, float] = {}  # key -> monotonic time this process last reconciled it
 
@@ -111,6 +113,7 @@ class WorkloadController:
         self._suspect.pop(key, None)
         self._repairs.pop(key, None)
         self._cooldown.pop(key, None)
+        self._repeats.pop(key, None)
         self._reconciled_at.pop(key, None)
         lock = self._locks.get(key)
         if lock is not None and not lock.locked():
@@ -159,6 +162,8 @@ class WorkloadController:
         found = self.health()
         for key in [k for k in self._suspect if k not in found]:
             del self._suspect[key]
+        for key in [k for k in self._repeats if k not in found and k not in self._repairs]:
+            del self._repeats[key]  # healthy again: the next problem is repaired without delay
         queued = []
         for key, repair in sorted(found.items()):
             latest = self._latest.get(key)
@@ -172,7 +177,9 @@ class WorkloadController:
                 continue
             del self._suspect[key]
             self._repairs[key] = repair
-            self._cooldown[key] = now + REPAIR_COOLDOWN_S
+            n = self._repeats.get(key, 0)
+            self._repeats[key] = n + 1
+            self._cooldown[key] = now + min(MAX_REPAIR_COOLDOWN_S, REPAIR_COOLDOWN_S * 2**n)
             self.enqueue(key)
             queued.append(key)
         return queued

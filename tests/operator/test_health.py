@@ -144,15 +144,19 @@ def test_the_controller_repairs_once_a_problem_lasts_and_not_again_within_the_co
         queued += [c.check_health(t + 0.1), c.check_health(t + 0.1 + ctl.REPAIR_AFTER_S)]  # in the cool-down
         queued.append(c.check_health(t + ctl.REPAIR_COOLDOWN_S))
         await asyncio.sleep(0.05)
+        t += ctl.REPAIR_COOLDOWN_S
+        queued.append(c.check_health(t + ctl.REPAIR_COOLDOWN_S + ctl.REPAIR_AFTER_S))  # the cool-down doubled
+        queued.append(c.check_health(t + 2 * ctl.REPAIR_COOLDOWN_S))
+        await asyncio.sleep(0.05)
         await c.stop()
         return queued, kube
 
     queued, kube = asyncio.run(run())
-    assert queued == [[], ["city/cam"], [], [], ["city/cam"]]
+    assert queued == [[], ["city/cam"], [], [], ["city/cam"], [], ["city/cam"]]
     repairs = [c for c in calls if c.get("force")]
-    assert len(repairs) == 2 and all(c["avoid_nodes"] == {"n1"} for c in repairs)
+    assert len(repairs) == 3 and all(c["avoid_nodes"] == {"n1"} for c in repairs)
     assert "n1" in json.loads(repairs[0]["annotations"][AVOID_NODES_ANNOTATION])  # recorded before the solve
-    assert [r for r, _ in kube.events] == ["ReplicaLost", "ReplicaLost"]
+    assert [r for r, _ in kube.events] == ["ReplicaLost"] * 3
 
 
 def test_no_repair_in_a_namespace_being_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
