@@ -283,8 +283,7 @@ class WorkloadController:
         value = avoid_annotation(avoided_nodes(meta.get("annotations"), now), repair.avoid_nodes, now)
         written = await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"],
                                                {"metadata": {"annotations": {AVOID_NODES_ANNOTATION: value}}})
-        if self._latest.get(key) is body:
-            self._latest[key] = written
+        self._wrote(key, body, written)
         return written
 
     def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, str] | None:
@@ -300,8 +299,11 @@ class WorkloadController:
         meta = body["metadata"]
         written = await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"], {"status": status},
                                                status=True)
-        # Until the watch delivers it, the written object is the latest one we know (unless a newer
-        # event came in meanwhile).
+        self._wrote(key, body, written)
+
+    def _wrote(self, key: str, body: Mapping[str, Any], written: dict[str, Any]) -> None:
+        """Until the watch delivers it, the written object is the latest one we know (unless a newer
+        event came in meanwhile)."""
         if self._latest.get(key) is body:
             self._latest[key] = written
 

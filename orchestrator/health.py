@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.snapshot import node_ready
+from orchestrator.snapshot import node_cordoned, node_up
 
 AVOID_NODES_ANNOTATION = "edgeorch.io/avoid-nodes"
 AVOID_NODE_S = 600.0  # how long a node where a replica could not run is avoided
@@ -73,12 +73,9 @@ def replica_of(name: str, node: str, status: Mapping[str, Any]) -> Replica:
 
 def node_state(node: Mapping[str, Any]) -> str:
     """READY, CORDONED (Ready but spec.unschedulable) or DOWN (NotReady, offline)."""
-    if node_ready(node):
-        return READY
-    if (node.get("spec") or {}).get("unschedulable"):
-        spec_free = {**node, "spec": {**(node.get("spec") or {}), "unschedulable": False}}
-        return CORDONED if node_ready(spec_free) else DOWN
-    return DOWN
+    if not node_up(node):
+        return DOWN
+    return CORDONED if node_cordoned(node) else READY
 
 
 def diagnose(placed: Sequence[str], replicas: Sequence[Replica], nodes: Mapping[str, str], now: float,

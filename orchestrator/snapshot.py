@@ -104,14 +104,22 @@ def add(a: Reserved, b: Reserved) -> Reserved:
     return Reserved(a.cpu_m + b.cpu_m, a.memory_mb + b.memory_mb, a.gpu + b.gpu, a.pods + b.pods)
 
 
-def node_ready(node: Mapping[str, Any]) -> bool:
+def node_up(node: Mapping[str, Any]) -> bool:
+    """The node runs Pods: Ready, and not marked offline by the simulator (cordoned or not)."""
     meta = node.get("metadata", {})
     if (meta.get("annotations") or {}).get(OFFLINE_ANNOTATION) == "true":
         return False
-    if (node.get("spec") or {}).get("unschedulable"):
-        return False
     conds = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []}
     return conds.get("Ready") == "True"
+
+
+def node_cordoned(node: Mapping[str, Any]) -> bool:
+    return bool((node.get("spec") or {}).get("unschedulable"))
+
+
+def node_ready(node: Mapping[str, Any]) -> bool:
+    """The node takes new Pods: up and not cordoned."""
+    return node_up(node) and not node_cordoned(node)
 
 
 SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")  # PreferNoSchedule is a preference, not a rule

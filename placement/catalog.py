@@ -79,6 +79,12 @@ class Catalog:
         ]
         self._views: dict[int, WorkloadView] = {}
 
+    def nodes_named(self, names: frozenset[str]) -> BoolArray:
+        """A mask over all nodes: True for the nodes in `names` (unknown names are ignored)."""
+        mask = np.zeros(len(self.node_names), dtype=np.bool_)
+        mask[[self.node_index[n] for n in names if n in self.node_index]] = True
+        return mask
+
     def view(self, wi: int) -> WorkloadView:
         """Latency of workload `wi` to every site (cached)."""
         cached = self._views.get(wi)

@@ -198,7 +198,7 @@ class NodeSelector:
         allowed = cat.instance.workloads[wi].allowed_nodes
         if allowed is None:
             return FilterStatus(self.name, np.ones(len(candidates), dtype=np.bool_))
-        keep = np.array([cat.node_names[int(n)] in allowed for n in candidates], dtype=np.bool_)
+        keep = cat.nodes_named(allowed)[candidates]
         return FilterStatus(self.name, keep, f"it admits {len(allowed)} node(s) in all")
 
 
@@ -216,7 +216,7 @@ class AvoidedNodes:
 
     def filter(self, cat: Catalog, wi: int, candidates: IntArray) -> FilterStatus:
         avoid = cat.instance.workloads[wi].avoid_nodes
-        keep = np.array([cat.node_names[int(n)] not in avoid for n in candidates], dtype=np.bool_)
+        keep = ~cat.nodes_named(avoid)[candidates]
         return FilterStatus(self.name, keep, "its Pods could not run on any of them lately")
 
 

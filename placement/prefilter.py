@@ -105,13 +105,11 @@ def feasible_all(cat: Catalog, worst: FloatArray | None = None,
                                     for n, t in zip(order.tolist(), tainted.tolist(), strict=True)], dtype=np.bool_)
                 by_tolerations[w.tolerations] = allowed
             node_ok[wi] &= allowed
-    if any(w.avoid_nodes or w.allowed_nodes is not None for w in inst.workloads):
-        names = [cat.node_names[int(n)] for n in order.tolist()]
-        for wi, w in enumerate(inst.workloads):
-            if w.allowed_nodes is not None:
-                node_ok[wi] &= np.array([n in w.allowed_nodes for n in names], dtype=np.bool_)
-            if w.avoid_nodes:
-                node_ok[wi] &= np.array([n not in w.avoid_nodes for n in names], dtype=np.bool_)
+    for wi, w in enumerate(inst.workloads):
+        if w.allowed_nodes is not None:
+            node_ok[wi] &= cat.nodes_named(w.allowed_nodes)[order]
+        if w.avoid_nodes:
+            node_ok[wi] &= ~cat.nodes_named(w.avoid_nodes)[order]
     out: list[Feasibility] = []
     for wi in range(len(inst.workloads)):
         nodes = order[node_ok[wi]]
