@@ -107,13 +107,20 @@ async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> No
 
 
 # -- ServiceLevelAgreements ---------------------------------------------------------------------------
-@kopf.on.resume(GROUP, VERSION, "servicelevelagreements")
-@kopf.on.create(GROUP, VERSION, "servicelevelagreements")
-@kopf.on.update(GROUP, VERSION, "servicelevelagreements", field="spec")
+@kopf.on.resume(GROUP, VERSION, "servicelevelagreements", backoff=2)
+@kopf.on.create(GROUP, VERSION, "servicelevelagreements", backoff=2)
+@kopf.on.update(GROUP, VERSION, "servicelevelagreements", field="spec", backoff=2)
 async def record_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Queue the agreement (or its new version) for the ledger and write what can be written now."""
+    """Queue the agreement (or its new version) for the ledger and write what can be written now.
+
+    The timer queues a generation this handler has not (while it retries), so a failure here delays
+    nothing by more than a tick."""
     assert SERVICE and SERVICE.slas
-    result = await SERVICE.slas.record(body)
+    try:
+        result = await SERVICE.slas.record(body)
+    except KubeError as exc:
+        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
     _write(body, patch, result)
 
 

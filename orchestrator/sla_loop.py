@@ -4,11 +4,14 @@ A tick: evaluate the objectives when the SLA's interval is due; persist new ledg
 SLA's outbox *before* sending them; flush the outbox; offload on a breach, fail back after recovery,
 and queue each migration for the ledger too.  The handlers call `record()` and `tick()` and write the
 returned status; this module also remembers the last status it wrote, so a stale watch event can
-never count the same bad window twice.
+never count the same bad window twice.  Kopf runs an SLA's timer apart from its change handlers, so
+the work on one SLA holds that SLA's lock: two tasks flushing one outbox would send a record twice
+(and the chain would count one amendment as two).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -53,6 +56,7 @@ class SlaLoop:
         self.ledger = ledger
         self._written: dict[str, dict[str, Any]] = {}  # uid -> the last status we wrote
         self._last_eval: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # uid -> held while record/tick/terminate work on it
         # Workloads under an agreement ("ns/name") -> the sites the simulator was last told: only
         # these get synthetic app traffic (the series SLA objectives are computed from).
         self._covered: dict[str, tuple[str, ...]] = {}
@@ -74,6 +78,9 @@ class SlaLoop:
         self._written.pop(uid, None)
         self._last_eval.pop(uid, None)
 
+    def _lock(self, body: Mapping[str, Any]) -> asyncio.Lock:
+        return self._locks.setdefault(body["metadata"]["uid"], asyncio.Lock())
+
     async def _persist(self, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = body["metadata"]
         await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"], {"status": status}, status=True)
@@ -85,6 +92,10 @@ class SlaLoop:
 
     # -- the agreement itself -------------------------------------------------------------------
     async def record(self, body: Mapping[str, Any]) -> TickResult:
+        async with self._lock(body):
+            return await self._record(body)
+
+    async def _record(self, body: Mapping[str, Any]) -> TickResult:
         body = self._fresh(body)
         upd = slas.record(body)
         result = await self._commit(body, upd)
@@ -96,21 +107,33 @@ class SlaLoop:
 
     async def terminate(self, body: Mapping[str, Any]) -> str | None:
         """End the agreement on chain (the SLA is being deleted); the tx hash, or None if never recorded."""
-        self.forget(body["metadata"]["uid"])
-        self._covered.pop(f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}", None)
-        if not (body.get("status") or {}).get("agreementId"):
-            return None
-        ledger = await self.ledger.get()
-        receipt = await ledger.terminate_agreement(agreement_id(body["metadata"]["uid"]))
-        return str(receipt.tx_hash)
+        uid = body["metadata"]["uid"]
+        lock = self._lock(body)
+        async with lock:
+            recorded = bool(self._fresh(body).get("status", {}).get("agreementId"))
+            self.forget(uid)
+            self._covered.pop(f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}", None)
+            tx = None
+            if recorded:
+                ledger = await self.ledger.get()
+                tx = str((await ledger.terminate_agreement(agreement_id(uid))).tx_hash)
+        if not lock.locked() and self._locks.get(uid) is lock:
+            del self._locks[uid]
+        return tx
 
     # -- one tick -------------------------------------------------------------------------------
     async def tick(self, body: Mapping[str, Any], now: float | None = None) -> TickResult:
-        now = time.time() if now is None else now
+        async with self._lock(body):
+            return await self._tick(body, time.time() if now is None else now)
+
+    async def _tick(self, body: Mapping[str, Any], now: float) -> TickResult:
         body = self._fresh(body)
         uid = body["metadata"]["uid"]
         interval = int(((body.get("spec") or {}).get("evaluation") or {}).get("intervalSeconds", 5))
-        upd = slas.SlaUpdate()
+        # a generation the change handler has not queued yet (it is retrying, or its event was missed)
+        upd = slas.record(body)
+        if upd.new_records or upd.status:
+            return await self._commit(body, upd)
         evaluated = False
         if now - self._last_eval.get(uid, 0.0) >= interval and (body.get("status") or {}).get("agreementId"):
             evaluated = True

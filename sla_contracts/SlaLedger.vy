@@ -241,6 +241,8 @@ def amend_agreement(agreement_id: bytes32, terms_hash: bytes32, valid_from: uint
     self._only(ROLE_OPERATOR)
     version: uint256 = ((self._active_state(agreement_id) >> 8) & 65535) + 1
     assert version < 2**16, "version: too many amendments"
+    # the same amendment sent twice (a retry, two senders) must not count as two versions
+    assert terms_hash != self._terms[agreement_id], "terms_hash: unchanged, nothing to amend"
     self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, version)
     log AgreementAmended(agreement_id=agreement_id, version=convert(version, uint16), terms_hash=terms_hash,
                          valid_from=valid_from, valid_until=valid_until, objectives=objectives)

@@ -84,3 +84,17 @@ def operator(stack: StackHandle) -> Iterator[StackHandle]:
         yield stack
     finally:
         stack.stack.stop_operator()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the operator shows the operator's log tail (CI keeps nothing else)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    handle = getattr(item, "funcargs", {}).get("operator")
+    if report.when != "call" or not report.failed or not isinstance(handle, StackHandle):
+        return
+    log = handle.state_dir / "logs" / "operator.log"
+    if log.exists():
+        tail = log.read_text(errors="replace").splitlines()[-80:]
+        report.sections.append((f"operator log, last {len(tail)} lines ({log})", "\n".join(tail)))

@@ -88,7 +88,10 @@ async def test_the_provider_accepts_the_current_version_only(ledger: Ledger) -> 
     await ledger.accept_agreement(terms.agreement_id, 1, PROVIDER_KEY)
     info = await ledger.get_agreement(terms.agreement_id)
     assert info.accepted and info.provider_account == provider.address
-    await ledger.amend_agreement(terms)
+    with pytest.raises(LedgerRevert, match="terms_hash: unchanged"):  # a resent amendment is not a new version
+        await ledger.amend_agreement(terms)
+    assert (await ledger.get_agreement(terms.agreement_id)).version == 1
+    await ledger.amend_agreement(type(terms)(**{**terms.__dict__, "terms_hash": terms_hash({"v": 2})}))
     assert not (await ledger.get_agreement(terms.agreement_id)).accepted  # a new version needs a new acceptance
 
 
