@@ -131,9 +131,12 @@ class SlaLoop:
         uid = body["metadata"]["uid"]
         interval = int(((body.get("spec") or {}).get("evaluation") or {}).get("intervalSeconds", 5))
         # a generation the change handler has not queued yet (it is retrying, or its event was missed)
-        upd = slas.record(body)
-        if upd.new_records or upd.status:
-            return await self._commit(body, upd)
+        gen = int(body["metadata"].get("generation") or 1)
+        if (body.get("status") or {}).get("observedGeneration") != gen:
+            upd = slas.record(body)
+            if upd.new_records or upd.status:
+                return await self._commit(body, upd)
+        upd = slas.SlaUpdate()
         evaluated = False
         if now - self._last_eval.get(uid, 0.0) >= interval and (body.get("status") or {}).get("agreementId"):
             evaluated = True
