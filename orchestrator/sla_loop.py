@@ -110,7 +110,7 @@ class SlaLoop:
         uid = body["metadata"]["uid"]
         lock = self._lock(body)
         async with lock:
-            recorded = bool(self._fresh(body).get("status", {}).get("agreementId"))
+            recorded = bool((self._fresh(body).get("status") or {}).get("agreementId"))
             self.forget(uid)
             self._covered.pop(f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}", None)
             tx = None
