@@ -240,11 +240,15 @@ def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: boo
     # the LP gets its share of the limit even past `end`: a running workload left out is worse than a late answer
     lp = solve_lp(problem, best, max(end - time.perf_counter(), FALLBACK_LP_SHARE * config.time_limit_s))
     value = evaluate(inst, wt, best, pen).objective
-    if lp.values:  # (one rounding: big workloads by their mean candidate; a full placement beats the clock)
-        rounded = _restore(problem, repair(problem, round_lp(problem, lp, lp_order(problem, lp, False), False)), valid)
+    # (big workloads by their mean candidate first; the other notion of big only if that leaves one out)
+    for near_only in (False, True) if lp.values else ():
+        rounded = _restore(problem, repair(problem, round_lp(problem, lp, lp_order(problem, lp, near_only),
+                                                             near_only)), valid)
         new = evaluate(inst, wt, rounded, pen).objective
         if new < value - 1e-9:
             best, value = rounded, new
+        if not _left_out(problem, best):
+            break
     if sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= SMALL_MODEL:
         settled = _restore(problem, _settle(problem, best, config, end), valid)
         if evaluate(inst, wt, settled, pen).objective < value - 1e-9:

@@ -1,11 +1,12 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts and the rounded LP. Larger ones: the grouped LP relaxation (placement.lp) gives the
-proven bound of the full problem and, rounded (placement.rounding), the start; CP-SAT
-neighbourhood search improves it until its deterministic budget is spent, and left-out
+starts and the rounded LP (after replica swaps and moves). Larger ones: the grouped LP relaxation (placement.lp) gives the
+proven bound of the full problem and, rounded (placement.rounding), the start; replica
+swaps and moves (placement.swaps, where dense matrices are small enough) and CP-SAT
+neighbourhood search improve it until its deterministic budget is spent, and left-out
 workloads are fitted in by moving others where that pays. Re-placement (some workloads
-have a current placement): workloads whose placement is still feasible and cannot gain
+have a current placement; its result also gets the swaps and moves, migrations counted): workloads whose placement is still feasible and cannot gain
 more than a migration's cost by moving to a node with room stay fixed; the affected ones
 (and a few that could gain) are freed; if a freed workload of higher priority is then
 left out, the lower-priority workloads on its candidate nodes are freed too.
@@ -29,6 +30,7 @@ from placement.objective import evaluate
 from placement.problem import Problem
 from placement.replace import SMALL_MODEL, replace_affected
 from placement.rounding import lp_order, repair, round_lp
+from placement.swaps import improve_swaps
 
 REPAIR_ROUNDS = 4
 TWO_ROUNDINGS = 3_000  # workloads: up to this many, round the LP twice
@@ -81,7 +83,7 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tupl
         greedy = regret_greedy(problem, "regret")
         if not best or _better(problem, greedy, best):
             best = greedy
-    best = repair(problem, improve(problem, best, config, deadline))
+    best = repair(problem, improve(problem, improve_swaps(problem, best), config, deadline))
     bound = lp.bound
     if not np.isfinite(bound):  # no LP duals at all: the cheaper Lagrangian bound
         value = evaluate(inst, problem.weights, best, problem.penalty).objective
@@ -116,7 +118,7 @@ def _second_pass(
     inst = problem.instance
     lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
     if lp.values:
-        rounded = improve(problem, round_lp(problem, lp, lp_order(problem, lp)), config,
+        rounded = improve(problem, improve_swaps(problem, round_lp(problem, lp, lp_order(problem, lp))), config,
                           start + config.time_limit_s * LP_SHARE)
         if _better(problem, rounded, best):
             best = rounded
@@ -146,7 +148,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     solved_any = True
     if incremental:
         replaced = replace_affected(problem, config, deadline)
-        best, solved_any, proven = replaced.assignment, replaced.solved, replaced.bound
+        best, solved_any, proven = improve_swaps(problem, replaced.assignment), replaced.solved, replaced.bound
     elif pairs > SMALL_MODEL:
         best, proven = _cold_large(problem, config, deadline)
     else:

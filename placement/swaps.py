@@ -1,0 +1,227 @@
+"""Replica swaps and moves: a cheap local search after the LP rounding of a cold solve.
+
+A swap exchanges the nodes of two replicas of different workloads (no node opens or closes,
+no node's Pod count changes); a move sends one replica to another node with room, a free Pod
+slot included (which may open or close a node). Gains
+are computed for all pairs at once with numpy, then applied best first, each re-checked on
+the current state (capacity, max_per_node, max_per_site), so the result is always feasible
+and never worse. No clock, no randomness: the same input gives the same result. Only for
+objectives whose change a move's unit costs and migrations give exactly (no balance term,
+every workload uses some resource) and models small enough for dense matrices. Migrations
+count as the objective counts them (replicas of the current placement not kept on their
+node), so a re-placement's swaps keep what runs unless moving pays for the move; the result
+is kept only if the exact objective says it is better.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from placement.catalog import FloatArray, IntArray
+from placement.objective import evaluate
+from placement.problem import Problem
+
+MAX_CELLS = 2_000_000  # workloads x nodes, at most
+MAX_REPLICAS = 2_500  # the swap matrices are replicas x replicas
+PASSES = 2
+MAX_TRIES = 3_000  # swap candidates re-checked per pass, best first
+SWAP_ROWS = 400  # swaps involve one of the replicas that could gain most
+EPS = 1e-9
+
+
+def applicable(problem: Problem) -> bool:
+    inst = problem.instance
+    n_r = sum(w.replicas for w in inst.workloads)
+    return (problem.weights.balance == 0
+            and all(w.cpu_m or w.memory_mb or w.gpu for w in inst.workloads)
+            and len(inst.workloads) * len(problem.cat.node_names) <= MAX_CELLS and n_r <= MAX_REPLICAS)
+
+
+class _State:
+    def __init__(self, problem: Problem, assignment: dict[str, tuple[str, ...]]) -> None:
+        cat = problem.cat
+        inst = problem.instance
+        self.problem = problem
+        n_w, n_n = len(inst.workloads), len(cat.node_names)
+        self.unit: FloatArray = np.full((n_w, n_n), np.inf)
+        for wi in range(n_w):
+            self.unit[wi, problem.candidates(wi)] = problem.unit_cost[wi]
+        names = sorted(assignment, key=lambda n: cat.workload_index[n])
+        self.rw: IntArray = np.array([cat.workload_index[n] for n in names for _ in assignment[n]], dtype=np.int64)
+        self.rn: IntArray = np.array([cat.node_index[m] for n in names for m in assignment[n]], dtype=np.int64)
+        self.cpu = np.array([w.cpu_m for w in inst.workloads], dtype=np.int64)
+        self.mem = np.array([w.memory_mb for w in inst.workloads], dtype=np.int64)
+        self.gpu = np.array([w.gpu for w in inst.workloads], dtype=np.int64)
+        self.free_cpu = cat.free_cpu.astype(np.int64) - np.bincount(self.rn, self.cpu[self.rw], n_n).astype(np.int64)
+        self.free_mem = cat.free_mem.astype(np.int64) - np.bincount(self.rn, self.mem[self.rw], n_n).astype(np.int64)
+        self.free_gpu = cat.gpu.astype(np.int64) - np.bincount(self.rn, self.gpu[self.rw], n_n).astype(np.int64)
+        self.count = np.bincount(self.rn, minlength=n_n).astype(np.int64)  # replicas per node
+        self.free_pods = cat.free_pods.astype(np.int64) - self.count  # every replica is one Pod
+        self.on_node: Counter[tuple[int, int]] = Counter(zip(self.rw.tolist(), self.rn.tolist(), strict=True))
+        site = cat.node_site
+        self.on_site: Counter[tuple[int, int]] = Counter(
+            zip(self.rw.tolist(), site[self.rn].tolist(), strict=True))
+        self.opening = problem.weights.active_nodes + problem.weights.energy * cat.idle_power
+        self.mig = problem.weights.migration
+        self.cur: dict[int, Counter[int]] = {  # current replicas per node, of workloads that run
+            wi: Counter(cat.node_index[n] for n in w.current if n in cat.node_index)
+            for wi, w in enumerate(inst.workloads) if w.current}
+        self.kept: dict[int, int] = {wi: sum(min(k, self.on_node[(wi, n)]) for n, k in c.items())
+                                     for wi, c in self.cur.items()}
+
+    def migration_cost(self, wi: int, a: int, b: int) -> float:
+        """What moving one replica of `wi` from `a` to `b` adds in migrations (negative: saves)."""
+        cur = self.cur.get(wi)
+        if not cur or not self.mig:
+            return 0.0
+        w = self.problem.instance.workloads[wi]
+        cap = min(w.replicas, len(w.current))
+        kept = self.kept[wi]
+        after = kept - (self.on_node[(wi, a)] <= cur[a]) + (self.on_node[(wi, b)] < cur[b])
+        return self.mig * float(min(kept, cap) - min(after, cap))
+
+    def arrival(self, rw: IntArray) -> FloatArray:
+        """Per replica and node: the migration saved by a replica of its workload arriving there."""
+        out = np.zeros((len(rw), len(self.problem.cat.node_names)))
+        if not self.mig:
+            return out
+        for r, wi in enumerate(rw.tolist()):
+            for n, k in self.cur.get(wi, Counter()).items():
+                if self.on_node[(wi, n)] < k:
+                    out[r, n] = self.mig
+        return out
+
+    def leaving(self, rw: IntArray, rn: IntArray) -> FloatArray:
+        """Per replica: the migration its leaving its node costs (it is one the current placement kept)."""
+        return np.array([self.mig if wi in self.cur and self.on_node[(wi, n)] <= self.cur[wi][n] else 0.0
+                         for wi, n in zip(rw.tolist(), rn.tolist(), strict=True)])
+
+    def spread_ok(self, wi: int, a: int, b: int) -> bool:
+        """Whether one replica of `wi` may go from node `a` to node `b` (spread limits)."""
+        w = self.problem.instance.workloads[wi]
+        site = self.problem.cat.node_site
+        if w.max_per_node is not None and self.on_node[(wi, b)] + 1 > w.max_per_node:
+            return False
+        sa, sb = int(site[a]), int(site[b])
+        return w.max_per_site is None or sa == sb or self.on_site[(wi, sb)] + 1 <= w.max_per_site
+
+    def relocate(self, r: int, b: int) -> None:
+        wi, a = int(self.rw[r]), int(self.rn[r])
+        site = self.problem.cat.node_site
+        for node, sign in ((a, 1), (b, -1)):
+            self.free_cpu[node] += sign * self.cpu[wi]
+            self.free_mem[node] += sign * self.mem[wi]
+            self.free_gpu[node] += sign * self.gpu[wi]
+            self.count[node] -= sign
+            self.free_pods[node] += sign
+        cur = self.cur.get(wi)
+        if cur is not None:
+            self.kept[wi] += (self.on_node[(wi, b)] < cur[b]) - (self.on_node[(wi, a)] <= cur[a])
+        self.on_node[(wi, a)] -= 1
+        self.on_node[(wi, b)] += 1
+        self.on_site[(wi, int(site[a]))] -= 1
+        self.on_site[(wi, int(site[b]))] += 1
+        self.rn[r] = b
+
+    def fits(self, wi: int, node: int, minus: int = -1) -> bool:
+        """Whether a replica of `wi` fits on `node` once a replica of workload `minus` leaves it."""
+        c, m, g = int(self.free_cpu[node]), int(self.free_mem[node]), int(self.free_gpu[node])
+        if minus >= 0:
+            c, m, g = c + int(self.cpu[minus]), m + int(self.mem[minus]), g + int(self.gpu[minus])
+        return bool(c >= self.cpu[wi] and m >= self.mem[wi] and g >= self.gpu[wi])
+
+
+def _swap_pass(st: _State) -> float:
+    rw, rn = st.rw, st.rn
+    own = st.unit[rw, rn]
+    regret = own - st.unit[rw].min(axis=1)  # what a replica could gain at most
+    top = np.argsort(-regret, kind="stable")[:SWAP_ROWS]
+    top = top[regret[top] > EPS]
+    cross = st.unit[rw[top][:, None], rn[None, :]]  # replica top[i] on the node of replica j
+    back = st.unit[rw[None, :], rn[top][:, None]]  # replica j on the node of replica top[i]
+    if st.cur and st.mig:  # migrations: leaving a kept node costs one, arriving at a current one saves one
+        leave = st.leaving(rw, rn)
+        arrive = st.arrival(rw)
+        cross_m = arrive[top][:, rn] - leave[top][:, None]  # replica top[i] onto j's node
+        back_m = arrive[:, rn[top]].T - leave[None, :]  # replica j onto top[i]'s node
+    else:
+        cross_m = back_m = np.zeros((len(top), len(rw)))
+    with np.errstate(invalid="ignore"):
+        gain = own[top][:, None] + own[None, :] - cross - back + cross_m + back_m
+    ok = np.isfinite(gain) & (rw[top][:, None] != rw[None, :]) & (rn[top][:, None] != rn[None, :]) & (gain > EPS)
+    for res, free in ((st.cpu[rw], st.free_cpu[rn]), (st.mem[rw], st.free_mem[rn]), (st.gpu[rw], st.free_gpu[rn])):
+        diff = res[top][:, None] - res[None, :]  # i's need minus j's, on j's node
+        ok &= (free[None, :] >= diff) & (free[top][:, None] >= -diff)
+    flat = np.flatnonzero(ok)
+    flat = flat[np.argsort(-gain.ravel()[flat], kind="stable")][:MAX_TRIES]
+    total = 0.0
+    for k in flat.tolist():
+        ti, j = divmod(k, len(rw))
+        i = int(top[ti])
+        wi, wj, a, b = int(rw[i]), int(rw[j]), int(rn[i]), int(rn[j])
+        if a == b:
+            continue
+        g = (st.unit[wi, a] + st.unit[wj, b] - st.unit[wi, b] - st.unit[wj, a]
+             - st.migration_cost(wi, a, b) - st.migration_cost(wj, b, a))
+        if not g > EPS or not (st.fits(wi, b, wj) and st.fits(wj, a, wi)):
+            continue
+        if not (st.spread_ok(wi, a, b) and st.spread_ok(wj, b, a)):
+            continue
+        st.relocate(i, b)
+        st.relocate(j, a)
+        total += float(g)
+    return total
+
+
+def _move_pass(st: _State) -> float:
+    rw, rn = st.rw, st.rn
+    total = 0.0
+    own = st.unit[rw, rn]
+    fit = ((st.free_cpu[None, :] >= st.cpu[rw][:, None]) & (st.free_mem[None, :] >= st.mem[rw][:, None])
+           & (st.free_gpu[None, :] >= st.gpu[rw][:, None]) & (st.free_pods[None, :] >= 1))
+    with np.errstate(invalid="ignore"):
+        hope = np.where(fit, own[:, None] - st.unit[rw] + st.opening[rn][:, None], -np.inf).max(axis=1)
+    hope += np.array([st.mig if wi in st.cur else 0.0 for wi in rw.tolist()])  # a move back saves one
+    for r in np.flatnonzero(hope > EPS)[np.argsort(-own[hope > EPS], kind="stable")].tolist():
+        wi, a = int(rw[r]), int(rn[r])
+        room = ((st.free_cpu >= st.cpu[wi]) & (st.free_mem >= st.mem[wi]) & (st.free_gpu >= st.gpu[wi])
+                & (st.free_pods >= 1))
+        room[a] = False
+        close = st.opening[a] if st.count[a] == 1 else 0.0
+        gain = st.unit[wi, a] - st.unit[wi] + close - np.where(st.count > 0, 0.0, st.opening)
+        if wi in st.cur and st.mig:
+            gain = gain + st.arrival(np.array([wi]))[0] - st.leaving(np.array([wi]), np.array([a]))[0]
+        gain = np.where(room & np.isfinite(gain), gain, -np.inf)
+        for b in np.argsort(-gain, kind="stable")[:4].tolist():
+            if not gain[b] > EPS:  # (-inf: no room there)
+                break
+            g = float(st.unit[wi, a] - st.unit[wi, b]) + close - (0.0 if st.count[b] > 0 else float(st.opening[b]))
+            g -= st.migration_cost(wi, a, b)
+            if not g > EPS:
+                break
+            if st.spread_ok(wi, a, b):
+                st.relocate(r, b)
+                total += g
+                break
+    return total
+
+
+def improve_swaps(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """`assignment` after best-first swap and move passes (same placed workloads)."""
+    if not assignment or not applicable(problem):
+        return assignment
+    st = _State(problem, assignment)
+    for _ in range(PASSES):
+        if _swap_pass(st) + _move_pass(st) <= EPS:
+            break
+    cat = problem.cat
+    out: dict[str, list[str]] = {}
+    for wi, n in zip(st.rw.tolist(), st.rn.tolist(), strict=True):
+        out.setdefault(problem.instance.workloads[wi].name, []).append(cat.node_names[n])
+    result = {name: tuple(sorted(nodes)) for name, nodes in out.items()}
+    inst, wt, pen = problem.instance, problem.weights, problem.penalty
+    if evaluate(inst, wt, result, pen).objective < evaluate(inst, wt, assignment, pen).objective - EPS:
+        return result
+    return assignment
