@@ -54,6 +54,11 @@ class PodSpec(K8sModel):
     containers: list[Container] = Field(
         min_length=1, max_length=32, description="Containers of the pod (at least one), as in core/v1 PodSpec."
     )
+    restart_policy: Literal["Always"] = Field(
+        default="Always",
+        description="Always, the only value (as in a Deployment): replicas are long-running, so a container "
+                    "that exits is restarted where it runs and a replica never ends as Succeeded.",
+    )
 
 
 class PodTemplate(K8sModel):

@@ -56,6 +56,7 @@ def test_pod_is_pinned_owned_and_requests_the_replica_resources() -> None:
     assert pod["metadata"]["labels"]["edgeorch.io/workload"] == "cam"
     assert {t["key"] for t in pod["spec"]["tolerations"]} >= {"kwok.x-k8s.io/node"}
     assert len(pod["metadata"]["name"]) <= 63
+    assert pod["spec"]["restartPolicy"] == "Always"  # a replica never ends as Succeeded
 
 
 def test_direct_binding_sets_the_node_and_keeps_the_affinity() -> None:

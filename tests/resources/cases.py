@@ -83,6 +83,8 @@ INVALID: list[Invalid] = [
     Invalid("cpu-not-a-quantity", VIDEO, _set("spec.resources.cpu", "lots"), "spec.resources.cpu"),
     Invalid("negative-cpu", VIDEO, _set("spec.resources.cpu", -3), "spec.resources.cpu"),
     Invalid("no-containers", VIDEO, _set("spec.template.spec.containers", []), "spec.template.spec.containers"),
+    Invalid("replicas-that-end", VIDEO, _set("spec.template.spec.restartPolicy", "Never"),
+            "spec.template.spec.restartPolicy"),
     Invalid("zero-latency", VIDEO, _set("spec.qos.maxLatencyMs", 0), "spec.qos.maxLatencyMs"),
     Invalid("site-name-not-a-label", SITE, _set("metadata.name", "fe.eixample"), "metadata.name"),
     Invalid("unknown-tier", SITE, _set("spec.tier", "fog"), "spec.tier"),
