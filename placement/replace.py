@@ -6,7 +6,8 @@ freed and re-placed by CP-SAT from a greedy start. If a freed workload is then l
 fixed workloads in its way are freed too and CP-SAT runs again. If a workload that has
 feasible nodes is still left out, fixing the others was too strict: the grouped LP of the
 whole problem (current placements priced as kept, placement.lp) is solved and rounded with
-current nodes first, which also gives a proven bound of the whole problem. A large model whose
+current nodes first (its second rounding too, if the first leaves a placeable workload out),
+which also gives a proven bound of the whole problem. A large model whose
 greedy start already leaves a placeable workload out goes to that LP directly.
 """
 

@@ -1,15 +1,16 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts and the rounded LP (after replica swaps and moves). Larger ones: the grouped LP relaxation (placement.lp) gives the
-proven bound of the full problem and, rounded (placement.rounding), the start; replica
-swaps and moves (placement.swaps, where dense matrices are small enough) and CP-SAT
-neighbourhood search improve it until its deterministic budget is spent, and left-out
-workloads are fitted in by moving others where that pays. Re-placement (some workloads
-have a current placement; its result also gets the swaps and moves, migrations counted): workloads whose placement is still feasible and cannot gain
-more than a migration's cost by moving to a node with room stay fixed; the affected ones
-(and a few that could gain) are freed; if a freed workload of higher priority is then
-left out, the lower-priority workloads on its candidate nodes are freed too.
+starts and the rounded LP (after replica swaps and moves). Larger ones: the grouped LP
+relaxation (placement.lp) gives the proven bound of the full problem and, rounded
+(placement.rounding), the start; replica swaps and moves (placement.swaps, where dense
+matrices are small enough) and CP-SAT neighbourhood search improve it until its
+deterministic budget is spent, and left-out workloads are fitted in by moving others where
+that pays. Re-placement (some workloads have a current placement): workloads whose
+placement is still feasible and cannot gain more than a migration's cost by moving to a
+node with room stay fixed; the affected ones (and a few that could gain) are freed; if a
+freed workload of higher priority is then left out, the lower-priority workloads on its
+candidate nodes are freed too; the result gets the swaps and moves, migrations counted.
 """
 
 from __future__ import annotations
