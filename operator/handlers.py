@@ -11,7 +11,9 @@ per-object state (no annotations, no finalizers) for them, so a wave costs one s
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
@@ -116,11 +118,8 @@ async def record_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     The timer queues a generation this handler has not (while it retries), so a failure here delays
     nothing by more than a tick."""
     assert SERVICE and SERVICE.slas
-    try:
+    with _retry_on_kube_errors():
         result = await SERVICE.slas.record(body)
-    except KubeError as exc:
-        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
-        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
     _write(body, patch, result)
 
 
@@ -128,11 +127,8 @@ async def record_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
 async def evaluate_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Every second: evaluate when due, flush the outbox, offload or fail back."""
     assert SERVICE and SERVICE.slas
-    try:
+    with _retry_on_kube_errors():
         result = await SERVICE.slas.tick(body)
-    except KubeError as exc:
-        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
-        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
     _write(body, patch, result)
 
 
@@ -149,6 +145,16 @@ async def terminate_sla(body: kopf.Body, retry: int, **_: Any) -> None:
         raise kopf.TemporaryError(f"chain: {exc}", delay=2) from exc
     if tx:
         kopf.info(body, reason="Terminated", message=f"agreement terminated on chain, tx {tx}")
+
+
+@contextlib.contextmanager
+def _retry_on_kube_errors() -> Iterator[None]:
+    """A Kubernetes API error is counted and retried by Kopf in 2 s (not after its default 60 s)."""
+    try:
+        yield
+    except KubeError as exc:
+        telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=2) from exc
 
 
 def _write(body: kopf.Body, patch: kopf.Patch, result: Any) -> None:
