@@ -1,10 +1,11 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts and the rounded LP (after replica swaps and moves). Larger ones: the grouped LP
+starts and the rounded LP (after replica swaps and moves), then the swaps again on CP-SAT's
+result unless it is proven optimal. Larger ones: the grouped LP
 relaxation (placement.lp) gives the proven bound of the full problem and, rounded
-(placement.rounding), the start; replica swaps and moves (placement.swaps, where dense
-matrices are small enough) and CP-SAT neighbourhood search improve it until its
+(placement.rounding), the start; replica swaps and moves (and ejections: placement.swaps,
+where dense matrices are small enough) and CP-SAT neighbourhood search improve it until its
 deterministic budget is spent, and left-out workloads are fitted in by moving others where
 that pays. Re-placement (some workloads have a current placement): workloads whose
 placement is still feasible and cannot gain more than a migration's cost by moving to a
@@ -157,6 +158,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         if not optimal:
             second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
             best, proven, optimal, solved_any = _second_pass(problem, config, best, proven, start, deadline, second)
+            if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
+                best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound, unless a re-placement already has the whole problem's LP bound (stronger)
     if not optimal and ((incremental and not math.isfinite(proven)) or (not incremental and pairs <= SMALL_MODEL)):

@@ -1,8 +1,11 @@
-"""Replica swaps and moves: a cheap local search after the LP rounding of a cold solve.
+"""Replica swaps, moves and ejections: a cheap local search after the LP rounding of a cold solve.
 
 A swap exchanges the nodes of two replicas of different workloads (no node opens or closes,
 no node's Pod count changes); a move sends one replica to another node with room, a free Pod
-slot included (which may open or close a node). Gains
+slot included (which may open or close a node); an ejection moves a replica to a cheaper node
+that is full, once up to three replicas of other workloads there leave for their cheapest nodes
+with room (a replica stuck in the cloud comes to the edge when two small ones lose a little by
+moving to the MEC: no swap or single move reaches that). Gains
 are computed for all pairs at once with numpy, then applied best first, each re-checked on
 the current state (capacity, max_per_node, max_per_site), so the result is always feasible
 and never worse. No clock, no randomness: the same input gives the same result. Only for
@@ -25,10 +28,14 @@ from placement.problem import Problem
 
 MAX_CELLS = 2_000_000  # workloads x nodes, at most
 MAX_REPLICAS = 2_500  # the swap matrices are replicas x replicas
-PASSES = 2
+PASSES = 4
 MAX_TRIES = 3_000  # swap candidates re-checked per pass, best first
 SWAP_ROWS = 400  # swaps involve one of the replicas that could gain most
 EPS = 1e-9
+EJECT_ROWS = 400  # replicas (most to gain first) that try a move that needs others to make way
+EJECT_TARGETS = 6  # their cheapest nodes tried
+MAX_EJECT = 3  # replicas relocated to make room, at most
+HOME_TRIES = 8  # nodes tried, cheapest first, for each replica that makes room
 
 
 def applicable(problem: Problem) -> bool:
@@ -58,6 +65,12 @@ class _State:
         self.free_mem = cat.free_mem.astype(np.int64) - np.bincount(self.rn, self.mem[self.rw], n_n).astype(np.int64)
         self.free_gpu = cat.gpu.astype(np.int64) - np.bincount(self.rn, self.gpu[self.rw], n_n).astype(np.int64)
         self.count = np.bincount(self.rn, minlength=n_n).astype(np.int64)  # replicas per node
+        self.rw_list: list[int] = self.rw.tolist()
+        self.sizes: list[tuple[int, int, int, int]] = [  # per workload: what one replica takes (and one Pod)
+            (int(c), int(m), int(g), 1) for c, m, g in zip(self.cpu, self.mem, self.gpu, strict=True)]
+        self.members: list[set[int]] = [set() for _ in range(n_n)]  # replica indices per node
+        for r, n in enumerate(self.rn.tolist()):
+            self.members[n].add(r)
         self.free_pods = cat.free_pods.astype(np.int64) - self.count  # every replica is one Pod
         self.on_node: Counter[tuple[int, int]] = Counter(zip(self.rw.tolist(), self.rn.tolist(), strict=True))
         site = cat.node_site
@@ -124,6 +137,8 @@ class _State:
         self.on_site[(wi, int(site[a]))] -= 1
         self.on_site[(wi, int(site[b]))] += 1
         self.rn[r] = b
+        self.members[a].discard(r)
+        self.members[b].add(r)
 
     def fits(self, wi: int, node: int, minus: int = -1) -> bool:
         """Whether a replica of `wi` fits on `node` once a replica of workload `minus` leaves it."""
@@ -208,13 +223,146 @@ def _move_pass(st: _State) -> float:
     return total
 
 
+def _best_home(st: _State, js: IntArray) -> tuple[IntArray, FloatArray]:
+    """For replicas `js`: the cheapest other node with room for each (an empty one pays its opening),
+    and the objective change of moving there (inf: no node has room)."""
+    rw, rn = st.rw[js], st.rn[js]
+    room = ((st.free_cpu[None, :] >= st.cpu[rw][:, None]) & (st.free_mem[None, :] >= st.mem[rw][:, None])
+            & (st.free_gpu[None, :] >= st.gpu[rw][:, None]) & (st.free_pods[None, :] >= 1))
+    room[np.arange(len(js)), rn] = False
+    cost = np.where(room, st.unit[rw] + np.where(st.count > 0, 0.0, st.opening)[None, :], np.inf)
+    home = cost.argmin(axis=1)
+    return home, cost[np.arange(len(js)), home] - st.unit[rw, rn]
+
+
+def _spread_home(st: _State, j: int) -> tuple[int, float]:
+    """The cheapest other node with room for replica `j` that its spread limits allow, and the
+    change of moving there ((-1, inf): none among the HOME_TRIES cheapest)."""
+    wj, at = int(st.rw[j]), int(st.rn[j])
+    room = ((st.free_cpu >= st.cpu[wj]) & (st.free_mem >= st.mem[wj]) & (st.free_gpu >= st.gpu[wj])
+            & (st.free_pods >= 1))
+    room[at] = False
+    cost = np.where(room, st.unit[wj] + np.where(st.count > 0, 0.0, st.opening), np.inf)
+    for c in np.argsort(cost, kind="stable")[:HOME_TRIES].tolist():
+        if not np.isfinite(cost[c]):
+            break
+        if st.spread_ok(wj, at, c):
+            return c, float(cost[c] - st.unit[wj, at])
+    return -1, float("inf")
+
+
+def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
+    """Move replica `r` to the full node `b` once up to MAX_EJECT replicas of other workloads leave
+    `b` for their cheapest nodes with room (chosen on `estimate`, each replica's cost of leaving;
+    then applied one by one on the current state); kept only if the exact total gains."""
+    wi, a = int(st.rw[r]), int(st.rn[r])
+    size_i = st.sizes[wi]
+    need_l = [size_i[0] - int(st.free_cpu[b]), size_i[1] - int(st.free_mem[b]), size_i[2] - int(st.free_gpu[b]),
+              1 - int(st.free_pods[b])]
+    if max(need_l) <= 0:
+        return 0.0  # it fits: the move pass's business
+    upper = float(st.unit[wi, a] - st.unit[wi, b]) + (float(st.opening[a]) if st.count[a] == 1 else 0.0)
+    short = [(k, float(v)) for k, v in enumerate(need_l) if v > 0]
+    ranked = []  # (estimated cost per share of the shortfall it frees, replica)
+    rw, sizes = st.rw_list, st.sizes
+    for j in st.members[b]:
+        wj = rw[j]
+        est = estimate[j]
+        if wj == wi or not est < upper - EPS:  # (inf: nowhere to go)
+            continue
+        size = sizes[wj]
+        frac = max(size[k] / v for k, v in short)
+        ranked.append((max(est, 0.0) / max(frac, 1e-9), j, size))
+    ranked.sort()
+    freed = [0, 0, 0, 0]  # first on the estimates alone: can it pay at all?
+    spent = 0.0
+    for k, (_, j, size) in enumerate(ranked):
+        spent += estimate[j]
+        if spent >= upper - EPS or k >= MAX_EJECT:
+            return 0.0
+        freed = [f + x for f, x in zip(freed, size, strict=True)]
+        if all(f >= n for f, n in zip(freed, need_l, strict=True)):
+            break
+    else:
+        return 0.0
+    order = [j for _, j, _ in ranked]
+    done: list[tuple[int, int]] = []  # (replica, the node it came from), to undo
+    total = 0.0  # exact change so far (positive: gained)
+    for j in order:  # each, in turn, to where there is room now (spread limits kept)
+        if st.fits(wi, b) and st.free_pods[b] >= 1:
+            break
+        if len(done) >= MAX_EJECT or -total + estimate[j] >= upper - EPS:
+            break
+        wj = int(st.rw[j])
+        c, d = _spread_home(st, j)
+        if c < 0:
+            continue
+        total -= d + st.migration_cost(wj, b, c) - (float(st.opening[b]) if st.count[b] == 1 else 0.0)
+        st.relocate(j, c)
+        done.append((j, b))
+    ok = bool(done)
+    if ok and st.fits(wi, b) and st.free_pods[b] >= 1 and st.spread_ok(wi, a, b):
+        total += (float(st.unit[wi, a] - st.unit[wi, b]) - st.migration_cost(wi, a, b)
+                  + (float(st.opening[a]) if st.count[a] == 1 else 0.0)
+                  - (float(st.opening[b]) if st.count[b] == 0 else 0.0))
+        st.relocate(r, b)
+        done.append((r, a))
+        if total > EPS:
+            return total
+    for j, origin in reversed(done):
+        st.relocate(j, origin)
+    return 0.0
+
+
+def _eject_pass(st: _State) -> float:
+    """Moves that need room: a replica goes to a cheaper full node once others make way there."""
+    own = st.unit[st.rw, st.rn]
+    regret = own - st.unit[st.rw].min(axis=1)
+    _, leave_cost = _best_home(st, np.arange(len(st.rw)))  # (not refreshed: the moves re-check exactly)
+    estimate: list[float] = leave_cost.tolist()
+    # per node, on the estimates: the least a replica costs to leave it, and per CPU millicore and
+    # per MiB freed (what freeing room costs at least, as in a fractional knapsack)
+    n_n = len(st.count)
+    leave = np.maximum(leave_cost, 0.0)
+    cheapest, per_cpu, per_mem = np.full(n_n, np.inf), np.full(n_n, np.inf), np.full(n_n, np.inf)
+    np.minimum.at(cheapest, st.rn, leave)
+    np.minimum.at(per_cpu, st.rn, leave / np.maximum(st.cpu[st.rw], 1))
+    np.minimum.at(per_mem, st.rn, leave / np.maximum(st.mem[st.rw], 1))
+    total = 0.0
+    for r in np.argsort(-regret, kind="stable")[:EJECT_ROWS].tolist():
+        if not regret[r] > EPS:
+            break
+        wi, a = int(st.rw[r]), int(st.rn[r])
+        short_cpu = st.cpu[wi] - st.free_cpu
+        short_mem = st.mem[wi] - st.free_mem
+        full = (short_cpu > 0) | (short_mem > 0) | (st.gpu[wi] > st.free_gpu) | (st.free_pods < 1)
+        with np.errstate(invalid="ignore"):  # (0 x inf where a node holds nothing)
+            least = np.maximum(cheapest, np.maximum(np.where(short_cpu > 0, short_cpu * per_cpu, 0.0),
+                                                    np.where(short_mem > 0, short_mem * per_mem, 0.0)))
+        gain = st.unit[wi, a] - st.unit[wi] + (st.opening[a] if st.count[a] == 1 else 0.0)
+        gain[~full | (gain - least <= EPS)] = -np.inf  # room there already (the move pass's), or cannot pay
+        gain[a] = -np.inf
+        tried = 0
+        for b in np.argsort(-np.where(np.isfinite(gain), gain, -np.inf), kind="stable").tolist():
+            if not gain[b] > EPS or tried >= EJECT_TARGETS:
+                break
+            if not st.spread_ok(wi, a, b):
+                continue
+            tried += 1
+            g = _try_eject(st, r, b, estimate)
+            if g > 0:
+                total += g
+                break
+    return total
+
+
 def improve_swaps(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """`assignment` after best-first swap and move passes (same placed workloads)."""
+    """`assignment` after best-first swap, move and ejection passes (same placed workloads)."""
     if not assignment or not applicable(problem):
         return assignment
     st = _State(problem, assignment)
     for _ in range(PASSES):
-        if _swap_pass(st) + _move_pass(st) <= EPS:
+        if _swap_pass(st) + _move_pass(st) + _eject_pass(st) <= EPS:
             break
     cat = problem.cat
     out: dict[str, list[str]] = {}

@@ -81,3 +81,34 @@ def test_swaps_bring_a_moved_replica_back_home() -> None:
     moved = {**start, name: (cat.node_names[away],)}
     back = improve_swaps(problem, moved)
     assert {k: tuple(sorted(v)) for k, v in back.items()} == {k: tuple(sorted(v)) for k, v in start.items()}
+
+
+def test_an_ejection_brings_a_replica_in_from_the_cloud() -> None:
+    """The far-edge node is full of two small workloads that lose little at the MEC; the big one,
+    stuck in the cloud, gains much at the far edge (the MEC lacks the memory it needs). No swap or
+    plain move gets there (it does not fit in place of either small one alone); moving both small
+    ones out first does."""
+    from placement.model import Instance, Node, Site, Workload
+    from placement.swaps import _eject_pass, _move_pass, _swap_pass
+
+    sites = (Site("fe", "far-edge", "z"), Site("mec", "edge", "z"), Site("cloud", "cloud", "z"))
+    nodes = (Node("fe-n", "fe", "far-edge", "z", 2000, 4096), Node("mec-n", "mec", "edge", "z", 8000, 2048),
+             Node("cloud-n", "cloud", "cloud", "z", 64000, 262144))
+    lat = {"c": {"fe": 1.0, "mec": 3.0, "cloud": 30.0}}
+    bw = {"c": {"fe": 1000.0, "mec": 1000.0, "cloud": 1000.0}}
+    wls = (Workload("big", 1, 1500, 3000, cells={"c": 1.0}), Workload("s1", 1, 1000, 512, cells={"c": 1.0}),
+           Workload("s2", 1, 1000, 512, cells={"c": 1.0}))
+    inst = Instance(nodes, sites, wls, lat, bw)
+    weights = Weights(active_nodes=0.0)
+    problem = Problem(inst, weights)
+    start = {"big": ("cloud-n",), "s1": ("fe-n",), "s2": ("fe-n",)}
+    st = _State(problem, start)
+    assert _swap_pass(st) == 0.0 and _move_pass(st) == 0.0  # neither finds it
+    gain = _eject_pass(st)
+    assert gain > 20.0  # 29 ms gained, 2 x 2 ms lost (and a little CPU price)
+    out = improve_swaps(problem, dict(start))
+    assert out["big"] == ("fe-n",) and {out["s1"], out["s2"]} <= {("mec-n",), ("fe-n",)}
+    before, after = evaluate(inst, weights, start).objective, evaluate(inst, weights, out).objective
+    assert after == pytest.approx(before - gain, abs=1e-6)
+    fake = SolveResult(Status.FEASIBLE, out, {}, 0.0, 0.0, 0.0, {}, 0.0, {}, (), 0, "swaps")
+    assert check_violations(inst, fake) == []
