@@ -107,7 +107,7 @@ def test_an_ejection_brings_a_replica_in_from_the_cloud() -> None:
     gain = _eject_pass(st)
     assert gain > 20.0  # 29 ms gained, 2 x 2 ms lost (and a little CPU price)
     out = improve_swaps(problem, dict(start))
-    assert out["big"] == ("fe-n",) and {out["s1"], out["s2"]} <= {("mec-n",), ("fe-n",)}
+    assert out == {"big": ("fe-n",), "s1": ("mec-n",), "s2": ("mec-n",)}  # both make way (500 m left)
     before, after = evaluate(inst, weights, start).objective, evaluate(inst, weights, out).objective
     assert after == pytest.approx(before - gain, abs=1e-6)
     fake = SolveResult(Status.FEASIBLE, out, {}, 0.0, 0.0, 0.0, {}, 0.0, {}, (), 0, "swaps")
