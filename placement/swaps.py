@@ -22,7 +22,7 @@ from collections import Counter
 
 import numpy as np
 
-from placement.catalog import FloatArray, IntArray
+from placement.catalog import BoolArray, FloatArray, IntArray
 from placement.objective import evaluate
 from placement.problem import Problem
 
@@ -140,6 +140,20 @@ class _State:
         self.members[a].discard(r)
         self.members[b].add(r)
 
+    def room(self, wis: IntArray) -> BoolArray:
+        """Per workload of `wis` and node: whether one more replica fits there now (a Pod slot too)."""
+        return ((self.free_cpu[None, :] >= self.cpu[wis][:, None]) & (self.free_mem[None, :] >= self.mem[wis][:, None])
+                & (self.free_gpu[None, :] >= self.gpu[wis][:, None]) & (self.free_pods[None, :] >= 1))
+
+    def closing(self, n: int) -> float:
+        """What a replica leaving node `n` saves for closing it (its last replica)."""
+        return float(self.opening[n]) if self.count[n] == 1 else 0.0
+
+    def opening_now(self) -> FloatArray:
+        """Per node: what a replica arriving there adds for opening it (0 where it already runs one)."""
+        out: FloatArray = np.where(self.count > 0, 0.0, self.opening)
+        return out
+
     def fits(self, wi: int, node: int, minus: int = -1) -> bool:
         """Whether a replica of `wi` fits on `node` once a replica of workload `minus` leaves it."""
         c, m, g = int(self.free_cpu[node]), int(self.free_mem[node]), int(self.free_gpu[node])
@@ -194,18 +208,16 @@ def _move_pass(st: _State) -> float:
     rw, rn = st.rw, st.rn
     total = 0.0
     own = st.unit[rw, rn]
-    fit = ((st.free_cpu[None, :] >= st.cpu[rw][:, None]) & (st.free_mem[None, :] >= st.mem[rw][:, None])
-           & (st.free_gpu[None, :] >= st.gpu[rw][:, None]) & (st.free_pods[None, :] >= 1))
+    fit = st.room(rw)
     with np.errstate(invalid="ignore"):
         hope = np.where(fit, own[:, None] - st.unit[rw] + st.opening[rn][:, None], -np.inf).max(axis=1)
     hope += np.array([st.mig if wi in st.cur else 0.0 for wi in rw.tolist()])  # a move back saves one
     for r in np.flatnonzero(hope > EPS)[np.argsort(-own[hope > EPS], kind="stable")].tolist():
         wi, a = int(rw[r]), int(rn[r])
-        room = ((st.free_cpu >= st.cpu[wi]) & (st.free_mem >= st.mem[wi]) & (st.free_gpu >= st.gpu[wi])
-                & (st.free_pods >= 1))
+        room = st.room(np.array([wi]))[0]
         room[a] = False
-        close = st.opening[a] if st.count[a] == 1 else 0.0
-        gain = st.unit[wi, a] - st.unit[wi] + close - np.where(st.count > 0, 0.0, st.opening)
+        close = st.closing(a)
+        gain = st.unit[wi, a] - st.unit[wi] + close - st.opening_now()
         if wi in st.cur and st.mig:
             gain = gain + st.arrival(np.array([wi]))[0] - st.leaving(np.array([wi]), np.array([a]))[0]
         gain = np.where(room & np.isfinite(gain), gain, -np.inf)
@@ -227,10 +239,9 @@ def _best_home(st: _State, js: IntArray) -> tuple[IntArray, FloatArray]:
     """For replicas `js`: the cheapest other node with room for each (an empty one pays its opening),
     and the objective change of moving there (inf: no node has room)."""
     rw, rn = st.rw[js], st.rn[js]
-    room = ((st.free_cpu[None, :] >= st.cpu[rw][:, None]) & (st.free_mem[None, :] >= st.mem[rw][:, None])
-            & (st.free_gpu[None, :] >= st.gpu[rw][:, None]) & (st.free_pods[None, :] >= 1))
+    room = st.room(rw)
     room[np.arange(len(js)), rn] = False
-    cost = np.where(room, st.unit[rw] + np.where(st.count > 0, 0.0, st.opening)[None, :], np.inf)
+    cost = np.where(room, st.unit[rw] + st.opening_now()[None, :], np.inf)
     home = cost.argmin(axis=1)
     return home, cost[np.arange(len(js)), home] - st.unit[rw, rn]
 
@@ -239,10 +250,9 @@ def _spread_home(st: _State, j: int) -> tuple[int, float]:
     """The cheapest other node with room for replica `j` that its spread limits allow, and the
     change of moving there ((-1, inf): none among the HOME_TRIES cheapest)."""
     wj, at = int(st.rw[j]), int(st.rn[j])
-    room = ((st.free_cpu >= st.cpu[wj]) & (st.free_mem >= st.mem[wj]) & (st.free_gpu >= st.gpu[wj])
-            & (st.free_pods >= 1))
+    room = st.room(np.array([wj]))[0]
     room[at] = False
-    cost = np.where(room, st.unit[wj] + np.where(st.count > 0, 0.0, st.opening), np.inf)
+    cost = np.where(room, st.unit[wj] + st.opening_now(), np.inf)
     for c in np.argsort(cost, kind="stable")[:HOME_TRIES].tolist():
         if not np.isfinite(cost[c]):
             break
@@ -261,7 +271,7 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
               1 - int(st.free_pods[b])]
     if max(need_l) <= 0:
         return 0.0  # it fits: the move pass's business
-    upper = float(st.unit[wi, a] - st.unit[wi, b]) + (float(st.opening[a]) if st.count[a] == 1 else 0.0)
+    upper = float(st.unit[wi, a] - st.unit[wi, b]) + st.closing(a)
     short = [(k, float(v)) for k, v in enumerate(need_l) if v > 0]
     ranked = []  # (estimated cost per share of the shortfall it frees, replica)
     rw, sizes = st.rw_list, st.sizes
@@ -297,13 +307,13 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
         c, d = _spread_home(st, j)
         if c < 0:
             continue
-        total -= d + st.migration_cost(wj, b, c) - (float(st.opening[b]) if st.count[b] == 1 else 0.0)
+        total -= d + st.migration_cost(wj, b, c) - st.closing(b)
         st.relocate(j, c)
         done.append((j, b))
     ok = bool(done)
     if ok and st.fits(wi, b) and st.free_pods[b] >= 1 and st.spread_ok(wi, a, b):
         total += (float(st.unit[wi, a] - st.unit[wi, b]) - st.migration_cost(wi, a, b)
-                  + (float(st.opening[a]) if st.count[a] == 1 else 0.0)
+                  + st.closing(a)
                   - (float(st.opening[b]) if st.count[b] == 0 else 0.0))
         st.relocate(r, b)
         done.append((r, a))
@@ -339,7 +349,7 @@ def _eject_pass(st: _State) -> float:
         with np.errstate(invalid="ignore"):  # (0 x inf where a node holds nothing)
             least = np.maximum(cheapest, np.maximum(np.where(short_cpu > 0, short_cpu * per_cpu, 0.0),
                                                     np.where(short_mem > 0, short_mem * per_mem, 0.0)))
-        gain = st.unit[wi, a] - st.unit[wi] + (st.opening[a] if st.count[a] == 1 else 0.0)
+        gain = st.unit[wi, a] - st.unit[wi] + st.closing(a)
         gain[~full | (gain - least <= EPS)] = -np.inf  # room there already (the move pass's), or cannot pay
         gain[a] = -np.inf
         tried = 0
