@@ -166,13 +166,15 @@ def _swap_pass(st: _State) -> float:
     rw, rn = st.rw, st.rn
     own = st.unit[rw, rn]
     regret = own - st.unit[rw].min(axis=1)  # what a replica could gain at most
+    if st.cur and st.mig:  # migrations: leaving a kept node costs one, arriving at a current one saves one
+        leave = st.leaving(rw, rn)
+        arrive = st.arrival(rw)
+        regret = regret - leave + arrive.max(axis=1, initial=0.0)
     top = np.argsort(-regret, kind="stable")[:SWAP_ROWS]
     top = top[regret[top] > EPS]
     cross = st.unit[rw[top][:, None], rn[None, :]]  # replica top[i] on the node of replica j
     back = st.unit[rw[None, :], rn[top][:, None]]  # replica j on the node of replica top[i]
-    if st.cur and st.mig:  # migrations: leaving a kept node costs one, arriving at a current one saves one
-        leave = st.leaving(rw, rn)
-        arrive = st.arrival(rw)
+    if st.cur and st.mig:
         cross_m = arrive[top][:, rn] - leave[top][:, None]  # replica top[i] onto j's node
         back_m = arrive[:, rn[top]].T - leave[None, :]  # replica j onto top[i]'s node
     else:
@@ -211,7 +213,8 @@ def _move_pass(st: _State) -> float:
     fit = st.room(rw)
     with np.errstate(invalid="ignore"):
         hope = np.where(fit, own[:, None] - st.unit[rw] + st.opening[rn][:, None], -np.inf).max(axis=1)
-    hope += np.array([st.mig if wi in st.cur else 0.0 for wi in rw.tolist()])  # a move back saves one
+    if st.cur and st.mig:  # leaving a kept node costs a migration, a move back saves one
+        hope += st.arrival(rw).max(axis=1, initial=0.0) - st.leaving(rw, rn)
     for r in np.flatnonzero(hope > EPS)[np.argsort(-own[hope > EPS], kind="stable")].tolist():
         wi, a = int(rw[r]), int(rn[r])
         room = st.room(np.array([wi]))[0]
@@ -271,7 +274,7 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
               1 - int(st.free_pods[b])]
     if max(need_l) <= 0:
         return 0.0  # it fits: the move pass's business
-    upper = float(st.unit[wi, a] - st.unit[wi, b]) + st.closing(a)
+    upper = float(st.unit[wi, a] - st.unit[wi, b]) + st.closing(a) - st.migration_cost(wi, a, b)
     short = [(k, float(v)) for k, v in enumerate(need_l) if v > 0]
     ranked = []  # (estimated cost per share of the shortfall it frees, replica)
     rw, sizes = st.rw_list, st.sizes
@@ -327,8 +330,13 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
 def _eject_pass(st: _State) -> float:
     """Moves that need room: a replica goes to a cheaper full node once others make way there."""
     own = st.unit[st.rw, st.rn]
-    regret = own - st.unit[st.rw].min(axis=1)
+    # migrations (a re-placement): leaving a kept node costs one, arriving where the current
+    # placement has an unfilled replica saves one; bounds on them prune the rows and the tries
+    leave_m = st.leaving(st.rw, st.rn)
+    back_m = st.arrival(st.rw)
+    regret = own - st.unit[st.rw].min(axis=1) - leave_m + back_m.max(axis=1, initial=0.0)
     _, leave_cost = _best_home(st, np.arange(len(st.rw)))  # (not refreshed: the moves re-check exactly)
+    leave_cost = leave_cost + leave_m - back_m.max(axis=1, initial=0.0)  # (at least what leaving costs)
     estimate: list[float] = leave_cost.tolist()
     # per node, on the estimates: the least a replica costs to leave it, and per CPU millicore and
     # per MiB freed (what freeing room costs at least, as in a fractional knapsack)
@@ -349,7 +357,7 @@ def _eject_pass(st: _State) -> float:
         with np.errstate(invalid="ignore"):  # (0 x inf where a node holds nothing)
             least = np.maximum(cheapest, np.maximum(np.where(short_cpu > 0, short_cpu * per_cpu, 0.0),
                                                     np.where(short_mem > 0, short_mem * per_mem, 0.0)))
-        gain = st.unit[wi, a] - st.unit[wi] + st.closing(a)
+        gain = st.unit[wi, a] - st.unit[wi] + st.closing(a) - leave_m[r] + back_m[r]
         gain[~full | (gain - least <= EPS)] = -np.inf  # room there already (the move pass's), or cannot pay
         gain[a] = -np.inf
         tried = 0
