@@ -112,3 +112,28 @@ def test_an_ejection_brings_a_replica_in_from_the_cloud() -> None:
     assert after == pytest.approx(before - gain, abs=1e-6)
     fake = SolveResult(Status.FEASIBLE, out, {}, 0.0, 0.0, 0.0, {}, 0.0, {}, (), 0, "swaps")
     assert check_violations(inst, fake) == []
+
+
+@pytest.mark.parametrize("migration", [0.0, 5.0, 10.0])
+def test_an_ejection_in_a_replacement_pays_for_its_migrations(migration: float) -> None:
+    """The same city with all three running where they are: the ejection moves three replicas, so
+    it happens exactly when its gain without migrations (about 25) beats three migrations."""
+    from placement.model import Instance, Node, Site, Workload
+
+    sites = (Site("fe", "far-edge", "z"), Site("mec", "edge", "z"), Site("cloud", "cloud", "z"))
+    nodes = (Node("fe-n", "fe", "far-edge", "z", 2000, 4096), Node("mec-n", "mec", "edge", "z", 8000, 2048),
+             Node("cloud-n", "cloud", "cloud", "z", 64000, 262144))
+    lat = {"c": {"fe": 1.0, "mec": 3.0, "cloud": 30.0}}
+    bw = {"c": {"fe": 1000.0, "mec": 1000.0, "cloud": 1000.0}}
+    start = {"big": ("cloud-n",), "s1": ("fe-n",), "s2": ("fe-n",)}
+    wls = (Workload("big", 1, 1500, 3000, cells={"c": 1.0}, current=start["big"]),
+           Workload("s1", 1, 1000, 512, cells={"c": 1.0}, current=start["s1"]),
+           Workload("s2", 1, 1000, 512, cells={"c": 1.0}, current=start["s2"]))
+    inst = Instance(nodes, sites, wls, lat, bw)
+    ejected = {"big": ("fe-n",), "s1": ("mec-n",), "s2": ("mec-n",)}
+    free = Weights(active_nodes=0.0, migration=0.0)
+    gain0 = evaluate(inst, free, start).objective - evaluate(inst, free, ejected).objective
+    assert 15.0 < gain0 < 30.0  # (so 5 per migration pays and 10 does not)
+    weights = Weights(active_nodes=0.0, migration=migration)
+    out = improve_swaps(Problem(inst, weights), dict(start))
+    assert out == (ejected if gain0 > 3 * migration else start)
