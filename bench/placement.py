@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe, machine
-from placement import SOLVERS, Instance, SolverConfig, SolveResult, Weights, check_violations
+from placement import SOLVERS, Instance, Prices, SolverConfig, SolveResult, Weights, check_violations
 from placement.generator import churn, generate
 from placement.problem import Problem
 
@@ -46,7 +46,7 @@ def _row(result: SolveResult, inst: Instance, scenario: str, limit: float, extra
 
 
 def run_instance(inst: Instance, scenario: str, limit: float, seed: int, extra: dict[str, Any],
-                 repeat: int = 1) -> tuple[list[dict[str, Any]], SolveResult]:
+                 repeat: int = 1, prices: Prices | None = None) -> tuple[list[dict[str, Any]], SolveResult]:
     """Every solver once; cpsat `repeat` times (wall time is noisy on a shared machine): its row
     has the median wall time, every run's, and whether all runs gave the same assignment."""
     rows = []
@@ -54,7 +54,8 @@ def run_instance(inst: Instance, scenario: str, limit: float, seed: int, extra: 
     problem = Problem(inst, Weights())
     no_node = {w.name for wi, w in enumerate(inst.workloads) if len(problem.candidates(wi)) == 0}
     for name in ORDER:
-        config = SolverConfig(time_limit_s=limit, seed=seed, solver=name)
+        # (a re-placement starts its bound from the cold solve's LP prices, as the operator's next solve would)
+        config = SolverConfig(time_limit_s=limit, seed=seed, solver=name, prices=prices)
         result = SOLVERS[name](inst, Weights(), config)
         rows.append(_row(result, inst, scenario, limit, extra, no_node))
         if name == "cpsat":
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if n_w in churn_sizes:
             moved, changed = churn(inst, dict(ours.assignment), fraction=0.05, seed=args.seed + 1)
             churn_rows, _ = run_instance(moved, "churn", limit, args.seed, {"changed_workloads": len(changed)},
-                                         args.repeat)
+                                         args.repeat, ours.prices)
             rows += churn_rows
     targets = _targets(rows)
     for t in targets:

@@ -22,6 +22,7 @@ import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
 from placement.catalog import FloatArray, IntArray
+from placement.model import Prices
 from placement.problem import Problem
 
 START_COLUMNS = 24  # cheapest groups per workload in the first LP
@@ -54,6 +55,7 @@ class Groups:
     upper: FloatArray
     per_node: FloatArray
     current: FloatArray
+    keys: list[tuple[object, ...]] = field(default_factory=list)  # per group, its name across instances
 
 
 def build_groups(problem: Problem) -> Groups:
@@ -106,6 +108,7 @@ def build_groups(problem: Problem) -> Groups:
         maxed(free_cpu), maxed(free_mem), maxed(opening_n), summed(cat.used_cpu.astype(np.float64)),
         summed(cat.cap_cpu.astype(np.float64)), cost, upper, np.minimum(per_node, upper),
         np.minimum(current, upper),
+        keys=[(cat.site_names[int(cat.node_site[ns[0]])], *k[1:]) for k, ns in zip(keys, nodes, strict=True)],
     )
 
 
@@ -120,6 +123,7 @@ class LpResult:
     groups: Groups
     columns: int = 0
     priced: list[int] = field(default_factory=list)
+    prices: Prices | None = None  # the capacity duals at the best bound
 
 
 class _Rows:
@@ -271,9 +275,36 @@ class _Lp:
         return (resp.status == linear_solver_pb2.MPSOLVER_OPTIMAL, resp.objective_value,
                 np.array(resp.variable_value), np.array(resp.dual_value))
 
+    def prices(self, duals: FloatArray) -> Prices:
+        """The capacity rows' duals per group: CPU, memory, GPU, active CPU, active memory, balance."""
+        n_g = len(self.gr.nodes)
+        table = np.zeros((n_g, 6))
+        for k, first in enumerate((self.r_cpu, self.r_mem, self.r_gpu)):
+            table[:, k] = duals[first:first + n_g]
+        table[self.act, 3] = duals[self.r_acpu:self.r_acpu + len(self.act)]
+        table[self.act, 4] = duals[self.r_amem:self.r_amem + len(self.act)]
+        if self.balance:
+            table[:, 5] = duals[self.r_bal:self.r_bal + n_g]
+        return Prices(tuple(zip(self.gr.keys, map(tuple, table.tolist()), strict=True)))
+
+    def with_prices(self, prices: Prices) -> FloatArray:
+        """A dual vector with `prices` on the capacity rows of the groups they name (others 0)."""
+        n_g = len(self.gr.nodes)
+        known = dict(prices.groups)
+        table = np.array([known.get(k, (0.0,) * 6) for k in self.gr.keys], dtype=np.float64).reshape(n_g, 6)
+        duals = np.zeros(self.rows.count)
+        for k, first in enumerate((self.r_cpu, self.r_mem, self.r_gpu)):
+            duals[first:first + n_g] = table[:, k]
+        duals[self.r_acpu:self.r_acpu + len(self.act)] = table[self.act, 3]
+        duals[self.r_amem:self.r_amem + len(self.act)] = table[self.act, 4]
+        if self.balance:
+            duals[self.r_bal:self.r_bal + n_g] = table[:, 5]
+        return duals
+
     def lagrangian(self, duals: FloatArray) -> tuple[float, FloatArray]:
         """A valid bound of the FULL relaxation at `duals`, and the reduced cost of every
-        (workload, group) column (inf where infeasible)."""
+        (workload, group) column (inf where infeasible; the LP's own columns with their link,
+        keep and spread prices)."""
         gr, n_w, n_g = self.gr, self.gr.cost.shape[0], self.gr.cost.shape[1]
         r = self.rows
         pi = duals.copy()
@@ -315,7 +346,7 @@ class _Lp:
         if self.balance:
             rc_u = wt.balance + float(pb @ gr.full_cap)
             value += rc_u * (self.u_lo if rc_u >= 0 else self.u_hi)
-        return value - SAFETY * (abs(value) + 1.0) - 1e-12 * float(self.pen.sum()), rc
+        return value - SAFETY * (abs(value) + 1.0) - 1e-12 * float(self.pen.sum()), rc_y
 
 
 def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: float,
@@ -340,6 +371,7 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
     multi_site = np.zeros_like(include)  # every group of a (workload, site) with a spread row
     include &= finite
     best, lp_value, optimal = -np.inf, -np.inf, False
+    prices: Prices | None = None
     values: dict[tuple[int, int], float] = {}
     priced: list[int] = []
     for _ in range(ROUNDS):
@@ -362,7 +394,8 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
         optimal, lp_value = ok, value
         values = {(int(w), int(g)): float(v) for w, g, v in zip(yw, yg, x[: len(yw)], strict=True) if v > 1e-9}
         bound, rc = lp.lagrangian(duals)
-        best = max(best, bound)
+        if bound > best:
+            best, prices = bound, lp.prices(duals)
         negative = (rc < -1e-7) & finite & ~include
         priced.append(int(negative.sum()))
         if not negative.any():
@@ -372,4 +405,4 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
         np.put_along_axis(add, ranked, True, axis=1)
         include |= add & negative
     complete = bool(optimal and priced and priced[-1] == 0)
-    return LpResult(values, float(best), float(lp_value), complete, gr, int(include.sum()), priced)
+    return LpResult(values, float(best), float(lp_value), complete, gr, int(include.sum()), priced, prices)

@@ -188,6 +188,7 @@ class SolverConfig:
     solver: str = "cpsat"
     deterministic: bool = True
     incremental: bool = True
+    prices: Prices | None = None  # an earlier solve's LP prices: a re-placement's bound starts from them
 
 
 class Status(enum.Enum):
@@ -195,6 +196,16 @@ class Status(enum.Enum):
     FEASIBLE = "feasible"
     INFEASIBLE = "infeasible"
     TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """A solve's LP prices (duals) of the capacity rows, per node group; a group is named by what
+    makes it one across instances: (site, price per CPU, opening cost, taints). A later
+    re-placement's proven bound starts from them (`SolverConfig.prices`): weak duality makes the
+    bound valid whatever the prices, close ones only make it tight."""
+
+    groups: tuple[tuple[tuple[object, ...], tuple[float, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,3 +224,4 @@ class SolveResult:
     displaced: tuple[str, ...]
     migrations: int
     solver: str
+    prices: Prices | None = None  # the LP's capacity prices, where an LP ran (see Prices)

@@ -23,7 +23,7 @@ import numpy as np
 from placement.catalog import BoolArray, FloatArray, IntArray
 from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
 from placement.lp import solve_lp
-from placement.model import SolverConfig
+from placement.model import Prices, SolverConfig
 from placement.objective import evaluate
 from placement.problem import Packing, Problem, priority_order
 from placement.rounding import delta, delta_is_exact, lp_order, repair, round_lp
@@ -47,6 +47,7 @@ class Replacement:
     assignment: dict[str, tuple[str, ...]]
     solved: bool  # a solution was found (CP-SAT, or the LP fallback on a large model)
     bound: float  # a proven bound of the whole problem (-inf if the LP fallback did not run)
+    prices: Prices | None = None  # the LP fallback's prices
 
 
 def prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -> tuple[dict[int, IntArray], bool]:
@@ -254,7 +255,7 @@ def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: boo
         settled = _restore(problem, _settle(problem, best, config, end), valid)
         if evaluate(inst, wt, settled, pen).objective < value - 1e-9:
             best = settled
-    return Replacement(best, solved, lp.bound)
+    return Replacement(best, solved, lp.bound, lp.prices)
 
 
 def _settle(problem: Problem, assignment: dict[str, tuple[str, ...]], config: SolverConfig,

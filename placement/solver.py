@@ -12,12 +12,16 @@ placement is still feasible and cannot gain more than a migration's cost by movi
 node with room stay fixed; the affected ones (and a few that could gain) are freed; if a
 freed workload of higher priority is then left out, the lower-priority workloads on its
 candidate nodes are freed too; the result gets the swaps and moves, migrations counted.
+A re-placement that runs no LP of its own proves its bound from an earlier solve's LP prices
+(`SolverConfig.prices`, which every result with an LP hands on: placement.warm) and the
+Lagrangian bound, whichever is higher.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,12 +31,13 @@ from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
 from placement.explain import build_result
 from placement.lns import improve
 from placement.lp import solve_lp
-from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
+from placement.model import Instance, Prices, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
 from placement.problem import Problem
 from placement.replace import SMALL_MODEL, replace_affected
 from placement.rounding import lp_order, repair, round_lp
 from placement.swaps import improve_swaps
+from placement.warm import warm_bound
 
 REPAIR_ROUNDS = 4
 TWO_ROUNDINGS = 3_000  # workloads: up to this many, round the LP twice
@@ -71,8 +76,9 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
-def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tuple[dict[str, tuple[str, ...]], float]:
-    """LP bound, LP rounding, neighbourhood search: (assignment, proven bound)."""
+def _cold_large(problem: Problem, config: SolverConfig,
+                deadline: float) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
+    """LP bound, LP rounding, neighbourhood search: (assignment, proven bound, the LP's prices)."""
     inst = problem.instance
     lp = solve_lp(problem, {}, max(0.05, min(deadline - time.perf_counter(), LP_LARGE * config.time_limit_s)))
     best: dict[str, tuple[str, ...]] = {}
@@ -90,7 +96,7 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float) -> tupl
     if not np.isfinite(bound):  # no LP duals at all: the cheaper Lagrangian bound
         value = evaluate(inst, problem.weights, best, problem.penalty).objective
         bound = max(bound, lower_bound(problem, upper=value))
-    return best, bound
+    return best, bound, lp.prices
 
 
 def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool]:
@@ -114,9 +120,9 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
 def _second_pass(
     problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], proven: float, start: float,
     deadline: float, cpsat: bool,
-) -> tuple[dict[str, tuple[str, ...]], float, bool, bool]:
+) -> tuple[dict[str, tuple[str, ...]], float, bool, bool, Prices | None]:
     """Small models the quick try did not prove: the LP bound and rounding, then (if `cpsat`) CP-SAT
-    on the rest of the time from the better start: (assignment, bound, optimal, solved)."""
+    on the rest of the time from the better start: (assignment, bound, optimal, solved, LP prices)."""
     inst = problem.instance
     lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
     if lp.values:
@@ -126,15 +132,15 @@ def _second_pass(
             best = rounded
     proven = max(proven, lp.bound)
     if not cpsat:
-        return best, proven, False, True
+        return best, proven, False, True, lp.prices
     spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
     outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()),
                           dtime=(1.0 - LP_SHARE) * config.time_limit_s * DTIME_PER_SECOND)
     if not outcome.solved:
-        return best, proven, False, False
+        return best, proven, False, False, lp.prices
     if _better(problem, outcome.assignment, best):
         best = outcome.assignment
-    return best, max(proven, outcome.bound), outcome.status == "OPTIMAL", True
+    return best, max(proven, outcome.bound), outcome.status == "OPTIMAL", True, lp.prices
 
 
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
@@ -148,21 +154,27 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     proven = -float("inf")
     optimal = False
     solved_any = True
+    prices: Prices | None = None
     if incremental:
         replaced = replace_affected(problem, config, deadline)
         best, solved_any, proven = improve_swaps(problem, replaced.assignment), replaced.solved, replaced.bound
+        prices = replaced.prices
+        if not math.isfinite(proven) and config.prices is not None:  # no LP ran: the earlier solve's prices
+            proven, prices = warm_bound(problem, config.prices), config.prices
     elif pairs > SMALL_MODEL:
-        best, proven = _cold_large(problem, config, deadline)
+        best, proven, prices = _cold_large(problem, config, deadline)
     else:
         best, proven, optimal = _quick(problem, config)
         if not optimal:
             second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
-            best, proven, optimal, solved_any = _second_pass(problem, config, best, proven, start, deadline, second)
+            best, proven, optimal, solved_any, prices = _second_pass(problem, config, best, proven, start, deadline,
+                                                                     second)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective
-    # the Lagrangian bound, unless a re-placement already has the whole problem's LP bound (stronger)
-    if not optimal and ((incremental and not math.isfinite(proven)) or (not incremental and pairs <= SMALL_MODEL)):
+    # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
+    lp_ran = math.isfinite(proven) and prices is not config.prices  # (this solve's own LP: the strongest bound)
+    if not optimal and ((incremental and not lp_ran) or (not incremental and pairs <= SMALL_MODEL)):
         proven = max(proven, lower_bound(problem, upper=value, iterations=REPLACE_BOUND_STEPS if incremental else 80))
     if not solved_any:
         status = Status.TIMEOUT
@@ -171,4 +183,4 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     else:
         status = Status.FEASIBLE
     wall = time.perf_counter() - start
-    return build_result(problem, best, status, proven, wall, "cpsat")
+    return replace(build_result(problem, best, status, proven, wall, "cpsat"), prices=prices)
