@@ -123,11 +123,11 @@ def _valid(problem: Problem) -> tuple[BoolArray, IntArray, IntArray, IntArray]:
     return ok, cw, cn, pos
 
 
-def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], BoolArray]:
-    """Free (affected or improvable) and fixed workloads for a re-placement, and which workloads
-    are still valid. A valid workload is improvable if moving its replicas to the cheapest
-    candidate nodes that still have room (after every valid current placement) gains more than
-    the migrations cost."""
+def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], BoolArray, set[int]]:
+    """Free (affected or improvable) and fixed workloads for a re-placement, which workloads
+    are still valid, and the improvable ones freed. A valid workload is improvable if moving its
+    replicas to the cheapest candidate nodes that still have room (after every valid current
+    placement) gains more than the migrations cost."""
     inst = problem.instance
     cat = problem.cat
     pr = problem.pairs()
@@ -158,13 +158,15 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], Boo
     keep[ranked[:budget]] = False
     fixed = {int(wi): tuple(cat.node_index[n] for n in inst.workloads[wi].current) for wi in np.flatnonzero(keep)}
     free = [int(wi) for wi in np.flatnonzero(~keep)]
-    return free, fixed, valid
+    return free, fixed, valid, {int(wi) for wi in ranked[:budget]}
 
 
 def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int, ...]],
-                   valid: BoolArray) -> dict[str, tuple[str, ...]]:
+                   valid: BoolArray, gainers: set[int]) -> dict[str, tuple[str, ...]]:
     """The hint of a re-placement: fixed workloads where they are, free ones that are still
-    valid too if they fit, the others one replica at a time at the lowest marginal cost."""
+    valid too if they fit, the others one replica at a time at the lowest marginal cost; then
+    the improvable ones leave their nodes and come back one replica at a time the same way (a
+    node the workload runs on saves a migration there), so they move where that pays."""
     inst = problem.instance
     cat = problem.cat
     opening = problem.weights.active_nodes + problem.weights.energy * cat.idle_power
@@ -172,8 +174,13 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
     for wi, nodes in fixed.items():
         pack.commit(inst.workloads[wi], list(nodes))
 
+    mig = problem.weights.migration
+
     def score(p: Packing, wi: int, nodes: IntArray, idx: IntArray) -> FloatArray:
         s: FloatArray = problem.unit_cost[wi][idx] + np.where(p.active[nodes], 0.0, opening[nodes])
+        current = inst.workloads[wi].current
+        if current and mig:
+            s = s + np.where(np.isin(nodes, [cat.node_index[n] for n in current]), 0.0, mig)
         return s
 
     order = priority_order(inst, [float(len(problem.candidates(wi))) for wi in range(len(inst.workloads))])
@@ -183,6 +190,16 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
     for wi in rest:
         if wi not in kept and len(problem.candidates(wi)):
             pack.place_one_by_one(wi, score)
+    for wi in rest:  # then the improvable ones move, replica by replica, where that pays
+        w = inst.workloads[wi]
+        if wi not in gainers or wi not in kept:
+            continue
+        saved = pack.save()
+        for n in pack.assignment.pop(w.name):
+            pack.give_back(w, cat.node_index[n])
+        pack.active = pack.used()
+        if not pack.place_one_by_one(wi, score):
+            pack.restore(saved)
     return pack.assignment
 
 
@@ -191,8 +208,8 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     placeable workload is left out). CP-SAT stops on a deterministic budget (a share of the time
     limit), `end` is a safety net."""
     budget = REPLACE_SHARE * config.time_limit_s * DTIME_PER_SECOND
-    free, fixed, valid = _split(problem)
-    best = _replace_start(problem, free, fixed, valid)
+    free, fixed, valid, gainers = _split(problem)
+    best = _replace_start(problem, free, fixed, valid, gainers)
     solved = False
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
     value: float | None = None  # of `best`, once a CP-SAT outcome needs comparing
