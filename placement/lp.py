@@ -150,7 +150,7 @@ class _Rows:
         self.vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), (len(rows),)).copy())
 
 
-class _Lp:
+class GroupedLp:
     """The restricted LP over columns `yw, yg` (all other variables always present)."""
 
     def __init__(self, problem: Problem, gr: Groups, yw: IntArray, yg: IntArray) -> None:
@@ -381,7 +381,7 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
             break
         include |= multi_site
         yw, yg = np.nonzero(include)
-        lp = _Lp(problem, gr, yw.astype(np.int64), yg.astype(np.int64))
+        lp = GroupedLp(problem, gr, yw.astype(np.int64), yg.astype(np.int64))
         if len(lp.spread_keys):
             for key in lp.spread_keys.tolist():
                 wi, s = divmod(key, int(gr.site.max(initial=0)) + 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from placement.catalog import FloatArray
-from placement.lp import _Lp, build_groups
+from placement.lp import GroupedLp, build_groups
 from placement.model import Prices
 from placement.problem import Problem
 
@@ -37,7 +37,7 @@ def warm_bound(problem: Problem, prices: Prices) -> float:
     """A proven lower bound of `problem` at `prices` (and the best demand prices given them)."""
     gr = build_groups(problem)
     yw, yg = np.nonzero(gr.current > 0)  # the kept columns (their migrations); link and spread rows priced 0
-    lp = _Lp(problem, gr, yw.astype(np.int64), yg.astype(np.int64))
+    lp = GroupedLp(problem, gr, yw.astype(np.int64), yg.astype(np.int64))
     duals = lp.with_prices(prices)
     # keeping a current replica saves its migration: priced at the full migration on its column
     duals[lp.r_keep:lp.r_keep + len(lp.kept)] = -problem.weights.migration
