@@ -2,7 +2,8 @@
 
 Workloads whose placement is still feasible and cannot gain more than a migration's cost by
 moving to a node with room stay fixed; the affected ones (and a few that could gain) are
-freed and re-placed by CP-SAT from a greedy start. If a freed workload is then left out, the
+freed and re-placed by CP-SAT from a greedy start (in which the improvable ones already move
+where that pays: on large models neither CP-SAT nor the swaps run). If a freed workload is then left out, the
 fixed workloads in its way are freed too and CP-SAT runs again. If a workload that has
 feasible nodes is still left out, fixing the others was too strict: the grouped LP of the
 whole problem (current placements priced as kept, placement.lp) is solved and rounded with
