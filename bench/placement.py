@@ -54,7 +54,7 @@ def run_instance(inst: Instance, scenario: str, limit: float, seed: int, extra: 
     problem = Problem(inst, Weights())
     no_node = {w.name for wi, w in enumerate(inst.workloads) if len(problem.candidates(wi)) == 0}
     for name in ORDER:
-        # (a re-placement starts its bound from the cold solve's LP prices, as the operator's next solve would)
+        # (a re-placement starts its bound from the cold solve's LP prices, as a caller keeping its last result can)
         config = SolverConfig(time_limit_s=limit, seed=seed, solver=name, prices=prices)
         result = SOLVERS[name](inst, Weights(), config)
         rows.append(_row(result, inst, scenario, limit, extra, no_node))

@@ -275,30 +275,28 @@ class GroupedLp:
         return (resp.status == linear_solver_pb2.MPSOLVER_OPTIMAL, resp.objective_value,
                 np.array(resp.variable_value), np.array(resp.dual_value))
 
+    def _price_blocks(self) -> list[tuple[int, int, IntArray]]:
+        """The capacity rows as (column of a Prices entry, first row, the groups of its rows):
+        CPU, memory, GPU, active CPU, active memory, balance."""
+        every = np.arange(len(self.gr.nodes))
+        blocks = [(0, self.r_cpu, every), (1, self.r_mem, every), (2, self.r_gpu, every),
+                  (3, self.r_acpu, self.act), (4, self.r_amem, self.act)]
+        return blocks + ([(5, self.r_bal, every)] if self.balance else [])
+
     def prices(self, duals: FloatArray) -> Prices:
-        """The capacity rows' duals per group: CPU, memory, GPU, active CPU, active memory, balance."""
-        n_g = len(self.gr.nodes)
-        table = np.zeros((n_g, 6))
-        for k, first in enumerate((self.r_cpu, self.r_mem, self.r_gpu)):
-            table[:, k] = duals[first:first + n_g]
-        table[self.act, 3] = duals[self.r_acpu:self.r_acpu + len(self.act)]
-        table[self.act, 4] = duals[self.r_amem:self.r_amem + len(self.act)]
-        if self.balance:
-            table[:, 5] = duals[self.r_bal:self.r_bal + n_g]
+        """The capacity rows' duals per group (see `_price_blocks`)."""
+        table = np.zeros((len(self.gr.nodes), 6))
+        for k, first, groups in self._price_blocks():
+            table[groups, k] = duals[first:first + len(groups)]
         return Prices(tuple(zip(self.gr.keys, map(tuple, table.tolist()), strict=True)))
 
     def with_prices(self, prices: Prices) -> FloatArray:
         """A dual vector with `prices` on the capacity rows of the groups they name (others 0)."""
-        n_g = len(self.gr.nodes)
         known = dict(prices.groups)
-        table = np.array([known.get(k, (0.0,) * 6) for k in self.gr.keys], dtype=np.float64).reshape(n_g, 6)
+        table = np.array([known.get(k, (0.0,) * 6) for k in self.gr.keys], dtype=np.float64).reshape(-1, 6)
         duals = np.zeros(self.rows.count)
-        for k, first in enumerate((self.r_cpu, self.r_mem, self.r_gpu)):
-            duals[first:first + n_g] = table[:, k]
-        duals[self.r_acpu:self.r_acpu + len(self.act)] = table[self.act, 3]
-        duals[self.r_amem:self.r_amem + len(self.act)] = table[self.act, 4]
-        if self.balance:
-            duals[self.r_bal:self.r_bal + n_g] = table[:, 5]
+        for k, first, groups in self._price_blocks():
+            duals[first:first + len(groups)] = table[groups, k]
         return duals
 
     def lagrangian(self, duals: FloatArray) -> tuple[float, FloatArray]:

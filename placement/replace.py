@@ -179,9 +179,8 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
 
     def score(p: Packing, wi: int, nodes: IntArray, idx: IntArray) -> FloatArray:
         s: FloatArray = problem.unit_cost[wi][idx] + np.where(p.active[nodes], 0.0, opening[nodes])
-        current = inst.workloads[wi].current
-        if current and mig:
-            s = s + np.where(np.isin(nodes, [cat.node_index[n] for n in current]), 0.0, mig)
+        if mig and inst.workloads[wi].current:
+            s = s + np.where(np.isin(nodes, list(problem.current_counts(wi))), 0.0, mig)
         return s
 
     order = priority_order(inst, [float(len(problem.candidates(wi))) for wi in range(len(inst.workloads))])

@@ -155,11 +155,12 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     optimal = False
     solved_any = True
     prices: Prices | None = None
+    own_lp = False  # a re-placement whose LP fallback ran has the whole problem's LP bound (the strongest)
     if incremental:
         replaced = replace_affected(problem, config, deadline)
         best, solved_any, proven = improve_swaps(problem, replaced.assignment), replaced.solved, replaced.bound
-        prices = replaced.prices
-        if not math.isfinite(proven) and config.prices is not None:  # no LP ran: the earlier solve's prices
+        prices, own_lp = replaced.prices, math.isfinite(proven)
+        if not own_lp and config.prices is not None:  # no LP ran: the earlier solve's prices
             proven, prices = warm_bound(problem, config.prices), config.prices
     elif pairs > SMALL_MODEL:
         best, proven, prices = _cold_large(problem, config, deadline)
@@ -173,8 +174,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
                 best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
-    lp_ran = math.isfinite(proven) and prices is not config.prices  # (this solve's own LP: the strongest bound)
-    if not optimal and ((incremental and not lp_ran) or (not incremental and pairs <= SMALL_MODEL)):
+    if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= SMALL_MODEL)):
         proven = max(proven, lower_bound(problem, upper=value, iterations=REPLACE_BOUND_STEPS if incremental else 80))
     if not solved_any:
         status = Status.TIMEOUT
