@@ -47,13 +47,31 @@ def _floor(x: float) -> int:
     return math.floor(x * SCALE + 1e-9)
 
 
+@dataclass
+class BuiltModel:
+    """A built CP-SAT model and its variables, to solve more than once (with other hints)."""
+
+    spec: ModelSpec
+    model: cp_model.CpModel
+    x: dict[tuple[int, int], cp_model.IntVar]
+    placed: dict[int, cp_model.IntVar]
+    keep: dict[tuple[int, int], cp_model.IntVar]
+    active: dict[int, cp_model.IntVar]
+    terms: int  # objective terms (each loses < 1/SCALE to rounding down)
+    balance: bool
+
+
 def solve_model(
     problem: Problem, spec: ModelSpec, hint: dict[str, tuple[str, ...]], config: SolverConfig,
     time_limit_s: float, presolve: bool = PRESOLVE, dtime: float | None = None,
 ) -> ModelOutcome:
-    """Build and solve the model; `hint` (a feasible assignment) seeds the search. With
-    `config.deterministic`, the search stops after `dtime` deterministic seconds (default: the
-    wall limit x DTIME_PER_SECOND); pass a budget that does not depend on the clock."""
+    """Build and solve the model once (see `solve_built`)."""
+    return solve_built(problem, build_model(problem, spec), hint, config, time_limit_s, presolve, dtime)
+
+
+def build_model(problem: Problem, spec: ModelSpec) -> BuiltModel:
+    """The CP-SAT model of `spec`: counts per (workload, candidate node), capacities, spread limits,
+    node activity, migrations and the objective scaled by SCALE (rounded down)."""
     cat = problem.cat
     inst = problem.instance
     wt = problem.weights
@@ -174,8 +192,22 @@ def solve_model(
                 )
 
     model.minimize(sum(c * v for v, c in objective) + constant)
+    return BuiltModel(spec, model, x, placed, keep, active, len(objective), k_bal > 0)
 
-    _add_hint(problem, model, hint, x, placed, keep, active, spec)
+
+def solve_built(
+    problem: Problem, built: BuiltModel, hint: dict[str, tuple[str, ...]], config: SolverConfig,
+    time_limit_s: float, presolve: bool = PRESOLVE, dtime: float | None = None,
+) -> ModelOutcome:
+    """Solve a built model; `hint` (a feasible assignment) seeds the search (it replaces any hint
+    of an earlier solve of the same model). With `config.deterministic`, the search stops after
+    `dtime` deterministic seconds (default: the wall limit x DTIME_PER_SECOND); pass a budget that
+    does not depend on the clock."""
+    cat = problem.cat
+    inst = problem.instance
+    spec, model, x, placed = built.spec, built.model, built.x, built.placed
+    model.clear_hints()  # type: ignore[no-untyped-call]  # (untyped in OR-Tools)
+    _add_hint(problem, model, hint, x, placed, built.keep, built.active, spec)
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.random_seed = config.seed
@@ -204,7 +236,7 @@ def solve_model(
         picked = chosen.get(wi)
         if picked and solver.value(placed[wi]):
             assignment[inst.workloads[wi].name] = _order_like_current(problem, wi, picked)
-    slack = (1.0 + len(objective)) / SCALE * 1e-3 + (1.0 / SCALE if k_bal > 0 else 0.0)
+    slack = (1.0 + built.terms) / SCALE * 1e-3 + (1.0 / SCALE if built.balance else 0.0)
     bound = solver.best_objective_bound / SCALE - slack
     return ModelOutcome(assignment, name, bound, True, solver.deterministic_time)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from placement.baselines import ASSIGNERS, regret_greedy
 from placement.bounds import lower_bound
-from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
+from placement.cpsat import DTIME_PER_SECOND, BuiltModel, ModelSpec, build_model, solve_built
 from placement.explain import build_result
 from placement.lns import improve
 from placement.lp import solve_lp
@@ -99,31 +99,34 @@ def _cold_large(problem: Problem, config: SolverConfig,
     return best, bound, lp.prices
 
 
-def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool]:
+def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
     """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
     instances, such as the operator's online batches, are proven optimal in a fraction of the full
-    pipeline's time): the best assignment, CP-SAT's bound and whether it proved optimality."""
+    pipeline's time): the best assignment, CP-SAT's bound, whether it proved optimality, and the
+    model (the second pass solves it again from a better start)."""
     inst = problem.instance
     spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
+    built = build_model(problem, spec)
     share = config.time_limit_s * QUICK_SHARE
     start = _best_start(problem)
     budget = share * DTIME_PER_SECOND
-    outcome = solve_model(problem, spec, start, config, max(0.05, share), dtime=budget)
+    # (the wall limit is only a safety net: the deterministic budget must stop it, or the result would vary)
+    outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=budget)
     optimal = outcome.solved and outcome.status == "OPTIMAL"
     if not optimal and not (outcome.solved and outcome.dtime >= 0.99 * budget):
-        return start, -float("inf"), False  # stopped by the wall clock: its incumbent would not be reproducible
+        return start, -float("inf"), False, built  # stopped by the wall clock: its incumbent would not be reproducible
     # CP-SAT's objective has integer-scaled coefficients: keep the start if the exact objective prefers it
     best = start if _better(problem, start, outcome.assignment) else outcome.assignment
-    return best, outcome.bound, optimal
+    return best, outcome.bound, optimal, built
 
 
 def _second_pass(
     problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], proven: float, start: float,
-    deadline: float, cpsat: bool,
+    deadline: float, built: BuiltModel | None,
 ) -> tuple[dict[str, tuple[str, ...]], float, bool, bool, Prices | None]:
-    """Small models the quick try did not prove: the LP bound and rounding, then (if `cpsat`) CP-SAT
-    on the rest of the time from the better start: (assignment, bound, optimal, solved, LP prices)."""
-    inst = problem.instance
+    """Small models the quick try did not prove: the LP bound and rounding, then (given the quick
+    try's `built` model) CP-SAT on the rest of the time from the better start: (assignment, bound,
+    optimal, solved, LP prices)."""
     lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
     if lp.values:
         rounded = improve(problem, improve_swaps(problem, round_lp(problem, lp, lp_order(problem, lp))), config,
@@ -131,10 +134,9 @@ def _second_pass(
         if _better(problem, rounded, best):
             best = rounded
     proven = max(proven, lp.bound)
-    if not cpsat:
+    if built is None:
         return best, proven, False, True, lp.prices
-    spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
-    outcome = solve_model(problem, spec, best, config, max(0.1, deadline - time.perf_counter()),
+    outcome = solve_built(problem, built, best, config, max(0.1, deadline - time.perf_counter()),
                           dtime=(1.0 - LP_SHARE) * config.time_limit_s * DTIME_PER_SECOND)
     if not outcome.solved:
         return best, proven, False, False, lp.prices
@@ -165,11 +167,11 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     elif pairs > SMALL_MODEL:
         best, proven, prices = _cold_large(problem, config, deadline)
     else:
-        best, proven, optimal = _quick(problem, config)
+        best, proven, optimal, built = _quick(problem, config)
         if not optimal:
             second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
             best, proven, optimal, solved_any, prices = _second_pass(problem, config, best, proven, start, deadline,
-                                                                     second)
+                                                                     built if second else None)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective
