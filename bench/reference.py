@@ -106,16 +106,25 @@ def run(n_w: int, n_n: int, seed: int, limit_s: float) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def instance_args(argv: list[str] | None, doc: str, limit_s: float, limit_help: str) -> tuple[int, int, int, float]:
+    """The command line of an offline reference: (workloads, nodes, seed, time limit s)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--size", default="100x20", help="workloads x nodes, as in bench.placement")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=float, default=90.0, help="SCIP's time limit, s")
+    parser.add_argument("--limit", type=float, default=limit_s, help=limit_help)
     args = parser.parse_args(argv)
-    n_w, n_n = (int(v) for v in args.size.split("x"))
+    try:
+        n_w, n_n = (int(v) for v in args.size.split("x"))
+    except ValueError:
+        parser.error(f"--size: expected WORKLOADSxNODES such as 100x20, got {args.size!r}")
+    return n_w, n_n, args.seed, args.limit
+
+
+def main(argv: list[str] | None = None) -> int:
+    n_w, n_n, seed, limit = instance_args(argv, __doc__ or "", 90.0, "SCIP's time limit, s")
     info = machine(packages=("ortools",))
     print(describe(info))
-    rows = run(n_w, n_n, args.seed, args.limit)
+    rows = run(n_w, n_n, seed, limit)
     print(f"{'solver':8} {'status':10} {'objective':>10} {'bound':>10} {'wall':>8} {'viol':>4} "
           f"{'above ref.':>10} {'bound below ref.':>16}")
     for r in rows:
