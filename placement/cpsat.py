@@ -195,6 +195,16 @@ def build_model(problem: Problem, spec: ModelSpec) -> BuiltModel:
     return BuiltModel(spec, model, x, placed, keep, active, len(objective), k_bal > 0)
 
 
+def build_placement_model(problem: Problem, spec: ModelSpec) -> BuiltModel:
+    """`build_model` with only the unplaced penalties in the objective: as many workloads placed as
+    fit (higher priorities first), whatever that costs. Its solution is a start for the search when
+    the search left placeable workloads out; its bound is not a bound of the problem."""
+    built = build_model(problem, spec)
+    inst = problem.instance
+    built.model.minimize(sum(-_floor(problem.penalty[inst.workloads[wi].name]) * p for wi, p in built.placed.items()))
+    return built
+
+
 def solve_built(
     problem: Problem, built: BuiltModel, hint: dict[str, tuple[str, ...]], config: SolverConfig,
     time_limit_s: float, presolve: bool = PRESOLVE, dtime: float | None = None,

@@ -213,7 +213,7 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     solved = False
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
     value: float | None = None  # of `best`, once a CP-SAT outcome needs comparing
-    if _left_out(problem, best) and problem.pairs().start[-1] > SMALL_MODEL:
+    if left_out(problem, best) and problem.pairs().start[-1] > SMALL_MODEL:
         # a large model whose fixed start leaves a placeable workload out: the whole problem's LP
         # settles it (1,000 churn: the fixed rounds' CP-SAT and repair cost 0.8 s and the LP's
         # rounding replaced their result anyway)
@@ -221,7 +221,7 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     for _round in range(2):
         large = _pruned_size(problem, free) > CPSAT_PAIRS
         candidates, _ = prune(problem, free, best) if not large else ({}, False)
-        if (large or sum(len(c) for c in candidates.values()) > CPSAT_PAIRS) and not _left_out(problem, best):
+        if (large or sum(len(c) for c in candidates.values()) > CPSAT_PAIRS) and not left_out(problem, best):
             solved = True  # the greedy start is complete, and a model this large barely improves on it
             break
         if large:
@@ -239,12 +239,12 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
         if not _release_for_priority(problem, best, free, fixed):
             break
     best = _restore(problem, repair(problem, best), valid)
-    if not _left_out(problem, best):
+    if not left_out(problem, best):
         return Replacement(best, solved, -math.inf)
     return _lp_fallback(problem, best, solved, end, valid, config)
 
 
-def _left_out(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> list[int]:
+def left_out(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> list[int]:
     """Workloads with feasible nodes that `assignment` leaves out."""
     return [wi for wi, w in enumerate(problem.instance.workloads)
             if w.name not in assignment and len(problem.candidates(wi))]
@@ -266,7 +266,7 @@ def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: boo
         new = evaluate(inst, wt, rounded, pen).objective
         if new < value - 1e-9:
             best, value = rounded, new
-        if not _left_out(problem, best):
+        if not left_out(problem, best):
             break
     if sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= SMALL_MODEL:
         settled = _restore(problem, _settle(problem, best, config, end), valid)
