@@ -17,13 +17,9 @@ def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[s
     inst = problem.instance
     w = inst.workloads[wi]
     cands = problem.candidates(wi)
-    slots = cat.replica_slots(w, cands)
-    per_site: dict[int, int] = defaultdict(int)
-    for n, k in zip(cands.tolist(), slots.tolist(), strict=True):
-        per_site[int(cat.node_site[n])] += k
-    cap = w.max_per_site if w.max_per_site is not None else w.replicas
-    alone = sum(min(cap, k) for k in per_site.values())
+    alone = int(problem.alone_replicas()[wi])
     if alone < w.replicas:
+        sites = len({int(cat.node_site[n]) for n in cands.tolist()})
         spread = []
         if w.max_per_site is not None:
             spread.append(f"max_per_site={w.max_per_site}")
@@ -32,7 +28,7 @@ def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[s
         why = f" with {', '.join(spread)}" if spread else ""
         return (
             f"Spread/capacity: only {alone} of {w.replicas} replicas fit on the {len(cands)} feasible "
-            f"nodes across {len(per_site)} sites{why}, even with no other workload"
+            f"nodes across {sites} sites{why}, even with no other workload"
         )
     cand_names = {cat.node_names[n] for n in cands.tolist()}
     blockers: dict[str, int] = {}

@@ -32,12 +32,25 @@ class Problem:
         self.penalty = unplaced_penalties(inst, weights)
         self._pairs: Pairs | None = None
         self._current: tuple[IntArray, IntArray, IntArray] | None = None
+        self._alone: IntArray | None = None
 
     def pairs(self) -> Pairs:
         """Every feasible (workload, node) pair as flat arrays (built once)."""
         if self._pairs is None:
             self._pairs = Pairs(self)
         return self._pairs
+
+    def alone_replicas(self) -> IntArray:
+        """Per workload, the most of its replicas that fit on its candidate nodes with no other
+        workload there (max_per_node and max_per_site included); below `replicas`, it cannot run."""
+        if self._alone is None:
+            pr, cat, ws = self.pairs(), self.cat, self.instance.workloads
+            n_s = len(cat.site_names)
+            per_site = np.bincount(pr.w * n_s + cat.node_site[pr.node], weights=pr.slots.astype(np.float64),
+                                   minlength=len(ws) * n_s).reshape(len(ws), n_s)
+            cap = np.array([w.max_per_site if w.max_per_site is not None else w.replicas for w in ws], dtype=np.float64)
+            self._alone = np.minimum(per_site, cap[:, None]).sum(axis=1).astype(np.int64)
+        return self._alone
 
     def current_replicas(self) -> tuple[IntArray, IntArray, IntArray]:
         """Every current replica as flat arrays: workload, node, and its pair position (-1 where

@@ -245,9 +245,11 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
 
 
 def left_out(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> list[int]:
-    """Workloads with feasible nodes that `assignment` leaves out."""
+    """Workloads that `assignment` leaves out although they could run (they fit on their feasible
+    nodes when nothing else is there)."""
+    alone = problem.alone_replicas()
     return [wi for wi, w in enumerate(problem.instance.workloads)
-            if w.name not in assignment and len(problem.candidates(wi))]
+            if w.name not in assignment and alone[wi] >= w.replicas]
 
 
 def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, end: float,

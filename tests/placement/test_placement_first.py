@@ -30,3 +30,22 @@ def test_solve_leaves_no_placeable_workload_out_on_a_tight_small_instance() -> N
     result = solve(inst, Weights(), SolverConfig(time_limit_s=2.0, seed=0))
     assert check_violations(inst, result) == []
     assert dict(result.unplaced) == {}
+
+
+def test_large_model_places_what_the_neighbourhood_search_left_out() -> None:
+    inst = generate(250, 200, seed=2, load=0.8)  # large path; its search left one out (objective 4,361.0)
+    problem = Problem(inst, Weights())
+    assert problem.pairs().start[-1] > 4_000, "not a large model any more: the test no longer covers that path"
+    result = solve(inst, Weights(), SolverConfig(time_limit_s=1.0, seed=0))
+    assert check_violations(inst, result) == []
+    assert dict(result.unplaced) == {}
+
+
+def test_left_out_ignores_workloads_that_cannot_run_even_alone() -> None:
+    inst = generate(64, 200, seed=9)  # w26: 3 replicas, max_per_site=1, only 2 sites
+    problem = Problem(inst, Weights())
+    wi = problem.cat.workload_index["w26"]
+    assert problem.alone_replicas()[wi] < inst.workloads[wi].replicas
+    result = solve(inst, Weights(), SolverConfig(time_limit_s=0.3, seed=0))
+    assert "w26" in result.unplaced and "even with no other workload" in result.unplaced["w26"]
+    assert left_out(problem, dict(result.assignment)) == []
