@@ -170,12 +170,13 @@ def _fill_spec(problem: Problem, best: dict[str, tuple[str, ...]]) -> ModelSpec:
 
 def _second_pass(
     problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], proven: float, start: float,
-    deadline: float, built: BuiltModel | None,
+    deadline: float, built: BuiltModel, cpsat: bool,
 ) -> tuple[dict[str, tuple[str, ...]], float, bool, bool, Prices | None]:
     """Small models the quick try did not prove: the LP bound and rounding (and the neighbourhood
-    search on it), the placement-first start if a placeable workload is still left out, then (given
-    the quick try's `built` model) CP-SAT with one worker and presolve from two starts, the rounding and the best so far, each on half the deterministic budget:
-    (assignment, bound, optimal, solved, LP prices). From which start CP-SAT finds the better
+    search on it), the placement-first start if a placeable workload is still left out, then (if
+    `cpsat`: the limit leaves time) CP-SAT on the quick try's `built` model with one worker and
+    presolve from two starts, the rounding and the best so far, each on half the deterministic
+    budget: (assignment, bound, optimal, solved, LP prices). From which start CP-SAT finds the better
     solution varies from instance to instance; one worker is reproducible without interleaving
     the portfolio, which on two cores finds far less in the same time."""
     lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
@@ -188,11 +189,11 @@ def _second_pass(
             if _better(problem, candidate, best):
                 best = candidate
     proven = max(proven, lp.bound)
-    if built is None:
-        return best, proven, False, True, lp.prices
     filled = bool(left_out(problem, best))
     if filled:
         best = _placement_first(problem, config, best, built.spec, deadline)
+    if not cpsat:
+        return best, proven, False, True, lp.prices
     if best not in starts:
         starts.append(best)
     single = replace(config, workers=1)
@@ -238,7 +239,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         if not optimal:
             second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
             best, proven, optimal, solved_any, prices = _second_pass(problem, config, best, proven, start, deadline,
-                                                                     built if second else None)
+                                                                     built, second)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective
