@@ -58,7 +58,8 @@ SINGLE_DTIME = 0.3  # small models' second pass: CP-SAT's deterministic seconds 
 PLACEMENT_FIRST_DTIME = 0.025  # small models with a placeable workload left out: the placement-only
 # model's deterministic seconds per second of the limit
 AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
-# model, its solve and the swaps took the rest: the limit holds, and the result does not depend on the clock)
+# model, its solve and the swaps took the rest; with the whole budget they ran into the wall-clock
+# limit, and the result varied from run to run)
 SECOND_PASS_S = 0.2  # small models: the LP and a second CP-SAT pass only when the limit leaves this much
 # (decided on the limit, not the clock: same input and seed, same result)
 REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
