@@ -56,7 +56,10 @@ QUICK_SHARE = 0.1  # small models: a first CP-SAT try on this share, which prove
 SINGLE_DTIME = 0.3  # small models' second pass: CP-SAT's deterministic seconds per second of its share
 # (one worker with presolve runs about 0.4 of them per wall second on two loaded cores)
 PLACEMENT_FIRST_DTIME = 0.025  # small models with a placeable workload left out: the placement-only
-# model's deterministic seconds per second of the limit
+# model's deterministic seconds per second of the limit, and at least PLACEMENT_FIRST_MIN (short limits:
+# its fixed cost, about 0.05 s, is paid anyway; 50 x 20 at 0.2 s and load 0.9, the 7 instances that left a
+# placeable workload out: 0.005 placed more in 1 of them, 0.05 in all 7)
+PLACEMENT_FIRST_MIN = 0.05
 AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
 # model, its solve and the swaps took the rest; with the whole budget they ran into the wall-clock
 # limit, and the result varied from run to run)
@@ -147,7 +150,7 @@ def _placement_first(problem: Problem, config: SolverConfig, best: dict[str, tup
     model of `_fill_spec`: 4,361.0 -> 2,431.5 in 0.24 s.)"""
     built = build_placement_model(problem, spec)
     outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.1, deadline - time.perf_counter()),
-                          presolve=True, dtime=PLACEMENT_FIRST_DTIME * config.time_limit_s)
+                          presolve=True, dtime=max(PLACEMENT_FIRST_MIN, PLACEMENT_FIRST_DTIME * config.time_limit_s))
     if not outcome.solved:
         return best
     filled = improve_swaps(problem, outcome.assignment)
