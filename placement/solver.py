@@ -55,8 +55,8 @@ LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on 
 QUICK_SHARE = 0.1  # small models: a first CP-SAT try on this share, which proves tiny ones (online batches)
 SINGLE_DTIME = 0.3  # small models' second pass: CP-SAT's deterministic seconds per second of its share
 # (one worker with presolve runs about 0.4 of them per wall second on two loaded cores)
-PLACEMENT_FIRST_DTIME = 0.025  # small models with a placeable workload left out: the placement-only
-# model's deterministic seconds per second of the limit, and at least PLACEMENT_FIRST_MIN (short limits:
+PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (small or large model): the
+# placement-only model's deterministic seconds per second of the limit, and at least PLACEMENT_FIRST_MIN (short limits:
 # its fixed cost, about 0.05 s, is paid anyway; 50 x 20 at 0.2 s and load 0.9, the 7 instances that left a
 # placeable workload out: 0.005 placed more in 1 of them, 0.05 in all 7)
 PLACEMENT_FIRST_MIN = 0.05
