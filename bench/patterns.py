@@ -88,11 +88,11 @@ class Columns:
             self.demand[wi].SetCoefficient(q, -float(self.reps[wi]))
         self.objective.SetMinimization()
         self.count = 0
+        self._unit: dict[int, dict[int, float]] = {}
 
     def add(self, node: int, pattern: dict[int, int]) -> None:
-        pr, site = self.pairs, int(self.problem.cat.node_site[node])
-        idx = self.by_node[node]
-        unit = dict(zip(pr.w[idx].tolist(), pr.unit[idx].tolist(), strict=True))
+        site = int(self.problem.cat.node_site[node])
+        unit = self._units(node)
         v = self.lp.NumVar(0.0, self.lp.infinity(), f"p{self.count}")
         self.count += 1
         self.objective.SetCoefficient(v, float(self.opening[node]) + sum(unit[wi] * k for wi, k in pattern.items()))
@@ -102,6 +102,14 @@ class Columns:
             row = self.spread_of.get((wi, site))
             if row is not None:
                 self.spread_rows[row].SetCoefficient(v, float(k))
+
+    def _units(self, node: int) -> dict[int, float]:
+        """Per-replica cost of each workload on `node` (built once per node)."""
+        unit = self._unit.get(node)
+        if unit is None:
+            idx = self.by_node[node]
+            unit = self._unit[node] = dict(zip(self.pairs.w[idx].tolist(), self.pairs.unit[idx].tolist(), strict=True))
+        return unit
 
     def solve(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """(master value, demand prices, node prices, spread prices <= 0)."""

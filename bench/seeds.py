@@ -7,7 +7,7 @@ online-batch sizes at 0.15-0.2 s (30 x 20, 50 x 20, 37 x 60; loads 0.55 and 0.9;
 250 x 200 at 1 s and load 0.8 (seeds 0-3). Every solver runs on every instance. Per family and
 solver: the objective sum (without the penalties of workloads that cannot run even alone, which
 every solver pays), how many instances leave a placeable workload out (it fits on its
-feasible nodes when nothing else is there, `placement.replace.left_out`), how many are proven
+feasible nodes when nothing else is there, `placement.problem.left_out`), how many are proven
 optimal, and the wall time as a share of the limit (mean and worst). `--quick`: the first half
 of the seeds. Prints a table and writes bench/results/seeds.json.
 """
@@ -23,8 +23,7 @@ from typing import Any
 from bench.machine import describe, machine
 from placement import SOLVERS, SolverConfig, Weights, check_violations
 from placement.generator import generate
-from placement.problem import Problem
-from placement.replace import left_out
+from placement.problem import Problem, left_out
 
 RESULTS = Path(__file__).parent / "results" / "seeds.json"
 ORDER = ("cpsat", "ffd", "kube", "greedy-latency", "ecoda")

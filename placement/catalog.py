@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from placement.model import TIERS, Instance, Weights, Workload
+from placement.model import TIERS, Instance, Weights
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -109,17 +109,4 @@ class Catalog:
         cpu = w.cpu_m / 1000.0
         per_cpu = wt.cost * self.cost_per_cpu[nodes] + wt.energy * self.power_per_cpu[nodes]
         result: FloatArray = wt.latency * lat + cpu * per_cpu
-        return result
-
-    def replica_slots(self, w: Workload, nodes: IntArray) -> IntArray:
-        """How many replicas of `w` fit on each node alone (free capacity and max_per_node)."""
-        big = np.int64(w.replicas)
-        cpu_fit = self.free_cpu[nodes] // w.cpu_m if w.cpu_m > 0 else np.full(len(nodes), big)
-        mem_fit = self.free_mem[nodes] // w.memory_mb if w.memory_mb > 0 else np.full(len(nodes), big)
-        gpu_fit = self.gpu[nodes] // w.gpu if w.gpu > 0 else np.full(len(nodes), big)
-        slots = np.minimum(np.minimum(cpu_fit, mem_fit), np.minimum(gpu_fit, big))
-        slots = np.minimum(slots, self.free_pods[nodes])
-        if w.max_per_node is not None:
-            slots = np.minimum(slots, w.max_per_node)
-        result: IntArray = slots.astype(np.int64)
         return result

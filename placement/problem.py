@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -280,6 +280,14 @@ Saved = tuple[IntArray, IntArray, IntArray, BoolArray, dict[str, tuple[str, ...]
 """Packing.save(): free CPU, memory, GPU, active nodes, assignment, free Pods."""
 ScoreFn = Callable[[Packing, int, IntArray, IntArray], FloatArray]
 """Score of candidate `nodes` (positions `idx` in the workload's candidate list); lower is better."""
+
+
+def left_out(problem: Problem, assignment: Mapping[str, tuple[str, ...]]) -> list[int]:
+    """Workloads that `assignment` leaves out although they could run (they fit on their feasible
+    nodes when nothing else is there: `Problem.alone_replicas`)."""
+    alone = problem.alone_replicas()
+    return [wi for wi, w in enumerate(problem.instance.workloads)
+            if w.name not in assignment and alone[wi] >= w.replicas]
 
 
 def priority_order(inst: Instance, key_extra: list[float] | None = None) -> list[int]:

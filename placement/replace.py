@@ -26,7 +26,7 @@ from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
 from placement.lp import solve_lp
 from placement.model import Prices, SolverConfig
 from placement.objective import evaluate
-from placement.problem import Packing, Problem, priority_order
+from placement.problem import Packing, Problem, left_out, priority_order
 from placement.rounding import delta, delta_is_exact, lp_order, repair, round_lp
 
 SMALL_MODEL = 4_000  # pairs: below this, never prune
@@ -242,14 +242,6 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     if not left_out(problem, best):
         return Replacement(best, solved, -math.inf)
     return _lp_fallback(problem, best, solved, end, valid, config)
-
-
-def left_out(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> list[int]:
-    """Workloads that `assignment` leaves out although they could run (they fit on their feasible
-    nodes when nothing else is there)."""
-    alone = problem.alone_replicas()
-    return [wi for wi, w in enumerate(problem.instance.workloads)
-            if w.name not in assignment and alone[wi] >= w.replicas]
 
 
 def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, end: float,

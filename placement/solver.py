@@ -41,8 +41,8 @@ from placement.lns import improve
 from placement.lp import solve_lp
 from placement.model import Instance, Prices, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
-from placement.problem import Problem
-from placement.replace import SMALL_MODEL, left_out, replace_affected
+from placement.problem import Problem, left_out
+from placement.replace import SMALL_MODEL, replace_affected
 from placement.rounding import lp_order, repair, round_lp
 from placement.swaps import improve_swaps
 from placement.warm import warm_bound
@@ -78,10 +78,10 @@ def _best_start(problem: Problem) -> dict[str, tuple[str, ...]]:
     best = starts[best_i]
     first: list[int] = []
     for _ in range(REPAIR_ROUNDS):  # repair: retry with the left-out workloads first
-        left_out = [wi for wi, w in enumerate(inst.workloads) if w.name not in best and len(problem.candidates(wi))]
-        if not left_out:
+        missing = left_out(problem, best)
+        if not missing:
             break
-        first = first + [wi for wi in left_out if wi not in first]
+        first = first + [wi for wi in missing if wi not in first]
         trial = regret_greedy(problem, "regret", first=first)
         value = evaluate(inst, problem.weights, trial, problem.penalty).objective
         if value < best_value:

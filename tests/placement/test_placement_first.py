@@ -8,8 +8,7 @@ import time
 from placement import SolverConfig, Weights, check_violations, evaluate, solve
 from placement.cpsat import ModelSpec
 from placement.generator import generate
-from placement.problem import Problem
-from placement.replace import left_out
+from placement.problem import Problem, left_out
 from placement.solver import _best_start, _placement_first
 
 
