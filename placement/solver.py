@@ -1,7 +1,8 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts, then from the rounded LP and the best so far (after replica swaps and moves, and, if a
+starts (not on a short limit that leaves no second CP-SAT pass once the model has more than
+QUICK_PAIRS pairs: it would not prove it), then from the rounded LP and the best so far (after replica swaps and moves, and, if a
 placeable workload is left out, after CP-SAT on the placement-only model), then the swaps again
 on CP-SAT's result unless it is proven optimal. Larger ones: the grouped LP
 relaxation (placement.lp) gives the proven bound of the full problem and, rounded
@@ -53,6 +54,11 @@ RESERVE = 0.06  # share of the time limit kept for the bound and the result
 LP_LARGE = 0.6  # most of the time limit the LP (all pricing rounds) may take on large models
 LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on small models
 QUICK_SHARE = 0.1  # small models: a first CP-SAT try on this share, which proves tiny ones (online batches)
+QUICK_PAIRS = 1_000  # pairs: above this, on a limit too short for the second CP-SAT pass, no quick try either:
+# online batches of 24-48 workloads on 200 nodes at 0.15-0.19 s, 6 seeds each: it proved 1 of 18 optimal,
+# its model and solve took 0.10-0.27 s (the solve 1.0-1.6x its limit, 0.2-0.4x without it), and the
+# objectives stayed the same but for 4 instances (+-0.5 %); its bound was the better one (mean gap 0.7-1.6 %
+# with it, 2.6-2.7 % with the LP's bound alone)
 SINGLE_DTIME = 0.3  # small models' second pass: CP-SAT's deterministic seconds per second of its share
 # (one worker with presolve runs about 0.4 of them per wall second on two loaded cores)
 PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (small or large model): the
@@ -120,13 +126,18 @@ def _cold_large(problem: Problem, config: SolverConfig,
     return best, bound, lp.prices
 
 
-def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
+def _whole(problem: Problem) -> ModelSpec:
+    """Every workload free on all its candidate nodes."""
+    n_w = len(problem.instance.workloads)
+    return ModelSpec(list(range(n_w)), {wi: problem.candidates(wi) for wi in range(n_w)})
+
+
+def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, ModelSpec, BuiltModel]:
     """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
     instances, such as the operator's online batches, are proven optimal in a fraction of the full
     pipeline's time): the best assignment, CP-SAT's bound, whether it proved optimality, and the
     model (the second pass solves it again from a better start)."""
-    inst = problem.instance
-    spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
+    spec = _whole(problem)
     built = build_model(problem, spec)
     share = config.time_limit_s * QUICK_SHARE
     start = _best_start(problem)
@@ -135,10 +146,10 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
     outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=budget)
     optimal = outcome.solved and outcome.status == "OPTIMAL"
     if not optimal and not (outcome.solved and outcome.dtime >= 0.99 * budget):
-        return start, -float("inf"), False, built  # stopped by the wall clock: its incumbent would not be reproducible
+        return start, -float("inf"), False, spec, built  # stopped by the wall clock: its incumbent would not be reproducible
     # CP-SAT's objective has integer-scaled coefficients: keep the start if the exact objective prefers it
     best = start if _better(problem, start, outcome.assignment) else outcome.assignment
-    return best, outcome.bound, optimal, built
+    return best, outcome.bound, optimal, spec, built
 
 
 def _placement_first(problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], spec: ModelSpec,
@@ -174,11 +185,11 @@ def _fill_spec(problem: Problem, best: dict[str, tuple[str, ...]]) -> ModelSpec:
 
 def _second_pass(
     problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], proven: float, start: float,
-    deadline: float, built: BuiltModel, cpsat: bool,
+    deadline: float, spec: ModelSpec, built: BuiltModel | None, search: bool = True,
 ) -> tuple[dict[str, tuple[str, ...]], float, bool, bool, Prices | None]:
     """Small models the quick try did not prove: the LP bound and rounding (and the neighbourhood
-    search on it), the placement-first start if a placeable workload is still left out, then (if
-    `cpsat`: the limit leaves time) CP-SAT on the quick try's `built` model with one worker and
+    search on it, if `search`), the placement-first start if a placeable workload is still left out,
+    then (if `built`: the limit leaves time) CP-SAT on the quick try's `built` model with one worker and
     presolve from two starts, the rounding and the best so far, each on half the deterministic
     budget: (assignment, bound, optimal, solved, LP prices). From which start CP-SAT finds the better
     solution varies from instance to instance; one worker is reproducible without interleaving
@@ -188,15 +199,15 @@ def _second_pass(
     if lp.values:
         rounded = improve_swaps(problem, round_lp(problem, lp, lp_order(problem, lp)))
         starts.append(rounded)
-        searched = improve(problem, rounded, config, start + config.time_limit_s * LP_SHARE)
+        searched = improve(problem, rounded, config, start + config.time_limit_s * LP_SHARE) if search else rounded
         for candidate in (rounded, searched):
             if _better(problem, candidate, best):
                 best = candidate
     proven = max(proven, lp.bound)
     filled = bool(left_out(problem, best))
     if filled:
-        best = _placement_first(problem, config, best, built.spec, deadline)
-    if not cpsat:
+        best = _placement_first(problem, config, best, spec, deadline)
+    if built is None:
         return best, proven, False, True, lp.prices
     if best not in starts:
         starts.append(best)
@@ -239,11 +250,17 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     elif pairs > SMALL_MODEL:
         best, proven, prices = _cold_large(problem, config, deadline)
     else:
-        best, proven, optimal, built = _quick(problem, config)
+        second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
+        if second or pairs <= QUICK_PAIRS:
+            best, proven, optimal, spec, built = _quick(problem, config)
+        else:
+            # (and no neighbourhood search: with the quick try's time left, the wall clock would
+            # decide how far it gets, and the same input would not give the same result)
+            best, optimal, spec, built = _best_start(problem), False, _whole(problem), None
         if not optimal:
-            second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
             best, proven, optimal, solved_any, prices = _second_pass(problem, config, best, proven, start, deadline,
-                                                                     built, second)
+                                                                     spec, built if second else None,
+                                                                     search=built is not None)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective

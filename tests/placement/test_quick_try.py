@@ -1,0 +1,63 @@
+"""The quick CP-SAT try on small models: it runs where it can prove optimality (few pairs, or a
+limit long enough for the second CP-SAT pass), not on an online batch's short limit once the model
+is too large for it to prove anything there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import placement.solver as solver
+from placement import SolverConfig, Status, Weights, check_violations, solve
+from placement.generator import generate
+from placement.problem import Problem
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = solver._quick
+
+    def counted(problem: Problem, config: SolverConfig) -> Any:
+        calls.append(len(problem.instance.workloads))
+        return real(problem, config)
+
+    monkeypatch.setattr(solver, "_quick", counted)
+    return calls
+
+
+def _pairs(n_w: int, n_n: int, seed: int) -> tuple[Any, int]:
+    inst = generate(n_w, n_n, seed=seed)
+    problem = Problem(inst, Weights())
+    return inst, sum(len(problem.candidates(wi)) for wi in range(n_w))
+
+
+def test_an_online_batch_too_large_to_prove_skips_the_quick_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _counting(monkeypatch)
+    inst, pairs = _pairs(33, 200, 1)
+    assert solver.QUICK_PAIRS < pairs <= 4_000, f"{pairs} pairs: not the small path above QUICK_PAIRS any more"
+    result = solve(inst, Weights(), SolverConfig(time_limit_s=0.15, seed=0))
+    assert calls == []
+    assert check_violations(inst, result) == []
+    assert dict(result.unplaced) == {}
+    assert result.status == Status.FEASIBLE and 0.0 < result.gap < 0.05  # the LP's bound, proven
+    again = solve(inst, Weights(), SolverConfig(time_limit_s=0.15, seed=0))
+    assert dict(again.assignment) == dict(result.assignment)  # same input and seed, same result
+
+
+def test_a_tiny_batch_still_gets_the_quick_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _counting(monkeypatch)
+    inst, pairs = _pairs(12, 200, 0)
+    assert pairs <= solver.QUICK_PAIRS
+    result = solve(inst, Weights(), SolverConfig(time_limit_s=0.15, seed=0))
+    assert calls == [12]
+    assert check_violations(inst, result) == []
+
+
+def test_a_limit_with_a_second_pass_keeps_the_quick_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _counting(monkeypatch)
+    inst, pairs = _pairs(33, 200, 1)
+    assert pairs > solver.QUICK_PAIRS
+    result = solve(inst, Weights(), SolverConfig(time_limit_s=1.0, seed=0))
+    assert calls == [33]
+    assert check_violations(inst, result) == []
