@@ -1,10 +1,10 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts (not on a short limit that leaves no second CP-SAT pass once the model has more than
-QUICK_PAIRS pairs: it would not prove it), then from the rounded LP and the best so far (after replica swaps and moves, and, if a
-placeable workload is left out, after CP-SAT on the placement-only model), then the swaps again
-on CP-SAT's result unless it is proven optimal. Larger ones: the grouped LP
+starts (skipped above QUICK_PAIRS pairs on a limit too short for a second CP-SAT pass: it
+would not prove them), then from the rounded LP and the best so far (after replica swaps and
+moves, and, if a placeable workload is left out, after CP-SAT on the placement-only model),
+then the swaps again on CP-SAT's result unless it is proven optimal. Larger ones: the grouped LP
 relaxation (placement.lp) gives the proven bound of the full problem and, rounded
 (placement.rounding), the start; replica swaps and moves (and ejections: placement.swaps,
 where dense matrices are small enough) and CP-SAT neighbourhood search improve it until its
@@ -132,7 +132,7 @@ def _whole(problem: Problem) -> ModelSpec:
     return ModelSpec(list(range(n_w)), {wi: problem.candidates(wi) for wi in range(n_w)})
 
 
-def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, ModelSpec, BuiltModel]:
+def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
     """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
     instances, such as the operator's online batches, are proven optimal in a fraction of the full
     pipeline's time): the best assignment, CP-SAT's bound, whether it proved optimality, and the
@@ -146,10 +146,10 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
     outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=budget)
     optimal = outcome.solved and outcome.status == "OPTIMAL"
     if not optimal and not (outcome.solved and outcome.dtime >= 0.99 * budget):
-        return start, -float("inf"), False, spec, built  # stopped by the wall clock: its incumbent would not be reproducible
+        return start, -float("inf"), False, built  # stopped by the wall clock: its incumbent would not be reproducible
     # CP-SAT's objective has integer-scaled coefficients: keep the start if the exact objective prefers it
     best = start if _better(problem, start, outcome.assignment) else outcome.assignment
-    return best, outcome.bound, optimal, spec, built
+    return best, outcome.bound, optimal, built
 
 
 def _placement_first(problem: Problem, config: SolverConfig, best: dict[str, tuple[str, ...]], spec: ModelSpec,
@@ -252,7 +252,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     else:
         second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
         if second or pairs <= QUICK_PAIRS:
-            best, proven, optimal, spec, built = _quick(problem, config)
+            best, proven, optimal, built = _quick(problem, config)
+            spec = built.spec
         else:
             # (and no neighbourhood search: with the quick try's time left, the wall clock would
             # decide how far it gets, and the same input would not give the same result)
