@@ -52,9 +52,7 @@ def run_family(name: str, n_w: int, n_n: int, limit: float, loads: tuple[float, 
         for load in loads:
             inst = generate(n_w, n_n, seed=seed, load=load)
             problem = Problem(inst, Weights())
-            alone = problem.alone_replicas()
-            # every solver pays these: workloads that cannot run even with no other workload
-            hopeless = sum(problem.penalty[w.name] for wi, w in enumerate(inst.workloads) if alone[wi] < w.replicas)
+            hopeless = problem.unavoidable_penalty()  # every solver pays these
             for solver in ORDER:
                 result = SOLVERS[solver](inst, Weights(), SolverConfig(time_limit_s=limit, seed=0, solver=solver))
                 st = stats[solver]

@@ -52,6 +52,13 @@ class Problem:
             self._alone = np.minimum(per_site, cap[:, None]).sum(axis=1).astype(np.int64)
         return self._alone
 
+    def unavoidable_penalty(self) -> float:
+        """The penalties of the workloads that cannot run even alone (`alone_replicas` below their
+        replicas): every solution pays them, and no objective term is negative, so this is a bound."""
+        alone = self.alone_replicas()
+        return float(sum(self.penalty[w.name] for wi, w in enumerate(self.instance.workloads)
+                         if alone[wi] < w.replicas))
+
     def current_replicas(self) -> tuple[IntArray, IntArray, IntArray]:
         """Every current replica as flat arrays: workload, node, and its pair position (-1 where
         the node is no longer a candidate of the workload)."""

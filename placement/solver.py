@@ -251,17 +251,18 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         best, proven, prices = _cold_large(problem, config, deadline)
     else:
         second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
-        if second or pairs <= QUICK_PAIRS:
+        quick = second or pairs <= QUICK_PAIRS
+        built: BuiltModel | None = None
+        if quick:
             best, proven, optimal, built = _quick(problem, config)
-            spec = built.spec
         else:
-            # (and no neighbourhood search: with the quick try's time left, the wall clock would
-            # decide how far it gets, and the same input would not give the same result)
-            best, optimal, spec, built = _best_start(problem), False, _whole(problem), None
+            best, optimal = _best_start(problem), False
         if not optimal:
-            best, proven, optimal, solved_any, prices = _second_pass(problem, config, best, proven, start, deadline,
-                                                                     spec, built if second else None,
-                                                                     search=built is not None)
+            # (no neighbourhood search without the quick try: with its time left, the wall clock
+            # would decide how far the search gets, and the same input would not give the same result)
+            best, proven, optimal, solved_any, prices = _second_pass(
+                problem, config, best, proven, start, deadline, built.spec if built else _whole(problem),
+                built if second else None, search=quick)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     value = evaluate(inst, weights, best, problem.penalty).objective
