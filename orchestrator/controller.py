@@ -71,8 +71,8 @@ class WorkloadController:
         self._repairs: dict[str, Repair] = {}  # queued repairs, taken by the next reconciliation
         self._cooldown: dict[str, float] = {}
         self._repeats: dict[str, int] = {}  # repairs in a row without the workload turning healthy
-        self._locks: dict[str, asyncio.Lock] = {}  # one change of a workload's Pods at a time
         self._reconciled_at: dict[str, float] = {}  # key -> monotonic time this process last reconciled it
+        self._refresh: set[str] = set()  # keys to read from the API server before reconciling (request())
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -90,6 +90,13 @@ class WorkloadController:
         if workloads.needs_work(event_type, body, seen):
             self.enqueue(key)
 
+    def request(self, key: str) -> None:
+        """Another loop changed what the workload must do (its offload intent): reconcile it from a
+        fresh read, since the watch may not have delivered that change yet."""
+        if key in self._latest:
+            self._refresh.add(key)
+            self.enqueue(key)
+
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)
         if timer:
@@ -100,10 +107,6 @@ class WorkloadController:
             self._queued.add(key)
             self._queue.put_nowait(key)
 
-    def exclusive(self, key: str) -> asyncio.Lock:
-        """Held while the workload's placement and Pods change (`async with`): by this controller's
-        workers, and by whoever else moves the workload (the SLA loop's offload and fail-back)."""
-        return self._locks.setdefault(key, asyncio.Lock())
 
     def queue_depth(self) -> int:
         return self._queue.qsize()
@@ -115,12 +118,10 @@ class WorkloadController:
         self._cooldown.pop(key, None)
         self._repeats.pop(key, None)
         self._reconciled_at.pop(key, None)
-        lock = self._locks.get(key)
-        if lock is not None and not lock.locked():
-            del self._locks[key]
         self._failures.pop(key, None)
         self._touched.discard(key)
         self._dirty.discard(key)
+        self._refresh.discard(key)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
@@ -201,9 +202,7 @@ class WorkloadController:
                 continue
             self._running.add(key)
             try:
-                async with self.exclusive(key):
-                    body = self._latest.get(key, body)
-                    delay = await self._reconcile(key, body)
+                delay = await self._reconcile(key, self._latest.get(key, body))
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the controller: count, log, back off
@@ -229,6 +228,10 @@ class WorkloadController:
         ns, name = meta["namespace"], meta["name"]
         repair = self._repairs.pop(key, None)
         try:
+            if key in self._refresh:
+                self._refresh.discard(key)
+                body = await self.kube.get_custom(PLURAL, ns, name)
+                self._latest[key] = body
             if repair is not None and await self.kube.namespace_terminating(ns):
                 return None  # its Pods went with the namespace, and so will the workload
             try:

@@ -174,8 +174,8 @@ class OperatorService:
                                             health=self.view.repairs)
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
-        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, announce=self.announce,
-                            binding=s.binding, exclusive=self.workloads.exclusive)
+        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
+                            announce=self.announce)
         if s.exporter_url:
             self.exporter = ExporterControl(s.exporter_url)
         if not self._metrics_started:

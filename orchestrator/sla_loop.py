@@ -1,8 +1,11 @@
 """The QoS closed loop for ServiceLevelAgreements, one tick at a time.
 
 A tick: evaluate the objectives when the SLA's interval is due; persist new ledger records into the
-SLA's outbox *before* sending them; flush the outbox; offload on a breach, fail back after recovery,
-and queue each migration for the ledger too.  The handlers call `record()` and `tick()` and write the
+SLA's outbox *before* sending them; flush the outbox.  Offload and fail-back follow from the state,
+level-triggered: while an objective is breached the workload must carry an Offload intent for that
+breach, once all are met a FailBack intent when moving back pays (orchestrator.offload decides,
+orchestrator.intents records; the controller moves); the moves the controller made for this
+agreement's intents are queued for the ledger under the breach's id.  The handlers call `record()` and `tick()` and write the
 returned status; this module also remembers the last status it wrote, so a stale watch event can
 never count the same bad window twice.  Kopf runs an SLA's timer apart from its change handlers, so
 the work on one SLA holds that SLA's lock: two tasks flushing one outbox would send a record twice
@@ -12,21 +15,21 @@ the work on one SLA holds that SLA's lock: two tasks flushing one outbox would s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import offload, slas, telemetry
+from orchestrator import intents, offload, slas, telemetry
 from orchestrator.engine import PlacementEngine
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.ledger import LedgerConnection, flush, migration_record
 from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
+from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
+from orchestrator.workloads import key_of
 from sla_contracts import agreement_id
 
 log = logging.getLogger("edgeorch.sla")
@@ -44,12 +47,9 @@ class TickResult:
 
 class SlaLoop:
     def __init__(self, kube: AsyncKube, engine: PlacementEngine, prometheus: PrometheusSource,
-                 ledger: LedgerConnection, announce: Announce | None = None, binding: str = "scheduler",
-                 exclusive: Callable[[str], AbstractAsyncContextManager[Any]] | None = None) -> None:
+                 ledger: LedgerConnection, enqueue: Callable[[str], None], announce: Announce | None = None) -> None:
         self.announce = announce
-        # held while an offload or fail-back moves a workload (the controller's lock for that key)
-        self.exclusive = exclusive or (lambda _key: contextlib.nullcontext())
-        self.binding = binding  # how moved replicas reach their node (decision.BINDINGS)
+        self.enqueue = enqueue  # asks the controller to reconcile workload "ns/name" (its intent changed)
         self.kube = kube
         self.engine = engine
         self.prometheus = prometheus
@@ -57,6 +57,7 @@ class SlaLoop:
         self._written: dict[str, dict[str, Any]] = {}  # uid -> the last status we wrote
         self._last_eval: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # uid -> held while record/tick/terminate work on it
+        self._deferred: dict[str, tuple[str, str]] = {}  # workload -> the intent last said to be deferred
         # Workloads under an agreement ("ns/name") -> the sites the simulator was last told: only
         # these get synthetic app traffic (the series SLA objectives are computed from).
         self._covered: dict[str, tuple[str, ...]] = {}
@@ -100,7 +101,7 @@ class SlaLoop:
         upd = slas.record(body)
         result = await self._commit(body, upd)
         try:
-            await self._workload_sites(body)  # from now on its app traffic is simulated
+            await self._workload(body)  # from now on its app traffic is simulated
         except KubeError as exc:  # the next evaluation tells the simulator
             log.warning("could not read workload %s: %s", body["spec"]["workloadRef"], exc)
         return result
@@ -138,18 +139,18 @@ class SlaLoop:
                 return await self._commit(body, upd)
         upd = slas.SlaUpdate()
         evaluated = False
+        ew: dict[str, Any] | None = None
         if now - self._last_eval.get(uid, 0.0) >= interval and (body.get("status") or {}).get("agreementId"):
             evaluated = True
             self._last_eval[uid] = now
-            sites = await self._workload_sites(body)
+            ew = await self._workload(body)
+            sites = tuple(sorted(set(offload.sites_of(ew)))) if ew is not None else ()
             upd = await slas.evaluate(body, self.prometheus, sites, now)
             for sev in upd.breaches:
                 telemetry.BREACHES.labels(sev).inc()
         result = await self._commit(body, upd)
-        for action in upd.offloads:
-            await self._offload(body, action, result)
-        if evaluated and not upd.offloads and self._all_met(result.status or body.get("status") or {}):
-            await self._fail_back(body, result)
+        if evaluated:
+            await self._drive(body, ew, result, now)
         return result
 
     @staticmethod
@@ -157,64 +158,100 @@ class SlaLoop:
         objectives = status.get("objectives") or []
         return bool(objectives) and all(o.get("state") == "Ok" for o in objectives)
 
-    async def _workload_sites(self, body: Mapping[str, Any]) -> tuple[str, ...]:
-        """The sites of the agreement's workload; the simulator is told of them when they changed."""
+    async def _workload(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The agreement's workload (None when it does not exist); the simulator is told of its sites
+        when they changed."""
         ns, ref = body["metadata"]["namespace"], body["spec"]["workloadRef"]
         try:
             ew = await self.kube.get_custom("edgeworkloads", ns, ref)
         except KubeNotFound:
-            return ()
-        sites = tuple(p["site"] for p in (ew.get("status") or {}).get("placements") or [])
+            return None
+        sites = tuple(offload.sites_of(ew))
         key = f"{ns}/{ref}"
         if self._covered.get(key) != sites:
             self._covered[key] = sites
             if self.announce and sites:
                 await self.announce(ns, ref, ew.get("spec") or {}, list(sites))
-        return tuple(sorted(set(sites)))
+        return ew
 
-    async def _offload(self, body: Mapping[str, Any], action: slas.Offload, result: TickResult) -> None:
-        cause = {"sla": body["metadata"]["uid"], "objective": action.objective, "windowStart": action.window_start,
-                 "reason": action.reason}
-        try:
-            async with self.exclusive(action.workload):
-                moved = await offload.offload(self.kube, self.engine, action.workload, action.sites, cause,
-                                              binding=self.binding)
-        except (KubeError, MetricsUnavailable) as exc:
-            result.events.append(("Warning", "OffloadFailed", f"{action.workload}: {exc}"[:1000]))
+    # -- offload intents (orchestrator.intents): recorded here, carried out by the controller ---
+    async def _drive(self, body: Mapping[str, Any], ew: Mapping[str, Any] | None, result: TickResult,
+                     now: float) -> None:
+        """Level-triggered, after each evaluation: queue the moves of an intent the controller carried
+        out for the ledger, then make sure the workload carries the intent this agreement's state asks
+        for (an offload for the newest open breach; a fail-back once every objective is met)."""
+        if ew is None:
             return
-        await self._migrations(body, moved, result)
-
-    async def _fail_back(self, body: Mapping[str, Any], result: TickResult) -> None:
-        workload = f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}"
+        await self._record_moves(body, ew, result)
+        status = {**(body.get("status") or {}), **result.status}
+        breached = [(int(o["breachWindowStart"]), -i, i, o) for i, o in enumerate(status.get("objectives") or [])
+                    if o.get("state") == "Breached" and o.get("breachWindowStart") is not None]
+        current = intents.read(ew)
+        uid = body["metadata"]["uid"]
         try:
-            metrics = await self.prometheus.snapshot()
-            async with self.exclusive(workload):
-                moved = await offload.fail_back(self.kube, self.engine, metrics, workload, binding=self.binding)
+            if breached:
+                _, _, i, o = max(breached)
+                reason = (f"SLA {body['metadata']['name']}: objective {o['name']} breached "
+                          f"({o.get('severity') or 'breach'}, window {o['breachWindowStart']})")
+                still = current.avoid if current is not None and current.action == intents.OFFLOAD else ()
+                want = offload.offload_intent(ew, uid, i, int(o["breachWindowStart"]), list(o.get("breachSites") or []),
+                                              reason, still)
+                if want is not None and (current is None or want.id != current.id) and want.newer_than(current):
+                    await self._request(ew, want, result, now)
+            elif current is not None and current.sla == uid and self._all_met(status):
+                await self._fail_back(ew, current, result, now)
         except KubeNotFound:
             return
         except (KubeError, MetricsUnavailable) as exc:
-            result.events.append(("Warning", "FailBackFailed", f"{workload}: {exc}"[:1000]))
-            return
-        await self._migrations(body, moved, result)
+            result.events.append(("Warning", "OffloadFailed", f"{key_of(ew)}: {exc}"[:1000]))
 
-    async def _migrations(self, body: Mapping[str, Any], moved: offload.Moves, result: TickResult) -> None:
-        if moved.body is not None:
-            result.workload_events.extend((moved.body, e) for e in moved.events)
-        if not moved.moves:
+    async def _request(self, ew: Mapping[str, Any], want: intents.Intent, result: TickResult, now: float) -> None:
+        """Record `want` on the workload (within its migration budget) and ask the controller for it."""
+        spec = EdgeWorkloadSpec.model_validate(ew["spec"])
+        why = offload.deferred(ew, spec, now)
+        if why:
+            if self._deferred.get(key_of(ew)) != (want.id, want.action):  # said once per intent, not every tick
+                self._deferred[key_of(ew)] = (want.id, want.action)
+                verb = "not leaving " + ", ".join(want.avoid) if want.action == intents.OFFLOAD else "not failing back"
+                result.workload_events.append((dict(ew), ("Warning", f"{want.action}Deferred", f"{verb}: {why}")))
             return
-        if self.announce and moved.body is not None:
-            meta = moved.body["metadata"]
-            sites = [p["site"] for p in (moved.body.get("status") or {}).get("placements") or []]
-            self._covered[f"{meta['namespace']}/{meta['name']}"] = tuple(sites)
-            await self.announce(meta["namespace"], meta["name"], moved.body["spec"], sites)
-        telemetry.MIGRATIONS.inc(len(moved.moves))
-        workload = f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}"
-        objective = int(moved.cause.get("objective", 0))
-        window = int(moved.cause.get("windowStart", 0))
-        records = [migration_record(body["metadata"]["uid"], objective, window, workload, a, b)
-                   for a, b in moved.moves if a != b]
-        upd = slas.SlaUpdate(new_records=records)
-        more = await self._commit(self._fresh(body), upd)
+        self._deferred.pop(key_of(ew), None)
+        meta = ew["metadata"]
+        await self.kube.patch_custom("edgeworkloads", meta["namespace"], meta["name"],
+                                     {"metadata": {"annotations": {intents.INTENT_ANNOTATION: want.encode()}}})
+        self.enqueue(key_of(ew))
+
+    async def _fail_back(self, ew: Mapping[str, Any], current: intents.Intent, result: TickResult,
+                         now: float) -> None:
+        if current.action != intents.OFFLOAD:
+            return  # failing back already
+        spec = EdgeWorkloadSpec.model_validate(ew["spec"])
+        if not spec.migration.fail_back or not intents.carried_out(ew, current):
+            # withdrawn (no fail-back wanted, or met again before the offload could be carried out):
+            # the sites are no longer avoided, and nothing moves for it
+            meta = ew["metadata"]
+            await self.kube.patch_custom("edgeworkloads", meta["namespace"], meta["name"],
+                                         {"metadata": {"annotations": {intents.INTENT_ANNOTATION: None}}})
+            return
+        back = await offload.fail_back_intent(self.engine, await self.prometheus.snapshot(), ew, current)
+        if back is not None:
+            await self._request(ew, back, result, now)
+
+    async def _record_moves(self, body: Mapping[str, Any], ew: Mapping[str, Any], result: TickResult) -> None:
+        """Queue for the ledger the moves of this agreement's intent the controller last carried out
+        (once: the SLA's status names the intent whose moves are queued, in the same write)."""
+        done = intents.moves_of(ew)
+        breach = intents.breach_of(done[0]) if done else None
+        if done is None or breach is None or breach[0] != body["metadata"]["uid"]:
+            return
+        mark = f"{done[0]}/{done[1]}"
+        if (self._fresh(body).get("status") or {}).get("migrationsRecorded") == mark:
+            return
+        _, objective, window = breach
+        records = [migration_record(breach[0], objective, window, key_of(ew), a, b) for a, b in done[2] if a != b]
+        telemetry.MIGRATIONS.inc(len(records))
+        more = await self._commit(self._fresh(body), slas.SlaUpdate(status={"migrationsRecorded": mark},
+                                                                     new_records=records))
         result.status.update(more.status)
         result.events.extend(more.events)
 

@@ -19,18 +19,12 @@ from orchestrator import qos
 from orchestrator.ledger import agreement_record, breach_record
 from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
-from orchestrator.resources.sla import ObjectiveStatus, ServiceLevelAgreementSpec, ServiceLevelAgreementStatus
-
-
-@dataclass(frozen=True)
-class Offload:
-    """Move `workload` away from `sites` because objective `objective` was breached in `window_start`."""
-
-    workload: str  # namespace/name
-    sites: tuple[str, ...]
-    objective: int
-    window_start: int
-    reason: str
+from orchestrator.resources.sla import (
+    ObjectiveState,
+    ObjectiveStatus,
+    ServiceLevelAgreementSpec,
+    ServiceLevelAgreementStatus,
+)
 
 
 @dataclass
@@ -38,8 +32,6 @@ class SlaUpdate:
     status: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     new_records: list[dict[str, Any]] = field(default_factory=list)
-    offloads: list[Offload] = field(default_factory=list)
-    fail_back: list[str] = field(default_factory=list)
     breaches: list[str] = field(default_factory=list)  # severities
 
 
@@ -129,7 +121,11 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
         value = qos.worst_value(o, list(per_site.values())) if per_site else None
         sev = qos.severity(o, value) if value is not None else None
         step = qos.step(prev.get(o.name), o.name, value, sev, policy.breach_after, policy.recover_after)
-        states.append(step.status)
+        state = step.status
+        if state.state == ObjectiveState.BREACHED and step.transition != "breach" and o.name in prev:
+            # the breach goes on: it keeps its id (first window) and the sites it was seen at
+            state = state.model_copy(update={"breach_window_start": prev[o.name].breach_window_start,
+                                             "breach_sites": prev[o.name].breach_sites})
         if step.transition == "breach" and value is not None and sev is not None:
             window = qos.aligned_window(now, policy.interval_seconds, qos.window_seconds(o.window))
             query = qos.promql(o, workload)
@@ -141,11 +137,12 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
                    f"({policy.breach_after} bad windows of {o.window})")
             out.events.append(("Warning", "SLABreached", msg))
             out.breaches.append(sev.value)
-            out.offloads.append(Offload(workload, bad, i, window[0], msg))
+            # the offload follows from the state (orchestrator.sla_loop), so a crash cannot lose it
+            state = state.model_copy(update={"breach_window_start": window[0], "breach_sites": list(bad)})
         elif step.transition == "recover":
             out.events.append(("Normal", "SLARecovered", f"objective {o.name} met again for "
                                f"{policy.recover_after} windows ({value:.3g})"))
-            out.fail_back.append(workload)
+        states.append(state)
     breached = [s.name for s in states if s.state.value == "Breached"]
     conds = set_condition(st.conditions, "MetricsUnavailable", ConditionStatus.FALSE, "MetricsAvailable", "", gen)
     conds = set_condition(conds, "Breached", ConditionStatus.TRUE if breached else ConditionStatus.FALSE,

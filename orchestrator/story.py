@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -23,7 +22,6 @@ from typing import Any
 from kubernetes import client as k8s
 
 from orchestrator.kube.sync import call, list_custom, session
-from orchestrator.offload import MIGRATION_LOG
 from sim.control import ExporterControlSync
 from sla_contracts import Ledger, LedgerEvent, Severity, open_ledger
 from sla_contracts.model import from_fixed
@@ -123,10 +121,7 @@ class _Watch:
         """How much of the workload's migration budget the last hour used (why a move may be deferred)."""
         ew = self._get("edgeworkloads", self.workload)
         policy = (ew.get("spec") or {}).get("migration") or {}
-        try:
-            log = json.loads((ew.get("metadata", {}).get("annotations") or {}).get(MIGRATION_LOG, "[]"))
-        except ValueError:
-            log = []
+        log = (ew.get("status") or {}).get("migrationLog") or []
         recent = sum(1 for t in log if time.time() - float(t) < 3600)
         return (f"{recent} migration(s) in the last hour, budget {policy.get('budgetPerHour', '?')}/h, "
                 f"cool-down {policy.get('cooldownSeconds', '?')} s")

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator import intents
 from orchestrator.decision import WORKLOAD_LABEL, build_pod, plan_pods, pod_name
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
@@ -97,15 +98,9 @@ def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[st
     return bool(meta.get("generation") != (seen.get("metadata") or {}).get("generation"))
 
 
-AVOID_ANNOTATION = "edgeorch.io/avoid-sites"
 UNPLACEABLE_RETRY_S = 30.0  # no feasible placement: capacity or metrics may change
 TIMED_OUT_RETRY_S = 2.0  # the solver ran out of time before placing it
-
-
-def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
-    """Sites this workload must leave (set by the QoS loop after a breach there)."""
-    text = ((body.get("metadata") or {}).get("annotations") or {}).get(AVOID_ANNOTATION, "")
-    return frozenset(s for s in text.split(",") if s)
+MIGRATION_LOG_S = 3600  # offload and fail-back moves are counted against the budget this long
 
 
 async def reconcile(
@@ -115,7 +110,9 @@ async def reconcile(
 ) -> Reconciled:
     """Place (or re-place) the workload and converge its Pods; see the module docstring.  `pods`
     (name -> node) are its replica Pods when the caller knows them; else they are listed.  Nodes in
-    `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas."""
+    `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas.  An
+    offload intent not carried out yet (orchestrator.intents) forces a new solve, and its status
+    then records the intent and the moves it made."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
@@ -124,11 +121,14 @@ async def reconcile(
     ns, name = meta["namespace"], meta["name"]
     if pods is None:
         pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
-    if not force and already_applied(body, pods):
+    intent = intents.pending(body)
+    if not force and intent is None and already_applied(body, pods):
         return Reconciled(None)
+    if intent is not None and intent.action == intents.FAIL_BACK:
+        migration_weight = 0.0  # the what-if that asked for it counted no migration cost either
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values())),
-                                         avoid_sites=avoided_sites(body), avoid_nodes=avoid,
+                                         avoid_sites=intents.avoided_sites(body), avoid_nodes=avoid,
                                          migration_weight=migration_weight))
     st = _status(body)
     gen = meta.get("generation")
@@ -141,8 +141,10 @@ async def reconcile(
                   "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": _conds(conds)}
         # A solve that ran out of time is no verdict on the workload: try again soon.
         retry = TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
-        return Reconciled(failed, [("Warning", "Unplaceable", outcome.reason or "no feasible placement")],
-                          retry_after=retry, outcome=outcome)
+        warning = ("Warning", "OffloadImpossible", f"{outcome.reason or 'no other site fits'}; {intent.reason}"[:1000]) \
+            if intent is not None and intent.action == intents.OFFLOAD \
+            else ("Warning", "Unplaceable", outcome.reason or "no feasible placement")
+        return Reconciled(failed, [warning], retry_after=retry, outcome=outcome)
     plan = plan_pods(pods, outcome.nodes)
     site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
     creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
@@ -165,9 +167,19 @@ async def reconcile(
         "solver": outcome.solver, "decisionId": outcome.decision_id,
         "migrations": st.migrations + moved, "conditions": _conds(conds),
     }
+    now = datetime.now(UTC).replace(microsecond=0)
     if moved:
-        status["lastMigrationTime"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        status["lastMigrationTime"] = now.isoformat().replace("+00:00", "Z")
     events = []
+    if intent is not None:  # carried out: said once, in the same write as the placement it made
+        moves = intents.site_moves([p.site for p in st.placements], list(outcome.sites))
+        status["offload"] = intents.record(intent, moves, now.isoformat().replace("+00:00", "Z"))
+        t = int(now.timestamp())
+        status["migrationLog"] = [x for x in st.migration_log if t - x < MIGRATION_LOG_S] + [t] * len(moves)
+        if moves:
+            verb = "Offloaded" if intent.action == intents.OFFLOAD else "FailedBack"
+            events.append(("Warning" if verb == "Offloaded" else "Normal", verb,
+                           f"{'; '.join(f'{a} -> {b}' for a, b in moves)} ({intent.reason})"[:1000]))
     if not plan.empty:
         verb = "Moved" if moved else "Placed"
         events.append(("Normal", verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "

@@ -249,6 +249,31 @@ class SolverReport(K8sModel):
     wall_seconds: float | None = Field(default=None, ge=0, description="Wall-clock time of the solve in seconds.")
 
 
+class OffloadAction(StrEnum):
+    """What an offload intent asks of the controller."""
+
+    OFFLOAD = "Offload"
+    FAIL_BACK = "FailBack"
+
+
+class SiteMove(K8sModel):
+    """One replica that left a site for another."""
+
+    from_site: str = Field(min_length=1, max_length=253, description="Site the replica left.")
+    to_site: str = Field(min_length=1, max_length=253, description="Site the replica went to.")
+
+
+class OffloadRecord(K8sModel):
+    """The last offload intent the controller carried out (annotation edgeorch.io/offload-intent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=256, description="Id of the breach the intent answered.")
+    action: OffloadAction = Field(description="Offload or FailBack.")
+    moves: list[SiteMove] = Field(default_factory=list, max_length=1000, description="Replica moves it made.")
+    time: datetime | None = Field(default=None, description="When it was carried out.")
+
+
 class EdgeWorkloadStatus(StatusModel):
     """Observed state of an EdgeWorkload, written by the operator."""
 
@@ -273,6 +298,13 @@ class EdgeWorkloadStatus(StatusModel):
     )
     migrations: int = Field(default=0, ge=0, description="Replica migrations performed so far.")
     last_migration_time: datetime | None = Field(default=None, description="When a replica was last migrated.")
+    offload: OffloadRecord | None = Field(
+        default=None, description="The last offload or fail-back carried out for an SLA breach, and its moves."
+    )
+    migration_log: list[int] = Field(
+        default_factory=list, max_length=1000,
+        description="Unix times of the offload and fail-back moves of the last hour (the migration budget).",
+    )
     conditions: Conditions
 
     @staticmethod

@@ -229,6 +229,13 @@ class ObjectiveStatus(K8sModel):
     good_windows: int = Field(default=0, ge=0, description="Consecutive good windows so far.")
     last_value: float | None = Field(default=None, description="Metric value of the last evaluated window.")
     severity: Severity | None = Field(default=None, description="Severity of the current breach, if any.")
+    breach_window_start: int | None = Field(
+        default=None, ge=0, description="Start (unix time) of the window that opened the current breach: its id."
+    )
+    breach_sites: list[str] = Field(
+        default_factory=list, max_length=64, description="Sites where the current breach was seen (to leave).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
 
 
 class LedgerRecord(K8sModel):
@@ -281,6 +288,10 @@ class ServiceLevelAgreementStatus(StatusModel):
         default_factory=list, max_length=256,
         description="Ledger records waiting for the chain, oldest first (one per idempotency key).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
+    )
+    migrations_recorded: str | None = Field(
+        default=None, max_length=300,
+        description="The workload's last offload or fail-back (id/action) whose moves are queued for the ledger.",
     )
     conditions: Conditions
 

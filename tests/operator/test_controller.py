@@ -58,6 +58,9 @@ class FakeKube:
     async def post_event(self, *_: Any) -> None:
         return None
 
+    async def get_custom(self, plural: str, ns: str, name: str) -> dict[str, Any]:
+        return body(name, generation=7)
+
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
@@ -138,18 +141,15 @@ def test_many_workloads_are_reconciled_concurrently(calls: list[tuple[str, int]]
     assert sorted(n for n, _ in calls) == sorted(f"w{i}" for i in range(40))
 
 
-def test_a_reconciliation_waits_while_someone_else_moves_the_workload(calls: list[tuple[str, int]]) -> None:
-    """The SLA loop's offload holds the workload's lock: the controller's reconciliation of the same
-    workload starts only after it (never two decisions about one workload's Pods at once)."""
-    order: list[str] = []
-
+def test_a_request_reconciles_what_the_api_server_has_not_what_the_watch_had(calls: list[tuple[str, int]]) -> None:
+    """The SLA loop records an offload intent and asks for the workload: the controller reads it from
+    the API server first (the watch may not have delivered the intent yet), and a request for a
+    workload it does not know is ignored."""
     async def steps(c: ctl.WorkloadController) -> None:
-        async with c.exclusive("city/cam"):
-            c.observe("ADDED", body())
-            await asyncio.sleep(0.1)
-            order.append(f"offload done, reconciliations so far {len(calls)}")
+        c.observe("ADDED", body())
         await asyncio.sleep(0.1)
-        order.append(f"after: {len(calls)}")
+        c.request("city/cam")
+        c.request("city/unknown")
 
-    asyncio.run(_run(steps, wait=0.1))
-    assert order == ["offload done, reconciliations so far 0", "after: 1"]
+    asyncio.run(_run(steps, wait=0.2))
+    assert calls == [("cam", 1), ("cam", 7)]  # FakeKube.get_custom answers generation 7

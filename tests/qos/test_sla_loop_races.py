@@ -58,7 +58,7 @@ async def test_a_tick_during_an_amendment_does_not_amend_twice(backend: str, tmp
     uid = str(uuid.uuid4())
     store = StatusStore()
     conn = LedgerConnection(node.url if node else None, tmp_path)
-    loop = SlaLoop(store, engine=None, prometheus=None, ledger=conn)  # type: ignore[arg-type]
+    loop = SlaLoop(store, engine=None, prometheus=None, ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
     try:
         first = await loop.record(_body(uid, 1, 12.0, {}))
         assert first.status.get("version") == 1, first.status
@@ -88,7 +88,7 @@ async def test_the_timer_queues_a_generation_the_change_handler_has_not() -> Non
     """The change handler may be retrying (or Kopf missed the event): the next tick records the spec."""
     store = StatusStore()
     conn = LedgerConnection(None, None)
-    loop = SlaLoop(store, engine=None, prometheus=None, ledger=conn)  # type: ignore[arg-type]
+    loop = SlaLoop(store, engine=None, prometheus=None, ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
     try:
         body = _body(str(uuid.uuid4()), 3, 12.0, {})
         ticked = await loop.tick(body, now=0.0)
