@@ -11,7 +11,7 @@ run: setup
 
 test: setup
 	.venv/bin/ruff check .
-	.venv/bin/mypy orchestrator placement sla_contracts sim bench
+	.venv/bin/mypy orchestrator placement sla_contracts sim devstack bench
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest
 

@@ -60,8 +60,8 @@ from bench.kubeload import (
 from bench.machine import describe, machine
 from bench.stats import percentile
 from bench.workloadmix import BASELINE_LABEL, Workload, generate, scaled_city
+from devstack.localstack import Stack
 from orchestrator.kube.sync import api_client
-from orchestrator.localstack import Stack
 from sim.scenario import load_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results" / "operator.json"

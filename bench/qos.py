@@ -46,8 +46,8 @@ from kubernetes import client as k8s
 from bench.kubeload import local_stack_only
 from bench.machine import describe, machine
 from bench.stats import percentile
+from devstack.localstack import Stack
 from orchestrator.kube.sync import Applier, api_client, call, node_labels
-from orchestrator.localstack import Stack
 from sim.control import ExporterControl
 from sim.scenario import load_scenario
 from sla_contracts import Ledger, open_ledger

@@ -33,7 +33,6 @@ from orchestrator.prometheus import MetricsUnavailable
 
 log = logging.getLogger("edgeorch.controller")
 PLURAL = "edgeworkloads"
-Announce = Callable[[str, str, Mapping[str, Any], list[str]], Awaitable[None]]
 METRICS_RETRY_S = 5.0
 API_RETRY_S = 2.0
 MAX_RETRY_S = 60.0
@@ -46,17 +45,14 @@ MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging p
 
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
-                 announce: Announce | None = None, replicas: Callable[[str], dict[str, str] | None] | None = None,
-                 gone: Callable[[str, str], Awaitable[None]] | None = None, binding: str = "scheduler",
+                 replicas: Callable[[str], dict[str, str] | None] | None = None, binding: str = "scheduler",
                  health: Callable[[], Mapping[str, Repair]] | None = None) -> None:
         self.engine = engine
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
         self.replicas = replicas
-        self.gone = gone  # told (namespace, name) when a workload is deleted
         self.kube = kube
         self.workers = workers
-        self.announce = announce
         self._latest: dict[str, dict[str, Any]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -81,9 +77,6 @@ class WorkloadController:
         if event_type == "DELETED":
             self._forget(key)
             self.engine.release(key)
-            if self.gone:
-                meta = body["metadata"]
-                self._side_task(self.gone(meta["namespace"], meta["name"]))
             return
         seen = self._latest.get(key)
         self._latest[key] = dict(body)
@@ -262,8 +255,6 @@ class WorkloadController:
             self._side_task(self.kube.post_event(body, type_, reason, message))
         if result.outcome is not None:
             telemetry.PLACEMENTS.labels("placed" if result.outcome.placed else "unplaceable").inc()
-            if result.outcome.placed and self.announce:
-                self._side_task(self.announce(ns, name, body.get("spec") or {}, list(result.outcome.sites)))
         self._failures.pop(key, None)
         return result.retry_after
 

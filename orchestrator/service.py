@@ -26,7 +26,6 @@ from orchestrator.prometheus import PrometheusSource
 from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
 from placement import SolverConfig, SolveResult, Weights
-from sim.control import ExporterControl
 
 log = logging.getLogger("edgeorch.service")
 
@@ -38,7 +37,6 @@ class Settings:
     prometheus_url: str = "http://127.0.0.1:9090"
     chain_url: str | None = None
     ledger_dir: Path | None = None
-    exporter_url: str | None = None  # the simulator's exporter: told where workloads run
     metrics_port: int = 9090
     metrics_host: str = "127.0.0.1"
     kubeconfig: Path | None = None
@@ -57,7 +55,6 @@ class Settings:
             prometheus_url=env.get("EDGEORCH_PROMETHEUS_URL", cls.prometheus_url),
             chain_url=env.get("EDGEORCH_CHAIN_URL") or None,
             ledger_dir=Path(env["EDGEORCH_STATE_DIR"]) if env.get("EDGEORCH_STATE_DIR") else None,
-            exporter_url=env.get("EDGEORCH_EXPORTER_URL") or None,
             metrics_port=int(env.get("EDGEORCH_OPERATOR_METRICS_PORT", cls.metrics_port)),
             metrics_host=env.get("EDGEORCH_OPERATOR_METRICS_HOST", cls.metrics_host),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
@@ -156,7 +153,6 @@ class OperatorService:
     workloads: WorkloadController | None = None
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
-    exporter: ExporterControl | None = None
     _metrics_started: bool = field(default=False, repr=False)
 
     async def start(self) -> None:
@@ -169,47 +165,18 @@ class OperatorService:
             max_batch=s.max_batch, on_batch=self._observe_batch,
         )
         self.engine.start()
-        self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers, announce=self.announce,
-                                            replicas=self.view.replicas, gone=self.forget, binding=s.binding,
+        self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
+                                            replicas=self.view.replicas, binding=s.binding,
                                             health=self.view.repairs)
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
-        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
-                            announce=self.announce)
-        if s.exporter_url:
-            self.exporter = ExporterControl(s.exporter_url)
+        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request)
         if not self._metrics_started:
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
 
-    async def announce(self, namespace: str, name: str, spec: Mapping[str, Any], sites: list[str]) -> None:
-        """Tell the simulator's exporter where a workload under an agreement now runs (its app-latency
-        series follow).  Workloads no agreement covers get no synthetic traffic: a thousand of them
-        would cost the simulator more CPU than the whole city."""
-        if self.exporter is None or not sites:
-            return
-        if self.slas is not None and not self.slas.covers(f"{namespace}/{name}"):
-            return
-        primary = max(sorted(set(sites)), key=sites.count)
-        cells = {c["cell"]: float(c["share"]) for c in (spec.get("users") or {}).get("cells") or []}
-        try:
-            await self.exporter.set_workload_site(namespace, name, primary, cells)
-        except Exception as exc:  # the simulator is optional; placement must not fail because of it
-            log.warning("could not tell the exporter about %s/%s: %s", namespace, name, exc)
-
-    async def forget(self, namespace: str, name: str) -> None:
-        """The workload is deleted: the simulator stops its synthetic requests."""
-        if self.exporter is None:
-            return
-        try:
-            await self.exporter.remove_workload(namespace, name)
-        except Exception as exc:  # unknown to the simulator (never placed), or the simulator is gone
-            log.debug("exporter did not forget %s/%s: %s", namespace, name, exc)
-
     async def stop(self) -> None:
-        if self.exporter:
-            await self.exporter.close()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

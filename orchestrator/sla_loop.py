@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,6 @@ from sla_contracts import agreement_id
 log = logging.getLogger("edgeorch.sla")
 PLURAL = "servicelevelagreements"
 Event = tuple[str, str, str]
-Announce = Callable[[str, str, Mapping[str, Any], list[str]], Awaitable[None]]
 
 
 @dataclass
@@ -47,8 +46,7 @@ class TickResult:
 
 class SlaLoop:
     def __init__(self, kube: AsyncKube, engine: PlacementEngine, prometheus: PrometheusSource,
-                 ledger: LedgerConnection, enqueue: Callable[[str], None], announce: Announce | None = None) -> None:
-        self.announce = announce
+                 ledger: LedgerConnection, enqueue: Callable[[str], None]) -> None:
         self.enqueue = enqueue  # asks the controller to reconcile workload "ns/name" (its intent changed)
         self.kube = kube
         self.engine = engine
@@ -58,13 +56,6 @@ class SlaLoop:
         self._last_eval: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # uid -> held while record/tick/terminate work on it
         self._deferred: dict[str, tuple[str, str]] = {}  # workload -> the intent last said to be deferred
-        # Workloads under an agreement ("ns/name") -> the sites the simulator was last told: only
-        # these get synthetic app traffic (the series SLA objectives are computed from).
-        self._covered: dict[str, tuple[str, ...]] = {}
-
-    def covers(self, workload: str) -> bool:
-        """Whether an agreement covers workload "ns/name" (its app traffic is simulated)."""
-        return workload in self._covered
 
     def _fresh(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`body` with the newest status we know of (ours, when the watch has not caught up)."""
@@ -99,12 +90,7 @@ class SlaLoop:
     async def _record(self, body: Mapping[str, Any]) -> TickResult:
         body = self._fresh(body)
         upd = slas.record(body)
-        result = await self._commit(body, upd)
-        try:
-            await self._workload(body)  # from now on its app traffic is simulated
-        except KubeError as exc:  # the next evaluation tells the simulator
-            log.warning("could not read workload %s: %s", body["spec"]["workloadRef"], exc)
-        return result
+        return await self._commit(body, upd)
 
     async def terminate(self, body: Mapping[str, Any]) -> str | None:
         """End the agreement on chain (the SLA is being deleted); the tx hash, or None if never recorded."""
@@ -113,7 +99,6 @@ class SlaLoop:
         async with lock:
             recorded = bool((self._fresh(body).get("status") or {}).get("agreementId"))
             self.forget(uid)
-            self._covered.pop(f"{body['metadata']['namespace']}/{body['spec']['workloadRef']}", None)
             tx = None
             if recorded:
                 ledger = await self.ledger.get()
@@ -159,20 +144,12 @@ class SlaLoop:
         return bool(objectives) and all(o.get("state") == "Ok" for o in objectives)
 
     async def _workload(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The agreement's workload (None when it does not exist); the simulator is told of its sites
-        when they changed."""
+        """The agreement's workload (None when it does not exist)."""
         ns, ref = body["metadata"]["namespace"], body["spec"]["workloadRef"]
         try:
-            ew = await self.kube.get_custom("edgeworkloads", ns, ref)
+            return await self.kube.get_custom("edgeworkloads", ns, ref)
         except KubeNotFound:
             return None
-        sites = tuple(offload.sites_of(ew))
-        key = f"{ns}/{ref}"
-        if self._covered.get(key) != sites:
-            self._covered[key] = sites
-            if self.announce and sites:
-                await self.announce(ns, ref, ew.get("spec") or {}, list(sites))
-        return ew
 
     # -- offload intents (orchestrator.intents): recorded here, carried out by the controller ---
     async def _drive(self, body: Mapping[str, Any], ew: Mapping[str, Any] | None, result: TickResult,

@@ -20,8 +20,6 @@ from placement import Instance, Node, Site, Workload
 SITE_LABEL = "edgeorch.io/site"
 TIER_LABEL = "edgeorch.io/tier"
 ZONE_LABEL = "topology.kubernetes.io/region"
-OFFLINE_ANNOTATION = "edgeorch.io/offline"
-KWOK_TAINT = "kwok.x-k8s.io/node"
 FAR_EDGE_TAINT = "edgeorch.io/far-edge"
 
 
@@ -105,10 +103,7 @@ def add(a: Reserved, b: Reserved) -> Reserved:
 
 
 def node_up(node: Mapping[str, Any]) -> bool:
-    """The node runs Pods: Ready, and not marked offline by the simulator (cordoned or not)."""
-    meta = node.get("metadata", {})
-    if (meta.get("annotations") or {}).get(OFFLINE_ANNOTATION) == "true":
-        return False
+    """The node runs Pods: its Ready condition is True (cordoned or not)."""
     conds = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []}
     return conds.get("Ready") == "True"
 
@@ -140,11 +135,10 @@ def _taints(node: Mapping[str, Any]) -> frozenset[str]:
 
 
 def operator_tolerations(spec: EdgeWorkloadSpec) -> list[dict[str, str]]:
-    """What edgeorch adds to every replica Pod: kwok's taint, and far-edge's when that tier is allowed."""
-    keys = [KWOK_TAINT]
-    if not spec.placement.allowed_tiers or "far-edge" in spec.placement.allowed_tiers:
-        keys.append(FAR_EDGE_TAINT)
-    return [{"key": k, "operator": "Exists", "effect": "NoSchedule"} for k in keys]
+    """What edgeorch adds to every replica Pod: far-edge's taint when that tier is allowed."""
+    if spec.placement.allowed_tiers and "far-edge" not in spec.placement.allowed_tiers:
+        return []
+    return [{"key": FAR_EDGE_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:

@@ -33,6 +33,7 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -43,6 +44,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from sim.faults import CityState, FaultError
+from sim.follower import Follower
 from sim.qos import QoSModel
 from sim.scenario import DEFAULT_SCENARIO, ScenarioError, list_scenarios, load_scenario
 
@@ -247,8 +249,10 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
     return runner, f"http://{addr[0] if ':' not in addr[0] else f'[{addr[0]}]'}:{addr[1]}"
 
 
-async def serve(exporter: Exporter, host: str, port: int, control_port: int | None) -> None:
-    """Serve until SIGINT/SIGTERM; prints one line naming the metrics and control URLs once listening."""
+async def serve(exporter: Exporter, host: str, port: int, control_port: int | None,
+                kubeconfig: Path | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; prints one line naming the metrics and control URLs once listening.
+    With `kubeconfig`, the workloads under an agreement are followed in that cluster (sim.follower)."""
     runners: list[web.AppRunner] = []
     if control_port is None:
         runner, url = await _start(build_app(exporter), host, port)
@@ -259,6 +263,8 @@ async def serve(exporter: Exporter, host: str, port: int, control_port: int | No
         crunner, control_url = await _start(build_app(exporter, metrics=False), host, control_port)
         runners += [runner, crunner]
     sampler = asyncio.create_task(exporter.run_sampler())
+    follower = Follower(exporter.state, kubeconfig) if kubeconfig else None
+    following = asyncio.create_task(follower.run()) if follower else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -269,9 +275,13 @@ async def serve(exporter: Exporter, host: str, port: int, control_port: int | No
     try:
         await stop.wait()
     finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
+        for task in (sampler, following):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if follower is not None:
+            await follower.close()
         for r in runners:
             await r.cleanup()
 
@@ -295,11 +305,14 @@ async def serve(exporter: Exporter, host: str, port: int, control_port: int | No
               help="Synthetic requests observed per second for each registered workload.")
 @click.option("--service-ms", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="Processing time of a request on an idle site, in ms (grows with the site's CPU load).")
+@click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Follow the workloads under a ServiceLevelAgreement in this cluster: their requests go "
+                   "to where they run (the file may appear later; the cluster is read every 0.5 s).")
 @click.option("--timeout-s", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="Latency recorded for a request to an offline site (which also counts as failed).")
 def main(scenario: str, host: str, port: int, control_port: int | None, seed: int, jitter_ms: float,
          baseline_cpu: float, baseline_memory: float, samples_per_second: float, service_ms: float,
-         timeout_s: float) -> None:
+         timeout_s: float, kubeconfig: Path | None) -> None:
     """Serve the simulated city's QoS metrics for Prometheus, and a control API to inject faults.
 
     Prints one line once listening:
@@ -321,7 +334,7 @@ def main(scenario: str, host: str, port: int, control_port: int | None, seed: in
                        {"kind": "cpu", "node": N, "usage_cores": X}
                        {"kind": "offline", "site": S}          -> {"id": ...}
       GET    /faults   DELETE /faults (heal all)   DELETE /faults/ID
-      PUT    /workloads/NS/NAME  {"site": S, "cells": {CELL: WEIGHT}}
+      PUT    /workloads/NS/NAME  {"site": S, "cells": {CELL: WEIGHT}}   (or --kubeconfig: followed)
       GET    /workloads   DELETE /workloads/NS/NAME   GET /healthz
     """
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -333,7 +346,7 @@ def main(scenario: str, host: str, port: int, control_port: int | None, seed: in
                      jitter_ms=jitter_ms, service_ms=service_ms, timeout_s=timeout_s, seed=seed)
     exporter = Exporter(model, samples_per_second=samples_per_second)
     try:
-        asyncio.run(serve(exporter, host, port, control_port))
+        asyncio.run(serve(exporter, host, port, control_port, kubeconfig))
     except OSError as exc:
         click.echo(f"edgeorch-sim-exporter: cannot listen: {exc}", err=True)
         sys.exit(1)

@@ -10,8 +10,9 @@ Node `<site>-nNN` (three digits when a site has more than 99 nodes) carries:
                topology.kubernetes.io/region=<site zone, e.g. es-bcn>,
                topology.kubernetes.io/zone=<site zone>-<district, e.g. es-bcn-eixample> (cut to 63 chars),
                edgeorch.io/gpu=true on nodes with GPUs
-  taints       kwok.x-k8s.io/node=fake:NoSchedule on every node,
-               edgeorch.io/far-edge=true:NoSchedule on far-edge nodes
+  taints       edgeorch.io/far-edge=true:NoSchedule on far-edge nodes (no kwok taint: every node of
+               the local stack is simulated, so nothing real must be kept off them, and the operator
+               adds no toleration that exists only for the simulator)
   status       capacity == allocatable: cpu, memory (Mi), pods "110", nvidia.com/gpu when > 0; nodeInfo.
                Conditions are left to kwok's node stages.
 
@@ -39,7 +40,6 @@ REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 OFFLINE_ANNOTATION = "edgeorch.io/offline"
-KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 FAR_EDGE_TAINT = {"key": "edgeorch.io/far-edge", "value": "true", "effect": "NoSchedule"}
 GPU_RESOURCE = "nvidia.com/gpu"
 MAX_PODS = "110"
@@ -81,10 +81,7 @@ def site_node_labels(site: SiteSpec) -> dict[str, str]:
 
 
 def site_node_taints(site: SiteSpec) -> list[dict[str, str]]:
-    taints = [dict(KWOK_TAINT)]
-    if site.tier == "far-edge":
-        taints.append(dict(FAR_EDGE_TAINT))
-    return taints
+    return [dict(FAR_EDGE_TAINT)] if site.tier == "far-edge" else []
 
 
 def node_resources(site: SiteSpec) -> dict[str, str]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.localstack import Stack, StackState
-from orchestrator.localstack.tools import k8s_binary
+from devstack.localstack import Stack, StackState
+from devstack.localstack.tools import k8s_binary
 
 DEFAULT_SCENARIO = os.environ.get("EDGEORCH_TEST_SCENARIO", "barcelona")
 

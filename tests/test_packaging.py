@@ -6,7 +6,7 @@ import importlib.metadata as md
 
 def test_console_script_points_at_the_cli() -> None:
     eps = {ep.name: ep.value for ep in md.entry_points(group="console_scripts") if ep.dist and ep.dist.name == "edgeorch"}
-    assert eps.get("edgeorch") == "orchestrator.cli:main"
+    assert eps.get("edgeorch") == "devstack.cli:main"
 
 
 def test_operator_folder_is_not_a_package_shadowing_the_stdlib() -> None:

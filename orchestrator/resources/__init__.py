@@ -5,7 +5,7 @@ on every field), the cross-field rules written twice from one place - as CEL (`x
 enforced by the API server) and as pydantic validators (so the operator's own validation matches the API
 server's) - the registry of CRD names, scopes, short names and printer columns, and the conversion of
 the models into structural OpenAPI v3 schemas (`orchestrator.resources.structural`), which
-`python -m orchestrator.crdgen` writes to deploy/crds/.
+`python -m devstack.crdgen` writes to deploy/crds/.
 
 Must not: talk to Kubernetes (no `kubernetes`/`kubernetes_asyncio` client, no Kopf, no web3), do I/O, or
 hold any state; these are pure data models. Typical use::

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.faults import Faults
+from devstack.faults import Faults
 from orchestrator.health import AVOID_NODES_ANNOTATION
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import demo
-from orchestrator.localstack import Stack
+from devstack import demo
+from devstack.localstack import Stack
 from sim.control import ExporterControlSync
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.cli import main
-from orchestrator.faults import Faults
+from devstack.cli import main
+from devstack.faults import Faults
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle
 from tests.operator.conftest import apply_all, ensure_namespace, get_json, wait_for, workload

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from devstack.localstack.tools import k8s_binary
 from orchestrator.intents import INTENT_ANNOTATION
-from orchestrator.localstack.tools import k8s_binary
 from sim.control import ExporterControlSync
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle

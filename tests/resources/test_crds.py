@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from orchestrator import crdgen
+from devstack import crdgen
 from orchestrator.resources import CRDS, CrdInfo
 from orchestrator.resources.common import K8sModel
 from orchestrator.resources.structural import SchemaError, structural
@@ -41,7 +41,7 @@ def walk(schema: Schema, path: str = "") -> Iterator[tuple[str, Schema]]:
 
 def test_committed_crds_match_the_models() -> None:
     diff = crdgen.drift(CRD_DIR)
-    assert diff == "", f"deploy/crds drifted; run `python -m orchestrator.crdgen`:\n{diff}"
+    assert diff == "", f"deploy/crds drifted; run `python -m devstack.crdgen`:\n{diff}"
 
 
 def test_check_mode_reports_drift_and_write_fixes_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -177,7 +177,7 @@ def test_ledger_payload_must_be_json() -> None:
 
 def test_resources_package_imports_no_kubernetes_client_kopf_or_web3() -> None:
     code = (
-        "import sys, orchestrator.resources, orchestrator.crdgen\n"
+        "import sys, orchestrator.resources, devstack.crdgen\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "{'kubernetes', 'kubernetes_asyncio', 'kopf', 'web3', 'eth_tester'}]\n"
         "assert not bad, bad\n"

@@ -53,10 +53,10 @@ def test_node_labels_annotations_and_taints() -> None:
     }
     assert meta["labels"]["node.kubernetes.io/instance-type"] == "far-edge-4c-8g"
     taints = {(t["key"], t["value"], t["effect"]) for t in far["spec"]["taints"]}
-    assert taints == {("kwok.x-k8s.io/node", "fake", "NoSchedule"), ("edgeorch.io/far-edge", "true", "NoSchedule")}
+    assert taints == {("edgeorch.io/far-edge", "true", "NoSchedule")}
     cloud = nodes["cloud-frankfurt-n01"]
     assert cloud["metadata"]["labels"]["topology.kubernetes.io/region"] == "eu-central"
-    assert [t["key"] for t in cloud["spec"]["taints"]] == ["kwok.x-k8s.io/node"]
+    assert cloud["spec"]["taints"] == []
 
 
 def test_allocatable_and_capacity() -> None:

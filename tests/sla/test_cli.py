@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from orchestrator.cli import main
+from devstack.cli import main
 from sla_contracts.ids import name_ref
 from sla_contracts.ledger import Ledger
 from sla_contracts.model import Migration, Severity

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from orchestrator.cli import main
-from orchestrator.localstack import probes
-from orchestrator.localstack.procs import free_ports
+from devstack.cli import main
+from devstack.localstack import probes
+from devstack.localstack.procs import free_ports
 from sim.nodes import node_manifests
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.localstack import MissingTool, Stack
-from orchestrator.localstack import components as comp
-from orchestrator.localstack.procs import port_open
-from orchestrator.localstack.tools import k8s_bin_dir
+from devstack.localstack import MissingTool, Stack
+from devstack.localstack import components as comp
+from devstack.localstack.procs import port_open
+from devstack.localstack.tools import k8s_bin_dir
 from tests.conftest import StackHandle
 
 

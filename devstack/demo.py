@@ -1,5 +1,5 @@
 """The README's main job: the local stack, the operator, the sample apps, and where they landed;
-then a QoS story (orchestrator.story): a latency fault at the busiest edge site, the SLA breach on
+then a QoS story (devstack.story): a latency fault at the busiest edge site, the SLA breach on
 chain, the offload, the recovery and the fail-back.
 
 Prints the story with timestamps.  Pure orchestration of the other packages; no logic of its own
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator import story
+from devstack import story
+from devstack.localstack import Stack, StackState
+from devstack.localstack.tools import REPO_ROOT
 from orchestrator.kube.sync import Applier, list_custom, load_manifests, session
-from orchestrator.localstack import Stack, StackState
-from orchestrator.localstack.tools import REPO_ROOT
 
 SAMPLES = ("video-analytics.yaml", "ar-media.yaml", "bus-tracking.yaml")
 SLA_SAMPLE = "video-analytics-sla.yaml"

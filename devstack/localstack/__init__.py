@@ -7,8 +7,8 @@ fresh cluster with CRDs and the city's Nodes.  Must not: hold placement or SLA l
 Kubernetes API other than through `orchestrator.kube`.
 """
 
-from orchestrator.localstack.procs import ComponentDied
-from orchestrator.localstack.stack import ComponentStatus, Stack, StackState, default_state_dir
-from orchestrator.localstack.tools import MissingTool
+from devstack.localstack.procs import ComponentDied
+from devstack.localstack.stack import ComponentStatus, Stack, StackState, default_state_dir
+from devstack.localstack.tools import MissingTool
 
 __all__ = ["ComponentDied", "ComponentStatus", "MissingTool", "Stack", "StackState", "default_state_dir"]

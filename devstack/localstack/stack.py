@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orchestrator.kube.sync import readyz, wait_until
-from orchestrator.localstack import components as comp
-from orchestrator.localstack import kubesetup, probes, tools
-from orchestrator.localstack.pki import ensure_pki
-from orchestrator.localstack.procs import (
+from devstack.localstack import components as comp
+from devstack.localstack import kubesetup, probes, tools
+from devstack.localstack.pki import ensure_pki
+from devstack.localstack.procs import (
     ComponentDied,
     ProcessSpec,
     Supervisor,
@@ -28,6 +27,7 @@ from orchestrator.localstack.procs import (
     port_is_free,
     tail,
 )
+from orchestrator.kube.sync import readyz, wait_until
 
 Log = Callable[[str], None]
 ALL_COMPONENTS = (*comp.KUBE_COMPONENTS, *comp.SIDE_COMPONENTS)
@@ -71,7 +71,6 @@ class StackState:
             "KUBECONFIG": self.kubeconfig,
             "EDGEORCH_PROMETHEUS_URL": self.prometheus_url,
             "EDGEORCH_CHAIN_URL": self.chain_url,
-            "EDGEORCH_EXPORTER_URL": self.exporter_url,
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
             "EDGEORCH_STATE_DIR": self.state_dir,  # the ledger's contract address is kept there too
         }
@@ -186,7 +185,7 @@ class Stack:
     def _start_side(self, state: StackState, sup: Supervisor, chain: bool, log: Log) -> None:
         ports = state.ports
         if sup.pid("exporter") is None:
-            sup.start(comp.exporter(state.scenario, ports))
+            sup.start(comp.exporter(state.scenario, ports, Path(state.kubeconfig)))
         if sup.pid("prometheus") is None:
             if state.prometheus_data:
                 shutil.rmtree(state.prometheus_data, ignore_errors=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from orchestrator.cli.cluster import cluster
-from orchestrator.cli.demo import demo
-from orchestrator.cli.sim import sim
-from orchestrator.cli.sla import sla
+from devstack.cli.cluster import cluster
+from devstack.cli.demo import demo
+from devstack.cli.sim import sim
+from devstack.cli.sla import sla
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from orchestrator.localstack import Stack
+    from devstack.localstack import Stack
 
 STATE_DIR = click.option(
     "--state-dir", type=click.Path(path_type=Path), default=None,
@@ -20,7 +20,7 @@ STATE_DIR = click.option(
 
 
 def _stack(state_dir: Path | None) -> Stack:
-    from orchestrator.localstack import Stack
+    from devstack.localstack import Stack
 
     return Stack(state_dir)
 
@@ -42,7 +42,7 @@ def cluster() -> None:
 @STATE_DIR
 def up(scenario: str, no_chain: bool, state_dir: Path | None) -> None:
     """Start (or keep) every component; running twice is harmless."""
-    from orchestrator.localstack import ComponentDied, MissingTool
+    from devstack.localstack import ComponentDied, MissingTool
 
     stack = _stack(state_dir)
     try:

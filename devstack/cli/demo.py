@@ -15,8 +15,8 @@ import click
 def demo(scenario: str, state_dir: Path | None, story: bool) -> None:
     """Bring up the stack, run the operator, place the sample apps, show where and why, then degrade the
     busiest edge site and show the SLA breach on chain, the offload and the fail-back."""
-    from orchestrator import demo as main_job
-    from orchestrator.localstack import Stack
+    from devstack import demo as main_job
+    from devstack.localstack import Stack
 
     stack = Stack(state_dir)
     state = main_job.run(stack, scenario, click.echo, qos_story=story)

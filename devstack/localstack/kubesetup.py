@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 
+from devstack.localstack.tools import REPO_ROOT
 from orchestrator.kube.errors import KubeNotFound
 from orchestrator.kube.sync import Applier, call, crds_established, nodes_by_readiness, session, wait_until
-from orchestrator.localstack.tools import REPO_ROOT
 from sim.nodes import node_manifests, site_manifests
 from sim.scenario import load_scenario
 

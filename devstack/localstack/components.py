@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from orchestrator.localstack.pki import Pki
-from orchestrator.localstack.procs import ProcessSpec
+from devstack.localstack.pki import Pki
+from devstack.localstack.procs import ProcessSpec
 
 HOST = "127.0.0.1"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -194,9 +194,11 @@ def anvil(binary: Path, state_file: Path, ports: Ports, chain_id: int = 31337) -
     ])
 
 
-def exporter(scenario: str, ports: Ports) -> ProcessSpec:
+def exporter(scenario: str, ports: Ports, kubeconfig: Path) -> ProcessSpec:
+    """The simulated city's exporter; it follows the workloads under an agreement in the cluster."""
     return ProcessSpec("exporter", [
         sys.executable, "-m", "sim.exporter", "--scenario", scenario, "--host", HOST, "--port", str(ports.exporter),
+        "--kubeconfig", str(kubeconfig),
     ])
 
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from orchestrator.faults import Faults
+    from devstack.faults import Faults
 
 STATE_DIR = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
                          help="The stack's state directory (default: $EDGEORCH_STATE_DIR or ~/.local/state/edgeorch/stack).")
 
 
 def _faults(state_dir: Path | None) -> Faults:
-    from orchestrator.faults import Faults
-    from orchestrator.localstack import Stack
+    from devstack.faults import Faults
+    from devstack.localstack import Stack
 
     state = Stack(state_dir).load()
     if state is None:
