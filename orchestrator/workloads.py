@@ -100,6 +100,7 @@ def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[st
 AVOID_ANNOTATION = "edgeorch.io/avoid-sites"
 UNPLACEABLE_RETRY_S = 30.0  # no feasible placement: capacity or metrics may change
 TIMED_OUT_RETRY_S = 2.0  # the solver ran out of time before placing it
+INVALID_RETRY_S = 300.0  # the solver could not take its request (a new generation is tried at once)
 
 
 def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
@@ -133,16 +134,18 @@ async def reconcile(
     st = _status(body)
     gen = meta.get("generation")
     if not outcome.placed:
-        conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, "NoFeasiblePlacement",
-                              outcome.reason or "", gen)
+        why = "InvalidSpec" if outcome.invalid else "NoFeasiblePlacement"
+        conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, why, outcome.reason or "", gen)
         conds = set_condition(conds, "Placed", ConditionStatus.FALSE if not pods else ConditionStatus.TRUE,
-                              "NoFeasiblePlacement" if not pods else "KeptPrevious", outcome.reason or "", gen)
+                              why if not pods else "KeptPrevious", outcome.reason or "", gen)
         failed = {"phase": "Unplaceable" if not pods else "Degraded", "observedGeneration": gen,
                   "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": _conds(conds)}
-        # A solve that ran out of time is no verdict on the workload: try again soon.
-        retry = TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
-        return Reconciled(failed, [("Warning", "Unplaceable", outcome.reason or "no feasible placement")],
-                          retry_after=retry, outcome=outcome)
+        # A solve that ran out of time is no verdict on the workload: try again soon.  One the solver
+        # cannot take (outcome.invalid) fails the same way until its spec changes: try again rarely.
+        retry = INVALID_RETRY_S if outcome.invalid else \
+            TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
+        return Reconciled(failed, [("Warning", "InvalidSpec" if outcome.invalid else "Unplaceable",
+                                    outcome.reason or "no feasible placement")], retry_after=retry, outcome=outcome)
     plan = plan_pods(pods, outcome.nodes)
     site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
     creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
