@@ -144,6 +144,11 @@ class PlacementEngine:
         """The workload is gone: its capacity is free again."""
         self._own[key] = None
 
+    def forget(self, key: str) -> None:
+        """This process's last decision for `key` was not carried out: what the cluster shows of the
+        workload (its status) counts again."""
+        self._own.pop(key, None)
+
     def queue_depth(self) -> int:
         return self._queue.qsize()
 
