@@ -5,6 +5,7 @@ plain data and turn the answers into status patches and Events; this module impo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -158,6 +159,7 @@ class OperatorService:
     slas: SlaLoop | None = None
     exporter: ExporterControl | None = None
     _metrics_started: bool = field(default=False, repr=False)
+    _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def start(self) -> None:
         s = self.settings
@@ -198,6 +200,26 @@ class OperatorService:
         except Exception as exc:  # the simulator is optional; placement must not fail because of it
             log.warning("could not tell the exporter about %s/%s: %s", namespace, name, exc)
 
+    def post_events(self, involved: Mapping[str, Any], events: Iterable[tuple[str, str, str]]) -> None:
+        """Post (type, reason, message) Events about `involved` in the background, in order, through
+        AsyncKube.post_event (which aggregates repeats into one Event whose count grows); a failure is
+        logged, never raised into the handler that said it."""
+        events = list(events)
+        if self.kube is None or not events:
+            return
+        kube = self.kube
+
+        async def post() -> None:
+            for type_, reason, message in events:
+                try:
+                    await kube.post_event(involved, type_, reason, message)
+                except Exception as exc:  # an Event is best effort
+                    log.warning("could not post Event %s about %s: %s", reason, involved["metadata"].get("name"), exc)
+
+        task = asyncio.get_running_loop().create_task(post())
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
     async def forget(self, namespace: str, name: str) -> None:
         """The workload is deleted: the simulator stops its synthetic requests."""
         if self.exporter is None:
@@ -208,6 +230,8 @@ class OperatorService:
             log.debug("exporter did not forget %s/%s: %s", namespace, name, exc)
 
     async def stop(self) -> None:
+        for task in list(self._posting):
+            task.cancel()
         if self.exporter:
             await self.exporter.close()
         if self.ledger:
