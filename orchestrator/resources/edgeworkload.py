@@ -53,7 +53,9 @@ class PodSpec(K8sModel):
     model_config = ConfigDict(extra="allow")
 
     containers: list[Container] = Field(
-        min_length=1, max_length=32, description="Containers of the pod (at least one), as in core/v1 PodSpec."
+        min_length=1, max_length=32,
+        description="Containers of the pod (at least one, names unique), as in core/v1 PodSpec.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     restart_policy: Literal["Always"] = Field(
         default="Always",

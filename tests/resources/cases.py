@@ -89,6 +89,8 @@ INVALID: list[Invalid] = [
     Invalid("memory-1e18", VIDEO, _set("spec.resources.memory", "1e18"), "spec.resources.memory"),
     Invalid("memory-2Pi", VIDEO, _set("spec.resources.memory", "2Pi"), "spec.resources.memory"),
     Invalid("no-containers", VIDEO, _set("spec.template.spec.containers", []), "spec.template.spec.containers"),
+    Invalid("duplicate-container-names", VIDEO, _set("spec.template.spec.containers", [
+        {"name": "app", "image": "a:1"}, {"name": "app", "image": "b:1"}]), "spec.template.spec"),  # pydantic: "containers: duplicate entry"
     Invalid("replicas-that-end", VIDEO, _set("spec.template.spec.restartPolicy", "Never"),
             "spec.template.spec.restartPolicy"),
     Invalid("zero-latency", VIDEO, _set("spec.qos.maxLatencyMs", 0), "spec.qos.maxLatencyMs"),
