@@ -123,5 +123,12 @@ def test_every_bad_template_is_refused_or_answered(operator: StackHandle) -> Non
             return seen if accepted <= seen else None
 
         wait_for(warned, 10, "a Warning Event for every accepted bad workload")
+
+        # the tenant fixes the template: the new generation is placed at once (no retry timer to wait out)
+        operator.kubectl("patch", "edgeworkload", "hostnetwork-yes", "-n", ns, "--type=merge",
+                         "-p", json.dumps({"spec": {"template": {"spec": {"hostNetwork": False}}}}))
+        fixed = wait_for(lambda: (_answers(operator, ns, {"hostnetwork-yes"}) or {}).get("hostnetwork-yes"), 10,
+                         "the fixed workload answered")
+        assert fixed["phase"] == "Placed", fixed
     log = _log_from(operator, offset)
     assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]
