@@ -161,11 +161,11 @@ async def terminate_sla(body: kopf.Body, retry: int, **_: Any) -> None:
         tx = await SERVICE.slas.terminate(body)
     except Exception as exc:
         if retry >= 4:
-            kopf.warn(body, reason="TerminationNotRecorded", message=str(exc)[:500])
+            SERVICE.post_events(body, [("Warning", "TerminationNotRecorded", str(exc)[:500])])
             return
         raise kopf.TemporaryError(f"chain: {exc}", delay=2) from exc
     if tx:
-        kopf.info(body, reason="Terminated", message=f"agreement terminated on chain, tx {tx}")
+        SERVICE.post_events(body, [("Normal", "Terminated", f"agreement terminated on chain, tx {tx}")])
 
 
 @contextlib.contextmanager
@@ -179,9 +179,10 @@ def _retry_on_kube_errors() -> Iterator[None]:
 
 
 def _write(body: kopf.Body, patch: kopf.Patch, result: Any) -> None:
+    """The status patch, and the Events (posted by the service: repeats make one Event whose count grows)."""
+    assert SERVICE
     if result.status:
         patch.status.update(result.status)
-    for type_, reason, message in result.events:
-        kopf.event(body, type=type_, reason=reason, message=message)
-    for target, (type_, reason, message) in result.workload_events:
-        kopf.event(target, type=type_, reason=reason, message=message)
+    SERVICE.post_events(body, result.events)
+    for target, event in result.workload_events:
+        SERVICE.post_events(target, [event])

@@ -85,6 +85,7 @@ class Outcome:
     decision_id: str
     batch_size: int
     displaced: tuple[str, ...] = ()
+    invalid: bool = False  # the request itself cannot be solved (its reason says why): the same spec fails again
 
     @property
     def placed(self) -> bool:
@@ -142,6 +143,11 @@ class PlacementEngine:
     def release(self, key: str) -> None:
         """The workload is gone: its capacity is free again."""
         self._own[key] = None
+
+    def forget(self, key: str) -> None:
+        """This process's last decision for `key` was not carried out: what the cluster shows of the
+        workload (its status) counts again."""
+        self._own.pop(key, None)
 
     def queue_depth(self) -> int:
         return self._queue.qsize()
@@ -237,20 +243,42 @@ class PlacementEngine:
 
         try:
             result = await asyncio.to_thread(run)
-        except InvalidInstance as exc:
-            if len(group) == 1:
-                return {group[0].key: self._unplaced(group[0].key, str(exc), 1)}
-            log.warning("batch of %d invalid (%s); solving one by one", len(group), exc)
-            out: dict[str, Outcome] = {}
-            for r in group:
-                out.update(await self._solve_group([r], nodes, sites, foreign, metrics, avoid, migration_weight))
-            return out
+        except Exception as exc:  # InvalidInstance naming a request's field, or a solver bug one request trips
+            return await self._isolate(group, exc, nodes, sites, foreign, metrics, avoid, migration_weight)
         if self.on_batch:
             self.on_batch(len(group), result)
         log.info("batch of %d: %d placed, %d not; %s gap %.4f in %.3f s (limit %.2f s)", len(group),
                  len(result.assignment), len(group) - len(result.assignment), result.status.value, result.gap,
                  result.wall_s, config.time_limit_s)
         return self._outcomes(group, result, nodes, sites)
+
+    async def _isolate(
+        self, group: list[Request], exc: Exception, nodes: list[Mapping[str, Any]],
+        sites: Mapping[str, Mapping[str, Any]], foreign: Mapping[str, Reserved], metrics: QosMetrics,
+        avoid: frozenset[str], migration_weight: float | None,
+    ) -> dict[str, Outcome]:
+        """A solve of `group` raised `exc`: one tenant's bad request must not stop the others, so the
+        group is solved again in halves (bisection: k culprits among n cost about 2k log2 n solves,
+        most of them failing fast in validation) until every culprit stands alone; a culprit's outcome
+        is not placed, `invalid`, with the error as its reason."""
+        if len(group) > 1:
+            log.warning("batch of %d failed (%s: %s); solving it in halves to find the request(s) at fault",
+                        len(group), type(exc).__name__, exc)
+            half = len(group) // 2
+            out: dict[str, Outcome] = {}
+            for part in (group[:half], group[half:]):
+                out.update(await self._solve_group(part, nodes, sites, foreign, metrics, avoid, migration_weight))
+            return out
+        r = group[0]
+        if isinstance(exc, InvalidInstance):
+            reason = str(exc)
+            log.warning("%s: not placed: %s", r.key, reason)
+        else:  # not the tenant's mistake as far as we know: keep the traceback for us
+            reason = f"placement failed: {type(exc).__name__}: {exc}"
+            log.error("%s: %s", r.key, reason, exc_info=exc)
+        if not r.dry_run:
+            self._own[r.key] = None
+        return {r.key: self._unplaced(r.key, reason[:1000], 1, invalid=True)}
 
     def _outcomes(
         self, reqs: list[Request], result: SolveResult, nodes: list[Mapping[str, Any]],
@@ -294,6 +322,6 @@ class PlacementEngine:
                 out[r.key] = Outcome(r.key, (), (), (), None, reason, failed, decision_id(r.key, ()), len(reqs))
         return out
 
-    def _unplaced(self, key: str, reason: str, batch: int) -> Outcome:
+    def _unplaced(self, key: str, reason: str, batch: int, *, invalid: bool = False) -> Outcome:
         return Outcome(key, (), (), (), None, reason, {"name": "validation", "status": "INVALID"},
-                       decision_id(key, ()), batch)
+                       decision_id(key, ()), batch, invalid=invalid)

@@ -5,6 +5,7 @@ plain data and turn the answers into status patches and Events; this module impo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -154,6 +155,7 @@ class OperatorService:
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
     _metrics_started: bool = field(default=False, repr=False)
+    _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def start(self) -> None:
         s = self.settings
@@ -176,7 +178,29 @@ class OperatorService:
             self._metrics_started = True
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
 
+    def post_events(self, involved: Mapping[str, Any], events: Iterable[tuple[str, str, str]]) -> None:
+        """Post (type, reason, message) Events about `involved` in the background, in order, through
+        AsyncKube.post_event (which aggregates repeats into one Event whose count grows); a failure is
+        logged, never raised into the handler that said it."""
+        events = list(events)
+        if self.kube is None or not events:
+            return
+        kube = self.kube
+
+        async def post() -> None:
+            for type_, reason, message in events:
+                try:
+                    await kube.post_event(involved, type_, reason, message)
+                except Exception as exc:  # an Event is best effort
+                    log.warning("could not post Event %s about %s: %s", reason, involved["metadata"].get("name"), exc)
+
+        task = asyncio.get_running_loop().create_task(post())
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
     async def stop(self) -> None:
+        for task in list(self._posting):
+            task.cancel()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

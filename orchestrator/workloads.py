@@ -22,6 +22,7 @@ from orchestrator.decision import WORKLOAD_LABEL, build_pod, plan_pods, pod_name
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
+from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
 from orchestrator.snapshot import Request
@@ -101,6 +102,7 @@ def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[st
 UNPLACEABLE_RETRY_S = 30.0  # no feasible placement: capacity or metrics may change
 TIMED_OUT_RETRY_S = 2.0  # the solver ran out of time before placing it
 MIGRATION_LOG_S = 3600  # offload and fail-back moves are counted against the budget this long
+INVALID_RETRY_S = 300.0  # the solver could not take its request (a new generation is tried at once)
 
 
 async def reconcile(
@@ -133,23 +135,34 @@ async def reconcile(
     st = _status(body)
     gen = meta.get("generation")
     if not outcome.placed:
-        conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, "NoFeasiblePlacement",
-                              outcome.reason or "", gen)
+        why = "InvalidSpec" if outcome.invalid else "NoFeasiblePlacement"
+        conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, why, outcome.reason or "", gen)
         conds = set_condition(conds, "Placed", ConditionStatus.FALSE if not pods else ConditionStatus.TRUE,
-                              "NoFeasiblePlacement" if not pods else "KeptPrevious", outcome.reason or "", gen)
+                              why if not pods else "KeptPrevious", outcome.reason or "", gen)
         failed = {"phase": "Unplaceable" if not pods else "Degraded", "observedGeneration": gen,
                   "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": _conds(conds)}
-        # A solve that ran out of time is no verdict on the workload: try again soon.
-        retry = TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
-        warning = ("Warning", "OffloadImpossible", f"{outcome.reason or 'no other site fits'}; {intent.reason}"[:1000]) \
-            if intent is not None and intent.action == intents.OFFLOAD \
-            else ("Warning", "Unplaceable", outcome.reason or "no feasible placement")
+        # A solve that ran out of time is no verdict on the workload: try again soon.  One the solver
+        # cannot take (outcome.invalid) fails the same way until its spec changes: try again rarely.
+        retry = INVALID_RETRY_S if outcome.invalid else \
+            TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
+        if outcome.invalid:
+            warning = ("Warning", "InvalidSpec", outcome.reason or "the solver cannot take this workload")
+        elif intent is not None and intent.action == intents.OFFLOAD:
+            warning = ("Warning", "OffloadImpossible", f"{outcome.reason or 'no other site fits'}; {intent.reason}"[:1000])
+        else:
+            warning = ("Warning", "Unplaceable", outcome.reason or "no feasible placement")
         return Reconciled(failed, [warning], retry_after=retry, outcome=outcome)
     plan = plan_pods(pods, outcome.nodes)
     site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
-    creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
-               for node, i in plan.create]
-    await asyncio.gather(*(kube.create_pod(p) for p in creates))
+    try:
+        creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
+                   for node, i in plan.create]
+    except TEMPLATE_ERRORS as exc:
+        return template_rejected(body, pods, engine, "InvalidTemplate",
+                                 f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
+    refused = await create_pods(kube, ns, creates)
+    if refused is not None:
+        return template_rejected(body, pods, engine, *refused)
     await asyncio.gather(*(kube.delete_pod(ns, p) for p in plan.delete))
     moved = len(plan.delete) if pods else 0
     placements = [
@@ -189,9 +202,58 @@ async def reconcile(
     return Reconciled(status, events, outcome=outcome)
 
 
+TEMPLATE_ERRORS = (ValueError, TypeError, AttributeError, RecursionError)
+"""What building a replica Pod raises on a template of the wrong shape (a string where a list is
+expected, nesting deeper than Python recurses, ...): the tenant's mistake, said in the status."""
+FORBIDDEN_RETRY_S = 30.0  # a Pod refused by admission (quota, RBAC, policy): that may change
+
+
+async def create_pods(kube: AsyncKube, namespace: str, pods: list[dict[str, Any]]) -> tuple[str, str, float | None] | None:
+    """Create the replica Pods.  When the API server refuses them (422/400: the Pod API rejects the
+    template; 403: an admission plugin or RBAC does), the ones made now are deleted again and the
+    refusal is returned as (reason, message, retry after); any other error raises."""
+    results = await asyncio.gather(*(kube.create_pod(p) for p in pods), return_exceptions=True)
+    refusals = [r for r in results if isinstance(r, KubeInvalid | KubeForbidden)]
+    if not refusals:
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return None
+    made = [p["metadata"]["name"] for p, r in zip(pods, results, strict=True) if r is True]
+    await asyncio.gather(*(kube.delete_pod(namespace, name) for name in made))
+    first: KubeError = refusals[0]
+    if isinstance(first, KubeInvalid):  # the same template is refused again: wait for a new generation
+        return "InvalidTemplate", f"the Pod API rejected the template: {first}", None
+    return "PodForbidden", f"the API server refused the replica Pod: {first}", FORBIDDEN_RETRY_S
+
+
+def template_rejected(body: Mapping[str, Any], pods: Mapping[str, str], engine: PlacementEngine, reason: str,
+                      message: str, retry_after: float | None = None) -> Reconciled:
+    """No replica Pod of this generation could be made: say why (phase, conditions, a Warning) and
+    give the capacity the solve promised back to the engine.  Pods of an earlier generation (`pods`)
+    are kept, and so is what the status says of them."""
+    key = key_of(body)
+    if pods:
+        engine.forget(key)  # the status' placements (the Pods that run) count again
+    else:
+        engine.release(key)
+    message = message if len(message) <= 1000 else message[:997] + "..."
+    st = _status(body)
+    gen = body["metadata"].get("generation")
+    conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, reason, message, gen)
+    conds = set_condition(conds, "Placed", ConditionStatus.TRUE if pods else ConditionStatus.FALSE,
+                          "KeptPrevious" if pods else reason, message, gen)
+    status: dict[str, Any] = {"phase": "Degraded" if pods else "Unplaceable", "observedGeneration": gen,
+                              "conditions": _conds(conds)}
+    if not pods:
+        status.update(placements=[], sites=None, predictedLatencyMs=None)
+    return Reconciled(status, [("Warning", reason, message)], retry_after=retry_after)
+
+
 def _summary(outcome: Outcome) -> str:
     counts = Counter(outcome.sites)
     return ", ".join(f"{site} ({n})" for site, n in sorted(counts.items()))
 
 
-__all__ = ["Reconciled", "already_applied", "invalid", "key_of", "needs_work", "pod_name", "reconcile"]
+__all__ = ["Reconciled", "already_applied", "create_pods", "invalid", "key_of", "needs_work", "pod_name", "reconcile",
+           "template_rejected"]

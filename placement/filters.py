@@ -248,7 +248,10 @@ class ResourceFit:
         keep = ok_cpu & ok_mem & ok_gpu & ok_pods
         detail = ""
         if len(candidates) and not keep.any():
-            if not ok_pods.any():
+            never = _fits_no_node(cat, w)
+            if never:
+                detail = never
+            elif not ok_pods.any():
                 detail = "every such node already runs its most Pods (allocatable pods)"
             elif not ok_gpu.any():
                 detail = f"largest GPU count: {int(cat.gpu[candidates].max())}"
@@ -259,6 +262,21 @@ class ResourceFit:
                 best = int(candidates[int(np.argmax(cat.free_mem[candidates]))])
                 detail = f"most free: node {cat.node_names[best]} with {int(cat.free_mem[best])} MB"
         return FilterStatus(self.name, keep, detail)
+
+
+def _fits_no_node(cat: Catalog, w: Workload) -> str:
+    """Why no node of the instance could hold one replica even if it ran nothing else ('' when some
+    node could): waiting for capacity to free up will not place it."""
+    nodes = cat.instance.nodes
+    for what, need, largest, fmt in (
+        ("CPU", w.cpu_m, max((n.cpu_m for n in nodes), default=0), _fmt_cpu),
+        ("memory", w.memory_mb, max((n.memory_mb for n in nodes), default=0), lambda mb: f"{mb} MB"),
+        ("GPUs", w.gpu, max((n.gpu for n in nodes), default=0), str),
+    ):
+        if need > largest:
+            return f"larger than every node: the most {what} any node has is {fmt(largest)}, so it fits nowhere " \
+                   f"until its request shrinks or a bigger node joins"
+    return ""
 
 
 DEFAULT_PLUGINS: tuple[FilterPlugin, ...] = (

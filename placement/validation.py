@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from placement.model import Instance, Node, Workload
 
 SHARE_TOLERANCE = 1e-6
+MAX_INTEGER = 10**15
+"""The largest amount (millicores, MiB, Pods, GPUs, replicas) an instance may hold: sums of a few
+thousand of them stay inside the 64-bit integers of numpy and CP-SAT (whose bound is 2**62), so an
+absurd quantity is rejected here, by name, instead of overflowing deep in the solver."""
 
 
 def _number(path: str, value: object, *, positive: bool = False) -> float:
@@ -21,11 +25,14 @@ def _number(path: str, value: object, *, positive: bool = False) -> float:
     return float(value)
 
 
-def _integer(path: str, value: object, *, minimum: int) -> int:
+def _integer(path: str, value: object, *, minimum: int, maximum: int = MAX_INTEGER) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInstance(path, f"must be an integer, got {value!r}")
     if value < minimum:
         raise InvalidInstance(path, f"must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise InvalidInstance(path, f"must be <= {maximum:.0e} (larger amounts overflow the solver's 64-bit "
+                                    f"integers), got {value:.3e}")
     return value
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +68,7 @@ class AsyncKube:
     def __init__(self, api: Any) -> None:
         self.api = api
         self.core = k8s.CoreV1Api(api)
+        self._event_counts: OrderedDict[tuple[str, str], int] = OrderedDict()  # (namespace, Event name) -> count
 
     @classmethod
     async def connect(cls, kubeconfig: Path | None = None) -> AsyncKube:
@@ -140,18 +143,61 @@ class AsyncKube:
         return dict(out)
 
     async def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event about `involved` (an object's body), from the component `edgeorch`."""
+        """A core/v1 Event about `involved` (an object's body), from the component `edgeorch`.
+
+        Repeats are aggregated as kubectl shows them (client-go's EventCorrelator does the same): the
+        same object, type, reason and message make one Event whose `count` grows and whose
+        `lastTimestamp` moves, not a new Event each time (a Warning every second while Prometheus was
+        down made thousands, #25).  The Event's name is derived from what it says, so a restarted
+        operator (or a second one) counts on the Event already there instead of starting another."""
         meta = involved["metadata"]
+        namespace = meta["namespace"]
+        message = message[:1024]
+        name = event_name(meta["name"], meta.get("uid") or "", type_, reason, message)
+        key = (namespace, name)
         now = _now()
+        count = self._event_counts.get(key)
+        if count is not None:
+            try:
+                await self._count_event(namespace, name, count + 1, now)
+                return
+            except KubeNotFound:  # expired (the API server keeps Events for an hour) or deleted: start again
+                pass
         event = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {
                 "apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"), "name": meta["name"],
-                "namespace": meta["namespace"], "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+                "namespace": namespace, "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
             },
-            "type": type_, "reason": reason, "message": message[:1024],
+            "type": type_, "reason": reason, "message": message,
             "source": {"component": "edgeorch"}, "reportingComponent": "edgeorch",
             "reportingInstance": socket.gethostname()[:128], "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
-        await call_json(self.core.create_namespaced_event, meta["namespace"], event)
+        try:
+            await call_json(self.core.create_namespaced_event, namespace, event)
+            self._remember_event(key, 1)
+        except KubeConflict:  # said before, by this process before a restart or by another one
+            existing = await call_json(self.core.read_namespaced_event, name, namespace)
+            await self._count_event(namespace, name, int(existing.get("count") or 1) + 1, now)
+
+    async def _count_event(self, namespace: str, name: str, count: int, now: str) -> None:
+        self._remember_event((namespace, name), count)  # before the await: concurrent repeats count apart
+        await call_json(self.core.patch_namespaced_event, name, namespace, {"count": count, "lastTimestamp": now},
+                        _content_type="application/merge-patch+json")
+
+    def _remember_event(self, key: tuple[str, str], count: int) -> None:
+        self._event_counts[key] = count
+        self._event_counts.move_to_end(key)
+        while len(self._event_counts) > EVENTS_REMEMBERED:
+            self._event_counts.popitem(last=False)
+
+
+EVENTS_REMEMBERED = 10_000  # Events whose count this process knows (the oldest are forgotten first)
+
+
+def event_name(involved: str, uid: str, type_: str, reason: str, message: str) -> str:
+    """The name of the one Event that says `type_ reason: message` about the object `involved` (with
+    `uid`): `<object name>.<16 hex digits of a hash of the rest>`, at most 253 characters."""
+    digest = hashlib.sha256("\0".join((uid, type_, reason, message)).encode()).hexdigest()[:16]
+    return f"{involved[:236].rstrip('-.')}.{digest}"

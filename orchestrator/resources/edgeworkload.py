@@ -19,6 +19,7 @@ from orchestrator.resources.common import (
     Quantity,
     StatusModel,
     Tier,
+    parse_quantity,
 )
 
 SHARE_TOLERANCE = 0.001
@@ -52,7 +53,9 @@ class PodSpec(K8sModel):
     model_config = ConfigDict(extra="allow")
 
     containers: list[Container] = Field(
-        min_length=1, max_length=32, description="Containers of the pod (at least one), as in core/v1 PodSpec."
+        min_length=1, max_length=32,
+        description="Containers of the pod (at least one, names unique), as in core/v1 PodSpec.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     restart_policy: Literal["Always"] = Field(
         default="Always",
@@ -70,11 +73,34 @@ class PodTemplate(K8sModel):
     spec: PodSpec = Field(description="Pod spec of every replica; spec.containers is required.")
 
 
+MAX_CPU = "100k"
+"""The most CPU one replica may request (cores): no node comes near; beyond it a typo such as "1e18"
+reached the solver as an integer overflow (#25)."""
+MAX_MEMORY = "1Pi"
+"""The most memory one replica may request."""
+
+
+def _at_most(field: str, maximum: str, unit: str) -> CelRule:
+    """`spec.resources.<field>` is at most `maximum`, compared as a parsed quantity (the CEL quantity
+    library, Kubernetes 1.29+; an integer is compared as it is)."""
+    limit = parse_quantity(maximum)
+    return CelRule(
+        rule=f"type(self.{field}) == int ? self.{field} <= {int(limit)} : "
+             f"(!isQuantity(self.{field}) || quantity(self.{field}).compareTo(quantity('{maximum}')) <= 0)",
+        message=f"spec.resources.{field}: must be at most {maximum} ({int(limit)} {unit}) per replica",
+        field_path=f".{field}",
+        check=lambda r: parse_quantity(getattr(r, field)) <= limit,
+    )
+
+
 class ResourceRequest(K8sModel):
     """Resources requested by one replica."""
 
-    cpu: Quantity = Field(description='CPU per replica as a Kubernetes quantity (e.g. "500m" or 2).')
-    memory: Quantity = Field(description='Memory per replica as a Kubernetes quantity (e.g. "256Mi").')
+    __cel__: ClassVar[tuple[CelRule, ...]] = (_at_most("cpu", MAX_CPU, "cores"), _at_most("memory", MAX_MEMORY, "bytes"))
+
+    cpu: Quantity = Field(description=f'CPU per replica as a Kubernetes quantity (e.g. "500m" or 2), at most {MAX_CPU}.')
+    memory: Quantity = Field(
+        description=f'Memory per replica as a Kubernetes quantity (e.g. "256Mi"), at most {MAX_MEMORY}.')
     gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs per replica (0..16).")
 
 

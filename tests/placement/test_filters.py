@@ -97,6 +97,8 @@ REASONS = [
      "closest: site fe1 at 1 ms from cell c1"),
     ("zone then capacity", {"allowed_zones": frozenset({"es-bcn"}), "max_latency_ms": 10.0, "cpu_m": 3000},
      "ResourceFit: no node in zone es-bcn within 10 ms of cell c1 has 3 CPUs free", "most free: node fe1-a"),
+    ("larger than every node", {"cpu_m": 10**9}, "ResourceFit: no node has 1e+06 CPUs free",
+     "larger than every node: the most CPU any node has is 64 CPUs, so it fits nowhere"),
     ("sovereignty", {"allowed_zones": frozenset({"fr-par"})}, "ZoneAllowed: no node is in zone fr-par", ""),
     ("tier", {"allowed_tiers": frozenset({"edge"})}, "TaintToleration: no node in tier edge has only tolerated", ""),
     ("avoided", {"avoid_nodes": frozenset({"fe1-a"}), "allowed_zones": frozenset({"es-bcn"})},

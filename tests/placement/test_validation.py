@@ -35,6 +35,8 @@ BAD_WORKLOADS = [
     ("zero spread", {"max_per_site": 0}, "workloads[3].max_per_site", ">= 1"),
     ("unknown current node", {"current": ("ghost",)}, "workloads[3].current[0]", "unknown node 'ghost'"),
     ("float replicas", {"replicas": 1.5}, "workloads[3].replicas", "integer"),
+    ("cpu past int64", {"cpu_m": 10**21}, "workloads[3].cpu_m", "must be <= 1e+15"),  # "1e18" cores (#25)
+    ("memory past the bound", {"memory_mb": 10**15 + 1}, "workloads[3].memory_mb", "must be <= 1e+15"),
 ]
 
 

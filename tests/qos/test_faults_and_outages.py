@@ -85,6 +85,11 @@ def test_prometheus_down_means_no_moves_and_a_condition(operator: StackHandle) -
         assert not newcomer.get("placements")
         time.sleep(4)
         assert _sites(operator, ns, "tracker") == home, "moved without metrics"
+        # one MetricsUnavailable Warning whose count grows, not a new Event every second (#25)
+        said = [e for e in get_json(operator, "events", "-n", ns, "--field-selector",
+                                    "involvedObject.name=tracker-sla")["items"] if e["reason"] == "MetricsUnavailable"]
+        assert said and len(said) <= 2 and max(e.get("count") or 1 for e in said) >= 3, \
+            [(e["metadata"]["name"], e.get("count"), e["message"]) for e in said]
         assert Counter(p["metadata"]["labels"]["edgeorch.io/site"]
                        for p in get_json(operator, "pods", "-n", ns)["items"]) == Counter(home)
     finally:

@@ -82,7 +82,15 @@ INVALID: list[Invalid] = [
     Invalid("max-per-node-above-site", VIDEO, _set("spec.placement.maxPerNode", 5), "spec.placement.maxPerNode"),
     Invalid("cpu-not-a-quantity", VIDEO, _set("spec.resources.cpu", "lots"), "spec.resources.cpu"),
     Invalid("negative-cpu", VIDEO, _set("spec.resources.cpu", -3), "spec.resources.cpu"),
+    # absurd quantities reached the solver as integer overflows and blocked their batch (#25)
+    Invalid("cpu-1e18", VIDEO, _set("spec.resources.cpu", "1e18"), "spec.resources.cpu"),
+    Invalid("cpu-twenty-nines", VIDEO, _set("spec.resources.cpu", "99999999999999999999"), "spec.resources.cpu"),
+    Invalid("cpu-integer-above-the-bound", VIDEO, _set("spec.resources.cpu", 100001), "spec.resources.cpu"),
+    Invalid("memory-1e18", VIDEO, _set("spec.resources.memory", "1e18"), "spec.resources.memory"),
+    Invalid("memory-2Pi", VIDEO, _set("spec.resources.memory", "2Pi"), "spec.resources.memory"),
     Invalid("no-containers", VIDEO, _set("spec.template.spec.containers", []), "spec.template.spec.containers"),
+    Invalid("duplicate-container-names", VIDEO, _set("spec.template.spec.containers", [
+        {"name": "app", "image": "a:1"}, {"name": "app", "image": "b:1"}]), "spec.template.spec"),  # pydantic: "containers: duplicate entry"
     Invalid("replicas-that-end", VIDEO, _set("spec.template.spec.restartPolicy", "Never"),
             "spec.template.spec.restartPolicy"),
     Invalid("zero-latency", VIDEO, _set("spec.qos.maxLatencyMs", 0), "spec.qos.maxLatencyMs"),
@@ -133,6 +141,8 @@ VALID: list[Valid] = [
     Valid("shares-within-tolerance", BUS, _set("spec.users.cells", [
         {"cell": f"cell-x-{i}", "share": 0.3333} for i in range(3)])),
     Valid("integer-cpu-and-memory", VIDEO, _set("spec.resources", {"cpu": 2, "memory": 1073741824})),
+    Valid("the-largest-quantities", VIDEO, _set("spec.resources", {"cpu": "100k", "memory": "1Pi"})),
+    Valid("the-largest-integer-quantities", VIDEO, _set("spec.resources", {"cpu": 100000, "memory": 2**50})),
     Valid("only-required-fields", VIDEO, _drop("placement", "migration", "priority", "slaRef")),
     Valid("any-tier-with-a-preference", VIDEO, _set("spec.placement", {"preferTier": "cloud"})),
     Valid("a-single-threshold", SLA, _set("spec.objectives.1.thresholds", {"severe": 5})),
