@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from placement.baselines import ASSIGNERS, regret_greedy
+from placement.baselines import regret_greedy
 from placement.bounds import lower_bound
 from placement.cpsat import (
     DTIME_PER_SECOND,
@@ -42,6 +42,7 @@ from placement.lns import improve
 from placement.lp import solve_lp
 from placement.model import Instance, Prices, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
+from placement.portfolio import best_baseline, no_worse, value_of
 from placement.problem import Problem, left_out
 from placement.replace import SMALL_MODEL, replace_affected
 from placement.rounding import lp_order, repair, round_lp
@@ -66,6 +67,12 @@ PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (sm
 # its fixed cost, about 0.05 s, is paid anyway; 50 x 20 at 0.2 s and load 0.9, the 7 instances that left a
 # placeable workload out: 0.005 placed more in 1 of them, 0.05 in all 7)
 PLACEMENT_FIRST_MIN = 0.05
+BUILD_S_PER_PAIR = 2e-5  # wall seconds to build a CP-SAT model, per (workload, node) pair (1,000 x 200 at load
+# 0.9: the placement-first model of 93,000 pairs took 1.44 s to build on two loaded cores, 1.5e-5 per pair)
+PLACEMENT_FIRST_BUILD = 0.25  # the placement-first model only if building it takes at most this share of the limit
+# (it ran after the deadline: 1,000 x 200 at loads 0.8-1.05 and a 2 s limit returned after 2.7-3.8 s)
+LATE_SHARE, LATE_S = 0.1, 0.05  # every solve returns within (1 + LATE_SHARE) x its limit + LATE_S (SolverConfig)
+RESULT_S = 0.03  # kept for the result after the last stage that may run past the limit (small models only)
 AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
 # model, its solve and the swaps took the rest; with the whole budget they ran into the wall-clock
 # limit, and the result varied from run to run)
@@ -74,11 +81,12 @@ SECOND_PASS_S = 0.2  # small models: the LP and a second CP-SAT pass only when t
 REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
 
 
-def _best_start(problem: Problem) -> dict[str, tuple[str, ...]]:
-    """The best of a few greedy starts, by the shared objective (a portfolio of hints)."""
+def _best_start(problem: Problem, floor: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The best of a few greedy starts and the best baseline solution `floor`, by the shared
+    objective (a portfolio of hints)."""
     inst = problem.instance
     starts = [regret_greedy(problem, order) for order in ("candidates", "tight", "regret")]
-    starts += [assign(problem) for assign in ASSIGNERS.values()]
+    starts.append(floor)
     scored = [(evaluate(inst, problem.weights, a, problem.penalty).objective, i) for i, a in enumerate(starts)]
     best_value, best_i = min(scored)
     best = starts[best_i]
@@ -100,10 +108,11 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
-def _cold_large(problem: Problem, config: SolverConfig,
-                deadline: float) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
-    """LP bound, LP rounding, neighbourhood search (and the placement-first start if a placeable
-    workload is still left out): (assignment, proven bound, the LP's prices)."""
+def _cold_large(problem: Problem, config: SolverConfig, deadline: float,
+                floor: dict[str, tuple[str, ...]]) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
+    """LP bound, LP rounding (or the best baseline solution `floor`, if better), neighbourhood
+    search (and the placement-first start if a placeable workload is still left out and its model
+    can be built in time): (assignment, proven bound, the LP's prices)."""
     inst = problem.instance
     lp = solve_lp(problem, {}, max(0.05, min(deadline - time.perf_counter(), LP_LARGE * config.time_limit_s)))
     best: dict[str, tuple[str, ...]] = {}
@@ -116,6 +125,8 @@ def _cold_large(problem: Problem, config: SolverConfig,
         greedy = regret_greedy(problem, "regret")
         if not best or _better(problem, greedy, best):
             best = greedy
+    if not best or _better(problem, floor, best):
+        best = floor
     best = repair(problem, improve(problem, improve_swaps(problem, best), config, deadline))
     if left_out(problem, best):
         best = _placement_first(problem, config, best, _fill_spec(problem, best), deadline)
@@ -132,7 +143,7 @@ def _whole(problem: Problem) -> ModelSpec:
     return ModelSpec(list(range(n_w)), {wi: problem.candidates(wi) for wi in range(n_w)})
 
 
-def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
+def _quick(problem: Problem, config: SolverConfig, floor: dict[str, tuple[str, ...]]) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
     """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
     instances, such as the operator's online batches, are proven optimal in a fraction of the full
     pipeline's time): the best assignment, CP-SAT's bound, whether it proved optimality, and the
@@ -140,7 +151,7 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
     spec = _whole(problem)
     built = build_model(problem, spec)
     share = config.time_limit_s * QUICK_SHARE
-    start = _best_start(problem)
+    start = _best_start(problem, floor)
     budget = share * DTIME_PER_SECOND
     # (the wall limit is only a safety net: the deterministic budget must stop it, or the result would vary)
     outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=budget)
@@ -158,10 +169,19 @@ def _placement_first(problem: Problem, config: SolverConfig, best: dict[str, tup
     places the most it can from `best`, whatever that costs, and the swaps and moves then make it
     cheap; the better of that and `best`. (100 x 20, seeds 0-15: 3 placeable workloads left out
     without it, none with it; seed 9: 1,361.6 -> 655.3. 250 x 200 at load 0.8, seed 2, on the
-    model of `_fill_spec`: 4,361.0 -> 2,431.5 in 0.24 s.)"""
+    model of `_fill_spec`: 4,361.0 -> 2,431.5 in 0.24 s.) Skipped when its model could not be built
+    and solved in time: on more pairs than PLACEMENT_FIRST_BUILD of the time limit builds (decided on
+    the limit: same input, same result), or than the clock leaves (a safety net on a loaded machine)."""
+    pairs = sum(len(spec.candidates[wi]) for wi in spec.free)
+    dtime = max(PLACEMENT_FIRST_MIN, PLACEMENT_FIRST_DTIME * config.time_limit_s)
+    build_s = pairs * BUILD_S_PER_PAIR
+    # the contract's end (1.1 x the limit + 50 ms) less what the result takes after it (SolverConfig)
+    end = deadline + (RESERVE + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S
+    if build_s > PLACEMENT_FIRST_BUILD * config.time_limit_s or build_s + PLACEMENT_FIRST_MIN > end - time.perf_counter():
+        return best
     built = build_placement_model(problem, spec)
-    outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.1, deadline - time.perf_counter()),
-                          presolve=True, dtime=max(PLACEMENT_FIRST_MIN, PLACEMENT_FIRST_DTIME * config.time_limit_s))
+    outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.02, end - time.perf_counter()),
+                          presolve=True, dtime=dtime)
     if not outcome.solved:
         return best
     filled = improve_swaps(problem, outcome.assignment)
@@ -234,6 +254,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     start = time.perf_counter()
     deadline = start + config.time_limit_s * (1.0 - RESERVE)  # the rest: bound and result
     problem = Problem(inst, weights)
+    floor, floor_value, _ = best_baseline(problem)  # every baseline is a start, and the result is never worse
     incremental = config.incremental and any(w.current for w in inst.workloads)
     pairs = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads)))
     proven = -float("inf")
@@ -248,15 +269,15 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         if not own_lp and config.prices is not None:  # no LP ran: the earlier solve's prices
             proven, prices = warm_bound(problem, config.prices), config.prices
     elif pairs > SMALL_MODEL:
-        best, proven, prices = _cold_large(problem, config, deadline)
+        best, proven, prices = _cold_large(problem, config, deadline, floor)
     else:
         second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
         quick = second or pairs <= QUICK_PAIRS
         built: BuiltModel | None = None
         if quick:
-            best, proven, optimal, built = _quick(problem, config)
+            best, proven, optimal, built = _quick(problem, config, floor)
         else:
-            best, optimal = _best_start(problem), False
+            best, optimal = _best_start(problem, floor), False
         if not optimal:
             # (no neighbourhood search without the quick try: with its time left, the wall clock
             # would decide how far the search gets, and the same input would not give the same result)
@@ -265,6 +286,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
                 built if second else None, search=quick)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
+    if floor_value < value_of(problem, best) - 1e-9:  # the search lost to a baseline: start from it again
+        best = no_worse(problem, improve_swaps(problem, floor), floor, floor_value)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
     if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= SMALL_MODEL)):
