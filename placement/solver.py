@@ -30,6 +30,7 @@ import numpy as np
 from placement.baselines import regret_greedy
 from placement.bounds import lower_bound
 from placement.cpsat import (
+    BUILD_S_PER_PAIR,
     DTIME_PER_SECOND,
     BuiltModel,
     ModelSpec,
@@ -67,10 +68,12 @@ PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (sm
 # its fixed cost, about 0.05 s, is paid anyway; 50 x 20 at 0.2 s and load 0.9, the 7 instances that left a
 # placeable workload out: 0.005 placed more in 1 of them, 0.05 in all 7)
 PLACEMENT_FIRST_MIN = 0.05
-BUILD_S_PER_PAIR = 2e-5  # wall seconds to build a CP-SAT model, per (workload, node) pair (1,000 x 200 at load
-# 0.9: the placement-first model of 93,000 pairs took 1.44 s to build on two loaded cores, 1.5e-5 per pair)
 PLACEMENT_FIRST_BUILD = 0.25  # the placement-first model only if building it takes at most this share of the limit
 # (it ran after the deadline: 1,000 x 200 at loads 0.8-1.05 and a 2 s limit returned after 2.7-3.8 s)
+LP_S_PER_PAIR = 3e-6  # wall seconds of the LP's set-up and first solve per pair (1,000 x 200: 0.25-0.48 s)
+ROUND_S_PER_PAIR = 1.5e-6  # wall seconds of one LP rounding per pair (1,000 x 200: 0.09-0.13 s for 93,000 pairs)
+SWAP_S_PER_REPLICA = 1e-4  # of one pass of swaps, moves and ejections per replica (1,000 x 200: 0.1-0.15 s)
+RESULT_S_PER_WORKLOAD = 1.5e-4  # of the result (scoring, explanations) per workload (1,000: 0.04-0.13 s)
 LATE_SHARE, LATE_S = 0.1, 0.05  # every solve returns within (1 + LATE_SHARE) x its limit + LATE_S (SolverConfig)
 RESULT_S = 0.03  # kept for the result after the last stage that may run past the limit (small models only)
 AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
@@ -114,10 +117,16 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float,
     search (and the placement-first start if a placeable workload is still left out and its model
     can be built in time): (assignment, proven bound, the LP's prices)."""
     inst = problem.instance
-    lp = solve_lp(problem, {}, max(0.05, min(deadline - time.perf_counter(), LP_LARGE * config.time_limit_s)))
+    pairs = int(problem.pairs().start[-1])
+    after_lp = pairs * ROUND_S_PER_PAIR + problem.cat.all_replicas * SWAP_S_PER_REPLICA  # a rounding and a swap pass
+    lp_s = min(deadline - time.perf_counter() - after_lp, LP_LARGE * config.time_limit_s)
+    # (no LP when not even its first solve fits: 1,000 x 200 took 0.3-0.5 s for it, whatever its limit)
+    lp = solve_lp(problem, {}, max(0.05, lp_s)) if lp_s >= pairs * LP_S_PER_PAIR else None
     best: dict[str, tuple[str, ...]] = {}
     for near_only in (True, False) if len(inst.workloads) <= TWO_ROUNDINGS else (True,):
-        if lp.values:  # two notions of a big workload (packed first): keep the better rounding
+        if best and time.perf_counter() + after_lp > deadline:
+            break  # no time for the second rounding
+        if lp is not None and lp.values:  # two notions of a big workload (packed first): keep the better rounding
             rounded = round_lp(problem, lp, lp_order(problem, lp, near_only), near_only)
             if not best or _better(problem, rounded, best):
                 best = rounded
@@ -127,14 +136,14 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float,
             best = greedy
     if not best or _better(problem, floor, best):
         best = floor
-    best = repair(problem, improve(problem, improve_swaps(problem, best), config, deadline))
+    best = repair(problem, improve(problem, improve_swaps(problem, best, deadline), config, deadline))
     if left_out(problem, best):
         best = _placement_first(problem, config, best, _fill_spec(problem, best), deadline)
-    bound = lp.bound
+    bound = lp.bound if lp is not None else -float("inf")
     if not np.isfinite(bound):  # no LP duals at all: the cheaper Lagrangian bound
         value = evaluate(inst, problem.weights, best, problem.penalty).objective
         bound = max(bound, lower_bound(problem, upper=value))
-    return best, bound, lp.prices
+    return best, bound, lp.prices if lp is not None else None
 
 
 def _whole(problem: Problem) -> ModelSpec:
@@ -252,7 +261,9 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large
     ones; for re-placement, a model over the affected workloads only."""
     start = time.perf_counter()
-    deadline = start + config.time_limit_s * (1.0 - RESERVE)  # the rest: bound and result
+    # the rest: bound and result (at least what the result takes on this many workloads)
+    reserve = max(RESERVE * config.time_limit_s, RESULT_S_PER_WORKLOAD * len(inst.workloads))
+    deadline = start + max(0.5 * config.time_limit_s, config.time_limit_s - reserve)
     problem = Problem(inst, weights)
     floor, floor_value, _ = best_baseline(problem)  # every baseline is a start, and the result is never worse
     incremental = config.incremental and any(w.current for w in inst.workloads)
@@ -287,7 +298,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     if floor_value < value_of(problem, best) - 1e-9:  # the search lost to a baseline: start from it again
-        best = no_worse(problem, improve_swaps(problem, floor), floor, floor_value)
+        best = no_worse(problem, improve_swaps(problem, floor, deadline), floor, floor_value)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
     if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= SMALL_MODEL)):
