@@ -70,10 +70,11 @@ PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (sm
 PLACEMENT_FIRST_MIN = 0.05
 PLACEMENT_FIRST_BUILD = 0.25  # the placement-first model only if building it takes at most this share of the limit
 # (it ran after the deadline: 1,000 x 200 at loads 0.8-1.05 and a 2 s limit returned after 2.7-3.8 s)
-LP_S_PER_PAIR = 3e-6  # wall seconds of the LP's set-up and first solve per pair (1,000 x 200: 0.25-0.48 s)
+LP_S_PER_PAIR = 4e-6  # wall seconds of the LP's set-up and first solve per pair (1,000 x 200: 0.25-0.48 s)
 ROUND_S_PER_PAIR = 1.5e-6  # wall seconds of one LP rounding per pair (1,000 x 200: 0.09-0.13 s for 93,000 pairs)
 SWAP_S_PER_REPLICA = 1e-4  # of one pass of swaps, moves and ejections per replica (1,000 x 200: 0.1-0.15 s)
-RESULT_S_PER_WORKLOAD = 1.5e-4  # of the result (scoring, explanations) per workload (1,000: 0.04-0.13 s)
+RESULT_S_PER_WORKLOAD = 2.5e-4  # of the result (scoring, explanations, and the Lagrangian bound where no LP ran)
+# per workload (1,000: the result 0.04-0.13 s, the bound 0.1 s)
 LATE_SHARE, LATE_S = 0.1, 0.05  # every solve returns within (1 + LATE_SHARE) x its limit + LATE_S (SolverConfig)
 RESULT_S = 0.03  # kept for the result after the last stage that may run past the limit (small models only)
 AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
@@ -111,7 +112,7 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
-def _cold_large(problem: Problem, config: SolverConfig, deadline: float,
+def _cold_large(problem: Problem, config: SolverConfig, deadline: float, hard: float,
                 floor: dict[str, tuple[str, ...]]) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
     """LP bound, LP rounding (or the best baseline solution `floor`, if better), neighbourhood
     search (and the placement-first start if a placeable workload is still left out and its model
@@ -136,7 +137,11 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float,
             best = greedy
     if not best or _better(problem, floor, best):
         best = floor
-    best = repair(problem, improve(problem, improve_swaps(problem, best, deadline), config, deadline))
+    # the swaps and the search stop on their own (deterministic) budgets; the clock is only a safety net,
+    # at the contract's end less the result's time (at `deadline`, a loaded machine cut them short and the
+    # same input gave another result: 1,000 x 200 at loads 0.8 and 1.05, 2 s)
+    swapped = improve_swaps(problem, best, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA)
+    best = repair(problem, improve(problem, swapped, config, hard))
     if left_out(problem, best):
         best = _placement_first(problem, config, best, _fill_spec(problem, best), deadline)
     bound = lp.bound if lp is not None else -float("inf")
@@ -264,6 +269,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     # the rest: bound and result (at least what the result takes on this many workloads)
     reserve = max(RESERVE * config.time_limit_s, RESULT_S_PER_WORKLOAD * len(inst.workloads))
     deadline = start + max(0.5 * config.time_limit_s, config.time_limit_s - reserve)
+    hard = start + (1.0 + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S - RESULT_S_PER_WORKLOAD * len(inst.workloads)
     problem = Problem(inst, weights)
     floor, floor_value, _ = best_baseline(problem)  # every baseline is a start, and the result is never worse
     incremental = config.incremental and any(w.current for w in inst.workloads)
@@ -280,7 +286,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         if not own_lp and config.prices is not None:  # no LP ran: the earlier solve's prices
             proven, prices = warm_bound(problem, config.prices), config.prices
     elif pairs > SMALL_MODEL:
-        best, proven, prices = _cold_large(problem, config, deadline, floor)
+        best, proven, prices = _cold_large(problem, config, deadline, hard, floor)
     else:
         second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
         quick = second or pairs <= QUICK_PAIRS
@@ -298,7 +304,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best)
     if floor_value < value_of(problem, best) - 1e-9:  # the search lost to a baseline: start from it again
-        best = no_worse(problem, improve_swaps(problem, floor, deadline), floor, floor_value)
+        best = no_worse(problem, improve_swaps(problem, floor, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA),
+                        floor, floor_value)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
     if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= SMALL_MODEL)):
