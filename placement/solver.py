@@ -47,7 +47,7 @@ from placement.portfolio import best_baseline, no_worse, value_of
 from placement.problem import Problem, left_out
 from placement.replace import SMALL_MODEL, replace_affected
 from placement.rounding import lp_order, repair, round_lp
-from placement.swaps import improve_swaps
+from placement.swaps import applicable, improve_swaps
 from placement.warm import warm_bound
 
 REPAIR_ROUNDS = 4
@@ -70,6 +70,9 @@ PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (sm
 PLACEMENT_FIRST_MIN = 0.05
 PLACEMENT_FIRST_BUILD = 0.25  # the placement-first model only if building it takes at most this share of the limit
 # (it ran after the deadline: 1,000 x 200 at loads 0.8-1.05 and a 2 s limit returned after 2.7-3.8 s)
+LP_MIN_S = 0.5  # and at most this (a large LP's first solve has a bounded number of columns)
+BASELINE_S_PER_PAIR = 2.5e-6  # wall seconds of all four baselines per pair (1,000 x 200: 0.25 s; 10,000 x 1,000: 6-13 s)
+BASELINE_SHARE = 0.25  # the baselines are starts when they take at most this share of the limit, else a floor at the end
 LP_S_PER_PAIR = 4e-6  # wall seconds of the LP's set-up and first solve per pair (1,000 x 200: 0.25-0.48 s)
 ROUND_S_PER_PAIR = 1.5e-6  # wall seconds of one LP rounding per pair (1,000 x 200: 0.09-0.13 s for 93,000 pairs)
 SWAP_S_PER_REPLICA = 1e-4  # of one pass of swaps, moves and ejections per replica (1,000 x 200: 0.1-0.15 s)
@@ -114,16 +117,17 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
 
 
 def _cold_large(problem: Problem, config: SolverConfig, deadline: float, hard: float,
-                floor: dict[str, tuple[str, ...]]) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
+                floor: dict[str, tuple[str, ...]] | None) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
     """LP bound, LP rounding (or the best baseline solution `floor`, if better), neighbourhood
     search (and the placement-first start if a placeable workload is still left out and its model
     can be built in time): (assignment, proven bound, the LP's prices)."""
     inst = problem.instance
     pairs = int(problem.pairs().start[-1])
-    after_lp = pairs * ROUND_S_PER_PAIR + problem.cat.all_replicas * SWAP_S_PER_REPLICA  # a rounding and a swap pass
+    swap_s = problem.cat.all_replicas * SWAP_S_PER_REPLICA if applicable(problem) else 0.0
+    after_lp = pairs * ROUND_S_PER_PAIR + swap_s  # a rounding and a swap pass
     lp_s = min(deadline - time.perf_counter() - after_lp, LP_LARGE * config.time_limit_s)
     # (no LP when not even its first solve fits: 1,000 x 200 took 0.3-0.5 s for it, whatever its limit)
-    lp = solve_lp(problem, {}, max(0.05, lp_s)) if lp_s >= pairs * LP_S_PER_PAIR else None
+    lp = solve_lp(problem, {}, max(0.05, lp_s)) if lp_s >= min(LP_MIN_S, pairs * LP_S_PER_PAIR) else None
     best: dict[str, tuple[str, ...]] = {}
     for near_only in (True, False) if len(inst.workloads) <= TWO_ROUNDINGS else (True,):
         if best and time.perf_counter() + after_lp > deadline:
@@ -136,7 +140,7 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float, hard: f
         greedy = regret_greedy(problem, "regret")
         if not best or _better(problem, greedy, best):
             best = greedy
-    if not best or _better(problem, floor, best):
+    if floor is not None and (not best or _better(problem, floor, best)):
         best = floor
     # the swaps and the search stop on their own (deterministic) budgets; the clock is only a safety net,
     # at the contract's end less the result's time (at `deadline`, a loaded machine cut them short and the
@@ -276,9 +280,18 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     deadline = start + max(0.5 * config.time_limit_s, config.time_limit_s - reserve)
     hard = start + (1.0 + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S - RESULT_S_PER_WORKLOAD * len(inst.workloads)
     problem = Problem(inst, weights)
-    floor, floor_value, _ = best_baseline(problem)  # every baseline is a start, and the result is never worse
     incremental = config.incremental and any(w.current for w in inst.workloads)
     pairs = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads)))
+    # every baseline is a start where they are cheap next to the limit (decided on the limit: same input,
+    # same result), and the result is never worse than the best of them; where they are not (10,000 x
+    # 1,000: 6-13 s of a 30 s limit before the LP), they run after the search, in time kept for them
+    baseline_s = pairs * BASELINE_S_PER_PAIR
+    early = baseline_s <= BASELINE_SHARE * config.time_limit_s
+    floor: dict[str, tuple[str, ...]] | None = None
+    if early:
+        floor, floor_value, _ = best_baseline(problem)
+    else:
+        deadline, hard = deadline - baseline_s, hard - baseline_s
     proven = -float("inf")
     optimal = False
     solved_any = True
@@ -297,9 +310,9 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         quick = second or pairs <= QUICK_PAIRS
         built: BuiltModel | None = None
         if quick:
-            best, proven, optimal, built = _quick(problem, config, floor)
+            best, proven, optimal, built = _quick(problem, config, floor or {})
         else:
-            best, optimal = _best_start(problem, floor), False
+            best, optimal = _best_start(problem, floor or {}), False
         if not optimal:
             # (no neighbourhood search without the quick try: with its time left, the wall clock
             # would decide how far the search gets, and the same input would not give the same result)
@@ -308,6 +321,8 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
                 built if second else None, search=quick)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
                 best = improve_swaps(problem, best, hard)
+    if floor is None:
+        floor, floor_value, _ = best_baseline(problem)
     if floor_value < value_of(problem, best) - 1e-9:  # the search lost to a baseline: start from it again
         best = no_worse(problem, improve_swaps(problem, floor, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA),
                         floor, floor_value)
