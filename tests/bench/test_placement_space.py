@@ -26,3 +26,6 @@ def test_rows_table_and_summary() -> None:
     table = ps.markdown(data)
     assert "| bins1-exact | 0 |" in table and "rows with ratio > 1: 0" in table
     assert "bins1-exact" in ps.line(row)
+    before = dict(row, ratio=1.02, wall_ok=False)
+    compared = "\n".join(ps.compare([before], [row]))
+    assert "| bins1-exact | worst ratio 1.0200, 1 of 1 above 1, 1 late" in compared
