@@ -7,14 +7,24 @@ what each site can take of it alone, spread limits included). Active nodes and i
 replica's share of the largest node at the site (the LP bound of bin packing). Balance is
 bounded by the highest background utilisation. For ANY lambda >= 0 this is a valid lower
 bound; subgradient steps only make it tighter.
+
+`volume_bound` is the plain volume bound per resource (CPU, memory, GPU, Pods): every replica pays
+its cheapest unit cost plus its share of its node's opening cost (its demand over the node's free
+capacity in that resource), or its workload pays its penalty. `honest` is what every reported bound
+goes through: a safety margin for floating-point error (as placement.lp), and rounded up when every
+objective term is a whole number (the number of nodes of a consolidation objective: 1,000 x 1
+bin packing reported a 3.37 % gap where the true one was 2.19 %, and 2.0000000000000004 for a
+2-node optimum).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
-from placement.catalog import FloatArray
+from placement.catalog import FloatArray, IntArray
 from placement.problem import Problem
 
 
@@ -118,3 +128,65 @@ def lower_bound(problem: Problem, upper: float | None = None, iterations: int = 
         target = min(upper, best + 0.1 * abs(best) + 1.0)
         lam = np.maximum(0.0, lam + theta * (target - value) / norm * grad)
     return float(best)
+
+
+SAFETY = 1e-7  # relative margin taken off every bound for floating-point error (as placement.lp)
+
+
+def volume_bound(problem: Problem) -> float:
+    """The volume bound: per resource, every replica's cheapest cost plus its share of its node's
+    opening cost, or its workload's penalty (the cheaper); the best over the resources."""
+    cat = problem.cat
+    inst = problem.instance
+    wt = problem.weights
+    if not inst.workloads:
+        return 0.0
+    pr = problem.pairs()
+    n_w = len(inst.workloads)
+    reps = np.array([w.replicas for w in inst.workloads], dtype=np.float64)
+    pen = np.array([problem.penalty[w.name] for w in inst.workloads])
+    runs = problem.alone_replicas() >= reps
+    cw, _, pos = problem.current_replicas()
+    on_feasible = np.bincount(cw, weights=(pos >= 0).astype(np.float64), minlength=n_w)
+    base = np.array([min(w.replicas, len(w.current)) for w in inst.workloads], dtype=np.float64)
+    fixed = wt.migration * (base - np.minimum(base, on_feasible))
+    opening = (wt.active_nodes + wt.energy * cat.idle_power)[pr.node]
+    pods = np.ones(n_w, dtype=np.int64)
+    resources: list[tuple[IntArray, IntArray]] = [
+        (np.array([w.cpu_m for w in inst.workloads], dtype=np.int64), cat.free_cpu),
+        (np.array([w.memory_mb for w in inst.workloads], dtype=np.int64), cat.free_mem),
+        (np.array([w.gpu for w in inst.workloads], dtype=np.int64), cat.gpu), (pods, cat.free_pods)]
+    balance = wt.balance * max(
+        (float(u) / float(c) for u, c in zip(cat.used_cpu, cat.cap_cpu, strict=True) if c > 0), default=0.0)
+    best = -np.inf
+    for need, free in resources:
+        cap = free[pr.node].astype(np.float64)
+        share = np.divide(need[pr.w].astype(np.float64), cap, out=np.zeros(len(pr.w)), where=cap > 0)
+        per_replica = np.full(n_w, np.inf)
+        np.minimum.at(per_replica, pr.w, pr.unit + share * opening)
+        with np.errstate(invalid="ignore"):
+            placed = np.where(runs & (reps > 0), reps * per_replica + fixed, np.where(reps > 0, np.inf, fixed))
+        best = max(best, float(np.minimum(placed, pen).sum()) + balance)
+    return best
+
+
+def integral(problem: Problem) -> bool:
+    """Whether every objective value is a whole number: no latency, cost, energy or balance term
+    (zero weight, or zero in every pair), whole opening costs, migrations and penalties."""
+    cat = problem.cat
+    wt = problem.weights
+    opening = wt.active_nodes + wt.energy * cat.idle_power
+    pen = np.array(list(problem.penalty.values()), dtype=np.float64)
+    whole = (bool(np.all(problem.pairs().unit == 0.0)) and wt.balance == 0.0 and float(wt.migration).is_integer()
+             and bool(np.all(opening == np.round(opening))) and bool(np.all(pen == np.round(pen))))
+    return whole
+
+
+def honest(problem: Problem, bound: float) -> float:
+    """`bound` with the safety margin taken off, at least the volume bound, and rounded up when the
+    objective is integral (a bound below a whole-number objective rounds up to the next whole number)."""
+    value = max(bound, volume_bound(problem))
+    if not math.isfinite(value):
+        return value
+    value -= SAFETY * (abs(value) + 1.0)
+    return float(math.ceil(value)) if integral(problem) else value

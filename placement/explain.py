@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from placement.bounds import honest
 from placement.model import SolveResult, Status
 from placement.objective import evaluate
 from placement.problem import Problem
@@ -93,7 +94,7 @@ def build_result(
         status = Status.INFEASIBLE
     # (an LP places part of a workload that cannot run even alone and pays part of its penalty:
     # 100 x 200, seed 0, at 0.4 s reported a 50 % gap, 0.5 % with the unavoidable penalty)
-    bound = float(min(max(bound, problem.unavoidable_penalty()), ev.objective))
+    bound = float(min(honest(problem, max(bound, problem.unavoidable_penalty())), ev.objective))
     gap = 0.0 if ev.objective <= 1e-9 else max(0.0, (ev.objective - bound) / abs(ev.objective))
     return SolveResult(
         status=status,

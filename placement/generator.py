@@ -13,7 +13,7 @@ import math
 import random
 from dataclasses import replace
 
-from placement.model import Instance, Node, Site, Workload
+from placement.model import Instance, Node, Site, Weights, Workload
 
 ZONES = ("es-bcn", "es-mad", "fr-par")
 GPU_TAINT = "nvidia.com/gpu"
@@ -171,3 +171,45 @@ def churn(inst: Instance, assignment: dict[str, tuple[str, ...]], fraction: floa
     out = Instance(inst.nodes, inst.sites, tuple(workloads), inst.latency_ms, inst.bandwidth_mbps,
                    inst.excluded_sites, penalty)
     return out, changed
+
+
+CONSOLIDATION_CPU = 10_000  # a bin-packing node's capacity in every resource (CPU m, memory MB, GPU x 100)
+
+
+def bin_packing(n_items: int, resources: int = 1, seed: int = 0, exact: bool = False) -> Instance:
+    """Bin packing as a placement instance: one site, one cell, identical nodes (as many as items,
+    so every item fits), single-replica workloads sized in `resources` of (CPU, memory, GPU), in
+    random order. Score it with `consolidation_weights()`: the objective is the number of nodes.
+    `exact`: every item is a third of a bin cut at random (the optimum is exactly n_items / 3 full
+    nodes, n_items rounded down to a multiple of 3); otherwise sizes are uniform in 10-50 % of a node."""
+    if not 1 <= resources <= 3:
+        raise ValueError(f"resources must be 1, 2 or 3, got {resources}")
+    rng = random.Random(seed)
+    cap = CONSOLIDATION_CPU
+    sizes: list[list[int]] = []
+    if exact:
+        for _ in range(n_items // 3):
+            cuts = []
+            for _r in range(resources):
+                a, b = sorted(rng.sample(range(cap // 10, cap - cap // 10), 2))
+                while b - a < cap // 10 or a < cap // 10 or cap - b < cap // 10:
+                    a, b = sorted(rng.sample(range(cap // 10, cap - cap // 10), 2))
+                cuts.append((a, b - a, cap - b))
+            sizes += [[c[k] for c in cuts] for k in range(3)]
+    else:
+        sizes = [[rng.randint(cap // 10, cap // 2) for _r in range(resources)] for _ in range(n_items)]
+    rng.shuffle(sizes)
+    gpu_cap = 100 if resources == 3 else 0
+    site = Site("dc", "cloud", "z")
+    nodes = tuple(Node(f"n{i:04d}", "dc", "cloud", "z", cap, cap, gpu=gpu_cap, pods=None)
+                  for i in range(len(sizes)))
+    workloads = tuple(
+        Workload(f"i{i:04d}", 1, s[0], s[1] if resources >= 2 else 0,
+                 gpu=max(1, s[2] * gpu_cap // cap) if resources == 3 else 0, cells={"c": 1.0})
+        for i, s in enumerate(sizes))
+    return Instance(nodes, (site,), workloads, {"c": {"dc": 1.0}}, {"c": {"dc": 1000.0}})
+
+
+def consolidation_weights() -> Weights:
+    """Only the number of active nodes counts (bin packing)."""
+    return Weights(latency=0.0, cost=0.0, migration=0.0, active_nodes=1.0, energy=0.0, balance=0.0)

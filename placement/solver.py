@@ -27,9 +27,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from placement.baselines import ASSIGNERS, regret_greedy
+from placement.baselines import regret_greedy
 from placement.bounds import lower_bound
 from placement.cpsat import (
+    BUILD_S_PER_PAIR,
     DTIME_PER_SECOND,
     BuiltModel,
     ModelSpec,
@@ -42,10 +43,11 @@ from placement.lns import improve
 from placement.lp import solve_lp
 from placement.model import Instance, Prices, SolverConfig, SolveResult, Status, Weights
 from placement.objective import evaluate
+from placement.portfolio import best_baseline, no_worse, value_of
 from placement.problem import Problem, left_out
 from placement.replace import SMALL_MODEL, replace_affected
 from placement.rounding import lp_order, repair, round_lp
-from placement.swaps import improve_swaps
+from placement.swaps import applicable, improve_swaps
 from placement.warm import warm_bound
 
 REPAIR_ROUNDS = 4
@@ -66,6 +68,19 @@ PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (sm
 # its fixed cost, about 0.05 s, is paid anyway; 50 x 20 at 0.2 s and load 0.9, the 7 instances that left a
 # placeable workload out: 0.005 placed more in 1 of them, 0.05 in all 7)
 PLACEMENT_FIRST_MIN = 0.05
+PLACEMENT_FIRST_BUILD = 0.25  # the placement-first model only if building it takes at most this share of the limit
+# (it ran after the deadline: 1,000 x 200 at loads 0.8-1.05 and a 2 s limit returned after 2.7-3.8 s)
+LP_MIN_S = 0.5  # and at most this (a large LP's first solve has a bounded number of columns)
+BASELINE_S_PER_PAIR = 2.5e-6  # wall seconds of all four baselines per pair (1,000 x 200: 0.25 s; 10,000 x 1,000: 6-13 s)
+BASELINE_SHARE = 0.25  # the baselines are starts when they take at most this share of the limit, else a floor at the end
+LP_S_PER_PAIR = 4e-6  # wall seconds of the LP's set-up and first solve per pair (1,000 x 200: 0.25-0.48 s)
+ROUND_S_PER_PAIR = 1.5e-6  # wall seconds of one LP rounding per pair (1,000 x 200: 0.09-0.13 s for 93,000 pairs)
+SWAP_S_PER_REPLICA = 1e-4  # of one pass of swaps, moves and ejections per replica (1,000 x 200: 0.1-0.15 s)
+RESULT_S_PER_WORKLOAD = 2.5e-4  # of the result (scoring, explanations, and the Lagrangian bound where no LP ran)
+# per workload (1,000: the result 0.04-0.13 s, the bound 0.1 s)
+LATE_SHARE, LATE_S = 0.1, 0.05  # every solve returns within (1 + LATE_SHARE) x its limit + LATE_S (SolverConfig)
+RESULT_S = 0.03  # kept for the result after the last stage that may run past the limit (small models only)
+MIN_PASS_S = 0.02  # a CP-SAT pass starts only with this much time left before the contract's end
 AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
 # model, its solve and the swaps took the rest; with the whole budget they ran into the wall-clock
 # limit, and the result varied from run to run)
@@ -74,11 +89,12 @@ SECOND_PASS_S = 0.2  # small models: the LP and a second CP-SAT pass only when t
 REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
 
 
-def _best_start(problem: Problem) -> dict[str, tuple[str, ...]]:
-    """The best of a few greedy starts, by the shared objective (a portfolio of hints)."""
+def _best_start(problem: Problem, floor: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The best of a few greedy starts and the best baseline solution `floor`, by the shared
+    objective (a portfolio of hints)."""
     inst = problem.instance
     starts = [regret_greedy(problem, order) for order in ("candidates", "tight", "regret")]
-    starts += [assign(problem) for assign in ASSIGNERS.values()]
+    starts.append(floor)
     scored = [(evaluate(inst, problem.weights, a, problem.penalty).objective, i) for i, a in enumerate(starts)]
     best_value, best_i = min(scored)
     best = starts[best_i]
@@ -100,15 +116,23 @@ def _better(problem: Problem, a: dict[str, tuple[str, ...]], b: dict[str, tuple[
     return evaluate(inst, wt, a, pen).objective < evaluate(inst, wt, b, pen).objective - 1e-9
 
 
-def _cold_large(problem: Problem, config: SolverConfig,
-                deadline: float) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
-    """LP bound, LP rounding, neighbourhood search (and the placement-first start if a placeable
-    workload is still left out): (assignment, proven bound, the LP's prices)."""
+def _cold_large(problem: Problem, config: SolverConfig, deadline: float, hard: float,
+                floor: dict[str, tuple[str, ...]] | None) -> tuple[dict[str, tuple[str, ...]], float, Prices | None]:
+    """LP bound, LP rounding (or the best baseline solution `floor`, if better), neighbourhood
+    search (and the placement-first start if a placeable workload is still left out and its model
+    can be built in time): (assignment, proven bound, the LP's prices)."""
     inst = problem.instance
-    lp = solve_lp(problem, {}, max(0.05, min(deadline - time.perf_counter(), LP_LARGE * config.time_limit_s)))
+    pairs = int(problem.pairs().start[-1])
+    swap_s = problem.cat.all_replicas * SWAP_S_PER_REPLICA if applicable(problem) else 0.0
+    after_lp = pairs * ROUND_S_PER_PAIR + swap_s  # a rounding and a swap pass
+    lp_s = min(deadline - time.perf_counter() - after_lp, LP_LARGE * config.time_limit_s)
+    # (no LP when not even its first solve fits: 1,000 x 200 took 0.3-0.5 s for it, whatever its limit)
+    lp = solve_lp(problem, {}, max(0.05, lp_s)) if lp_s >= min(LP_MIN_S, pairs * LP_S_PER_PAIR) else None
     best: dict[str, tuple[str, ...]] = {}
     for near_only in (True, False) if len(inst.workloads) <= TWO_ROUNDINGS else (True,):
-        if lp.values:  # two notions of a big workload (packed first): keep the better rounding
+        if best and time.perf_counter() + after_lp > deadline:
+            break  # no time for the second rounding
+        if lp is not None and lp.values:  # two notions of a big workload (packed first): keep the better rounding
             rounded = round_lp(problem, lp, lp_order(problem, lp, near_only), near_only)
             if not best or _better(problem, rounded, best):
                 best = rounded
@@ -116,14 +140,20 @@ def _cold_large(problem: Problem, config: SolverConfig,
         greedy = regret_greedy(problem, "regret")
         if not best or _better(problem, greedy, best):
             best = greedy
-    best = repair(problem, improve(problem, improve_swaps(problem, best), config, deadline))
+    if floor is not None and (not best or _better(problem, floor, best)):
+        best = floor
+    # the swaps and the search stop on their own (deterministic) budgets; the clock is only a safety net,
+    # at the contract's end less the result's time (at `deadline`, a loaded machine cut them short and the
+    # same input gave another result: 1,000 x 200 at loads 0.8 and 1.05, 2 s)
+    swapped = improve_swaps(problem, best, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA)
+    best = repair(problem, improve(problem, swapped, config, hard))
     if left_out(problem, best):
         best = _placement_first(problem, config, best, _fill_spec(problem, best), deadline)
-    bound = lp.bound
+    bound = lp.bound if lp is not None else -float("inf")
     if not np.isfinite(bound):  # no LP duals at all: the cheaper Lagrangian bound
         value = evaluate(inst, problem.weights, best, problem.penalty).objective
         bound = max(bound, lower_bound(problem, upper=value))
-    return best, bound, lp.prices
+    return best, bound, lp.prices if lp is not None else None
 
 
 def _whole(problem: Problem) -> ModelSpec:
@@ -132,7 +162,7 @@ def _whole(problem: Problem) -> ModelSpec:
     return ModelSpec(list(range(n_w)), {wi: problem.candidates(wi) for wi in range(n_w)})
 
 
-def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
+def _quick(problem: Problem, config: SolverConfig, floor: dict[str, tuple[str, ...]]) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
     """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
     instances, such as the operator's online batches, are proven optimal in a fraction of the full
     pipeline's time): the best assignment, CP-SAT's bound, whether it proved optimality, and the
@@ -140,7 +170,7 @@ def _quick(problem: Problem, config: SolverConfig) -> tuple[dict[str, tuple[str,
     spec = _whole(problem)
     built = build_model(problem, spec)
     share = config.time_limit_s * QUICK_SHARE
-    start = _best_start(problem)
+    start = _best_start(problem, floor)
     budget = share * DTIME_PER_SECOND
     # (the wall limit is only a safety net: the deterministic budget must stop it, or the result would vary)
     outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=budget)
@@ -158,10 +188,19 @@ def _placement_first(problem: Problem, config: SolverConfig, best: dict[str, tup
     places the most it can from `best`, whatever that costs, and the swaps and moves then make it
     cheap; the better of that and `best`. (100 x 20, seeds 0-15: 3 placeable workloads left out
     without it, none with it; seed 9: 1,361.6 -> 655.3. 250 x 200 at load 0.8, seed 2, on the
-    model of `_fill_spec`: 4,361.0 -> 2,431.5 in 0.24 s.)"""
+    model of `_fill_spec`: 4,361.0 -> 2,431.5 in 0.24 s.) Skipped when its model could not be built
+    and solved in time: on more pairs than PLACEMENT_FIRST_BUILD of the time limit builds (decided on
+    the limit: same input, same result), or than the clock leaves (a safety net on a loaded machine)."""
+    pairs = sum(len(spec.candidates[wi]) for wi in spec.free)
+    dtime = max(PLACEMENT_FIRST_MIN, PLACEMENT_FIRST_DTIME * config.time_limit_s)
+    build_s = pairs * BUILD_S_PER_PAIR
+    # the contract's end (1.1 x the limit + 50 ms) less what the result takes after it (SolverConfig)
+    end = deadline + (RESERVE + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S
+    if build_s > PLACEMENT_FIRST_BUILD * config.time_limit_s or build_s + MIN_PASS_S > end - time.perf_counter():
+        return best
     built = build_placement_model(problem, spec)
-    outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.1, deadline - time.perf_counter()),
-                          presolve=True, dtime=max(PLACEMENT_FIRST_MIN, PLACEMENT_FIRST_DTIME * config.time_limit_s))
+    outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.02, end - time.perf_counter()),
+                          presolve=True, dtime=dtime)
     if not outcome.solved:
         return best
     filled = improve_swaps(problem, outcome.assignment)
@@ -214,9 +253,13 @@ def _second_pass(
     single = replace(config, workers=1)
     dtime = (1.0 - LP_SHARE) * config.time_limit_s * SINGLE_DTIME * (AFTER_FILL if filled else 1.0) / len(starts)
     solved = False
+    hard = deadline + (RESERVE + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S  # (small models: as in
+    # _placement_first; a pass that started after the deadline with at least 0.1 s made 100 x 20 at 0.2-0.5 s late)
     for hint in starts:
-        outcome = solve_built(problem, built, hint, single, max(0.1, deadline - time.perf_counter()),
-                              presolve=True, dtime=dtime)
+        left = hard - time.perf_counter()
+        if left < MIN_PASS_S:
+            break
+        outcome = solve_built(problem, built, hint, single, left, presolve=True, dtime=dtime)
         if not outcome.solved:
             continue
         solved = True
@@ -232,10 +275,23 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large
     ones; for re-placement, a model over the affected workloads only."""
     start = time.perf_counter()
-    deadline = start + config.time_limit_s * (1.0 - RESERVE)  # the rest: bound and result
+    # the rest: bound and result (at least what the result takes on this many workloads)
+    reserve = max(RESERVE * config.time_limit_s, RESULT_S_PER_WORKLOAD * len(inst.workloads))
+    deadline = start + max(0.5 * config.time_limit_s, config.time_limit_s - reserve)
+    hard = start + (1.0 + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S - RESULT_S_PER_WORKLOAD * len(inst.workloads)
     problem = Problem(inst, weights)
     incremental = config.incremental and any(w.current for w in inst.workloads)
     pairs = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads)))
+    # every baseline is a start where they are cheap next to the limit (decided on the limit: same input,
+    # same result), and the result is never worse than the best of them; where they are not (10,000 x
+    # 1,000: 6-13 s of a 30 s limit before the LP), they run after the search, in time kept for them
+    baseline_s = pairs * BASELINE_S_PER_PAIR
+    early = baseline_s <= BASELINE_SHARE * config.time_limit_s
+    floor: dict[str, tuple[str, ...]] | None = None
+    if early:
+        floor, floor_value, _ = best_baseline(problem)
+    else:
+        deadline, hard = deadline - baseline_s, hard - baseline_s
     proven = -float("inf")
     optimal = False
     solved_any = True
@@ -248,15 +304,15 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         if not own_lp and config.prices is not None:  # no LP ran: the earlier solve's prices
             proven, prices = warm_bound(problem, config.prices), config.prices
     elif pairs > SMALL_MODEL:
-        best, proven, prices = _cold_large(problem, config, deadline)
+        best, proven, prices = _cold_large(problem, config, deadline, hard, floor)
     else:
         second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
         quick = second or pairs <= QUICK_PAIRS
         built: BuiltModel | None = None
         if quick:
-            best, proven, optimal, built = _quick(problem, config)
+            best, proven, optimal, built = _quick(problem, config, floor or {})
         else:
-            best, optimal = _best_start(problem), False
+            best, optimal = _best_start(problem, floor or {}), False
         if not optimal:
             # (no neighbourhood search without the quick try: with its time left, the wall clock
             # would decide how far the search gets, and the same input would not give the same result)
@@ -264,7 +320,12 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
                 problem, config, best, proven, start, deadline, built.spec if built else _whole(problem),
                 built if second else None, search=quick)
             if not optimal:  # CP-SAT's result can still take swaps, moves and ejections
-                best = improve_swaps(problem, best)
+                best = improve_swaps(problem, best, hard)
+    if floor is None:
+        floor, floor_value, _ = best_baseline(problem)
+    if floor_value < value_of(problem, best) - 1e-9:  # the search lost to a baseline: start from it again
+        best = no_worse(problem, improve_swaps(problem, floor, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA),
+                        floor, floor_value)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
     if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= SMALL_MODEL)):

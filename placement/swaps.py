@@ -8,7 +8,8 @@ with room (a replica stuck in the cloud comes to the edge when two small ones lo
 moving to the MEC: no swap or single move reaches that). Gains
 are computed for all pairs at once with numpy, then applied best first, each re-checked on
 the current state (capacity, max_per_node, max_per_site), so the result is always feasible
-and never worse. No clock, no randomness: the same input gives the same result. Only for
+and never worse. No randomness, and no clock but the caller's deadline between passes: the same
+input gives the same result unless the deadline cuts it short. Only for
 objectives whose change a move's unit costs and migrations give exactly (no balance term,
 every workload uses some resource) and models small enough for dense matrices. Migrations
 count as the objective counts them (replicas of the current placement not kept on their
@@ -18,6 +19,7 @@ is kept only if the exact objective says it is better.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import numpy as np
@@ -374,12 +376,16 @@ def _eject_pass(st: _State) -> float:
     return total
 
 
-def improve_swaps(problem: Problem, assignment: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """`assignment` after best-first swap, move and ejection passes (same placed workloads)."""
+def improve_swaps(problem: Problem, assignment: dict[str, tuple[str, ...]],
+                  deadline: float | None = None) -> dict[str, tuple[str, ...]]:
+    """`assignment` after best-first swap, move and ejection passes (same placed workloads); no pass
+    starts after `deadline` (perf_counter; the solver's wall limit, a safety net on a loaded machine)."""
     if not assignment or not applicable(problem):
         return assignment
     st = _State(problem, assignment)
     for _ in range(PASSES):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         if _swap_pass(st) + _move_pass(st) + _eject_pass(st) <= EPS:
             break
     cat = problem.cat

@@ -18,9 +18,9 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = solver._quick
 
-    def counted(problem: Problem, config: SolverConfig) -> Any:
+    def counted(problem: Problem, config: SolverConfig, floor: Any) -> Any:
         calls.append(len(problem.instance.workloads))
-        return real(problem, config)
+        return real(problem, config, floor)
 
     monkeypatch.setattr(solver, "_quick", counted)
     return calls
