@@ -176,10 +176,12 @@ class AsyncKube:
         }
         try:
             await call_json(self.core.create_namespaced_event, namespace, event)
-            self._remember_event(key, 1)
+            self._remember_event(key, max(1, self._event_counts.get(key, 0)))  # a concurrent repeat may have counted
         except KubeConflict:  # said before, by this process before a restart or by another one
             existing = await call_json(self.core.read_namespaced_event, name, namespace)
-            await self._count_event(namespace, name, int(existing.get("count") or 1) + 1, now)
+            # a concurrent repeat may have counted meanwhile (it read the same count): count on from it
+            count = max(int(existing.get("count") or 1), self._event_counts.get(key, 0))
+            await self._count_event(namespace, name, count + 1, now)
 
     async def _count_event(self, namespace: str, name: str, count: int, now: str) -> None:
         self._remember_event((namespace, name), count)  # before the await: concurrent repeats count apart
