@@ -17,6 +17,7 @@ from devstack import story
 from devstack.localstack import Stack, StackState
 from devstack.localstack.tools import REPO_ROOT
 from orchestrator.kube.sync import Applier, list_custom, load_manifests, session
+from orchestrator.vocabulary import API_GROUP, API_VERSION, EDGEWORKLOADS
 
 SAMPLES = ("video-analytics.yaml", "ar-media.yaml", "bus-tracking.yaml")
 SLA_SAMPLE = "video-analytics-sla.yaml"
@@ -54,7 +55,7 @@ def act(state: StackState, say: Say, t0: float, *, namespace: str = "default", t
         names = {d["metadata"]["name"] for d in docs}
         deadline = time.monotonic() + timeout
         while True:
-            items = [w for w in list_custom(api, "edgeorch.io", "v1alpha1", "edgeworkloads", namespace)
+            items = [w for w in list_custom(api, API_GROUP, API_VERSION, EDGEWORKLOADS, namespace)
                      if w["metadata"]["name"] in names]
             done = [w for w in items if (w.get("status") or {}).get("phase") in ("Placed", "Unplaceable")]
             if len(done) == len(names) or time.monotonic() > deadline:

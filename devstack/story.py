@@ -22,6 +22,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from orchestrator.kube.sync import call, list_custom, session
+from orchestrator.vocabulary import API_GROUP, API_VERSION, EDGEWORKLOADS, SITE_LABEL, SLAS, WORKLOAD_LABEL
 from sim.control import ExporterControlSync
 from sla_contracts import Ledger, LedgerEvent, Severity, open_ledger
 from sla_contracts.model import from_fixed
@@ -29,7 +30,7 @@ from sla_contracts.model import from_fixed
 Say = Callable[[str], None]
 FAULT_MS = 40.0
 POLL_S = 0.5
-GROUP, VERSION = "edgeorch.io", "v1alpha1"
+GROUP, VERSION = API_GROUP, API_VERSION
 
 
 def demo_sla(sample: Mapping[str, Any], namespace: str) -> dict[str, Any]:
@@ -114,12 +115,12 @@ class _Watch:
         return items[0] if items else {}
 
     def sites(self) -> list[str]:
-        return sorted(p["site"] for p in (self._get("edgeworkloads", self.workload).get("status") or {})
+        return sorted(p["site"] for p in (self._get(EDGEWORKLOADS, self.workload).get("status") or {})
                       .get("placements") or [])
 
     def migration_budget(self) -> str:
         """How much of the workload's migration budget the last hour used (why a move may be deferred)."""
-        ew = self._get("edgeworkloads", self.workload)
+        ew = self._get(EDGEWORKLOADS, self.workload)
         policy = (ew.get("spec") or {}).get("migration") or {}
         log = (ew.get("status") or {}).get("migrationLog") or []
         recent = sum(1 for t in log if time.time() - float(t) < 3600)
@@ -128,7 +129,7 @@ class _Watch:
 
     def cooling_down(self) -> float:
         """Seconds left of the workload's migration cool-down (0: it may move now)."""
-        ew = self._get("edgeworkloads", self.workload)
+        ew = self._get(EDGEWORKLOADS, self.workload)
         last = (ew.get("status") or {}).get("lastMigrationTime")
         if not last:
             return 0.0
@@ -136,14 +137,14 @@ class _Watch:
         return max(0.0, float(((ew.get("spec") or {}).get("migration") or {}).get("cooldownSeconds", 0)) - since)
 
     def sla_status(self) -> dict[str, Any]:
-        return dict(self._get("servicelevelagreements", self.sla).get("status") or {})
+        return dict(self._get(SLAS, self.sla).get("status") or {})
 
     def pods_at(self, sites: list[str]) -> bool:
         """The workload's live replica Pods are bound, at exactly `sites`."""
-        pods: Any = call(self.core.list_namespaced_pod, self.ns, label_selector=f"edgeorch.io/workload={self.workload}")
+        pods: Any = call(self.core.list_namespaced_pod, self.ns, label_selector=f"{WORKLOAD_LABEL}={self.workload}")
         live = [p for p in pods.items if p.metadata.deletion_timestamp is None]
         return all(p.spec.node_name for p in live) and sorted(
-            (p.metadata.labels or {}).get("edgeorch.io/site", "") for p in live) == sites
+            (p.metadata.labels or {}).get(SITE_LABEL, "") for p in live) == sites
 
 
 def _breach_line(e: LedgerEvent) -> str:

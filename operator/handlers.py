@@ -19,14 +19,28 @@ from typing import Any
 import kopf
 
 from orchestrator import telemetry
-from orchestrator.decision import NODE_LABEL, WORKLOAD_LABEL
 from orchestrator.health import replica_of
 from orchestrator.kube.errors import KubeError
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of
 from orchestrator.snapshot import pod_requests
+from orchestrator.vocabulary import (
+    ANNOTATION_PREFIX,
+    API_GROUP,
+    API_VERSION,
+    EDGESITES,
+    EDGEWORKLOADS,
+    FINALIZER,
+    NODE_LABEL,
+    SITE_LABEL,
+    SLA,
+    SLAS,
+    WORKLOAD_LABEL,
+    EventType,
+    Reason,
+)
 
-GROUP, VERSION = "edgeorch.io", "v1alpha1"
-CHANGE_HANDLED = {"servicelevelagreements": "ServiceLevelAgreement"}  # plural -> kind, of every resource
+GROUP, VERSION = API_GROUP, API_VERSION
+CHANGE_HANDLED = {SLAS: SLA}  # plural -> kind, of every resource
 # with on.create/update/resume/delete handlers (Kopf needs their diff base; the others get none)
 SERVICE: OperatorService | None = None
 
@@ -55,10 +69,10 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
                     holding_idx: kopf.Index, replica_idx: kopf.Index, foreign_idx: kopf.Index, **_: Any) -> None:
     """All Kopf settings in one place, then the domain service."""
     global SERVICE
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="edgeorch.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = ChangedKindsDiffBase(
-        frozenset(CHANGE_HANDLED.values()), prefix="edgeorch.io", key="last-handled-configuration")
-    settings.persistence.finalizer = "edgeorch.io/finalizer"
+        frozenset(CHANGE_HANDLED.values()), prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
+    settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.WARNING
     # Kopf logs every handler call at INFO ("Handler ... succeeded"): one line per watch event of
     # every EdgeWorkload; edgeorch's own loggers say what was decided.
@@ -85,17 +99,17 @@ async def queue_depth(**_: Any) -> int:
 
 
 # -- watch indices: the cluster as the placement engine sees it -------------------------------------
-@kopf.index("", "v1", "nodes", labels={"edgeorch.io/site": kopf.PRESENT})
+@kopf.index("", "v1", "nodes", labels={SITE_LABEL: kopf.PRESENT})
 async def node_idx(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {name: {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}}
 
 
-@kopf.index(GROUP, VERSION, "edgesites")
+@kopf.index(GROUP, VERSION, EDGESITES)
 async def site_idx(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
     return {name: dict(spec)}
 
 
-@kopf.index(GROUP, VERSION, "edgeworkloads")
+@kopf.index(GROUP, VERSION, EDGEWORKLOADS)
 async def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
     held = holding_of(spec, status)
     return {f"{namespace}/{name}": held} if held else {}
@@ -122,7 +136,7 @@ async def foreign_idx(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_
 
 
 # -- EdgeWorkloads ------------------------------------------------------------------------------------
-@kopf.on.event(GROUP, VERSION, "edgeworkloads")
+@kopf.on.event(GROUP, VERSION, EDGEWORKLOADS)
 async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing)."""
     if SERVICE and SERVICE.workloads:
@@ -130,9 +144,9 @@ async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> No
 
 
 # -- ServiceLevelAgreements ---------------------------------------------------------------------------
-@kopf.on.resume(GROUP, VERSION, "servicelevelagreements", backoff=2)
-@kopf.on.create(GROUP, VERSION, "servicelevelagreements", backoff=2)
-@kopf.on.update(GROUP, VERSION, "servicelevelagreements", field="spec", backoff=2)
+@kopf.on.resume(GROUP, VERSION, SLAS, backoff=2)
+@kopf.on.create(GROUP, VERSION, SLAS, backoff=2)
+@kopf.on.update(GROUP, VERSION, SLAS, field="spec", backoff=2)
 async def record_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Queue the agreement (or its new version) for the ledger and write what can be written now.
 
@@ -144,7 +158,7 @@ async def record_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     _write(body, patch, result)
 
 
-@kopf.timer(GROUP, VERSION, "servicelevelagreements", interval=1.0, initial_delay=1.0)
+@kopf.timer(GROUP, VERSION, SLAS, interval=1.0, initial_delay=1.0)
 async def evaluate_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """Every second: evaluate when due, flush the outbox, offload or fail back."""
     assert SERVICE and SERVICE.slas
@@ -153,7 +167,7 @@ async def evaluate_sla(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     _write(body, patch, result)
 
 
-@kopf.on.delete(GROUP, VERSION, "servicelevelagreements", retries=5, backoff=2)
+@kopf.on.delete(GROUP, VERSION, SLAS, retries=5, backoff=2)
 async def terminate_sla(body: kopf.Body, retry: int, **_: Any) -> None:
     """End the agreement on chain; after a few failed tries the SLA goes anyway (with a Warning)."""
     assert SERVICE and SERVICE.slas
@@ -161,7 +175,7 @@ async def terminate_sla(body: kopf.Body, retry: int, **_: Any) -> None:
         tx = await SERVICE.slas.terminate(body)
     except Exception as exc:
         if retry >= 4:
-            SERVICE.post_events(body, [("Warning", "TerminationNotRecorded", str(exc)[:500])])
+            SERVICE.post_events(body, [(EventType.WARNING, Reason.TERMINATION_NOT_RECORDED, str(exc)[:500])])
             return
         raise kopf.TemporaryError(f"chain: {exc}", delay=2) from exc
     if tx:

@@ -21,18 +21,19 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator import telemetry, workloads
 from orchestrator.engine import PlacementEngine
-from orchestrator.health import AVOID_NODES_ANNOTATION, Repair, avoid_annotation, avoided_nodes
+from orchestrator.health import Repair, avoid_annotation, avoided_nodes
+from orchestrator.intents import Intent
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
+from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS
 
 log = logging.getLogger("edgeorch.controller")
-PLURAL = "edgeworkloads"
 METRICS_RETRY_S = 5.0
 API_RETRY_S = 2.0
 MAX_RETRY_S = 60.0
@@ -46,8 +47,10 @@ MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging p
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
                  replicas: Callable[[str], dict[str, str] | None] | None = None, binding: str = "scheduler",
-                 health: Callable[[], Mapping[str, Repair]] | None = None) -> None:
+                 health: Callable[[], Mapping[str, Repair]] | None = None,
+                 intents: Callable[[str], Sequence[Intent]] | None = None) -> None:
         self.engine = engine
+        self.intents = intents  # workload key -> the offload intents its agreements hold (orchestrator.intents)
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
         self.replicas = replicas
@@ -223,7 +226,7 @@ class WorkloadController:
         try:
             if key in self._refresh:
                 self._refresh.discard(key)
-                body = await self.kube.get_custom(PLURAL, ns, name)
+                body = await self.kube.get_custom(EDGEWORKLOADS, ns, name)
                 self._latest[key] = body
             if repair is not None and await self.kube.namespace_terminating(ns):
                 return None  # its Pods went with the namespace, and so will the workload
@@ -235,7 +238,8 @@ class WorkloadController:
                     body = await self._start_repair(key, body, repair)
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
                                                    force=repair is not None and repair.force,
-                                                   avoid_nodes=repair.avoid_nodes if repair else frozenset())
+                                                   avoid_nodes=repair.avoid_nodes if repair else frozenset(),
+                                                   wanted=self.intents(key) if self.intents else ())
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
@@ -275,7 +279,7 @@ class WorkloadController:
         meta = body["metadata"]
         now = time.time()
         value = avoid_annotation(avoided_nodes(meta.get("annotations"), now), repair.avoid_nodes, now)
-        written = await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"],
+        written = await self.kube.patch_custom(EDGEWORKLOADS, meta["namespace"], meta["name"],
                                                {"metadata": {"annotations": {AVOID_NODES_ANNOTATION: value}}})
         self._wrote(key, body, written)
         return written
@@ -291,7 +295,7 @@ class WorkloadController:
 
     async def _write_status(self, key: str, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = body["metadata"]
-        written = await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"], {"status": status},
+        written = await self.kube.patch_custom(EDGEWORKLOADS, meta["namespace"], meta["name"], {"status": status},
                                                status=True)
         self._wrote(key, body, written)
 

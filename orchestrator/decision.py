@@ -17,11 +17,15 @@ from typing import Any
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.selectors import required_terms
 from orchestrator.snapshot import operator_tolerations
+from orchestrator.vocabulary import (
+    DECISION_ANNOTATION,
+    EDGEWORKLOAD,
+    GROUP_VERSION,
+    NODE_LABEL,
+    SITE_LABEL,
+    WORKLOAD_LABEL,
+)
 
-WORKLOAD_LABEL = "edgeorch.io/workload"
-NODE_LABEL = "edgeorch.io/node"
-SITE_LABEL = "edgeorch.io/site"
-DECISION_ANNOTATION = "edgeorch.io/decision"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "edgeorch"}
 
 
@@ -143,8 +147,8 @@ def build_pod(
             "labels": labels,
             "annotations": annotations,
             "ownerReferences": [{
-                "apiVersion": owner.get("apiVersion", "edgeorch.io/v1alpha1"),
-                "kind": owner.get("kind", "EdgeWorkload"),
+                "apiVersion": owner.get("apiVersion", GROUP_VERSION),
+                "kind": owner.get("kind", EDGEWORKLOAD),
                 "name": name,
                 "uid": meta["uid"],
                 "controller": True,

@@ -31,6 +31,7 @@ from orchestrator.snapshot import (
     cpu_m,
     memory_mb,
 )
+from orchestrator.vocabulary import SITE_LABEL
 from placement import InvalidInstance, SolverConfig, SolveResult, Status, Weights, solve
 
 log = logging.getLogger("edgeorch.engine")
@@ -284,7 +285,7 @@ class PlacementEngine:
         self, reqs: list[Request], result: SolveResult, nodes: list[Mapping[str, Any]],
         sites: Mapping[str, Mapping[str, Any]],
     ) -> dict[str, Outcome]:
-        site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get("edgeorch.io/site", "")
+        site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(SITE_LABEL, "")
                    for n in nodes}
         # The batch's status is INFEASIBLE when some workload of it could not be placed; for the ones
         # that were, report how good their solve was.

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.snapshot import node_cordoned, node_up
+from orchestrator.vocabulary import AVOID_NODES_ANNOTATION
 
-AVOID_NODES_ANNOTATION = "edgeorch.io/avoid-nodes"
 AVOID_NODE_S = 600.0  # how long a node where a replica could not run is avoided
 UNSCHEDULABLE_GRACE_S = 15.0  # the scheduler may still bind a Pod it called Unschedulable this recently
 READY, CORDONED, DOWN = "Ready", "cordoned", "NotReady"
@@ -132,6 +132,6 @@ def avoid_annotation(current: Mapping[str, float], add: frozenset[str], now: flo
 
 
 __all__ = [
-    "AVOID_NODES_ANNOTATION", "CORDONED", "DOWN", "READY", "Repair", "Replica", "avoid_annotation",
+    "CORDONED", "DOWN", "READY", "Repair", "Replica", "avoid_annotation",
     "avoided_nodes", "diagnose", "node_state", "replica_of",
 ]

@@ -1,27 +1,30 @@
-"""Offload intents: what the QoS loop asks of an EdgeWorkload, durable on the object itself.
+"""Offload intents: what the QoS loop asks of an EdgeWorkload, durable in the agreement's status.
 
-The SLA loop never moves a workload.  On a breach it records an intent in the annotation
-`edgeorch.io/offload-intent` (the breach it answers, Offload or FailBack, the sites to leave) and
-enqueues the workload; the controller, the EdgeWorkload's one writer, carries it out and writes in
-`status.offload` which intent it carried out and the moves it made.  An intent is pending until the
-status names its id and action, so an operator killed in between re-drives it from the restart's
-listing.  An intent's id is its breach (SLA uid, objective, first bad window): a newer breach
-replaces it, and an intent of an old breach never drives a decision about a new one.
+The SLA loop never writes a workload.  On a breach it records an intent in its own agreement's
+`status.offloadIntent` (the objective and the first bad window of the breach, Offload or FailBack,
+the sites to leave) and enqueues the workload; the controller, the EdgeWorkload's one writer,
+carries it out and writes in the workload's `status.offload` which intent it carried out and the
+moves it made.  An intent is pending until that status names its id and action, so an operator
+killed in between re-drives it (the agreement's status is read again after a restart).  An
+intent's id is its breach (SLA uid, objective, first bad window): a newer breach replaces it, and
+an intent of an old breach never drives a decision about a new one.
 
-Pure: reads and builds annotation values and status records; no I/O.
+`IntentBook` is the controller's view of every agreement's intent, per workload, filled from the
+agreements' statuses (listed at start, then as the SLA loop reads and writes them).  The rest is
+pure: it reads and builds status records; no I/O.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from orchestrator.resources import OffloadIntent
 from orchestrator.resources.edgeworkload import OffloadAction
 
-INTENT_ANNOTATION = "edgeorch.io/offload-intent"
 OFFLOAD, FAIL_BACK = OffloadAction.OFFLOAD.value, OffloadAction.FAIL_BACK.value
 
 
@@ -40,10 +43,10 @@ class Intent:
     def id(self) -> str:
         return f"{self.sla}:{self.objective}:{self.window_start}"
 
-    def encode(self) -> str:
-        return json.dumps({"sla": self.sla, "objective": self.objective, "windowStart": self.window_start,
-                           "action": self.action, "avoid": list(self.avoid), "reason": self.reason},
-                          sort_keys=True)
+    def status(self) -> dict[str, Any]:
+        """The agreement's `status.offloadIntent` for this intent."""
+        return OffloadIntent(objective=self.objective, window_start=self.window_start, action=OffloadAction(self.action),
+                             avoid=list(self.avoid), reason=self.reason).model_dump(mode="json", by_alias=True)
 
     def newer_than(self, other: Intent | None) -> bool:
         """Whether this intent replaces `other` (a later breach does; so does a later step of the same one)."""
@@ -56,20 +59,18 @@ class Intent:
         return self.action == FAIL_BACK and other.action == OFFLOAD
 
 
-def read(body: Mapping[str, Any]) -> Intent | None:
-    """The workload's intent, or None (absent or not one we wrote: an unreadable value never drives a move)."""
-    text = ((body.get("metadata") or {}).get("annotations") or {}).get(INTENT_ANNOTATION)
-    if not text:
+def of_agreement(sla: Mapping[str, Any]) -> Intent | None:
+    """The intent an agreement's status holds, or None (absent, or not one we wrote: a value that
+    does not read as an intent never drives a move)."""
+    value = ((sla.get("status") or {}).get("offloadIntent"))
+    uid = (sla.get("metadata") or {}).get("uid")
+    if not value or not uid:
         return None
     try:
-        d = json.loads(text)
-        action = str(d["action"])
-        if action not in (OFFLOAD, FAIL_BACK):
-            return None
-        return Intent(str(d["sla"]), int(d["objective"]), int(d["windowStart"]), action,
-                      tuple(str(s) for s in d.get("avoid") or ()), str(d.get("reason") or ""))
-    except (ValueError, TypeError, KeyError):
+        it = OffloadIntent.model_validate(value)
+    except ValueError:
         return None
+    return Intent(str(uid), it.objective, it.window_start, it.action.value, tuple(it.avoid), it.reason)
 
 
 def carried_out(body: Mapping[str, Any], intent: Intent) -> bool:
@@ -77,16 +78,57 @@ def carried_out(body: Mapping[str, Any], intent: Intent) -> bool:
     return bool(done.get("id") == intent.id and done.get("action") == intent.action)
 
 
-def pending(body: Mapping[str, Any]) -> Intent | None:
-    """The workload's intent when the controller has not carried it out yet."""
-    intent = read(body)
-    return intent if intent is not None and not carried_out(body, intent) else None
+def pending(body: Mapping[str, Any], wanted: Iterable[Intent]) -> Intent | None:
+    """The newest of the intents `wanted` for this workload that its status does not name as carried out."""
+    newest: Intent | None = None
+    for intent in wanted:
+        if not carried_out(body, intent) and intent.newer_than(newest):
+            newest = intent
+    return newest
 
 
-def avoided_sites(body: Mapping[str, Any]) -> frozenset[str]:
-    """Sites no replica may go to: those an Offload intent leaves (until its fail-back or withdrawal)."""
-    intent = read(body)
-    return frozenset(intent.avoid) if intent is not None and intent.action == OFFLOAD else frozenset()
+def avoided_sites(wanted: Iterable[Intent]) -> frozenset[str]:
+    """Sites no replica may go to: those Offload intents leave (until their fail-back or withdrawal)."""
+    return frozenset(s for intent in wanted if intent.action == OFFLOAD for s in intent.avoid)
+
+
+class IntentBook:
+    """Every agreement's intent, per workload ("namespace/name"), as the agreements' statuses say."""
+
+    def __init__(self) -> None:
+        self._key_of: dict[str, str] = {}  # sla uid -> its workload's key
+        self._by_key: dict[str, dict[str, Intent]] = {}  # workload key -> sla uid -> intent
+
+    def observe(self, sla: Mapping[str, Any]) -> None:
+        """An agreement as read or written (its status holds its intent, or none)."""
+        meta = sla.get("metadata") or {}
+        ref = (sla.get("spec") or {}).get("workloadRef")
+        if not meta.get("uid") or not ref:
+            return
+        uid = str(meta["uid"])
+        self.forget(uid)
+        intent = of_agreement(sla)
+        if intent is not None:
+            key = f"{meta.get('namespace')}/{ref}"
+            self._key_of[uid] = key
+            self._by_key.setdefault(key, {})[uid] = intent
+
+    def seed(self, agreements: Iterable[Mapping[str, Any]]) -> None:
+        for sla in agreements:
+            self.observe(sla)
+
+    def forget(self, uid: str) -> None:
+        """The agreement is gone (or its intent withdrawn)."""
+        key = self._key_of.pop(uid, None)
+        if key is not None:
+            held = self._by_key.get(key, {})
+            held.pop(uid, None)
+            if not held:
+                self._by_key.pop(key, None)
+
+    def of(self, key: str) -> Sequence[Intent]:
+        """The intents of every agreement on workload `key`."""
+        return tuple(self._by_key.get(key, {}).values())
 
 
 def site_moves(before: list[str], after: list[str]) -> list[tuple[str, str]]:
@@ -98,7 +140,7 @@ def site_moves(before: list[str], after: list[str]) -> list[tuple[str, str]]:
     return list(zip(left, arrived, strict=False))
 
 
-def record(intent: Intent, moves: list[tuple[str, str]], when: str) -> dict[str, Any]:
+def record(intent: Intent, moves: list[tuple[str, str]], when: datetime) -> dict[str, Any]:
     """`status.offload` for an intent carried out with these moves."""
     return {"id": intent.id, "action": intent.action, "time": when,
             "moves": [{"fromSite": a, "toSite": b} for a, b in moves]}

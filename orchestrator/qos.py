@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.resources.sla import Comparator, ObjectiveState, ObjectiveStatus, Severity, SlaObjective
+from orchestrator.resources.sla import Comparator, ObjectiveStatus, Severity, SlaObjective
+from orchestrator.vocabulary import ObjectiveState
 
 # Named metrics: PromQL templates over the app's own QoS series, grouped by site so the evaluator can
 # tell which site hosts the trouble.  $workload is "namespace/name", $window the objective's window.

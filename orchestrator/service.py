@@ -21,11 +21,13 @@ from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.health import Repair, diagnose, node_state
+from orchestrator.intents import IntentBook
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
 from orchestrator.prometheus import PrometheusSource
 from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
+from orchestrator.vocabulary import SLAS
 from placement import SolverConfig, SolveResult, Weights
 
 log = logging.getLogger("edgeorch.service")
@@ -154,6 +156,7 @@ class OperatorService:
     workloads: WorkloadController | None = None
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
+    intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
@@ -169,10 +172,12 @@ class OperatorService:
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
-                                            health=self.view.repairs)
+                                            health=self.view.repairs, intents=self.intents.of)
+        self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
-        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request)
+        self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
+                            self.intents)
         if not self._metrics_started:
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True

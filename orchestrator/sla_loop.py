@@ -27,13 +27,14 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.ledger import LedgerConnection, flush, migration_record
 from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
-from orchestrator.resources import EdgeWorkloadSpec
-from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
+from orchestrator.resources import EdgeWorkloadSpec, ServiceLevelAgreementStatus
+from orchestrator.resources.common import Condition, ConditionStatus, set_condition, status_patch
+from orchestrator.vocabulary import EDGEWORKLOADS, SLAS, EventType, ObjectiveState, Reason
+from orchestrator.vocabulary import SlaCondition as Cond
 from orchestrator.workloads import key_of
 from sla_contracts import agreement_id
 
 log = logging.getLogger("edgeorch.sla")
-PLURAL = "servicelevelagreements"
 Event = tuple[str, str, str]
 
 
@@ -46,8 +47,10 @@ class TickResult:
 
 class SlaLoop:
     def __init__(self, kube: AsyncKube, engine: PlacementEngine, prometheus: PrometheusSource,
-                 ledger: LedgerConnection, enqueue: Callable[[str], None]) -> None:
+                 ledger: LedgerConnection, enqueue: Callable[[str], None],
+                 book: intents.IntentBook | None = None) -> None:
         self.enqueue = enqueue  # asks the controller to reconcile workload "ns/name" (its intent changed)
+        self.book = book if book is not None else intents.IntentBook()  # the controller reads intents here
         self.kube = kube
         self.engine = engine
         self.prometheus = prometheus
@@ -56,6 +59,7 @@ class SlaLoop:
         self._last_eval: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # uid -> held while record/tick/terminate work on it
         self._deferred: dict[str, tuple[str, str]] = {}  # workload -> the intent last said to be deferred
+        self._asked: dict[str, tuple[str, str]] = {}  # sla uid -> the intent this process enqueued last
 
     def _fresh(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`body` with the newest status we know of (ours, when the watch has not caught up)."""
@@ -69,18 +73,21 @@ class SlaLoop:
     def forget(self, uid: str) -> None:
         self._written.pop(uid, None)
         self._last_eval.pop(uid, None)
+        self._asked.pop(uid, None)
+        self.book.forget(uid)
 
     def _lock(self, body: Mapping[str, Any]) -> asyncio.Lock:
         return self._locks.setdefault(body["metadata"]["uid"], asyncio.Lock())
 
     async def _persist(self, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = body["metadata"]
-        await self.kube.patch_custom(PLURAL, meta["namespace"], meta["name"], {"status": status}, status=True)
+        await self.kube.patch_custom(SLAS, meta["namespace"], meta["name"], {"status": status}, status=True)
         self._remember(body, status)
 
     def _remember(self, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         uid = body["metadata"]["uid"]
         self._written[uid] = {**self._written.get(uid, {}), **status}
+        self.book.observe(self._fresh(body))
 
     # -- the agreement itself -------------------------------------------------------------------
     async def record(self, body: Mapping[str, Any]) -> TickResult:
@@ -114,6 +121,7 @@ class SlaLoop:
 
     async def _tick(self, body: Mapping[str, Any], now: float) -> TickResult:
         body = self._fresh(body)
+        self.book.observe(body)
         uid = body["metadata"]["uid"]
         interval = int(((body.get("spec") or {}).get("evaluation") or {}).get("intervalSeconds", 5))
         # a generation the change handler has not queued yet (it is retrying, or its event was missed)
@@ -141,13 +149,13 @@ class SlaLoop:
     @staticmethod
     def _all_met(status: Mapping[str, Any]) -> bool:
         objectives = status.get("objectives") or []
-        return bool(objectives) and all(o.get("state") == "Ok" for o in objectives)
+        return bool(objectives) and all(o.get("state") == ObjectiveState.OK for o in objectives)
 
     async def _workload(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         """The agreement's workload (None when it does not exist)."""
         ns, ref = body["metadata"]["namespace"], body["spec"]["workloadRef"]
         try:
-            return await self.kube.get_custom("edgeworkloads", ns, ref)
+            return await self.kube.get_custom(EDGEWORKLOADS, ns, ref)
         except KubeNotFound:
             return None
 
@@ -155,15 +163,17 @@ class SlaLoop:
     async def _drive(self, body: Mapping[str, Any], ew: Mapping[str, Any] | None, result: TickResult,
                      now: float) -> None:
         """Level-triggered, after each evaluation: queue the moves of an intent the controller carried
-        out for the ledger, then make sure the workload carries the intent this agreement's state asks
-        for (an offload for the newest open breach; a fail-back once every objective is met)."""
+        out for the ledger, then make sure this agreement's status holds the intent its state asks for
+        (an offload for the newest open breach; a fail-back once every objective is met), and that the
+        controller has been asked for it."""
         if ew is None:
             return
         await self._record_moves(body, ew, result)
+        body = self._fresh(body)
         status = {**(body.get("status") or {}), **result.status}
         breached = [(int(o["breachWindowStart"]), -i, i, o) for i, o in enumerate(status.get("objectives") or [])
-                    if o.get("state") == "Breached" and o.get("breachWindowStart") is not None]
-        current = intents.read(ew)
+                    if o.get("state") == ObjectiveState.BREACHED and o.get("breachWindowStart") is not None]
+        current = intents.of_agreement(body)
         uid = body["metadata"]["uid"]
         try:
             if breached:
@@ -174,45 +184,54 @@ class SlaLoop:
                 want = offload.offload_intent(ew, uid, i, int(o["breachWindowStart"]), list(o.get("breachSites") or []),
                                               reason, still)
                 if want is not None and (current is None or want.id != current.id) and want.newer_than(current):
-                    await self._request(ew, want, result, now)
-            elif current is not None and current.sla == uid and self._all_met(status):
-                await self._fail_back(ew, current, result, now)
+                    await self._request(body, ew, want, result, now)
+                    return
+            elif current is not None and self._all_met(status):
+                await self._fail_back(body, ew, current, result, now)
+                return
+            if current is not None and intents.pending(ew, [current]) is not None \
+                    and self._asked.get(uid) != (current.id, current.action):
+                self._asked[uid] = (current.id, current.action)  # recorded before this process started
+                self.enqueue(key_of(ew))
         except KubeNotFound:
             return
         except (KubeError, MetricsUnavailable) as exc:
-            result.events.append(("Warning", "OffloadFailed", f"{key_of(ew)}: {exc}"[:1000]))
+            result.events.append((EventType.WARNING, Reason.OFFLOAD_FAILED, f"{key_of(ew)}: {exc}"[:1000]))
 
-    async def _request(self, ew: Mapping[str, Any], want: intents.Intent, result: TickResult, now: float) -> None:
-        """Record `want` on the workload (within its migration budget) and ask the controller for it."""
+    async def _set_intent(self, body: Mapping[str, Any], intent: intents.Intent | None) -> None:
+        """Write this agreement's intent (None: withdrawn) to its status, before anyone acts on it."""
+        await self._persist(body, _checked({"offloadIntent": None if intent is None else intent.status()}))
+
+    async def _request(self, body: Mapping[str, Any], ew: Mapping[str, Any], want: intents.Intent,
+                       result: TickResult, now: float) -> None:
+        """Record `want` (within the workload's migration budget) and ask the controller for it."""
         spec = EdgeWorkloadSpec.model_validate(ew["spec"])
         why = offload.deferred(ew, spec, now)
         if why:
             if self._deferred.get(key_of(ew)) != (want.id, want.action):  # said once per intent, not every tick
                 self._deferred[key_of(ew)] = (want.id, want.action)
                 verb = "not leaving " + ", ".join(want.avoid) if want.action == intents.OFFLOAD else "not failing back"
-                result.workload_events.append((dict(ew), ("Warning", f"{want.action}Deferred", f"{verb}: {why}")))
+                reason = Reason.OFFLOAD_DEFERRED if want.action == intents.OFFLOAD else Reason.FAIL_BACK_DEFERRED
+                result.workload_events.append((dict(ew), (EventType.WARNING, reason, f"{verb}: {why}")))
             return
         self._deferred.pop(key_of(ew), None)
-        meta = ew["metadata"]
-        await self.kube.patch_custom("edgeworkloads", meta["namespace"], meta["name"],
-                                     {"metadata": {"annotations": {intents.INTENT_ANNOTATION: want.encode()}}})
+        await self._set_intent(body, want)
+        self._asked[body["metadata"]["uid"]] = (want.id, want.action)
         self.enqueue(key_of(ew))
 
-    async def _fail_back(self, ew: Mapping[str, Any], current: intents.Intent, result: TickResult,
-                         now: float) -> None:
+    async def _fail_back(self, body: Mapping[str, Any], ew: Mapping[str, Any], current: intents.Intent,
+                         result: TickResult, now: float) -> None:
         if current.action != intents.OFFLOAD:
             return  # failing back already
         spec = EdgeWorkloadSpec.model_validate(ew["spec"])
         if not spec.migration.fail_back or not intents.carried_out(ew, current):
             # withdrawn (no fail-back wanted, or met again before the offload could be carried out):
             # the sites are no longer avoided, and nothing moves for it
-            meta = ew["metadata"]
-            await self.kube.patch_custom("edgeworkloads", meta["namespace"], meta["name"],
-                                         {"metadata": {"annotations": {intents.INTENT_ANNOTATION: None}}})
+            await self._set_intent(body, None)
             return
         back = await offload.fail_back_intent(self.engine, await self.prometheus.snapshot(), ew, current)
         if back is not None:
-            await self._request(ew, back, result, now)
+            await self._request(body, ew, back, result, now)
 
     async def _record_moves(self, body: Mapping[str, Any], ew: Mapping[str, Any], result: TickResult) -> None:
         """Queue for the ledger the moves of this agreement's intent the controller last carried out
@@ -243,32 +262,32 @@ class SlaLoop:
         conds = [Condition.model_validate(c) for c in
                  (status.get("conditions") or (body.get("status") or {}).get("conditions") or [])]
         if upd.new_records:  # in the status first, then to the chain: a crash in between loses nothing
-            conds = set_condition(conds, "LedgerPending", ConditionStatus.TRUE, "Queued",
+            conds = set_condition(conds, Cond.LEDGER_PENDING, ConditionStatus.TRUE, Reason.QUEUED,
                                   f"{len(outbox)} record(s) queued for the chain", gen)
-            await self._persist(body, {**status, "outbox": outbox, "conditions": [to_k8s(c) for c in conds]})
+            await self._persist(body, _checked({**status, "outbox": outbox, "conditions": conds}))
         if outbox:
             fl = await flush(self.ledger, outbox)
             for rec, error in fl.failed:
-                result.events.append(("Warning", "LedgerRejected", f"{rec['kind']} {rec['key']}: {error}"[:1000]))
+                result.events.append((EventType.WARNING, Reason.LEDGER_REJECTED, f"{rec['kind']} {rec['key']}: {error}"[:1000]))
             if any(r["kind"] == "Agreement" for r in fl.written):
                 status.update(await self._agreement_status(meta["uid"], fl.receipts))
-                conds = set_condition(conds, "Recorded", ConditionStatus.TRUE, "OnChain",
+                conds = set_condition(conds, Cond.RECORDED, ConditionStatus.TRUE, Reason.ON_CHAIN,
                                       f"version {status.get('version')} recorded", gen)
-                result.events.append(("Normal", "Recorded", f"agreement on chain, version {status.get('version')}"))
+                result.events.append((EventType.NORMAL, Reason.RECORDED, f"agreement on chain, version {status.get('version')}"))
             written_breaches = [r for r in fl.written if r["kind"] == "Breach"]
             if written_breaches:
-                result.events.append(("Normal", "BreachRecorded", ", ".join(
+                result.events.append((EventType.NORMAL, Reason.BREACH_RECORDED, ", ".join(
                     f"{r['key']} tx {fl.receipts.get(r['key'], 'already on chain')}" for r in written_breaches)))
             pending = fl.remaining
             conds = set_condition(
-                conds, "LedgerPending", ConditionStatus.TRUE if pending else ConditionStatus.FALSE,
-                "ChainUnreachable" if fl.unavailable else ("Retrying" if pending else "AllRecorded"),
+                conds, Cond.LEDGER_PENDING, ConditionStatus.TRUE if pending else ConditionStatus.FALSE,
+                Reason.CHAIN_UNREACHABLE if fl.unavailable else (Reason.RETRYING if pending else Reason.ALL_RECORDED),
                 f"{len(pending)} record(s) waiting: {fl.unavailable or ''}"[:1000] if pending else "", gen)
             status["outbox"] = pending
             telemetry.LEDGER_PENDING.set(len(pending))
         if conds:
-            status["conditions"] = [to_k8s(c) for c in conds]
-        result.status = status
+            status["conditions"] = conds
+        result.status = status = _checked(status)
         self._remember(body, status)
         return result
 
@@ -281,3 +300,8 @@ class SlaLoop:
         if tx:
             out["txHash"] = tx if tx.startswith("0x") else "0x" + tx
         return out
+
+
+def _checked(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A status patch through the agreement's status model (what the CRD's schema accepts)."""
+    return status_patch(ServiceLevelAgreementStatus.model_validate(status))

@@ -18,13 +18,12 @@ from pydantic import ValidationError
 from orchestrator import qos
 from orchestrator.ledger import agreement_record, breach_record
 from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
-from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
-from orchestrator.resources.sla import (
-    ObjectiveState,
-    ObjectiveStatus,
-    ServiceLevelAgreementSpec,
-    ServiceLevelAgreementStatus,
-)
+from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
+from orchestrator.resources.sla import ObjectiveStatus, ServiceLevelAgreementSpec, ServiceLevelAgreementStatus
+from orchestrator.vocabulary import EventType, ObjectiveState, Reason
+from orchestrator.vocabulary import SlaCondition as Cond
+
+Status = ServiceLevelAgreementStatus
 
 
 @dataclass
@@ -40,10 +39,6 @@ def current_status(body: Mapping[str, Any]) -> ServiceLevelAgreementStatus:
         return ServiceLevelAgreementStatus.model_validate(body.get("status") or {})
     except ValidationError:
         return ServiceLevelAgreementStatus.model_validate({})
-
-
-def _conds(conds: list[Condition]) -> list[dict[str, Any]]:
-    return [to_k8s(c) for c in conds]
 
 
 def merge_outbox(outbox: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,12 +70,12 @@ def record(body: Mapping[str, Any]) -> SlaUpdate:
         rec = agreement_record(meta["uid"], dict(body["spec"]), gen)
     except (ValidationError, ValueError) as exc:
         message = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _first_error(exc)
-        conds = set_condition(st.conditions, "Recorded", ConditionStatus.FALSE, "InvalidSpec", message, gen)
-        return SlaUpdate({"observedGeneration": gen, "conditions": _conds(conds)},
-                         [("Warning", "InvalidSpec", message)])
-    conds = set_condition(st.conditions, "Recorded", ConditionStatus.UNKNOWN, "LedgerPending",
+        conds = set_condition(st.conditions, Cond.RECORDED, ConditionStatus.FALSE, Reason.INVALID_SPEC, message, gen)
+        return SlaUpdate(status_patch(Status(observed_generation=gen, conditions=conds)),
+                         [(EventType.WARNING, Reason.INVALID_SPEC, message)])
+    conds = set_condition(st.conditions, Cond.RECORDED, ConditionStatus.UNKNOWN, Reason.LEDGER_PENDING,
                           f"version for generation {gen} queued for the ledger", gen)
-    return SlaUpdate({"observedGeneration": gen, "conditions": _conds(conds)}, new_records=[rec])
+    return SlaUpdate(status_patch(Status(observed_generation=gen, conditions=conds)), new_records=[rec])
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -99,9 +94,9 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
     workload = f"{meta['namespace']}/{spec.workload_ref}"
     out = SlaUpdate()
     if not (spec.validity.start.timestamp() <= now < spec.validity.end.timestamp()):
-        conds = set_condition(st.conditions, "Compliant", ConditionStatus.UNKNOWN, "OutsideValidity",
+        conds = set_condition(st.conditions, Cond.COMPLIANT, ConditionStatus.UNKNOWN, Reason.OUTSIDE_VALIDITY,
                               "the agreement is not in force now", gen)
-        out.status = {"conditions": _conds(conds)}
+        out.status = status_patch(Status(conditions=conds))
         return out
     prev = {o.name: o for o in st.objectives}
     states: list[ObjectiveStatus] = []
@@ -109,10 +104,10 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
     try:
         results = [await prometheus.query(qos.promql(o, workload)) for o in spec.objectives]
     except MetricsUnavailable as exc:
-        conds = set_condition(st.conditions, "MetricsUnavailable", ConditionStatus.TRUE, "PrometheusUnreachable",
-                              f"{exc}; nothing is changed until metrics return", gen)
-        out.status = {"conditions": _conds(conds)}
-        out.events.append(("Warning", "MetricsUnavailable", str(exc)[:500]))
+        conds = set_condition(st.conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.TRUE,
+                              Reason.PROMETHEUS_UNREACHABLE, f"{exc}; nothing is changed until metrics return", gen)
+        out.status = status_patch(Status(conditions=conds))
+        out.events.append((EventType.WARNING, Reason.METRICS_UNAVAILABLE, str(exc)[:500]))
         return out
     for i, (o, samples) in enumerate(zip(spec.objectives, results, strict=True)):
         per_site = {labels.get("site", ""): v for labels, v in samples if v == v}  # drop NaN
@@ -135,27 +130,26 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
             where = f" at {', '.join(bad)}" if bad else ""
             msg = (f"objective {o.name}: {value:.3g} breaks the {sev.value} threshold{where} "
                    f"({policy.breach_after} bad windows of {o.window})")
-            out.events.append(("Warning", "SLABreached", msg))
+            out.events.append((EventType.WARNING, Reason.SLA_BREACHED, msg))
             out.breaches.append(sev.value)
             # the offload follows from the state (orchestrator.sla_loop), so a crash cannot lose it
             state = state.model_copy(update={"breach_window_start": window[0], "breach_sites": list(bad)})
         elif step.transition == "recover":
-            out.events.append(("Normal", "SLARecovered", f"objective {o.name} met again for "
+            out.events.append((EventType.NORMAL, Reason.SLA_RECOVERED, f"objective {o.name} met again for "
                                f"{policy.recover_after} windows ({value:.3g})"))
         states.append(state)
-    breached = [s.name for s in states if s.state.value == "Breached"]
-    conds = set_condition(st.conditions, "MetricsUnavailable", ConditionStatus.FALSE, "MetricsAvailable", "", gen)
-    conds = set_condition(conds, "Breached", ConditionStatus.TRUE if breached else ConditionStatus.FALSE,
-                          "ObjectiveBreached" if breached else "AllObjectivesMet",
+    breached = [s.name for s in states if s.state == ObjectiveState.BREACHED]
+    why = Reason.OBJECTIVE_BREACHED if breached else Reason.ALL_OBJECTIVES_MET
+    conds = set_condition(st.conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.FALSE, Reason.METRICS_AVAILABLE,
+                          "", gen)
+    conds = set_condition(conds, Cond.BREACHED, ConditionStatus.TRUE if breached else ConditionStatus.FALSE, why,
                           ", ".join(breached), gen)
-    conds = set_condition(conds, "Compliant", ConditionStatus.FALSE if breached else ConditionStatus.TRUE,
-                          "ObjectiveBreached" if breached else "AllObjectivesMet", ", ".join(breached), gen)
+    conds = set_condition(conds, Cond.COMPLIANT, ConditionStatus.FALSE if breached else ConditionStatus.TRUE, why,
+                          ", ".join(breached), gen)
     evaluated = [s for s in states if s.last_value is not None]
     good = sum(1 for s in evaluated if s.bad_windows == 0)
     previous = st.compliance if st.compliance is not None else 1.0
     compliance = previous if not evaluated else round(0.95 * previous + 0.05 * (good / len(evaluated)), 4)
-    out.status = {
-        "objectives": [to_k8s(s) for s in states], "conditions": _conds(conds), "compliance": compliance,
-        "breaches": st.breaches + len(out.breaches),
-    }
+    out.status = status_patch(Status(objectives=states, conditions=conds, compliance=compliance,
+                                     breaches=st.breaches + len(out.breaches)))
     return out

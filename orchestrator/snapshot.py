@@ -15,12 +15,10 @@ from typing import Any, NamedTuple
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.resources.common import parse_quantity
 from orchestrator.selectors import node_test
+from orchestrator.vocabulary import FAR_EDGE_TAINT, SITE_LABEL, TIER_LABEL
 from placement import Instance, Node, Site, Workload
 
-SITE_LABEL = "edgeorch.io/site"
-TIER_LABEL = "edgeorch.io/tier"
 ZONE_LABEL = "topology.kubernetes.io/region"
-FAR_EDGE_TAINT = "edgeorch.io/far-edge"
 
 
 @dataclass(frozen=True)

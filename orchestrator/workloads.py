@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,14 +18,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import intents
-from orchestrator.decision import WORKLOAD_LABEL, build_pod, plan_pods, pod_name
+from orchestrator.decision import build_pod, plan_pods, pod_name
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
-from orchestrator.resources.common import Condition, ConditionStatus, set_condition, to_k8s
+from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.snapshot import Request
+from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason
+from orchestrator.vocabulary import WorkloadCondition as Cond
 
 
 @dataclass
@@ -56,24 +58,20 @@ def invalid(body: Mapping[str, Any], error: ValidationError) -> Reconciled:
     message = f"{where}: {first['msg']}"
     st = _status(body)
     gen = body["metadata"].get("generation")
-    conds = set_condition(st.conditions, "Placed", ConditionStatus.FALSE, "InvalidSpec", message, gen)
+    conds = set_condition(st.conditions, Cond.PLACED, ConditionStatus.FALSE, Reason.INVALID_SPEC, message, gen)
     return Reconciled(
-        {"phase": "Unplaceable", "observedGeneration": gen, "conditions": _conds(conds)},
-        [("Warning", "InvalidSpec", message)],
+        status_patch(EdgeWorkloadStatus(phase=Phase.UNPLACEABLE, observed_generation=gen, conditions=conds)),
+        [(EventType.WARNING, Reason.INVALID_SPEC, message)],
     )
 
 
 def metrics_unavailable(body: Mapping[str, Any], message: str) -> dict[str, Any]:
     """The status patch that says placement waits for metrics (nothing else changes)."""
     st = _status(body)
-    conds = set_condition(st.conditions, "MetricsUnavailable", ConditionStatus.TRUE, "PrometheusUnreachable",
-                          f"{message}; placement unchanged until metrics return"[:1000],
+    conds = set_condition(st.conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.TRUE,
+                          Reason.PROMETHEUS_UNREACHABLE, f"{message}; placement unchanged until metrics return"[:1000],
                           body["metadata"].get("generation"))
-    return {"conditions": _conds(conds)}
-
-
-def _conds(conds: list[Condition]) -> list[dict[str, Any]]:
-    return [to_k8s(c) for c in conds]
+    return status_patch(EdgeWorkloadStatus(conditions=conds))
 
 
 def already_applied(body: Mapping[str, Any], pods: Mapping[str, str]) -> bool:
@@ -81,7 +79,7 @@ def already_applied(body: Mapping[str, Any], pods: Mapping[str, str]) -> bool:
     gen = body["metadata"].get("generation")
     if st.decision_id is None or st.observed_generation != gen or st.phase is None:
         return False
-    if st.phase.value == "Unplaceable":
+    if st.phase == Phase.UNPLACEABLE:
         return False
     return Counter(p.node for p in st.placements) == Counter(pods.values())
 
@@ -108,13 +106,14 @@ INVALID_RETRY_S = 300.0  # the solver could not take its request (a new generati
 async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
     migration_weight: float | None = None, pods: Mapping[str, str] | None = None, binding: str = "scheduler",
-    avoid_nodes: frozenset[str] = frozenset(),
+    avoid_nodes: frozenset[str] = frozenset(), wanted: Sequence[intents.Intent] = (),
 ) -> Reconciled:
     """Place (or re-place) the workload and converge its Pods; see the module docstring.  `pods`
     (name -> node) are its replica Pods when the caller knows them; else they are listed.  Nodes in
-    `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas.  An
-    offload intent not carried out yet (orchestrator.intents) forces a new solve, and its status
-    then records the intent and the moves it made."""
+    `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas.
+    `wanted` are the offload intents its agreements hold (orchestrator.intents): the sites they
+    leave get none either, and one not carried out yet forces a new solve, after which the status
+    records the intent and the moves it made."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
@@ -123,34 +122,36 @@ async def reconcile(
     ns, name = meta["namespace"], meta["name"]
     if pods is None:
         pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
-    intent = intents.pending(body)
+    intent = intents.pending(body, wanted)
     if not force and intent is None and already_applied(body, pods):
         return Reconciled(None)
     if intent is not None and intent.action == intents.FAIL_BACK:
         migration_weight = 0.0  # the what-if that asked for it counted no migration cost either
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values())),
-                                         avoid_sites=intents.avoided_sites(body), avoid_nodes=avoid,
+                                         avoid_sites=intents.avoided_sites(wanted), avoid_nodes=avoid,
                                          migration_weight=migration_weight))
     st = _status(body)
     gen = meta.get("generation")
     if not outcome.placed:
-        why = "InvalidSpec" if outcome.invalid else "NoFeasiblePlacement"
-        conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, why, outcome.reason or "", gen)
-        conds = set_condition(conds, "Placed", ConditionStatus.FALSE if not pods else ConditionStatus.TRUE,
-                              why if not pods else "KeptPrevious", outcome.reason or "", gen)
-        failed = {"phase": "Unplaceable" if not pods else "Degraded", "observedGeneration": gen,
-                  "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": _conds(conds)}
+        why = Reason.INVALID_SPEC if outcome.invalid else Reason.NO_FEASIBLE_PLACEMENT
+        conds = set_condition(st.conditions, Cond.UNPLACEABLE, ConditionStatus.TRUE, why, outcome.reason or "", gen)
+        conds = set_condition(conds, Cond.PLACED, ConditionStatus.FALSE if not pods else ConditionStatus.TRUE,
+                              why if not pods else Reason.KEPT_PREVIOUS, outcome.reason or "", gen)
+        failed = status_patch(EdgeWorkloadStatus.model_validate({
+            "phase": Phase.DEGRADED if pods else Phase.UNPLACEABLE, "observedGeneration": gen,
+            "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": conds}))
         # A solve that ran out of time is no verdict on the workload: try again soon.  One the solver
         # cannot take (outcome.invalid) fails the same way until its spec changes: try again rarely.
         retry = INVALID_RETRY_S if outcome.invalid else \
             TIMED_OUT_RETRY_S if outcome.solver.get("status") == "TIMEOUT" else UNPLACEABLE_RETRY_S
         if outcome.invalid:
-            warning = ("Warning", "InvalidSpec", outcome.reason or "the solver cannot take this workload")
+            warning = (EventType.WARNING, Reason.INVALID_SPEC, outcome.reason or "the solver cannot take this workload")
         elif intent is not None and intent.action == intents.OFFLOAD:
-            warning = ("Warning", "OffloadImpossible", f"{outcome.reason or 'no other site fits'}; {intent.reason}"[:1000])
+            warning = (EventType.WARNING, Reason.OFFLOAD_IMPOSSIBLE,
+                       f"{outcome.reason or 'no other site fits'}; {intent.reason}"[:1000])
         else:
-            warning = ("Warning", "Unplaceable", outcome.reason or "no feasible placement")
+            warning = (EventType.WARNING, Reason.UNPLACEABLE, outcome.reason or "no feasible placement")
         return Reconciled(failed, [warning], retry_after=retry, outcome=outcome)
     plan = plan_pods(pods, outcome.nodes)
     site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
@@ -158,7 +159,7 @@ async def reconcile(
         creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
                    for node, i in plan.create]
     except TEMPLATE_ERRORS as exc:
-        return template_rejected(body, pods, engine, "InvalidTemplate",
+        return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
     refused = await create_pods(kube, ns, creates)
     if refused is not None:
@@ -169,37 +170,38 @@ async def reconcile(
         {"replica": i, "node": n, "site": s, "tier": t}
         for i, (n, s, t) in enumerate(zip(outcome.nodes, outcome.sites, outcome.tiers, strict=True))
     ]
-    conds = set_condition(st.conditions, "Placed", ConditionStatus.TRUE, "Placed",
+    conds = set_condition(st.conditions, Cond.PLACED, ConditionStatus.TRUE, Reason.PLACED,
                           f"{len(placements)} replicas on {_summary(outcome)}", gen)
-    conds = set_condition(conds, "Unplaceable", ConditionStatus.FALSE, "Placed", "", gen)
-    conds = [c for c in conds if c.type != "MetricsUnavailable"]
+    conds = set_condition(conds, Cond.UNPLACEABLE, ConditionStatus.FALSE, Reason.PLACED, "", gen)
+    conds = [c for c in conds if c.type != Cond.METRICS_UNAVAILABLE]
     status: dict[str, Any] = {
-        "phase": "Placed", "observedGeneration": gen, "placements": placements,
+        "phase": Phase.PLACED, "observedGeneration": gen, "placements": placements,
         "sites": ",".join(dict.fromkeys(outcome.sites)),
         "predictedLatencyMs": round(outcome.predicted_latency_ms or 0.0, 3),
         "solver": outcome.solver, "decisionId": outcome.decision_id,
-        "migrations": st.migrations + moved, "conditions": _conds(conds),
+        "migrations": st.migrations + moved, "conditions": conds,
     }
     now = datetime.now(UTC).replace(microsecond=0)
     if moved:
-        status["lastMigrationTime"] = now.isoformat().replace("+00:00", "Z")
-    events = []
+        status["lastMigrationTime"] = now
+    events: list[tuple[str, str, str]] = []
     if intent is not None:  # carried out: said once, in the same write as the placement it made
         moves = intents.site_moves([p.site for p in st.placements], list(outcome.sites))
-        status["offload"] = intents.record(intent, moves, now.isoformat().replace("+00:00", "Z"))
+        status["offload"] = intents.record(intent, moves, now)
         t = int(now.timestamp())
         status["migrationLog"] = [x for x in st.migration_log if t - x < MIGRATION_LOG_S] + [t] * len(moves)
         if moves:
-            verb = "Offloaded" if intent.action == intents.OFFLOAD else "FailedBack"
-            events.append(("Warning" if verb == "Offloaded" else "Normal", verb,
+            offloaded = intent.action == intents.OFFLOAD
+            events.append((EventType.WARNING if offloaded else EventType.NORMAL,
+                           Reason.OFFLOADED if offloaded else Reason.FAILED_BACK,
                            f"{'; '.join(f'{a} -> {b}' for a, b in moves)} ({intent.reason})"[:1000]))
     if not plan.empty:
-        verb = "Moved" if moved else "Placed"
-        events.append(("Normal", verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "
+        verb = Reason.MOVED if moved else Reason.PLACED
+        events.append((EventType.NORMAL, verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "
                        f"{outcome.predicted_latency_ms or 0:.1f} ms; {outcome.solver.get('name')} "
                        f"{outcome.solver.get('status')} gap {outcome.solver.get('gap')} "
                        f"(batch of {outcome.batch_size})"))
-    return Reconciled(status, events, outcome=outcome)
+    return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)), events, outcome=outcome)
 
 
 TEMPLATE_ERRORS = (ValueError, TypeError, AttributeError, RecursionError)
@@ -223,8 +225,8 @@ async def create_pods(kube: AsyncKube, namespace: str, pods: list[dict[str, Any]
     await asyncio.gather(*(kube.delete_pod(namespace, name) for name in made))
     first: KubeError = refusals[0]
     if isinstance(first, KubeInvalid):  # the same template is refused again: wait for a new generation
-        return "InvalidTemplate", f"the Pod API rejected the template: {first}", None
-    return "PodForbidden", f"the API server refused the replica Pod: {first}", FORBIDDEN_RETRY_S
+        return Reason.INVALID_TEMPLATE, f"the Pod API rejected the template: {first}", None
+    return Reason.POD_FORBIDDEN, f"the API server refused the replica Pod: {first}", FORBIDDEN_RETRY_S
 
 
 def template_rejected(body: Mapping[str, Any], pods: Mapping[str, str], engine: PlacementEngine, reason: str,
@@ -240,14 +242,15 @@ def template_rejected(body: Mapping[str, Any], pods: Mapping[str, str], engine: 
     message = message if len(message) <= 1000 else message[:997] + "..."
     st = _status(body)
     gen = body["metadata"].get("generation")
-    conds = set_condition(st.conditions, "Unplaceable", ConditionStatus.TRUE, reason, message, gen)
-    conds = set_condition(conds, "Placed", ConditionStatus.TRUE if pods else ConditionStatus.FALSE,
-                          "KeptPrevious" if pods else reason, message, gen)
-    status: dict[str, Any] = {"phase": "Degraded" if pods else "Unplaceable", "observedGeneration": gen,
-                              "conditions": _conds(conds)}
+    conds = set_condition(st.conditions, Cond.UNPLACEABLE, ConditionStatus.TRUE, reason, message, gen)
+    conds = set_condition(conds, Cond.PLACED, ConditionStatus.TRUE if pods else ConditionStatus.FALSE,
+                          Reason.KEPT_PREVIOUS if pods else reason, message, gen)
+    status: dict[str, Any] = {"phase": Phase.DEGRADED if pods else Phase.UNPLACEABLE, "observedGeneration": gen,
+                              "conditions": conds}
     if not pods:
         status.update(placements=[], sites=None, predictedLatencyMs=None)
-    return Reconciled(status, [("Warning", reason, message)], retry_after=retry_after)
+    return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)), [(EventType.WARNING, reason, message)],
+                      retry_after=retry_after)
 
 
 def _summary(outcome: Outcome) -> str:

@@ -23,10 +23,11 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from orchestrator.vocabulary import API_GROUP, API_VERSION, EDGEWORKLOADS, SLAS
 from sim.faults import CityState, WorkloadPlacement
 
 log = logging.getLogger("edgeorch.sim.follower")
-GROUP, VERSION = "edgeorch.io", "v1alpha1"
+GROUP, VERSION = API_GROUP, API_VERSION
 
 
 def primary_site(sites: list[str]) -> str:
@@ -82,11 +83,11 @@ class Follower:
         if self._api is None:
             self._api = await k8s_config.new_client_from_config(config_file=str(self.kubeconfig))
         api = k8s.CustomObjectsApi(self._api)
-        slas = (await api.list_cluster_custom_object(GROUP, VERSION, "servicelevelagreements"))["items"]
+        slas = (await api.list_cluster_custom_object(GROUP, VERSION, SLAS))["items"]
         wanted: dict[str, WorkloadPlacement] = {}
         for ns, name in sorted(covered(slas)):
             try:
-                ew = await api.get_namespaced_custom_object(GROUP, VERSION, ns, "edgeworkloads", name)
+                ew = await api.get_namespaced_custom_object(GROUP, VERSION, ns, EDGEWORKLOADS, name)
             except ApiException as exc:
                 if exc.status == 404:
                     continue

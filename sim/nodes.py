@@ -28,19 +28,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.vocabulary import (
+    API_GROUP,
+    DISTRICT_LABEL,
+    GPU_LABEL,
+    GROUP_VERSION,
+    SITE_LABEL,
+    TIER_LABEL,
+)
+from orchestrator.vocabulary import FAR_EDGE_TAINT as FAR_EDGE_TAINT_KEY
 from sim.scenario import City, SiteSpec
 
-API_GROUP = "edgeorch.io"
-EDGESITE_API_VERSION = f"{API_GROUP}/v1alpha1"
-SITE_LABEL = "edgeorch.io/site"
-TIER_LABEL = "edgeorch.io/tier"
-DISTRICT_LABEL = "edgeorch.io/district"
-GPU_LABEL = "edgeorch.io/gpu"
+EDGESITE_API_VERSION = GROUP_VERSION
 REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
-OFFLINE_ANNOTATION = "edgeorch.io/offline"
-FAR_EDGE_TAINT = {"key": "edgeorch.io/far-edge", "value": "true", "effect": "NoSchedule"}
+OFFLINE_ANNOTATION = f"{API_GROUP}/offline"  # the simulator's own: kwok stops refreshing the node
+FAR_EDGE_TAINT = {"key": FAR_EDGE_TAINT_KEY, "value": "true", "effect": "NoSchedule"}
 GPU_RESOURCE = "nvidia.com/gpu"
 MAX_PODS = "110"
 KUBELET_VERSION = "v1.31.0-kwok"

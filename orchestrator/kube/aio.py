@@ -18,6 +18,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestrator.kube.errors import KubeConflict, KubeError, KubeNotFound, KubeUnavailable, classify
+from orchestrator.vocabulary import API_GROUP, API_VERSION, NODE_LABEL
 
 T = TypeVar("T")
 
@@ -100,7 +101,7 @@ class AsyncKube:
             meta = pod["metadata"]
             if meta.get("deletionTimestamp"):
                 continue
-            out[meta["name"]] = (meta.get("labels") or {}).get("edgeorch.io/node") or \
+            out[meta["name"]] = (meta.get("labels") or {}).get(NODE_LABEL) or \
                 (pod.get("spec") or {}).get("nodeName") or ""
         return out
 
@@ -130,15 +131,21 @@ class AsyncKube:
     # -- custom objects (EdgeWorkloads, ServiceLevelAgreements) ----------------------------------
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         co = k8s.CustomObjectsApi(self.api)
-        out: Any = await call_json(co.get_namespaced_custom_object, "edgeorch.io", "v1alpha1", namespace, plural, name)
+        out: Any = await call_json(co.get_namespaced_custom_object, API_GROUP, API_VERSION, namespace, plural, name)
         return dict(out)
+
+    async def list_custom(self, plural: str) -> list[dict[str, Any]]:
+        """Every object of a custom resource, in all namespaces."""
+        co = k8s.CustomObjectsApi(self.api)
+        out: Any = await call_json(co.list_cluster_custom_object, API_GROUP, API_VERSION, plural)
+        return [dict(o) for o in out.get("items") or []]
 
     async def patch_custom(self, plural: str, namespace: str, name: str, body: dict[str, Any],
                            *, status: bool = False) -> dict[str, Any]:
         """Merge-patch a custom object (or its /status)."""
         co = k8s.CustomObjectsApi(self.api)
         fn = co.patch_namespaced_custom_object_status if status else co.patch_namespaced_custom_object
-        out: Any = await call_json(fn, "edgeorch.io", "v1alpha1", namespace, plural, name, body,
+        out: Any = await call_json(fn, API_GROUP, API_VERSION, namespace, plural, name, body,
                                    _content_type="application/merge-patch+json")
         return dict(out)
 

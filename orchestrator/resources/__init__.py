@@ -15,11 +15,6 @@ hold any state; these are pure data models. Typical use::
 """
 
 from orchestrator.resources.common import (
-    API_GROUP,
-    API_VERSION,
-    CATEGORY,
-    GROUP_VERSION,
-    SITE_LABEL,
     CelRule,
     Condition,
     ConditionStatus,
@@ -35,9 +30,7 @@ from orchestrator.resources.edgesite import (
     EdgeSiteSpec,
     EdgeSiteStatus,
     GeoLocation,
-    Health,
     PowerModel,
-    SiteCondition,
 )
 from orchestrator.resources.edgeworkload import (
     CellShare,
@@ -46,7 +39,6 @@ from orchestrator.resources.edgeworkload import (
     EdgeWorkloadSpec,
     EdgeWorkloadStatus,
     MigrationPolicy,
-    Phase,
     PlacementConstraints,
     PodSpec,
     PodTemplate,
@@ -56,33 +48,34 @@ from orchestrator.resources.edgeworkload import (
     ResourceRequest,
     SolverReport,
     UserDistribution,
-    WorkloadCondition,
 )
 from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
 from orchestrator.resources.sla import (
     Comparator,
     EvaluationPolicy,
     LedgerRecord,
-    ObjectiveState,
     ObjectiveStatus,
+    OffloadIntent,
     Penalties,
     ServiceLevelAgreement,
     ServiceLevelAgreementSpec,
     ServiceLevelAgreementStatus,
     Severity,
-    SlaCondition,
     SlaObjective,
     Thresholds,
     Validity,
 )
+from orchestrator.vocabulary import (
+    Health,
+    ObjectiveState,
+    Phase,
+    SiteCondition,
+    SlaCondition,
+    WorkloadCondition,
+)
 
 __all__ = [
-    "API_GROUP",
-    "API_VERSION",
-    "CATEGORY",
     "CRDS",
-    "GROUP_VERSION",
-    "SITE_LABEL",
     "Allocatable",
     "CelRule",
     "CellShare",
@@ -104,6 +97,7 @@ __all__ = [
     "MigrationPolicy",
     "ObjectiveState",
     "ObjectiveStatus",
+    "OffloadIntent",
     "Penalties",
     "Phase",
     "PlacementConstraints",

@@ -23,13 +23,6 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-API_GROUP = "edgeorch.io"
-API_VERSION = "v1alpha1"
-GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
-CATEGORY = "edgeorch"
-SITE_LABEL = "edgeorch.io/site"
-"""Nodes carrying `edgeorch.io/site=<EdgeSite name>` belong to that site unless it sets a nodeSelector."""
-
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 QUANTITY = r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -124,6 +117,14 @@ def to_k8s(model: BaseModel) -> dict[str, Any]:
     """The JSON-ready dict of a model as the API server stores it (camelCase, no nulls)."""
     out: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return out
+
+
+def status_patch(status: StatusModel) -> dict[str, Any]:
+    """A merge patch of the fields set on `status` (camelCase); a field set to None clears it.  Every
+    status write goes through a status model, so nothing the CRD's schema refuses is ever sent."""
+    full = to_k8s(status)
+    fields = type(status).model_fields
+    return {fields[name].alias or name: full.get(fields[name].alias or name) for name in status.model_fields_set}
 
 
 # -- quantities ---------------------------------------------------------------------------------------

@@ -8,15 +8,12 @@ The city simulator produces EdgeSite specs in exactly this shape:
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from orchestrator.resources.common import (
     DNS_LABEL,
-    GROUP_VERSION,
-    SITE_LABEL,
     CelRule,
     Conditions,
     K8sModel,
@@ -24,6 +21,7 @@ from orchestrator.resources.common import (
     StatusModel,
     Tier,
 )
+from orchestrator.vocabulary import GROUP_VERSION, SITE_LABEL, Health
 
 
 class GeoLocation(K8sModel):
@@ -66,21 +64,6 @@ class EdgeSiteSpec(K8sModel):
     def effective_node_selector(self, site_name: str) -> dict[str, str]:
         """The labels selecting this site's nodes (the default is `edgeorch.io/site=<name>`)."""
         return dict(self.node_selector) if self.node_selector else {SITE_LABEL: site_name}
-
-
-class Health(StrEnum):
-    """Health of a site as seen by the operator."""
-
-    UP = "Up"
-    DEGRADED = "Degraded"
-    DOWN = "Down"
-
-
-class SiteCondition(StrEnum):
-    """Condition types of an EdgeSite."""
-
-    READY = "Ready"
-    DRAINING = "Draining"
 
 
 class Allocatable(K8sModel):

@@ -10,17 +10,16 @@ from pydantic import ConfigDict, Field
 
 from orchestrator.resources.common import (
     DNS_LABEL,
-    GROUP_VERSION,
     CelRule,
     Conditions,
     K8sModel,
     Label,
-    Name,
     Quantity,
     StatusModel,
     Tier,
     parse_quantity,
 )
+from orchestrator.vocabulary import GROUP_VERSION, Phase
 
 SHARE_TOLERANCE = 0.001
 """How far the sum of spec.users.cells[*].share may be from 1."""
@@ -223,9 +222,6 @@ class EdgeWorkloadSpec(K8sModel):
     priority: int = Field(
         default=0, ge=0, le=1000, description="Priority when capacity is short (0..1000, higher wins)."
     )
-    sla_ref: Name | None = Field(
-        default=None, description="Name of a ServiceLevelAgreement in the same namespace governing this workload."
-    )
     migration: MigrationPolicy = Field(
         default_factory=MigrationPolicy,
         description="Offloading budget and cool-down on QoS degradation.",
@@ -234,23 +230,6 @@ class EdgeWorkloadSpec(K8sModel):
 
 
 # -- status ---------------------------------------------------------------------------------------------
-
-
-class Phase(StrEnum):
-    """Lifecycle phase of an EdgeWorkload."""
-
-    PENDING = "Pending"
-    PLACED = "Placed"
-    UNPLACEABLE = "Unplaceable"
-    DEGRADED = "Degraded"
-
-
-class WorkloadCondition(StrEnum):
-    """Condition types of an EdgeWorkload."""
-
-    PLACED = "Placed"
-    UNPLACEABLE = "Unplaceable"
-    DEGRADED = "Degraded"
 
 
 class ReplicaPlacement(K8sModel):
@@ -290,7 +269,7 @@ class SiteMove(K8sModel):
 
 
 class OffloadRecord(K8sModel):
-    """The last offload intent the controller carried out (annotation edgeorch.io/offload-intent)."""
+    """The last offload intent the controller carried out (an agreement's status.offloadIntent)."""
 
     model_config = ConfigDict(extra="ignore")
 

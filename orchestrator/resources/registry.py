@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from orchestrator.resources.common import API_GROUP, K8sModel
+from orchestrator.resources.common import K8sModel
 from orchestrator.resources.edgesite import EdgeSite, EdgeSiteSpec, EdgeSiteStatus
 from orchestrator.resources.edgeworkload import EdgeWorkload, EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.sla import (
@@ -15,6 +15,7 @@ from orchestrator.resources.sla import (
     ServiceLevelAgreementSpec,
     ServiceLevelAgreementStatus,
 )
+from orchestrator.vocabulary import API_GROUP, EDGESITE, EDGESITES, EDGEWORKLOAD, EDGEWORKLOADS, SLA, SLAS
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class CrdInfo:
 
 CRDS: tuple[CrdInfo, ...] = (
     CrdInfo(
-        kind="EdgeSite", plural="edgesites", singular="edgesite", short_names=("es",), scope="Cluster",
+        kind=EDGESITE, plural=EDGESITES, singular=EDGESITE.lower(), short_names=("es",), scope="Cluster",
         resource=EdgeSite, spec=EdgeSiteSpec, status=EdgeSiteStatus,
         columns=(
             PrinterColumn("Tier", "string", ".spec.tier", "Tier of the site."),
@@ -71,7 +72,7 @@ CRDS: tuple[CrdInfo, ...] = (
         ),
     ),
     CrdInfo(
-        kind="EdgeWorkload", plural="edgeworkloads", singular="edgeworkload", short_names=("ew",),
+        kind=EDGEWORKLOAD, plural=EDGEWORKLOADS, singular=EDGEWORKLOAD.lower(), short_names=("ew",),
         scope="Namespaced", resource=EdgeWorkload, spec=EdgeWorkloadSpec, status=EdgeWorkloadStatus,
         columns=(
             PrinterColumn("Replicas", "integer", ".spec.replicas", "Requested replicas."),
@@ -83,7 +84,7 @@ CRDS: tuple[CrdInfo, ...] = (
         ),
     ),
     CrdInfo(
-        kind="ServiceLevelAgreement", plural="servicelevelagreements", singular="servicelevelagreement",
+        kind=SLA, plural=SLAS, singular=SLA.lower(),
         short_names=("sla",), scope="Namespaced",
         resource=ServiceLevelAgreement, spec=ServiceLevelAgreementSpec, status=ServiceLevelAgreementStatus,
         columns=(

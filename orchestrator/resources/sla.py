@@ -16,13 +16,14 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from orchestrator.resources.common import (
     DNS_LABEL,
-    GROUP_VERSION,
     CelRule,
     Conditions,
     K8sModel,
     Name,
     StatusModel,
 )
+from orchestrator.resources.edgeworkload import OffloadAction
+from orchestrator.vocabulary import GROUP_VERSION, ObjectiveState
 
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
@@ -200,24 +201,6 @@ class ServiceLevelAgreementSpec(K8sModel):
 # -- status ---------------------------------------------------------------------------------------------
 
 
-class ObjectiveState(StrEnum):
-    """State of one objective."""
-
-    OK = "Ok"
-    BREACHED = "Breached"
-    NO_DATA = "NoData"
-
-
-class SlaCondition(StrEnum):
-    """Condition types of a ServiceLevelAgreement."""
-
-    RECORDED = "Recorded"
-    COMPLIANT = "Compliant"
-    BREACHED = "Breached"
-    LEDGER_PENDING = "LedgerPending"
-    METRICS_UNAVAILABLE = "MetricsUnavailable"
-
-
 class ObjectiveStatus(K8sModel):
     """Evaluation state of one objective."""
 
@@ -262,6 +245,22 @@ class LedgerRecord(K8sModel):
         return value
 
 
+class OffloadIntent(K8sModel):
+    """What the agreement asks of its workload for a breach: leave sites, or come back (carried out
+    by the workload's controller, which names it in the workload's status.offload)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    objective: int = Field(ge=0, le=15, description="Index of the breached objective (spec.objectives[]).")
+    window_start: int = Field(ge=0, description="Start (unix time) of the window that opened the breach.")
+    action: OffloadAction = Field(description="Offload (leave the sites in avoid) or FailBack (stop avoiding them).")
+    avoid: list[str] = Field(
+        default_factory=list, max_length=64, description="Sites the workload leaves for this breach.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    reason: str = Field(default="", max_length=1000, description="Why, in words (said in the workload's Events).")
+
+
 class ServiceLevelAgreementStatus(StatusModel):
     """Observed state of a ServiceLevelAgreement, written by the operator."""
 
@@ -288,6 +287,9 @@ class ServiceLevelAgreementStatus(StatusModel):
         default_factory=list, max_length=256,
         description="Ledger records waiting for the chain, oldest first (one per idempotency key).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
+    )
+    offload_intent: OffloadIntent | None = Field(
+        default=None, description="What this agreement asks of its workload for its current breach, if anything.",
     )
     migrations_recorded: str | None = Field(
         default=None, max_length=300,

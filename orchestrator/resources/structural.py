@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestrator.resources.common import API_GROUP, GROUP_VERSION
+from orchestrator.vocabulary import API_GROUP, GROUP_VERSION
 
 Schema = dict[str, Any]
 

@@ -13,7 +13,6 @@ import pytest
 
 from orchestrator import controller as ctl
 from orchestrator.health import (
-    AVOID_NODES_ANNOTATION,
     CORDONED,
     DOWN,
     READY,
@@ -25,6 +24,7 @@ from orchestrator.health import (
     replica_of,
 )
 from orchestrator.snapshot import QosMetrics, Request, build_instance
+from orchestrator.vocabulary import AVOID_NODES_ANNOTATION
 from orchestrator.workloads import Reconciled
 from tests.operator.test_engine_capacity import SITES, k8s_node, spec
 

@@ -1,8 +1,8 @@
 """An offload survives a crash in the middle, and the intent of one fault never drives the next
 (issue #25, bug 1), on the real stack.
 
-The operator is killed -9 the moment the offload intent appears on the EdgeWorkload (before the
-controller can move the Pods), then restarted: the workload still leaves the degraded site, and
+The operator is killed -9 the moment the offload intent appears in the agreement's status (before
+the controller can move the Pods), then restarted: the workload still leaves the degraded site, and
 fails back after the heal.  A second fault at the same site is a new breach: the workload offloads
 again, and every move is on chain under the breach it answered (read back with cast).
 """
@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from devstack.localstack.tools import k8s_binary
-from orchestrator.intents import INTENT_ANNOTATION
 from sim.control import ExporterControlSync
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle
@@ -39,20 +38,19 @@ def _pod_sites(stack: StackHandle, ns: str) -> set[str]:
     return {p["metadata"]["labels"]["edgeorch.io/site"] for p in pods if not p["metadata"].get("deletionTimestamp")}
 
 
-def _kill_when_the_intent_appears(stack: StackHandle, ns: str, name: str) -> threading.Event:
-    """Watch the EdgeWorkload (kubectl get -w) and kill -9 the operator as soon as it carries an
+def _kill_when_the_intent_appears(stack: StackHandle, ns: str, agreement: str) -> threading.Event:
+    """Watch the agreement (kubectl get -w) and kill -9 the operator as soon as its status holds an
     offload intent.  The returned event is set once the kill happened."""
     killed = threading.Event()
-    key = INTENT_ANNOTATION.replace(".", "\\.")
     proc = subprocess.Popen(
-        [str(k8s_binary("kubectl")), f"--kubeconfig={stack.kubeconfig}", "get", "edgeworkload", name, "-n", ns,
-         "-w", "-o", f"jsonpath={{.metadata.annotations.{key}}}{{\"\\n\"}}"],
+        [str(k8s_binary("kubectl")), f"--kubeconfig={stack.kubeconfig}", "get", "sla", agreement, "-n", ns,
+         "-w", "-o", 'jsonpath={.status.offloadIntent.action}{"\\n"}'],
         stdout=subprocess.PIPE, text=True)
 
     def watch() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.strip():
+            if line.strip() == "Offload":
                 stack.stack.stop_operator(kill=True)
                 killed.set()
                 break
@@ -77,11 +75,11 @@ def _migrations(stack: StackHandle, contract: str, agreement: str) -> dict[str, 
 
 def _fault_offload_heal(stack: StackHandle, control: ExporterControlSync, ns: str, name: str, home: str,
                         contract: str, agreement: str, breaches_before: int, *, kill: bool) -> None:
-    killed = _kill_when_the_intent_appears(stack, ns, name) if kill else None
+    killed = _kill_when_the_intent_appears(stack, ns, "crash-sla") if kill else None
     fault = control.inject_latency(home, 40.0)
     try:
         if killed is not None:
-            assert killed.wait(90), "no offload intent appeared on the workload"
+            assert killed.wait(90), "no offload intent appeared in the agreement's status"
             print(f"killed with the workload's status at {_sites(stack, ns, name)}, its pods at {_pod_sites(stack, ns)}")
             stack.stack.start_operator()
         wait_for(lambda: len(chain_breaches(stack, contract, agreement)) == breaches_before + 1, 90,

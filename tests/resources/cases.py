@@ -143,7 +143,7 @@ VALID: list[Valid] = [
     Valid("integer-cpu-and-memory", VIDEO, _set("spec.resources", {"cpu": 2, "memory": 1073741824})),
     Valid("the-largest-quantities", VIDEO, _set("spec.resources", {"cpu": "100k", "memory": "1Pi"})),
     Valid("the-largest-integer-quantities", VIDEO, _set("spec.resources", {"cpu": 100000, "memory": 2**50})),
-    Valid("only-required-fields", VIDEO, _drop("placement", "migration", "priority", "slaRef")),
+    Valid("only-required-fields", VIDEO, _drop("placement", "migration", "priority")),
     Valid("any-tier-with-a-preference", VIDEO, _set("spec.placement", {"preferTier": "cloud"})),
     Valid("a-single-threshold", SLA, _set("spec.objectives.1.thresholds", {"severe": 5})),
     Valid("no-penalties-no-evaluation", SLA, _drop("penalties", "evaluation")),

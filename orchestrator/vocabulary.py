@@ -1,0 +1,154 @@
+"""edgeorch's vocabulary: every name other software sees, defined once.
+
+Owns: the API group and version, the resources' kinds and plurals, the labels, annotations, taint
+and finalizer edgeorch writes or reads, and the condition types, phases and reasons its statuses
+and Events use.  Users (kubectl, selectors, alerts), the simulator and the developer harness see
+these names, so they are the API as much as the CRDs are: change one here and it changes
+everywhere, or not at all.
+
+Must not: import anything else from the project (every layer imports it; the simulator may import
+this module alone, as any app would read the names of an API it follows).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# -- the API -----------------------------------------------------------------------------------------
+API_GROUP = "edgeorch.io"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+CATEGORY = "edgeorch"  # `kubectl get edgeorch` lists all three kinds
+
+EDGESITE, EDGEWORKLOAD, SLA = "EdgeSite", "EdgeWorkload", "ServiceLevelAgreement"
+EDGESITES, EDGEWORKLOADS, SLAS = "edgesites", "edgeworkloads", "servicelevelagreements"
+
+# -- labels ------------------------------------------------------------------------------------------
+SITE_LABEL = f"{API_GROUP}/site"
+"""On Nodes: the EdgeSite the node belongs to (unless the site sets a nodeSelector); on replica
+Pods: the site they were placed on."""
+TIER_LABEL = f"{API_GROUP}/tier"
+"""On Nodes: far-edge, edge or cloud (when the EdgeSite does not say)."""
+DISTRICT_LABEL = f"{API_GROUP}/district"
+"""On Nodes: the city district (informational; dashboards group by it)."""
+GPU_LABEL = f"{API_GROUP}/gpu"
+"""On Nodes: `true` where GPUs are."""
+WORKLOAD_LABEL = f"{API_GROUP}/workload"
+"""On replica Pods: the name of their EdgeWorkload (same namespace)."""
+NODE_LABEL = f"{API_GROUP}/node"
+"""On replica Pods: the node the placement chose (kept after the Pod is bound)."""
+
+# -- annotations -------------------------------------------------------------------------------------
+DECISION_ANNOTATION = f"{API_GROUP}/decision"
+"""On replica Pods: the id of the placement decision that created them."""
+AVOID_NODES_ANNOTATION = f"{API_GROUP}/avoid-nodes"
+"""On EdgeWorkloads (written by the controller): nodes where a replica could not run, and until when."""
+ANNOTATION_PREFIX = API_GROUP
+"""Prefix of Kopf's progress and last-handled annotations on ServiceLevelAgreements."""
+FINALIZER = f"{API_GROUP}/finalizer"
+"""On ServiceLevelAgreements: the agreement's termination is recorded on chain before it goes."""
+
+# -- taints ------------------------------------------------------------------------------------------
+FAR_EDGE_TAINT = f"{API_GROUP}/far-edge"
+"""NoSchedule taint key of far-edge nodes; replicas allowed there get its toleration."""
+
+
+# -- phases, condition types and their states --------------------------------------------------------
+class Phase(StrEnum):
+    """Lifecycle phase of an EdgeWorkload."""
+
+    PENDING = "Pending"
+    PLACED = "Placed"
+    UNPLACEABLE = "Unplaceable"
+    DEGRADED = "Degraded"
+
+
+class WorkloadCondition(StrEnum):
+    """Condition types of an EdgeWorkload."""
+
+    PLACED = "Placed"
+    UNPLACEABLE = "Unplaceable"
+    DEGRADED = "Degraded"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+class Health(StrEnum):
+    """Health of a site as seen by the operator."""
+
+    UP = "Up"
+    DEGRADED = "Degraded"
+    DOWN = "Down"
+
+
+class SiteCondition(StrEnum):
+    """Condition types of an EdgeSite."""
+
+    READY = "Ready"
+    DRAINING = "Draining"
+
+
+class ObjectiveState(StrEnum):
+    """State of one SLA objective."""
+
+    OK = "Ok"
+    BREACHED = "Breached"
+    NO_DATA = "NoData"
+
+
+class SlaCondition(StrEnum):
+    """Condition types of a ServiceLevelAgreement."""
+
+    RECORDED = "Recorded"
+    COMPLIANT = "Compliant"
+    BREACHED = "Breached"
+    LEDGER_PENDING = "LedgerPending"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+class EventType(StrEnum):
+    """Kubernetes Event types."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class Reason(StrEnum):
+    """Reasons of conditions and Events (CamelCase, as Kubernetes conventions ask)."""
+
+    # EdgeWorkloads
+    PLACED = "Placed"
+    MOVED = "Moved"
+    UNPLACEABLE = "Unplaceable"
+    INVALID_SPEC = "InvalidSpec"
+    INVALID_TEMPLATE = "InvalidTemplate"
+    POD_FORBIDDEN = "PodForbidden"
+    NO_FEASIBLE_PLACEMENT = "NoFeasiblePlacement"
+    KEPT_PREVIOUS = "KeptPrevious"
+    REPLICA_LOST = "ReplicaLost"
+    OFFLOADED = "Offloaded"
+    FAILED_BACK = "FailedBack"
+    OFFLOAD_IMPOSSIBLE = "OffloadImpossible"
+    OFFLOAD_FAILED = "OffloadFailed"
+    OFFLOAD_DEFERRED = "OffloadDeferred"
+    FAIL_BACK_DEFERRED = "FailBackDeferred"
+    # metrics
+    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
+    METRICS_AVAILABLE = "MetricsAvailable"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    # agreements
+    OUTSIDE_VALIDITY = "OutsideValidity"
+    OBJECTIVE_BREACHED = "ObjectiveBreached"
+    ALL_OBJECTIVES_MET = "AllObjectivesMet"
+    SLA_BREACHED = "SLABreached"
+    SLA_RECOVERED = "SLARecovered"
+    # the ledger
+    RECORDED = "Recorded"
+    BREACH_RECORDED = "BreachRecorded"
+    LEDGER_PENDING = "LedgerPending"
+    LEDGER_REJECTED = "LedgerRejected"
+    ON_CHAIN = "OnChain"
+    QUEUED = "Queued"
+    RETRYING = "Retrying"
+    ALL_RECORDED = "AllRecorded"
+    CHAIN_UNREACHABLE = "ChainUnreachable"
+    TERMINATION_NOT_RECORDED = "TerminationNotRecorded"
