@@ -37,5 +37,5 @@ def test_a_changed_result_makes_the_page_stale_and_an_unknown_one_is_refused(tmp
     assert report.main(["--results", str(results), "--check"]) == 1
     assert "| fault to breach on chain | 10 of 10 | 2.12 s | 99.00 s |" in report.markdown(results)
     (results / "new.json").write_text("[]")
-    with pytest.raises(SystemExit, match="no section for new.json"):
+    with pytest.raises(SystemExit, match=r"no section for new\.json"):
         report.markdown(results)
