@@ -4,11 +4,13 @@ tests/operator/test_readme_example.py applies the same manifests to the real sta
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import yaml
 
 from orchestrator.resources.registry import crd_for_kind
+from orchestrator.service import Settings
 from sim.nodes import site_manifest
 from sim.scenario import load_scenario
 from tests.readme import README, ROOT, blocks, example_files, shown_output
@@ -56,3 +58,15 @@ def test_the_shown_output_has_the_printer_columns() -> None:
         header = shown_output(command)[0].split()
         columns = [c.name.upper() for c in crd_for_kind(kind).columns if c.priority == 0]
         assert header == ["NAME", *columns], f"`{command}` in README.md shows {header}"
+
+
+def test_the_settings_table_names_every_variable_with_its_default() -> None:
+    source = inspect.getsource(Settings.from_env)
+    found = dict(re.findall(r'^\s*(\w+)=.*?"(EDGEORCH_\w+)"', source, re.MULTILINE))
+    assert len(found) >= 10, found
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(EDGEORCH_\w+)` \|.*$", README.read_text(), re.MULTILINE)}
+    for attr, var in found.items():
+        assert var in rows, f"the README's settings table has no row for {var}"
+        default = getattr(Settings(), attr)
+        if default is not None and attr != "ledger_dir":
+            assert f"| `{default}` |" in rows[var], f"{var}: the README's default is not {default}"
