@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -80,13 +81,18 @@ def status(state_dir: Path | None) -> None:
 @cluster.command()
 @STATE_DIR
 def env(state_dir: Path | None) -> None:
-    """Print `export` lines for KUBECONFIG, the Prometheus URL and the chain URL."""
+    """Print `export` lines for KUBECONFIG, the Prometheus URL, the chain URL and the pinned kubectl's PATH."""
     state = _stack(state_dir).load()
     if state is None:
         _fail("no stack: run `edgeorch cluster up` first")
         return
     for key, value in state.env().items():
         click.echo(f"export {key}={shlex.quote(value)}")
+    from devstack.localstack import MissingTool
+    from devstack.localstack.tools import k8s_bin_dir
+
+    with contextlib.suppress(MissingTool):  # the pinned kubectl first on the PATH, for the README's commands
+        click.echo(f'export PATH={shlex.quote(str(k8s_bin_dir()))}:"$PATH"')
 
 
 def _print_status(stack: Stack) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -19,8 +20,8 @@ def demo(scenario: str, state_dir: Path | None, story: bool) -> None:
     from devstack.localstack import Stack
 
     stack = Stack(state_dir)
-    state = main_job.run(stack, scenario, click.echo, qos_story=story)
+    main_job.run(stack, scenario, click.echo, qos_story=story)
+    dir_arg = f" --state-dir {shlex.quote(str(state_dir))}" if state_dir else ""
     click.echo("\nThe stack and the operator keep running; look around with:")
-    for key, value in state.env().items():
-        click.echo(f"  export {key}={value}")
-    click.echo("  kubectl get edgesites,edgeworkloads,pods -A\nStop everything with: edgeorch cluster down")
+    click.echo(f'  eval "$(.venv/bin/edgeorch cluster env{dir_arg})"   # KUBECONFIG, URLs, the pinned kubectl')
+    click.echo("  kubectl get edgesites,edgeworkloads,pods -A\nStop everything with: .venv/bin/edgeorch cluster down")

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from devstack.cli import main
 from devstack.localstack import probes
 from devstack.localstack.procs import free_ports
+from devstack.localstack.tools import k8s_binary
 from sim.nodes import node_manifests
 from sim.scenario import load_scenario
 from tests.conftest import DEFAULT_SCENARIO, StackHandle
@@ -175,3 +176,4 @@ def test_env_prints_exports_for_a_shell(stack: StackHandle) -> None:
     assert lines["KUBECONFIG"] == str(stack.kubeconfig)
     assert lines["EDGEORCH_PROMETHEUS_URL"] == stack.prometheus_url
     assert lines["EDGEORCH_CHAIN_URL"] == stack.chain_url
+    assert lines["PATH"] == f'{k8s_binary("kubectl").parent}:"$PATH"'  # the README's kubectl is the pinned one
