@@ -52,7 +52,7 @@ def crd(info: CrdInfo) -> dict[str, Any]:
                 "name": API_VERSION,
                 "served": True,
                 "storage": True,
-                "subresources": {"status": {}},
+                "subresources": {"status": {}, **({"scale": info.scale.to_schema()} if info.scale else {})},
                 "additionalPrinterColumns": [
                     {
                         "name": c.name, "type": c.type, "jsonPath": c.json_path, "description": c.description,

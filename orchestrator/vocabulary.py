@@ -118,6 +118,8 @@ class Reason(StrEnum):
     # EdgeWorkloads
     PLACED = "Placed"
     MOVED = "Moved"
+    SCALED = "Scaled"
+    SCALED_TO_ZERO = "ScaledToZero"
     UNPLACEABLE = "Unplaceable"
     INVALID_SPEC = "InvalidSpec"
     INVALID_TEMPLATE = "InvalidTemplate"
@@ -151,4 +153,5 @@ class Reason(StrEnum):
     RETRYING = "Retrying"
     ALL_RECORDED = "AllRecorded"
     CHAIN_UNREACHABLE = "ChainUnreachable"
+    TERMINATED = "Terminated"
     TERMINATION_NOT_RECORDED = "TerminationNotRecorded"

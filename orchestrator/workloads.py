@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import intents
-from orchestrator.decision import build_pod, plan_pods, pod_name
+from orchestrator.decision import build_pod, decision_id, plan_pods, pod_name
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
@@ -125,6 +125,8 @@ async def reconcile(
     intent = intents.pending(body, wanted)
     if not force and intent is None and already_applied(body, pods):
         return Reconciled(None)
+    if spec.replicas == 0:
+        return await scaled_to_zero(body, engine, kube, pods, intent)
     if intent is not None and intent.action == intents.FAIL_BACK:
         migration_weight = 0.0  # the what-if that asked for it counted no migration cost either
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
@@ -140,7 +142,8 @@ async def reconcile(
                               why if not pods else Reason.KEPT_PREVIOUS, outcome.reason or "", gen)
         failed = status_patch(EdgeWorkloadStatus.model_validate({
             "phase": Phase.DEGRADED if pods else Phase.UNPLACEABLE, "observedGeneration": gen,
-            "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": conds}))
+            "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": conds,
+            "replicas": len(pods), "selector": selector_of(body)}))
         # A solve that ran out of time is no verdict on the workload: try again soon.  One the solver
         # cannot take (outcome.invalid) fails the same way until its spec changes: try again rarely.
         retry = INVALID_RETRY_S if outcome.invalid else \
@@ -165,7 +168,7 @@ async def reconcile(
     if refused is not None:
         return template_rejected(body, pods, engine, *refused)
     await asyncio.gather(*(kube.delete_pod(ns, p) for p in plan.delete))
-    moved = len(plan.delete) if pods else 0
+    moved = min(len(plan.create), len(plan.delete)) if pods else 0  # a scale-down moves nothing
     placements = [
         {"replica": i, "node": n, "site": s, "tier": t}
         for i, (n, s, t) in enumerate(zip(outcome.nodes, outcome.sites, outcome.tiers, strict=True))
@@ -180,6 +183,7 @@ async def reconcile(
         "predictedLatencyMs": round(outcome.predicted_latency_ms or 0.0, 3),
         "solver": outcome.solver, "decisionId": outcome.decision_id,
         "migrations": st.migrations + moved, "conditions": conds,
+        "replicas": len(placements), "selector": selector_of(body),
     }
     now = datetime.now(UTC).replace(microsecond=0)
     if moved:
@@ -196,7 +200,7 @@ async def reconcile(
                            Reason.OFFLOADED if offloaded else Reason.FAILED_BACK,
                            f"{'; '.join(f'{a} -> {b}' for a, b in moves)} ({intent.reason})"[:1000]))
     if not plan.empty:
-        verb = Reason.MOVED if moved else Reason.PLACED
+        verb = Reason.MOVED if moved else Reason.SCALED if pods and len(pods) != len(placements) else Reason.PLACED
         events.append((EventType.NORMAL, verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "
                        f"{outcome.predicted_latency_ms or 0:.1f} ms; {outcome.solver.get('name')} "
                        f"{outcome.solver.get('status')} gap {outcome.solver.get('gap')} "
@@ -246,11 +250,39 @@ def template_rejected(body: Mapping[str, Any], pods: Mapping[str, str], engine: 
     conds = set_condition(conds, Cond.PLACED, ConditionStatus.TRUE if pods else ConditionStatus.FALSE,
                           Reason.KEPT_PREVIOUS if pods else reason, message, gen)
     status: dict[str, Any] = {"phase": Phase.DEGRADED if pods else Phase.UNPLACEABLE, "observedGeneration": gen,
-                              "conditions": conds}
+                              "conditions": conds, "replicas": len(pods), "selector": selector_of(body)}
     if not pods:
         status.update(placements=[], sites=None, predictedLatencyMs=None)
     return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)), [(EventType.WARNING, reason, message)],
                       retry_after=retry_after)
+
+
+def selector_of(body: Mapping[str, Any]) -> str:
+    """The label selector of the workload's replica Pods (status.selector, for the scale subresource)."""
+    return f"{WORKLOAD_LABEL}={body['metadata']['name']}"
+
+
+async def scaled_to_zero(body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube,
+                         pods: Mapping[str, str], intent: intents.Intent | None) -> Reconciled:
+    """`spec.replicas: 0`: no replica runs (the workload, its SLAs and its history stay); an intent
+    is carried out with nothing to move."""
+    meta = body["metadata"]
+    await asyncio.gather(*(kube.delete_pod(meta["namespace"], p) for p in pods))
+    engine.release(key_of(body))
+    st = _status(body)
+    gen = meta.get("generation")
+    conds = set_condition(st.conditions, Cond.PLACED, ConditionStatus.TRUE, Reason.SCALED_TO_ZERO,
+                          "spec.replicas is 0: no replica runs", gen)
+    conds = set_condition(conds, Cond.UNPLACEABLE, ConditionStatus.FALSE, Reason.SCALED_TO_ZERO, "", gen)
+    status: dict[str, Any] = {
+        "phase": Phase.PLACED, "observedGeneration": gen, "placements": [], "sites": None, "predictedLatencyMs": None,
+        "decisionId": decision_id(key_of(body), []), "replicas": 0, "selector": selector_of(body), "conditions": conds,
+    }
+    if intent is not None:
+        status["offload"] = intents.record(intent, [], datetime.now(UTC).replace(microsecond=0))
+    events: list[tuple[str, str, str]] = [(EventType.NORMAL, Reason.SCALED, f"scaled to 0 replicas ({len(pods)} deleted)")] \
+        if pods else []
+    return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)), events)
 
 
 def _summary(outcome: Outcome) -> str:

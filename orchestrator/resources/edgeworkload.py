@@ -209,7 +209,11 @@ class MigrationPolicy(K8sModel):
 class EdgeWorkloadSpec(K8sModel):
     """Desired state of an EdgeWorkload: what to run, for whom, and with which QoS."""
 
-    replicas: int = Field(ge=1, le=1000, description="Number of replicas to place (1..1000).")
+    replicas: int = Field(
+        ge=0, le=1000,
+        description="Number of replicas to place (0..1000; 0 keeps the workload and its SLAs with nothing running). "
+        "The scale subresource sets it: kubectl scale, or a HorizontalPodAutoscaler.",
+    )
     template: PodTemplate = Field(description="Pod template of every replica (metadata and spec; spec.containers required).")
     resources: ResourceRequest = Field(description="Resources requested per replica (cpu, memory, gpu).")
     users: UserDistribution = Field(description="Distribution of the workload's users over radio cells.")
@@ -286,6 +290,13 @@ class EdgeWorkloadStatus(StatusModel):
         default=None, ge=0, description="metadata.generation of the spec this status was computed from."
     )
     phase: Phase | None = Field(default=None, description="Pending, Placed, Unplaceable or Degraded.")
+    replicas: int | None = Field(
+        default=None, ge=0, le=1000, description="Replica Pods of the current placement (the scale subresource reads it).",
+    )
+    selector: str | None = Field(
+        default=None, max_length=400,
+        description="Label selector of the replica Pods (the scale subresource gives it to a HorizontalPodAutoscaler).",
+    )
     placements: list[ReplicaPlacement] = Field(
         default_factory=list, max_length=1000, description="Node, site and tier of every placed replica (one per index).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["replica"]},

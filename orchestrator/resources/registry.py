@@ -29,6 +29,19 @@ class PrinterColumn:
     priority: int = 0
 
 
+@dataclass(frozen=True)
+class Scale:
+    """The paths of a CRD's scale subresource."""
+
+    spec_replicas_path: str
+    status_replicas_path: str
+    label_selector_path: str
+
+    def to_schema(self) -> dict[str, str]:
+        return {"specReplicasPath": self.spec_replicas_path, "statusReplicasPath": self.status_replicas_path,
+                "labelSelectorPath": self.label_selector_path}
+
+
 AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since the object was created.")
 
 
@@ -45,6 +58,7 @@ class CrdInfo:
     spec: type[BaseModel]
     status: type[BaseModel]
     columns: tuple[PrinterColumn, ...]
+    scale: Scale | None = None  # the scale subresource (kubectl scale, HorizontalPodAutoscaler)
 
     @property
     def name(self) -> str:
@@ -74,6 +88,7 @@ CRDS: tuple[CrdInfo, ...] = (
     CrdInfo(
         kind=EDGEWORKLOAD, plural=EDGEWORKLOADS, singular=EDGEWORKLOAD.lower(), short_names=("ew",),
         scope="Namespaced", resource=EdgeWorkload, spec=EdgeWorkloadSpec, status=EdgeWorkloadStatus,
+        scale=Scale(".spec.replicas", ".status.replicas", ".status.selector"),
         columns=(
             PrinterColumn("Replicas", "integer", ".spec.replicas", "Requested replicas."),
             PrinterColumn("Phase", "string", ".status.phase", "Pending, Placed, Unplaceable or Degraded."),

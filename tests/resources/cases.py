@@ -144,6 +144,7 @@ VALID: list[Valid] = [
     Valid("the-largest-quantities", VIDEO, _set("spec.resources", {"cpu": "100k", "memory": "1Pi"})),
     Valid("the-largest-integer-quantities", VIDEO, _set("spec.resources", {"cpu": 100000, "memory": 2**50})),
     Valid("only-required-fields", VIDEO, _drop("placement", "migration", "priority")),
+    Valid("scaled-to-zero", VIDEO, _set("spec.replicas", 0)),
     Valid("any-tier-with-a-preference", VIDEO, _set("spec.placement", {"preferTier": "cloud"})),
     Valid("a-single-threshold", SLA, _set("spec.objectives.1.thresholds", {"severe": 5})),
     Valid("no-penalties-no-evaluation", SLA, _drop("penalties", "evaluation")),

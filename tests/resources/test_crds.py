@@ -86,7 +86,9 @@ def test_crd_names_subresources_and_columns(info: CrdInfo) -> None:
     assert spec["names"]["categories"] == ["edgeorch"] and spec["names"]["shortNames"] == list(info.short_names)
     (version,) = spec["versions"]
     assert version["name"] == "v1alpha1" and version["served"] and version["storage"]
-    assert version["subresources"] == {"status": {}}
+    scale = {"scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
+                       "labelSelectorPath": ".status.selector"}} if info.kind == "EdgeWorkload" else {}
+    assert version["subresources"] == {"status": {}, **scale}
     root = version["schema"]["openAPIV3Schema"]
     assert set(root["properties"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
     assert "observedGeneration" in root["properties"]["status"]["properties"]
