@@ -24,6 +24,7 @@ from orchestrator.vocabulary import (
     NODE_LABEL,
     SITE_LABEL,
     WORKLOAD_LABEL,
+    priority_class,
 )
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "edgeorch"}
@@ -136,6 +137,8 @@ def build_pod(
         if not any(t.get("key") == added["key"] for t in tolerations):
             tolerations.append(added)
     pod_spec["tolerations"] = tolerations
+    if not pod_spec.get("priorityClassName"):  # the template's own class wins
+        pod_spec["priorityClassName"] = priority_class(spec.priority)
     if binding == "direct":
         pod_spec["nodeName"] = node
     return {

@@ -48,6 +48,18 @@ ANNOTATION_PREFIX = API_GROUP
 FINALIZER = f"{API_GROUP}/finalizer"
 """On ServiceLevelAgreements: the agreement's termination is recorded on chain before it goes."""
 
+# -- priority classes --------------------------------------------------------------------------------
+PRIORITY_CLASS_PREFIX = "edgeorch-priority-"
+"""Replica Pods of an EdgeWorkload of priority P get the PriorityClass `edgeorch-priority-P` (value P,
+never preempting: edgeorch's solver decides who yields room), so the kube-scheduler's queue and the
+kubelet's eviction order honour the workload's priority too."""
+
+
+def priority_class(priority: int) -> str:
+    """The PriorityClass of a workload's replica Pods."""
+    return f"{PRIORITY_CLASS_PREFIX}{priority}"
+
+
 # -- taints ------------------------------------------------------------------------------------------
 FAR_EDGE_TAINT = f"{API_GROUP}/far-edge"
 """NoSchedule taint key of far-edge nodes; replicas allowed there get its toleration."""

@@ -164,6 +164,8 @@ async def reconcile(
     except TEMPLATE_ERRORS as exc:
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
+    if creates:
+        await kube.ensure_priority_class(spec.priority)
     refused = await create_pods(kube, ns, creates)
     if refused is not None:
         return template_rejected(body, pods, engine, *refused)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestrator.kube.errors import KubeConflict, KubeError, KubeNotFound, KubeUnavailable, classify
-from orchestrator.vocabulary import API_GROUP, API_VERSION, NODE_LABEL
+from orchestrator.vocabulary import API_GROUP, API_VERSION, NODE_LABEL, priority_class
 
 T = TypeVar("T")
 
@@ -70,6 +71,7 @@ class AsyncKube:
         self.api = api
         self.core = k8s.CoreV1Api(api)
         self._event_counts: OrderedDict[tuple[str, str], int] = OrderedDict()  # (namespace, Event name) -> count
+        self._priority_classes: set[str] = set()  # PriorityClasses known to exist
 
     @classmethod
     async def connect(cls, kubeconfig: Path | None = None) -> AsyncKube:
@@ -104,6 +106,20 @@ class AsyncKube:
             out[meta["name"]] = (meta.get("labels") or {}).get(NODE_LABEL) or \
                 (pod.get("spec") or {}).get("nodeName") or ""
         return out
+
+    async def ensure_priority_class(self, priority: int) -> str:
+        """The PriorityClass of workload priority `priority` (vocabulary.priority_class), created when
+        missing: value `priority`, never preempting, never the default."""
+        name = priority_class(priority)
+        if name in self._priority_classes:
+            return name
+        body = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                "value": priority, "preemptionPolicy": "Never", "globalDefault": False,
+                "description": f"Replica Pods of edgeorch EdgeWorkloads of priority {priority} (spec.priority)."}
+        with contextlib.suppress(KubeConflict):  # made earlier, by this operator or another one
+            await call_json(k8s.SchedulingV1Api(self.api).create_priority_class, body)
+        self._priority_classes.add(name)
+        return name
 
     async def create_pod(self, manifest: dict[str, Any]) -> bool:
         """Create a pod; False when it already exists (idempotent)."""

@@ -81,6 +81,9 @@ class RefusingKube:
         self.created: list[str] = []
         self.deleted: list[str] = []
 
+    async def ensure_priority_class(self, priority: int) -> str:
+        return f"edgeorch-priority-{priority}"
+
     async def create_pod(self, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]
         if name == self.refuse:
