@@ -34,6 +34,7 @@ from orchestrator.vocabulary import (
     SITE_LABEL,
     SLA,
     SLAS,
+    TEMPLATE_HASH_LABEL,
     WORKLOAD_LABEL,
     EventType,
     Reason,
@@ -123,7 +124,7 @@ async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spe
     if meta.get("deletionTimestamp"):
         return None
     node = labels.get(NODE_LABEL) or spec.get("nodeName") or ""
-    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status)}
+    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status, labels.get(TEMPLATE_HASH_LABEL, ""))}
 
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.ABSENT})

@@ -31,6 +31,7 @@ from orchestrator.intents import Intent
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
+from orchestrator.rollout import PodState
 from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS
 
 log = logging.getLogger("edgeorch.controller")
@@ -46,7 +47,7 @@ MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging p
 
 class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
-                 replicas: Callable[[str], dict[str, str] | None] | None = None, binding: str = "scheduler",
+                 replicas: Callable[[str], dict[str, PodState] | None] | None = None, binding: str = "scheduler",
                  health: Callable[[], Mapping[str, Repair]] | None = None,
                  intents: Callable[[str], Sequence[Intent]] | None = None) -> None:
         self.engine = engine
@@ -253,7 +254,7 @@ class WorkloadController:
             telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
             log.warning("%s: Kubernetes API: %s", key, exc)
             return self._backoff(key, API_RETRY_S)
-        if repair is not None and not repair.force and result.outcome is not None:
+        if repair is not None and not repair.force and (result.outcome is not None or result.created):
             self._lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
         for type_, reason, message in result.events:
             self._side_task(self.kube.post_event(body, type_, reason, message))
@@ -284,7 +285,7 @@ class WorkloadController:
         self._wrote(key, body, written)
         return written
 
-    def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, str] | None:
+    def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, PodState] | None:
         """The replica Pods from the pod watch when it cannot miss any: a workload this operator has
         not reconciled before and whose status records no decision (Pods an earlier operator made
         were listed before any handler ran; this one has made none for it yet).  Otherwise None:

@@ -1,5 +1,5 @@
 """Pure builders from a placement decision to Kubernetes objects: replica Pods pinned to their
-nodes, the plan that turns the current Pods into the decided ones, and the EdgeWorkload status.
+nodes (which Pods to make and delete when is orchestrator.rollout's).
 
 A replica Pod's name is derived from (workload, node, index on that node), so creating it twice is
 a harmless conflict and a restarted operator finds what it already created.
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.resources import EdgeWorkloadSpec
@@ -23,6 +21,7 @@ from orchestrator.vocabulary import (
     GROUP_VERSION,
     NODE_LABEL,
     SITE_LABEL,
+    TEMPLATE_HASH_LABEL,
     WORKLOAD_LABEL,
     priority_class,
 )
@@ -43,51 +42,6 @@ def _short(text: str) -> str:
 def pod_name(workload: str, node: str, index: int) -> str:
     """`<workload>-<hash of node>-<index>`, at most 63 characters."""
     return f"{workload[:48]}-{_short(node)}-{index}"
-
-
-@dataclass(frozen=True)
-class PodPlan:
-    """What to change so the workload's Pods sit on `target` nodes (a multiset)."""
-
-    keep: tuple[str, ...]
-    delete: tuple[str, ...]
-    create: tuple[tuple[str, int], ...]  # (node, index on that node)
-
-    @property
-    def empty(self) -> bool:
-        return not self.delete and not self.create
-
-
-def plan_pods(current: Mapping[str, str], target: Sequence[str]) -> PodPlan:
-    """`current` maps pod name -> node.  Pods already on a wanted node are kept (fewest moves)."""
-    want = Counter(target)
-    keep: list[str] = []
-    delete: list[str] = []
-    used: dict[str, set[int]] = {}
-    for name, node in sorted(current.items()):
-        if want[node] > 0:
-            want[node] -= 1
-            keep.append(name)
-            used.setdefault(node, set()).add(_index(name))
-        else:
-            delete.append(name)
-    create: list[tuple[str, int]] = []
-    for node in sorted(want):
-        taken = used.setdefault(node, set())
-        i = 0
-        for _ in range(want[node]):
-            while i in taken:
-                i += 1
-            create.append((node, i))
-            taken.add(i)
-    return PodPlan(tuple(keep), tuple(delete), tuple(create))
-
-
-def _index(name: str) -> int:
-    try:
-        return int(name.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        return -1
 
 
 BINDINGS = ("scheduler", "direct")
@@ -112,7 +66,7 @@ def pinned_affinity(affinity: Any, node: str) -> dict[str, Any]:
 
 def build_pod(
     owner: Mapping[str, Any], spec: EdgeWorkloadSpec, node: str, index: int, site: str, decision: str,
-    *, binding: str = "scheduler",
+    *, binding: str = "scheduler", version: str = "",
 ) -> dict[str, Any]:
     """A replica Pod pinned to `node` by required node affinity, owned by the EdgeWorkload (and
     bound to it at creation with `binding="direct"`, see BINDINGS)."""
@@ -122,6 +76,8 @@ def build_pod(
     pod_spec: dict[str, Any] = copy.deepcopy(tmpl["spec"])
     labels = {**tmpl.get("metadata", {}).get("labels", {}), **MANAGED_BY,
               WORKLOAD_LABEL: name, NODE_LABEL: node[:63], SITE_LABEL: site}
+    if version:
+        labels[TEMPLATE_HASH_LABEL] = version
     annotations = {**tmpl.get("metadata", {}).get("annotations", {}), DECISION_ANNOTATION: decision}
     if not any((c.get("resources") or {}).get("requests") for c in pod_spec["containers"]):
         requests = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}

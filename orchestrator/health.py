@@ -34,6 +34,8 @@ class Replica:
     trouble: str = ""
     since: float | None = None  # epoch seconds the trouble started (Unschedulable), None if unknown
     running: bool = False  # bound and started (a cordon does not move it)
+    version: str = ""  # its template-hash label (orchestrator.rollout)
+    ready: bool = False  # its Ready condition is True
 
 
 @dataclass(frozen=True)
@@ -55,20 +57,21 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
-def replica_of(name: str, node: str, status: Mapping[str, Any]) -> Replica:
+def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "") -> Replica:
     """A replica Pod's health from its status: Failed, or Unschedulable (with since when), or fine."""
     phase = status.get("phase") or "Pending"
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     if phase == "Failed":
         why = status.get("reason") or "Failed"
         message = status.get("message") or "the Pod failed"
-        return Replica(name, node, f"Pod {name} failed on node {node} ({why}: {message})"[:300])
+        return Replica(name, node, f"Pod {name} failed on node {node} ({why}: {message})"[:300], version=version)
     for cond in status.get("conditions") or []:
         if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
                 and cond.get("reason") == "Unschedulable"):
             message = cond.get("message") or "no reason given"
             return Replica(name, node, f"Pod {name} is Unschedulable on node {node} ({message})"[:300],
-                           _epoch(cond.get("lastTransitionTime")))
-    return Replica(name, node, running=phase == "Running")
+                           _epoch(cond.get("lastTransitionTime")), version=version)
+    return Replica(name, node, running=phase == "Running", version=version, ready=ready)
 
 
 def node_state(node: Mapping[str, Any]) -> str:

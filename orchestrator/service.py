@@ -25,6 +25,7 @@ from orchestrator.intents import IntentBook
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
 from orchestrator.prometheus import PrometheusSource
+from orchestrator.rollout import PodState
 from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
 from orchestrator.vocabulary import SLAS
@@ -112,11 +113,11 @@ class IndexView:
             out[node] = total
         return out
 
-    def replicas(self, key: str) -> dict[str, str] | None:
-        """The watched replica Pods of workload `key` (pod -> node); None without a pod watch."""
+    def replicas(self, key: str) -> dict[str, PodState] | None:
+        """The watched replica Pods of workload `key` (pod -> state); None without a pod watch."""
         if self.replica_index is None:
             return None
-        return {r.pod: r.node for r in self.replica_index().get(key, ())}
+        return {r.pod: PodState(r.node, r.version, r.ready) for r in self.replica_index().get(key, ())}
 
     def repairs(self, now: float | None = None) -> dict[str, Repair]:
         """Workloads whose replicas need a new home (orchestrator.health), by key."""

@@ -37,6 +37,8 @@ WORKLOAD_LABEL = f"{API_GROUP}/workload"
 """On replica Pods: the name of their EdgeWorkload (same namespace)."""
 NODE_LABEL = f"{API_GROUP}/node"
 """On replica Pods: the node the placement chose (kept after the Pod is bound)."""
+TEMPLATE_HASH_LABEL = f"{API_GROUP}/template-hash"
+"""On replica Pods: the hash of the version (Pod template and resources) they run."""
 
 # -- annotations -------------------------------------------------------------------------------------
 DECISION_ANNOTATION = f"{API_GROUP}/decision"
@@ -82,6 +84,8 @@ class WorkloadCondition(StrEnum):
     UNPLACEABLE = "Unplaceable"
     DEGRADED = "Degraded"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
 
 
 class Health(StrEnum):
@@ -132,6 +136,12 @@ class Reason(StrEnum):
     MOVED = "Moved"
     SCALED = "Scaled"
     SCALED_TO_ZERO = "ScaledToZero"
+    ROLLING_UPDATE = "RollingUpdate"
+    REPLICAS_UPDATED = "ReplicasUpdated"
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
+    MINIMUM_REPLICAS_UNAVAILABLE = "MinimumReplicasUnavailable"
     UNPLACEABLE = "Unplaceable"
     INVALID_SPEC = "InvalidSpec"
     INVALID_TEMPLATE = "InvalidTemplate"

@@ -17,15 +17,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator import intents
-from orchestrator.decision import build_pod, decision_id, plan_pods, pod_name
+from orchestrator import intents, rollout
+from orchestrator.decision import build_pod, decision_id, pod_name
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
-from orchestrator.snapshot import Request
+from orchestrator.rollout import PodState
+from orchestrator.snapshot import Request, node_up
 from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
 
@@ -38,6 +39,7 @@ class Reconciled:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     retry_after: float | None = None
     outcome: Outcome | None = None
+    created: int = 0  # replica Pods made (a missing replica comes back this way, with or without a solve)
 
 
 def _status(body: Mapping[str, Any]) -> EdgeWorkloadStatus:
@@ -74,14 +76,12 @@ def metrics_unavailable(body: Mapping[str, Any], message: str) -> dict[str, Any]
     return status_patch(EdgeWorkloadStatus(conditions=conds))
 
 
-def already_applied(body: Mapping[str, Any], pods: Mapping[str, str]) -> bool:
+def decided(body: Mapping[str, Any]) -> bool:
+    """Whether the status holds a placement decided for the current generation (the rollout towards
+    it may still be going on)."""
     st = _status(body)
-    gen = body["metadata"].get("generation")
-    if st.decision_id is None or st.observed_generation != gen or st.phase is None:
-        return False
-    if st.phase == Phase.UNPLACEABLE:
-        return False
-    return Counter(p.node for p in st.placements) == Counter(pods.values())
+    return (st.decision_id is not None and st.observed_generation == body["metadata"].get("generation")
+            and st.phase is not None and st.phase != Phase.UNPLACEABLE)
 
 
 def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[str, Any] | None) -> bool:
@@ -103,34 +103,41 @@ MIGRATION_LOG_S = 3600  # offload and fail-back moves are counted against the bu
 INVALID_RETRY_S = 300.0  # the solver could not take its request (a new generation is tried at once)
 
 
+ROLLOUT_POLL_S = 1.0  # while replicas are replaced or moved: look again this often
+STALLED_POLL_S = 10.0  # after the progress deadline passed
+
+
 async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
-    migration_weight: float | None = None, pods: Mapping[str, str] | None = None, binding: str = "scheduler",
+    migration_weight: float | None = None, pods: Mapping[str, PodState] | None = None, binding: str = "scheduler",
     avoid_nodes: frozenset[str] = frozenset(), wanted: Sequence[intents.Intent] = (),
 ) -> Reconciled:
-    """Place (or re-place) the workload and converge its Pods; see the module docstring.  `pods`
-    (name -> node) are its replica Pods when the caller knows them; else they are listed.  Nodes in
-    `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas.
+    """Place (or re-place) the workload and roll its Pods towards the placement; see the module
+    docstring.  `pods` are its replica Pods when the caller knows them; else they are listed.  Nodes
+    in `avoid_nodes`, and those its avoid-nodes annotation still names, get none of its replicas.
     `wanted` are the offload intents its agreements hold (orchestrator.intents): the sites they
     leave get none either, and one not carried out yet forces a new solve, after which the status
-    records the intent and the moves it made."""
+    records the intent and the moves it made.  A placement already decided for this generation is
+    not solved again: the Pods are rolled towards it (orchestrator.rollout), one step per call."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
         return invalid(body, exc)
     meta = body["metadata"]
-    ns, name = meta["namespace"], meta["name"]
+    ns = meta["namespace"]
     if pods is None:
-        pods = await kube.pods_by_label(ns, f"{WORKLOAD_LABEL}={name}")
+        pods = {p["metadata"]["name"]: rollout.pod_state(p) for p in await kube.live_pods(ns, selector_of(body))}
     intent = intents.pending(body, wanted)
-    if not force and intent is None and already_applied(body, pods):
-        return Reconciled(None)
     if spec.replicas == 0:
+        if not force and intent is None and decided(body) and not pods:
+            return Reconciled(None)
         return await scaled_to_zero(body, engine, kube, pods, intent)
+    if not force and intent is None and decided(body):
+        return await _roll(body, spec, engine, kube, pods, binding)
     if intent is not None and intent.action == intents.FAIL_BACK:
         migration_weight = 0.0  # the what-if that asked for it counted no migration cost either
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
-    outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(pods.values())),
+    outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(p.node for p in pods.values())),
                                          avoid_sites=intents.avoided_sites(wanted), avoid_nodes=avoid,
                                          migration_weight=migration_weight))
     st = _status(body)
@@ -156,21 +163,8 @@ async def reconcile(
         else:
             warning = (EventType.WARNING, Reason.UNPLACEABLE, outcome.reason or "no feasible placement")
         return Reconciled(failed, [warning], retry_after=retry, outcome=outcome)
-    plan = plan_pods(pods, outcome.nodes)
-    site_of = dict(zip(outcome.nodes, outcome.sites, strict=True))
-    try:
-        creates = [build_pod(body, spec, node, i, site_of[node], outcome.decision_id, binding=binding)
-                   for node, i in plan.create]
-    except TEMPLATE_ERRORS as exc:
-        return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
-                                 f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
-    if creates:
-        await kube.ensure_priority_class(spec.priority)
-    refused = await create_pods(kube, ns, creates)
-    if refused is not None:
-        return template_rejected(body, pods, engine, *refused)
-    await asyncio.gather(*(kube.delete_pod(ns, p) for p in plan.delete))
-    moved = min(len(plan.create), len(plan.delete)) if pods else 0  # a scale-down moves nothing
+    before = [p.node for p in st.placements] if st.placements else [p.node for p in pods.values()]
+    moved = rollout.moves(before, outcome.nodes) if pods else 0  # a scale-down moves nothing
     placements = [
         {"replica": i, "node": n, "site": s, "tier": t}
         for i, (n, s, t) in enumerate(zip(outcome.nodes, outcome.sites, outcome.tiers, strict=True))
@@ -179,35 +173,124 @@ async def reconcile(
                           f"{len(placements)} replicas on {_summary(outcome)}", gen)
     conds = set_condition(conds, Cond.UNPLACEABLE, ConditionStatus.FALSE, Reason.PLACED, "", gen)
     conds = [c for c in conds if c.type != Cond.METRICS_UNAVAILABLE]
+    now = datetime.now(UTC).replace(microsecond=0)
     status: dict[str, Any] = {
         "phase": Phase.PLACED, "observedGeneration": gen, "placements": placements,
         "sites": ",".join(dict.fromkeys(outcome.sites)),
         "predictedLatencyMs": round(outcome.predicted_latency_ms or 0.0, 3),
         "solver": outcome.solver, "decisionId": outcome.decision_id,
-        "migrations": st.migrations + moved, "conditions": conds,
-        "replicas": len(placements), "selector": selector_of(body),
+        "migrations": st.migrations + moved, "conditions": conds, "lastProgressTime": now,
     }
-    now = datetime.now(UTC).replace(microsecond=0)
     if moved:
         status["lastMigrationTime"] = now
     events: list[tuple[str, str, str]] = []
     if intent is not None:  # carried out: said once, in the same write as the placement it made
-        moves = intents.site_moves([p.site for p in st.placements], list(outcome.sites))
-        status["offload"] = intents.record(intent, moves, now)
+        site_moves = intents.site_moves([p.site for p in st.placements], list(outcome.sites))
+        status["offload"] = intents.record(intent, site_moves, now)
         t = int(now.timestamp())
-        status["migrationLog"] = [x for x in st.migration_log if t - x < MIGRATION_LOG_S] + [t] * len(moves)
-        if moves:
+        status["migrationLog"] = [x for x in st.migration_log if t - x < MIGRATION_LOG_S] + [t] * len(site_moves)
+        if site_moves:
             offloaded = intent.action == intents.OFFLOAD
             events.append((EventType.WARNING if offloaded else EventType.NORMAL,
                            Reason.OFFLOADED if offloaded else Reason.FAILED_BACK,
-                           f"{'; '.join(f'{a} -> {b}' for a, b in moves)} ({intent.reason})"[:1000]))
-    if not plan.empty:
-        verb = Reason.MOVED if moved else Reason.SCALED if pods and len(pods) != len(placements) else Reason.PLACED
+                           f"{'; '.join(f'{a} -> {b}' for a, b in site_moves)} ({intent.reason})"[:1000]))
+    if Counter(before) != Counter(outcome.nodes) or not pods:
+        verb = Reason.MOVED if moved else Reason.SCALED if pods and len(before) != len(placements) else Reason.PLACED
         events.append((EventType.NORMAL, verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "
                        f"{outcome.predicted_latency_ms or 0:.1f} ms; {outcome.solver.get('name')} "
                        f"{outcome.solver.get('status')} gap {outcome.solver.get('gap')} "
                        f"(batch of {outcome.batch_size})"))
-    return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)), events, outcome=outcome)
+    placed = {**body, "status": {**(body.get("status") or {}), **status_patch(EdgeWorkloadStatus.model_validate(status))}}
+    rolled = await _roll(placed, spec, engine, kube, pods, binding, outcome=outcome, decided_now=status)
+    rolled.events[:0] = events
+    return rolled
+
+
+async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: PlacementEngine, kube: AsyncKube,
+                pods: Mapping[str, PodState], binding: str, *, outcome: Outcome | None = None,
+                decided_now: Mapping[str, Any] | None = None) -> Reconciled:
+    """One rollout step towards the placement the status holds (just decided: `decided_now`, the
+    status fields to write with it), and the status that reports it."""
+    st = _status(body)
+    meta = body["metadata"]
+    gen = meta.get("generation")
+    target = [p.node for p in st.placements]
+    site_of = {p.node: p.site for p in st.placements}
+    try:
+        version = rollout.version_of(spec)
+    except TEMPLATE_ERRORS as exc:
+        return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
+                                 f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
+    surge, unavailable = rollout.limits(spec)
+    up = {n["metadata"]["name"] for n in engine.view.nodes() if node_up(n)}
+    gone = frozenset(p.node for p in pods.values() if p.node not in up)
+    plan = rollout.step(pods, target, version, surge, unavailable, gone)
+    try:
+        creates = [build_pod(body, spec, node, i, site_of[node], st.decision_id or "", binding=binding, version=version)
+                   for node, i in plan.create]
+    except TEMPLATE_ERRORS as exc:
+        return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
+                                 f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
+    if creates:
+        await kube.ensure_priority_class(spec.priority)
+    refused = await create_pods(kube, meta["namespace"], creates)
+    if refused is not None:
+        return template_rejected(body, pods, engine, *refused)
+    await asyncio.gather(*(kube.delete_pod(meta["namespace"], p) for p in plan.delete))
+    now = datetime.now(UTC).replace(microsecond=0)
+    progressed = decided_now is not None or st.template_hash != version or plan.ready > (st.ready_replicas or 0) \
+        or plan.updated > (st.updated_replicas or 0)  # a new decision or version starts the clock
+    last = now if progressed or st.last_progress_time is None else st.last_progress_time
+    stalled = not plan.done and (now - last).total_seconds() > spec.strategy.progress_deadline_seconds
+    events: list[tuple[str, str, str]] = []
+    old = sum(1 for p in pods.values() if p.version != version)
+    if old and st.template_hash != version:
+        events.append((EventType.NORMAL, Reason.ROLLING_UPDATE,
+                       f"replacing {old} replica(s) with version {version} (maxSurge {surge}, maxUnavailable "
+                       f"{unavailable})"))
+    conds = rollout_conditions(st, plan, len(target), unavailable, stalled, gen, events, rolling=old > 0)
+    status: dict[str, Any] = {
+        **(decided_now or {}), "replicas": len(target), "updatedReplicas": plan.updated, "readyReplicas": plan.ready,
+        "availableReplicas": plan.ready, "templateHash": version, "lastProgressTime": last,
+        "selector": selector_of(body), "conditions": conds,
+    }
+    patch = status_patch(EdgeWorkloadStatus.model_validate(status))
+    unchanged = decided_now is None and plan.empty and all(
+        (body.get("status") or {}).get(k) == v for k, v in patch.items() if k not in ("conditions", "lastProgressTime")) \
+        and _same_conditions(st, conds)
+    retry = None if plan.done else STALLED_POLL_S if stalled else ROLLOUT_POLL_S
+    return Reconciled(None if unchanged else patch, events, retry_after=retry, outcome=outcome, created=len(creates))
+
+
+def rollout_conditions(st: EdgeWorkloadStatus, plan: rollout.Step, replicas: int, unavailable: int, stalled: bool,
+                       gen: int | None, events: list[tuple[str, str, str]], *, rolling: bool) -> list[Any]:
+    """Available and Progressing, as a Deployment's; a rollout (`rolling`: Pods of an older version
+    remain) that finishes or stalls says so once, in an Event."""
+    floor = replicas - unavailable
+    conds = set_condition(st.conditions, Cond.AVAILABLE,
+                          ConditionStatus.TRUE if plan.ready >= floor else ConditionStatus.FALSE,
+                          Reason.MINIMUM_REPLICAS_AVAILABLE if plan.ready >= floor else Reason.MINIMUM_REPLICAS_UNAVAILABLE,
+                          f"{plan.ready} of {replicas} replicas Ready (at least {floor} wanted)", gen)
+    before = next((c for c in st.conditions if c.type == Cond.PROGRESSING), None)
+    if plan.done:
+        why, state, message = Reason.ROLLOUT_COMPLETE, ConditionStatus.TRUE, f"all {replicas} replicas updated and Ready"
+        if before is not None and before.reason in (Reason.ROLLING_UPDATE, Reason.PROGRESS_DEADLINE_EXCEEDED):
+            events.append((EventType.NORMAL, Reason.ROLLOUT_COMPLETE, message))
+    elif stalled:
+        why, state = Reason.PROGRESS_DEADLINE_EXCEEDED, ConditionStatus.FALSE
+        message = (f"no new replica became Ready within the progress deadline; {plan.ready_updated} of {replicas} "
+                   f"updated and Ready, the others keep running")
+        if before is None or before.reason != Reason.PROGRESS_DEADLINE_EXCEEDED:
+            events.append((EventType.WARNING, Reason.PROGRESS_DEADLINE_EXCEEDED, message))
+    else:
+        why, state = (Reason.ROLLING_UPDATE if rolling else Reason.REPLICAS_UPDATED), ConditionStatus.TRUE
+        message = f"{plan.ready_updated} of {replicas} replicas updated and Ready"
+    return set_condition(conds, Cond.PROGRESSING, state, why, message, gen)
+
+
+def _same_conditions(st: EdgeWorkloadStatus, conds: Sequence[Any]) -> bool:
+    old = {(c.type, c.status, c.reason, c.message) for c in st.conditions}
+    return old == {(c.type, c.status, c.reason, c.message) for c in conds}
 
 
 TEMPLATE_ERRORS = (ValueError, TypeError, AttributeError, RecursionError)
@@ -235,7 +318,7 @@ async def create_pods(kube: AsyncKube, namespace: str, pods: list[dict[str, Any]
     return Reason.POD_FORBIDDEN, f"the API server refused the replica Pod: {first}", FORBIDDEN_RETRY_S
 
 
-def template_rejected(body: Mapping[str, Any], pods: Mapping[str, str], engine: PlacementEngine, reason: str,
+def template_rejected(body: Mapping[str, Any], pods: Mapping[str, PodState], engine: PlacementEngine, reason: str,
                       message: str, retry_after: float | None = None) -> Reconciled:
     """No replica Pod of this generation could be made: say why (phase, conditions, a Warning) and
     give the capacity the solve promised back to the engine.  Pods of an earlier generation (`pods`)
@@ -265,7 +348,7 @@ def selector_of(body: Mapping[str, Any]) -> str:
 
 
 async def scaled_to_zero(body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube,
-                         pods: Mapping[str, str], intent: intents.Intent | None) -> Reconciled:
+                         pods: Mapping[str, PodState], intent: intents.Intent | None) -> Reconciled:
     """`spec.replicas: 0`: no replica runs (the workload, its SLAs and its history stay); an intent
     is carried out with nothing to move."""
     meta = body["metadata"]
@@ -292,5 +375,14 @@ def _summary(outcome: Outcome) -> str:
     return ", ".join(f"{site} ({n})" for site, n in sorted(counts.items()))
 
 
-__all__ = ["Reconciled", "already_applied", "create_pods", "invalid", "key_of", "needs_work", "pod_name", "reconcile",
-           "template_rejected"]
+__all__ = [
+    "Reconciled",
+    "create_pods",
+    "decided",
+    "invalid",
+    "key_of",
+    "needs_work",
+    "pod_name",
+    "reconcile",
+    "template_rejected",
+]

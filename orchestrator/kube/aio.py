@@ -19,7 +19,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestrator.kube.errors import KubeConflict, KubeError, KubeNotFound, KubeUnavailable, classify
-from orchestrator.vocabulary import API_GROUP, API_VERSION, NODE_LABEL, priority_class
+from orchestrator.vocabulary import API_GROUP, API_VERSION, priority_class
 
 T = TypeVar("T")
 
@@ -95,18 +95,6 @@ class AsyncKube:
     async def close(self) -> None:
         await self.api.close()
 
-    async def pods_by_label(self, namespace: str, selector: str) -> dict[str, str]:
-        """Live (not terminating) pods matching `selector`: name -> node (from the affinity pin)."""
-        pods = await call_json(self.core.list_namespaced_pod, namespace, label_selector=selector)
-        out: dict[str, str] = {}
-        for pod in pods.get("items") or []:
-            meta = pod["metadata"]
-            if meta.get("deletionTimestamp"):
-                continue
-            out[meta["name"]] = (meta.get("labels") or {}).get(NODE_LABEL) or \
-                (pod.get("spec") or {}).get("nodeName") or ""
-        return out
-
     async def ensure_priority_class(self, priority: int) -> str:
         """The PriorityClass of workload priority `priority` (vocabulary.priority_class), created when
         missing: value `priority`, never preempting, never the default."""
@@ -120,6 +108,11 @@ class AsyncKube:
             await call_json(k8s.SchedulingV1Api(self.api).create_priority_class, body)
         self._priority_classes.add(name)
         return name
+
+    async def live_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The Pods matching `selector` that are not terminating."""
+        pods = await call_json(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        return [p for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
 
     async def create_pod(self, manifest: dict[str, Any]) -> bool:
         """Create a pod; False when it already exists (idempotent)."""

@@ -165,6 +165,39 @@ Quantity = Annotated[
 """A non-negative Kubernetes quantity (int or string such as "500m", "2", "256Mi")."""
 
 
+def _int_or_percent(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"must be a whole number or a percentage such as 25%, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        return value
+    if re.fullmatch(r"[0-9]{1,3}%", value) and int(value[:-1]) <= 100:
+        return value
+    raise ValueError(f"must be a whole number or a percentage from 0% to 100%, got {value!r}")
+
+
+IntOrPercent = Annotated[
+    int | str,
+    BeforeValidator(_int_or_percent),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "x-kubernetes-int-or-string": True,
+        "pattern": r"^([0-9]{1,2}|100)%$",
+        "minimum": 0,
+    }),
+]
+"""A count or a percentage of the replicas ("25%"), as a Deployment's maxSurge and maxUnavailable."""
+
+
+def scaled(value: int | str, total: int, *, round_up: bool) -> int:
+    """An IntOrPercent as a count of `total` (percentages round up for a surge, down otherwise)."""
+    if isinstance(value, int):
+        return value
+    share = total * int(value[:-1])
+    return -(-share // 100) if round_up else share // 100
+
+
 def parse_quantity(q: str | int) -> Decimal:
     """A quantity's value as a Decimal ("500m" -> 0.5, "256Mi" -> 268435456)."""
     text = str(q)

@@ -12,12 +12,14 @@ from orchestrator.resources.common import (
     DNS_LABEL,
     CelRule,
     Conditions,
+    IntOrPercent,
     K8sModel,
     Label,
     Quantity,
     StatusModel,
     Tier,
     parse_quantity,
+    scaled,
 )
 from orchestrator.vocabulary import GROUP_VERSION, Phase
 
@@ -206,6 +208,36 @@ class MigrationPolicy(K8sModel):
     )
 
 
+class RolloutStrategy(K8sModel):
+    """How a new version of the replicas (Pod template or resources) replaces the old, as a
+    Deployment's RollingUpdate; it also bounds every move (offload, fail-back, re-placement)."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule="!has(self.maxSurge) || !has(self.maxUnavailable) || !(self.maxSurge == 0 || self.maxSurge == '0%') "
+            "|| !(self.maxUnavailable == 0 || self.maxUnavailable == '0%')",
+            message="spec.strategy.maxUnavailable: may not be 0 when maxSurge is 0 (nothing could progress)",
+            field_path=".maxUnavailable",
+            check=lambda s: scaled(s.max_surge, 100, round_up=True) > 0 or scaled(s.max_unavailable, 100,
+                                                                                  round_up=False) > 0,
+        ),
+    )
+
+    max_surge: IntOrPercent = Field(
+        default="25%", description="Replicas that may run above spec.replicas while replacing (count or %, rounded up).",
+        json_schema_extra={"default": "25%"},
+    )
+    max_unavailable: IntOrPercent = Field(
+        default="25%", description="Replicas that may be unavailable while replacing (count or %, rounded down).",
+        json_schema_extra={"default": "25%"},
+    )
+    progress_deadline_seconds: int = Field(
+        default=600, ge=1, le=86400,
+        description="Seconds a rollout or move may go without a new replica becoming Ready before the "
+        "Progressing condition says ProgressDeadlineExceeded (old replicas stay).",
+    )
+
+
 class EdgeWorkloadSpec(K8sModel):
     """Desired state of an EdgeWorkload: what to run, for whom, and with which QoS."""
 
@@ -225,6 +257,11 @@ class EdgeWorkloadSpec(K8sModel):
     )
     priority: int = Field(
         default=0, ge=0, le=1000, description="Priority when capacity is short (0..1000, higher wins)."
+    )
+    strategy: RolloutStrategy = Field(
+        default_factory=RolloutStrategy,
+        description="Rolling replacement of replicas (maxSurge, maxUnavailable: as a Deployment's, default 25 %).",
+        json_schema_extra={"default": {}},
     )
     migration: MigrationPolicy = Field(
         default_factory=MigrationPolicy,
@@ -292,6 +329,19 @@ class EdgeWorkloadStatus(StatusModel):
     phase: Phase | None = Field(default=None, description="Pending, Placed, Unplaceable or Degraded.")
     replicas: int | None = Field(
         default=None, ge=0, le=1000, description="Replica Pods of the current placement (the scale subresource reads it).",
+    )
+    updated_replicas: int | None = Field(
+        default=None, ge=0, description="Replica Pods of the current version (Pod template and resources).",
+    )
+    ready_replicas: int | None = Field(default=None, ge=0, description="Replica Pods that are Ready.")
+    available_replicas: int | None = Field(
+        default=None, ge=0, description="Replica Pods available to users (Ready; as a Deployment's).",
+    )
+    template_hash: str | None = Field(
+        default=None, max_length=63, description="Hash of the current version: the template-hash label of its Pods.",
+    )
+    last_progress_time: datetime | None = Field(
+        default=None, description="When a replica of the current placement last became Ready (rollouts, moves).",
     )
     selector: str | None = Field(
         default=None, max_length=400,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.decision import build_pod, decision_id, plan_pods, pod_name
+from orchestrator.decision import build_pod, decision_id
 from orchestrator.resources import EdgeWorkloadSpec
 
 SPEC = EdgeWorkloadSpec.model_validate({
@@ -16,27 +16,6 @@ SPEC = EdgeWorkloadSpec.model_validate({
 })
 OWNER = {"apiVersion": "edgeorch.io/v1alpha1", "kind": "EdgeWorkload",
          "metadata": {"name": "cam", "namespace": "city", "uid": "u-1"}}
-
-
-@pytest.mark.parametrize(("current", "target", "keep", "delete", "create"), [
-    ({}, ["n1", "n1", "n2"], 0, 0, 3),
-    ({"cam-x-0": "n1"}, ["n1"], 1, 0, 0),
-    ({"cam-x-0": "n1", "cam-x-1": "n1"}, ["n1", "n2"], 1, 1, 1),
-    ({"cam-x-0": "n1"}, ["n2"], 0, 1, 1),
-    ({"cam-x-0": "n1", "cam-y-0": "n2"}, [], 0, 2, 0),
-])
-def test_plan_keeps_pods_on_wanted_nodes(current, target, keep, delete, create) -> None:  # type: ignore[no-untyped-def]
-    plan = plan_pods(current, target)
-    assert (len(plan.keep), len(plan.delete), len(plan.create)) == (keep, delete, create)
-    after = [current[p] for p in plan.keep] + [n for n, _ in plan.create]
-    assert sorted(after) == sorted(target)
-
-
-def test_new_pods_never_reuse_an_index_in_use_on_that_node() -> None:
-    current = {pod_name("cam", "n1", 0): "n1"}
-    plan = plan_pods(current, ["n1", "n1"])
-    assert plan.create == (("n1", 1),)
-    assert pod_name("cam", "n1", 1) != pod_name("cam", "n1", 0)
 
 
 def test_decision_id_ignores_replica_order_but_not_nodes() -> None:
