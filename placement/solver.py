@@ -1,7 +1,7 @@
 """The `cpsat` solver: filters, LP bound and rounding, CP-SAT, re-placement.
 
 Small models (few feasible pairs): exact CP-SAT from the best of a portfolio of greedy
-starts (skipped above QUICK_PAIRS pairs on a limit too short for a second CP-SAT pass: it
+starts (skipped above Tuning.quick_pairs pairs on a limit too short for a second CP-SAT pass: it
 would not prove them), then from the rounded LP and the best so far (after replica swaps and
 moves, and, if a placeable workload is left out, after CP-SAT on the placement-only model),
 then the swaps again on CP-SAT's result unless it is proven optimal. Larger ones: the grouped LP
@@ -29,15 +29,7 @@ import numpy as np
 
 from placement.baselines import regret_greedy
 from placement.bounds import lower_bound
-from placement.cpsat import (
-    BUILD_S_PER_PAIR,
-    DTIME_PER_SECOND,
-    BuiltModel,
-    ModelSpec,
-    build_model,
-    build_placement_model,
-    solve_built,
-)
+from placement.cpsat import BuiltModel, ModelSpec, build_model, build_placement_model, solve_built
 from placement.explain import build_result
 from placement.lns import improve
 from placement.lp import solve_lp
@@ -45,48 +37,11 @@ from placement.model import Instance, Prices, SolverConfig, SolveResult, Status,
 from placement.objective import evaluate
 from placement.portfolio import best_baseline, no_worse, value_of
 from placement.problem import Problem, left_out
-from placement.replace import SMALL_MODEL, replace_affected
+from placement.replace import replace_affected
 from placement.rounding import lp_order, repair, round_lp
 from placement.swaps import applicable, improve_swaps
+from placement.tuning import TUNING as T
 from placement.warm import warm_bound
-
-REPAIR_ROUNDS = 4
-TWO_ROUNDINGS = 3_000  # workloads: up to this many, round the LP twice
-RESERVE = 0.06  # share of the time limit kept for the bound and the result
-LP_LARGE = 0.6  # most of the time limit the LP (all pricing rounds) may take on large models
-LP_SHARE = 0.5  # share of the time limit the LP (and its rounding) may take on small models
-QUICK_SHARE = 0.1  # small models: a first CP-SAT try on this share, which proves tiny ones (online batches)
-QUICK_PAIRS = 1_000  # pairs: above this, on a limit too short for the second CP-SAT pass, no quick try either:
-# online batches of 24-48 workloads on 200 nodes at 0.15-0.19 s, 6 seeds each: it proved 1 of 18 optimal,
-# its model and solve took 0.10-0.27 s (the solve 1.0-1.6x its limit, 0.2-0.4x without it), and the
-# objectives stayed the same but for 4 instances (+-0.5 %); its bound was the better one (mean gap 0.7-1.6 %
-# with it, 2.6-2.7 % with the LP's bound alone)
-SINGLE_DTIME = 0.3  # small models' second pass: CP-SAT's deterministic seconds per second of its share
-# (one worker with presolve runs about 0.4 of them per wall second on two loaded cores)
-PLACEMENT_FIRST_DTIME = 0.025  # a search that left a placeable workload out (small or large model): the
-# placement-only model's deterministic seconds per second of the limit, and at least PLACEMENT_FIRST_MIN (short limits:
-# its fixed cost, about 0.05 s, is paid anyway; 50 x 20 at 0.2 s and load 0.9, the 7 instances that left a
-# placeable workload out: 0.005 placed more in 1 of them, 0.05 in all 7)
-PLACEMENT_FIRST_MIN = 0.05
-PLACEMENT_FIRST_BUILD = 0.25  # the placement-first model only if building it takes at most this share of the limit
-# (it ran after the deadline: 1,000 x 200 at loads 0.8-1.05 and a 2 s limit returned after 2.7-3.8 s)
-LP_MIN_S = 0.5  # and at most this (a large LP's first solve has a bounded number of columns)
-BASELINE_S_PER_PAIR = 2.5e-6  # wall seconds of all four baselines per pair (1,000 x 200: 0.25 s; 10,000 x 1,000: 6-13 s)
-BASELINE_SHARE = 0.25  # the baselines are starts when they take at most this share of the limit, else a floor at the end
-LP_S_PER_PAIR = 4e-6  # wall seconds of the LP's set-up and first solve per pair (1,000 x 200: 0.25-0.48 s)
-ROUND_S_PER_PAIR = 1.5e-6  # wall seconds of one LP rounding per pair (1,000 x 200: 0.09-0.13 s for 93,000 pairs)
-SWAP_S_PER_REPLICA = 1e-4  # of one pass of swaps, moves and ejections per replica (1,000 x 200: 0.1-0.15 s)
-RESULT_S_PER_WORKLOAD = 2.5e-4  # of the result (scoring, explanations, and the Lagrangian bound where no LP ran)
-# per workload (1,000: the result 0.04-0.13 s, the bound 0.1 s)
-LATE_SHARE, LATE_S = 0.1, 0.05  # every solve returns within (1 + LATE_SHARE) x its limit + LATE_S (SolverConfig)
-RESULT_S = 0.03  # kept for the result after the last stage that may run past the limit (small models only)
-MIN_PASS_S = 0.02  # a CP-SAT pass starts only with this much time left before the contract's end
-AFTER_FILL = 0.6  # and then the share of their budget the CP-SAT passes keep (the placement-only
-# model, its solve and the swaps took the rest; with the whole budget they ran into the wall-clock
-# limit, and the result varied from run to run)
-SECOND_PASS_S = 0.2  # small models: the LP and a second CP-SAT pass only when the limit leaves this much
-# (decided on the limit, not the clock: same input and seed, same result)
-REPLACE_BOUND_STEPS = 20  # subgradient steps of the Lagrangian bound after a re-placement
 
 
 def _best_start(problem: Problem, floor: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -99,7 +54,7 @@ def _best_start(problem: Problem, floor: dict[str, tuple[str, ...]]) -> dict[str
     best_value, best_i = min(scored)
     best = starts[best_i]
     first: list[int] = []
-    for _ in range(REPAIR_ROUNDS):  # repair: retry with the left-out workloads first
+    for _ in range(T.start_repair_rounds):  # repair: retry with the left-out workloads first
         missing = left_out(problem, best)
         if not missing:
             break
@@ -123,13 +78,13 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float, hard: f
     can be built in time): (assignment, proven bound, the LP's prices)."""
     inst = problem.instance
     pairs = int(problem.pairs().start[-1])
-    swap_s = problem.cat.all_replicas * SWAP_S_PER_REPLICA if applicable(problem) else 0.0
-    after_lp = pairs * ROUND_S_PER_PAIR + swap_s  # a rounding and a swap pass
-    lp_s = min(deadline - time.perf_counter() - after_lp, LP_LARGE * config.time_limit_s)
+    swap_s = problem.cat.all_replicas * T.swap_s_per_replica if applicable(problem) else 0.0
+    after_lp = pairs * T.round_s_per_pair + swap_s  # a rounding and a swap pass
+    lp_s = min(deadline - time.perf_counter() - after_lp, T.lp_share_large * config.time_limit_s)
     # (no LP when not even its first solve fits: 1,000 x 200 took 0.3-0.5 s for it, whatever its limit)
-    lp = solve_lp(problem, {}, max(0.05, lp_s)) if lp_s >= min(LP_MIN_S, pairs * LP_S_PER_PAIR) else None
+    lp = solve_lp(problem, {}, max(0.05, lp_s)) if lp_s >= min(T.lp_min_s, pairs * T.lp_s_per_pair) else None
     best: dict[str, tuple[str, ...]] = {}
-    for near_only in (True, False) if len(inst.workloads) <= TWO_ROUNDINGS else (True,):
+    for near_only in (True, False) if len(inst.workloads) <= T.two_roundings_max_workloads else (True,):
         if best and time.perf_counter() + after_lp > deadline:
             break  # no time for the second rounding
         if lp is not None and lp.values:  # two notions of a big workload (packed first): keep the better rounding
@@ -145,7 +100,7 @@ def _cold_large(problem: Problem, config: SolverConfig, deadline: float, hard: f
     # the swaps and the search stop on their own (deterministic) budgets; the clock is only a safety net,
     # at the contract's end less the result's time (at `deadline`, a loaded machine cut them short and the
     # same input gave another result: 1,000 x 200 at loads 0.8 and 1.05, 2 s)
-    swapped = improve_swaps(problem, best, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA)
+    swapped = improve_swaps(problem, best, hard - problem.cat.all_replicas * T.swap_s_per_replica)
     best = repair(problem, improve(problem, swapped, config, hard))
     if left_out(problem, best):
         best = _placement_first(problem, config, best, _fill_spec(problem, best), deadline)
@@ -163,15 +118,15 @@ def _whole(problem: Problem) -> ModelSpec:
 
 
 def _quick(problem: Problem, config: SolverConfig, floor: dict[str, tuple[str, ...]]) -> tuple[dict[str, tuple[str, ...]], float, bool, BuiltModel]:
-    """CP-SAT on the whole small model from the greedy start, on QUICK_SHARE of the time limit (tiny
+    """CP-SAT on the whole small model from the greedy start, on Tuning.quick_share of the time limit (tiny
     instances, such as the operator's online batches, are proven optimal in a fraction of the full
     pipeline's time): the best assignment, CP-SAT's bound, whether it proved optimality, and the
     model (the second pass solves it again from a better start)."""
     spec = _whole(problem)
     built = build_model(problem, spec)
-    share = config.time_limit_s * QUICK_SHARE
+    share = config.time_limit_s * T.quick_share
     start = _best_start(problem, floor)
-    budget = share * DTIME_PER_SECOND
+    budget = share * T.dtime_per_s
     # (the wall limit is only a safety net: the deterministic budget must stop it, or the result would vary)
     outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=budget)
     optimal = outcome.solved and outcome.status == "OPTIMAL"
@@ -189,14 +144,14 @@ def _placement_first(problem: Problem, config: SolverConfig, best: dict[str, tup
     cheap; the better of that and `best`. (100 x 20, seeds 0-15: 3 placeable workloads left out
     without it, none with it; seed 9: 1,361.6 -> 655.3. 250 x 200 at load 0.8, seed 2, on the
     model of `_fill_spec`: 4,361.0 -> 2,431.5 in 0.24 s.) Skipped when its model could not be built
-    and solved in time: on more pairs than PLACEMENT_FIRST_BUILD of the time limit builds (decided on
+    and solved in time: on more pairs than Tuning.placement_first_build_share of the time limit builds (decided on
     the limit: same input, same result), or than the clock leaves (a safety net on a loaded machine)."""
     pairs = sum(len(spec.candidates[wi]) for wi in spec.free)
-    dtime = max(PLACEMENT_FIRST_MIN, PLACEMENT_FIRST_DTIME * config.time_limit_s)
-    build_s = pairs * BUILD_S_PER_PAIR
+    dtime = max(T.placement_first_min_dtime, T.placement_first_dtime * config.time_limit_s)
+    build_s = pairs * T.build_s_per_pair
     # the contract's end (1.1 x the limit + 50 ms) less what the result takes after it (SolverConfig)
-    end = deadline + (RESERVE + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S
-    if build_s > PLACEMENT_FIRST_BUILD * config.time_limit_s or build_s + MIN_PASS_S > end - time.perf_counter():
+    end = deadline + (T.reserve_share + T.late_share) * config.time_limit_s + T.late_s - T.result_s
+    if build_s > T.placement_first_build_share * config.time_limit_s or build_s + T.min_pass_s > end - time.perf_counter():
         return best
     built = build_placement_model(problem, spec)
     outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.02, end - time.perf_counter()),
@@ -233,12 +188,12 @@ def _second_pass(
     budget: (assignment, bound, optimal, solved, LP prices). From which start CP-SAT finds the better
     solution varies from instance to instance; one worker is reproducible without interleaving
     the portfolio, which on two cores finds far less in the same time."""
-    lp = solve_lp(problem, {}, config.time_limit_s * LP_SHARE)
+    lp = solve_lp(problem, {}, config.time_limit_s * T.lp_share_small)
     starts: list[dict[str, tuple[str, ...]]] = []
     if lp.values:
         rounded = improve_swaps(problem, round_lp(problem, lp, lp_order(problem, lp)))
         starts.append(rounded)
-        searched = improve(problem, rounded, config, start + config.time_limit_s * LP_SHARE) if search else rounded
+        searched = improve(problem, rounded, config, start + config.time_limit_s * T.lp_share_small) if search else rounded
         for candidate in (rounded, searched):
             if _better(problem, candidate, best):
                 best = candidate
@@ -251,13 +206,13 @@ def _second_pass(
     if best not in starts:
         starts.append(best)
     single = replace(config, workers=1)
-    dtime = (1.0 - LP_SHARE) * config.time_limit_s * SINGLE_DTIME * (AFTER_FILL if filled else 1.0) / len(starts)
+    dtime = (1.0 - T.lp_share_small) * config.time_limit_s * T.pass_dtime_per_s * (T.after_fill_share if filled else 1.0) / len(starts)
     solved = False
-    hard = deadline + (RESERVE + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S  # (small models: as in
+    hard = deadline + (T.reserve_share + T.late_share) * config.time_limit_s + T.late_s - T.result_s  # (small models: as in
     # _placement_first; a pass that started after the deadline with at least 0.1 s made 100 x 20 at 0.2-0.5 s late)
     for hint in starts:
         left = hard - time.perf_counter()
-        if left < MIN_PASS_S:
+        if left < T.min_pass_s:
             break
         outcome = solve_built(problem, built, hint, single, left, presolve=True, dtime=dtime)
         if not outcome.solved:
@@ -276,17 +231,17 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     ones; for re-placement, a model over the affected workloads only."""
     start = time.perf_counter()
     # the rest: bound and result (at least what the result takes on this many workloads)
-    reserve = max(RESERVE * config.time_limit_s, RESULT_S_PER_WORKLOAD * len(inst.workloads))
+    reserve = max(T.reserve_share * config.time_limit_s, T.result_s_per_workload * len(inst.workloads))
     deadline = start + max(0.5 * config.time_limit_s, config.time_limit_s - reserve)
-    hard = start + (1.0 + LATE_SHARE) * config.time_limit_s + LATE_S - RESULT_S - RESULT_S_PER_WORKLOAD * len(inst.workloads)
+    hard = start + (1.0 + T.late_share) * config.time_limit_s + T.late_s - T.result_s - T.result_s_per_workload * len(inst.workloads)
     problem = Problem(inst, weights)
     incremental = config.incremental and any(w.current for w in inst.workloads)
     pairs = sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads)))
     # every baseline is a start where they are cheap next to the limit (decided on the limit: same input,
     # same result), and the result is never worse than the best of them; where they are not (10,000 x
     # 1,000: 6-13 s of a 30 s limit before the LP), they run after the search, in time kept for them
-    baseline_s = pairs * BASELINE_S_PER_PAIR
-    early = baseline_s <= BASELINE_SHARE * config.time_limit_s
+    baseline_s = pairs * T.baseline_s_per_pair
+    early = baseline_s <= T.baseline_share * config.time_limit_s
     floor: dict[str, tuple[str, ...]] | None = None
     if early:
         floor, floor_value, _ = best_baseline(problem)
@@ -303,11 +258,11 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
         prices, own_lp = replaced.prices, math.isfinite(proven)
         if not own_lp and config.prices is not None:  # no LP ran: the earlier solve's prices
             proven, prices = warm_bound(problem, config.prices), config.prices
-    elif pairs > SMALL_MODEL:
+    elif pairs > T.small_model_pairs:
         best, proven, prices = _cold_large(problem, config, deadline, hard, floor)
     else:
-        second = config.time_limit_s * (1.0 - RESERVE - QUICK_SHARE) >= SECOND_PASS_S
-        quick = second or pairs <= QUICK_PAIRS
+        second = config.time_limit_s * (1.0 - T.reserve_share - T.quick_share) >= T.second_pass_min_s
+        quick = second or pairs <= T.quick_pairs
         built: BuiltModel | None = None
         if quick:
             best, proven, optimal, built = _quick(problem, config, floor or {})
@@ -324,12 +279,12 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
     if floor is None:
         floor, floor_value, _ = best_baseline(problem)
     if floor_value < value_of(problem, best) - 1e-9:  # the search lost to a baseline: start from it again
-        best = no_worse(problem, improve_swaps(problem, floor, hard - problem.cat.all_replicas * SWAP_S_PER_REPLICA),
+        best = no_worse(problem, improve_swaps(problem, floor, hard - problem.cat.all_replicas * T.swap_s_per_replica),
                         floor, floor_value)
     value = evaluate(inst, weights, best, problem.penalty).objective
     # the Lagrangian bound too, unless a re-placement already has the whole problem's LP bound (stronger)
-    if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= SMALL_MODEL)):
-        proven = max(proven, lower_bound(problem, upper=value, iterations=REPLACE_BOUND_STEPS if incremental else 80))
+    if not optimal and ((incremental and not own_lp) or (not incremental and pairs <= T.small_model_pairs)):
+        proven = max(proven, lower_bound(problem, upper=value, iterations=T.replace_bound_steps if incremental else 80))
     if not solved_any:
         status = Status.TIMEOUT
     elif optimal:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import placement.solver as solver
+from placement.tuning import TUNING
 from placement import SolverConfig, Status, Weights, check_violations, solve
 from placement.generator import generate
 from placement.problem import Problem
@@ -35,7 +36,7 @@ def _pairs(n_w: int, n_n: int, seed: int) -> tuple[Any, int]:
 def test_an_online_batch_too_large_to_prove_skips_the_quick_try(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _counting(monkeypatch)
     inst, pairs = _pairs(33, 200, 1)
-    assert solver.QUICK_PAIRS < pairs <= 4_000, f"{pairs} pairs: not the small path above QUICK_PAIRS any more"
+    assert TUNING.quick_pairs < pairs <= 4_000, f"{pairs} pairs: not the small path above Tuning.quick_pairs any more"
     result = solve(inst, Weights(), SolverConfig(time_limit_s=0.15, seed=0))
     assert calls == []
     assert check_violations(inst, result) == []
@@ -48,7 +49,7 @@ def test_an_online_batch_too_large_to_prove_skips_the_quick_try(monkeypatch: pyt
 def test_a_tiny_batch_still_gets_the_quick_try(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _counting(monkeypatch)
     inst, pairs = _pairs(12, 200, 0)
-    assert pairs <= solver.QUICK_PAIRS
+    assert pairs <= TUNING.quick_pairs
     result = solve(inst, Weights(), SolverConfig(time_limit_s=0.15, seed=0))
     assert calls == [12]
     assert check_violations(inst, result) == []
@@ -57,7 +58,7 @@ def test_a_tiny_batch_still_gets_the_quick_try(monkeypatch: pytest.MonkeyPatch) 
 def test_a_limit_with_a_second_pass_keeps_the_quick_try(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _counting(monkeypatch)
     inst, pairs = _pairs(33, 200, 1)
-    assert pairs > solver.QUICK_PAIRS
+    assert pairs > TUNING.quick_pairs
     result = solve(inst, Weights(), SolverConfig(time_limit_s=1.0, seed=0))
     assert calls == [33]
     assert check_violations(inst, result) == []
