@@ -27,7 +27,7 @@ from placement.model import (
     Workload,
 )
 from placement.objective import evaluate
-from placement.solver import solve_cpsat
+from placement.pipeline import solve_cpsat
 from placement.violations import check_violations
 
 SolverFn = Callable[[Instance, Weights, SolverConfig], SolveResult]
