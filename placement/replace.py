@@ -15,12 +15,12 @@ greedy start already leaves a placeable workload out goes to that LP directly.
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
+from placement.budget import Budget
 from placement.catalog import BoolArray, FloatArray, IntArray
 from placement.cpsat import ModelSpec, solve_model
 from placement.lp import solve_lp
@@ -191,11 +191,11 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
     return pack.assignment
 
 
-def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Replacement:
+def replace_affected(problem: Problem, config: SolverConfig, budget: Budget) -> Replacement:
     """Re-place the affected workloads with CP-SAT, the others fixed (then the LP fallback if a
     placeable workload is left out). CP-SAT stops on a deterministic budget (a share of the time
-    limit), `end` is a safety net."""
-    budget = T.replace_dtime_share * config.time_limit_s * T.dtime_per_s
+    limit), the budget's deadline is a safety net."""
+    dtime = budget.dtime(budget.share(T.replace_dtime_share))
     free, fixed, valid, gainers = _split(problem)
     best = _replace_start(problem, free, fixed, valid, gainers)
     solved = False
@@ -205,7 +205,7 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
         # a large model whose fixed start leaves a placeable workload out: the whole problem's LP
         # settles it (1,000 churn: the fixed rounds' CP-SAT and repair cost 0.8 s and the LP's
         # rounding replaced their result anyway)
-        return _lp_fallback(problem, best, True, end, valid, config)
+        return _lp_fallback(problem, best, True, budget, valid, config)
     for _round in range(2):
         large = _pruned_size(problem, free) > T.replace_cpsat_pairs
         candidates, _ = prune(problem, free, best) if not large else ({}, False)
@@ -215,8 +215,8 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
         if large:
             candidates, _ = prune(problem, free, best)
         spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
-        wall = min(end - time.perf_counter(), T.replace_wall_share * config.time_limit_s)
-        outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=budget)
+        wall = min(budget.left(), budget.share(T.replace_wall_share))
+        outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=dtime)
         if outcome.solved:
             solved = True
             new = evaluate(inst, wt, outcome.assignment, pen).objective
@@ -229,17 +229,17 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     best = _restore(problem, repair(problem, best), valid)
     if not left_out(problem, best):
         return Replacement(best, solved, -math.inf)
-    return _lp_fallback(problem, best, solved, end, valid, config)
+    return _lp_fallback(problem, best, solved, budget, valid, config)
 
 
-def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, end: float,
+def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, budget: Budget,
                  valid: BoolArray, config: SolverConfig) -> Replacement:
     """The whole problem's LP, rounded with current nodes first and moved back where that pays
     (small models: then CP-SAT on the whole model); the better of this and `best` by the exact
     objective, and the LP's proven bound."""
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
-    # the LP gets its share of the limit even past `end`: a running workload left out is worse than a late answer
-    lp = solve_lp(problem, best, max(end - time.perf_counter(), T.fallback_lp_share * config.time_limit_s))
+    # the LP gets its share of the limit even past the deadline: a running workload left out is worse than a late answer
+    lp = solve_lp(problem, best, max(budget.left(), budget.share(T.fallback_lp_share)))
     value = evaluate(inst, wt, best, pen).objective
     # (big workloads by their mean candidate first; the other notion of big only if that leaves one out)
     for near_only in (False, True) if lp.values else ():
@@ -251,21 +251,20 @@ def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: boo
         if not left_out(problem, best):
             break
     if sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= T.small_model_pairs:
-        settled = _restore(problem, _settle(problem, best, config, end), valid)
+        settled = _restore(problem, _settle(problem, best, config, budget), valid)
         if evaluate(inst, wt, settled, pen).objective < value - 1e-9:
             best = settled
     return Replacement(best, solved, lp.bound, lp.prices)
 
 
 def _settle(problem: Problem, assignment: dict[str, tuple[str, ...]], config: SolverConfig,
-            end: float) -> dict[str, tuple[str, ...]]:
+            budget: Budget) -> dict[str, tuple[str, ...]]:
     """CP-SAT on the whole (small) model from `assignment`."""
     inst = problem.instance
     free = list(range(len(inst.workloads)))
     spec = ModelSpec(free, {wi: problem.candidates(wi) for wi in free}, complete=False)
-    wall = max(0.05, min(end - time.perf_counter(), (T.small_settle_share + T.replace_wall_share) * config.time_limit_s))
-    outcome = solve_model(problem, spec, assignment, config, wall,
-                          dtime=T.small_settle_share * config.time_limit_s * T.dtime_per_s)
+    wall = max(0.05, min(budget.left(), budget.share(T.small_settle_share + T.replace_wall_share)))
+    outcome = solve_model(problem, spec, assignment, config, wall, dtime=budget.dtime(budget.share(T.small_settle_share)))
     return outcome.assignment if outcome.solved else assignment
 
 

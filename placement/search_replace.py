@@ -21,7 +21,7 @@ from placement.warm import warm_bound
 def replace_affected_stage(state: State, budget: Budget) -> None:
     """Re-place the affected workloads (and those in their way), then swaps and moves on the result.
     Its LP fallback, if it ran, proves the whole problem's bound and hands on its prices."""
-    replaced = replace_affected(state.problem, state.config, budget.deadline)
+    replaced = replace_affected(state.problem, state.config, budget)
     state.best = improve_swaps(state.problem, replaced.assignment)
     state.solved, state.bound, state.prices = replaced.solved, replaced.bound, replaced.prices
     state.own_lp = math.isfinite(state.bound)
