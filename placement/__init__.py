@@ -2,7 +2,9 @@
 
 Owns: the validated placement instance (nodes, sites, cells, workloads, weights), the
 filter plugins that prune impossible workload/node pairs, the CP-SAT model, the
-baseline heuristics and the always-complete result with explanations.
+baseline heuristics and the always-complete result with explanations. The `cpsat`
+solver is a pipeline of named stages (placement.pipeline: its recipes; placement.budget:
+the time each stage gets; placement.tuning: every tuning constant).
 
 Must not: do any I/O. No Kubernetes, no chain, no Prometheus, no HTTP, no files,
 no clocks other than the solver's own wall-time measurement. The same input and
@@ -27,7 +29,7 @@ from placement.model import (
     Workload,
 )
 from placement.objective import evaluate
-from placement.solver import solve_cpsat
+from placement.pipeline import solve_cpsat
 from placement.violations import check_violations
 
 SolverFn = Callable[[Instance, Weights, SolverConfig], SolveResult]

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from placement.catalog import FloatArray, IntArray
 from placement.problem import Problem
+from placement.tuning import TUNING as T
 
 
 def _site_cost_matrix(problem: Problem) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -130,9 +131,6 @@ def lower_bound(problem: Problem, upper: float | None = None, iterations: int = 
     return float(best)
 
 
-SAFETY = 1e-7  # relative margin taken off every bound for floating-point error (as placement.lp)
-
-
 def volume_bound(problem: Problem) -> float:
     """The volume bound: per resource, every replica's cheapest cost plus its share of its node's
     opening cost, or its workload's penalty (the cheaper); the best over the resources."""
@@ -188,5 +186,5 @@ def honest(problem: Problem, bound: float) -> float:
     value = max(bound, volume_bound(problem))
     if not math.isfinite(value):
         return value
-    value -= SAFETY * (abs(value) + 1.0)
+    value -= T.bound_safety * (abs(value) + 1.0)
     return float(math.ceil(value)) if integral(problem) else value

@@ -1,8 +1,8 @@
 """The CP-SAT model: one integer count variable per (workload, candidate node).
 
 Identical replicas are aggregated into counts, so symmetric replica orderings do not
-exist. Objective coefficients are scaled by SCALE and rounded DOWN, so the model's
-proven bound divided by SCALE is a valid bound on the true objective (which is then
+exist. Objective coefficients are scaled by Tuning.cpsat_scale and rounded DOWN, so the model's
+proven bound divided by cpsat_scale is a valid bound on the true objective (which is then
 recomputed exactly by `placement.objective`).
 """
 
@@ -18,12 +18,7 @@ from ortools.sat.python import cp_model
 from placement.catalog import IntArray
 from placement.model import SolverConfig
 from placement.problem import Problem
-
-SCALE = 1000
-PRESOLVE = False
-BUILD_S_PER_PAIR = 2e-5  # wall seconds to build a model, per (workload, node) pair (1,000 x 200 at load 0.9:
-# the placement-first model of 93,000 pairs took 1.3-1.44 s to build on two loaded cores, 1.5e-5 per pair)
-DTIME_PER_SECOND = 0.15  # deterministic-time budget per wall second (reached first even on 2 loaded cores)
+from placement.tuning import TUNING as T
 
 
 @dataclass
@@ -46,7 +41,7 @@ class ModelOutcome:
 
 
 def _floor(x: float) -> int:
-    return math.floor(x * SCALE + 1e-9)
+    return math.floor(x * T.cpsat_scale + 1e-9)
 
 
 @dataclass
@@ -59,13 +54,13 @@ class BuiltModel:
     placed: dict[int, cp_model.IntVar]
     keep: dict[tuple[int, int], cp_model.IntVar]
     active: dict[int, cp_model.IntVar]
-    terms: int  # objective terms (each loses < 1/SCALE to rounding down)
+    terms: int  # objective terms (each loses < 1/cpsat_scale to rounding down)
     balance: bool
 
 
 def solve_model(
     problem: Problem, spec: ModelSpec, hint: dict[str, tuple[str, ...]], config: SolverConfig,
-    time_limit_s: float, presolve: bool = PRESOLVE, dtime: float | None = None,
+    time_limit_s: float, presolve: bool = T.cpsat_presolve, dtime: float | None = None,
 ) -> ModelOutcome:
     """Build and solve the model once (see `solve_built`)."""
     return solve_built(problem, build_model(problem, spec), hint, config, time_limit_s, presolve, dtime)
@@ -73,7 +68,7 @@ def solve_model(
 
 def build_model(problem: Problem, spec: ModelSpec) -> BuiltModel:
     """The CP-SAT model of `spec`: counts per (workload, candidate node), capacities, spread limits,
-    node activity, migrations and the objective scaled by SCALE (rounded down)."""
+    node activity, migrations and the objective scaled by Tuning.cpsat_scale (rounded down)."""
     cat = problem.cat
     inst = problem.instance
     wt = problem.weights
@@ -177,7 +172,7 @@ def build_model(problem: Problem, spec: ModelSpec) -> BuiltModel:
         if free_pods[n] <= cat.all_replicas and sum(upper[(wi, n)] for wi, _ in items) > free_pods[n]:
             model.add(sum(v for _, v in items) <= int(max(free_pods[n], 0)))
 
-    k_bal = math.floor(wt.balance * SCALE)
+    k_bal = math.floor(wt.balance * T.cpsat_scale)
     if k_bal > 0:
         base_util = max(
             (float(cat.used_cpu[n] + load[n]) / float(cat.cap_cpu[n])
@@ -209,11 +204,11 @@ def build_placement_model(problem: Problem, spec: ModelSpec) -> BuiltModel:
 
 def solve_built(
     problem: Problem, built: BuiltModel, hint: dict[str, tuple[str, ...]], config: SolverConfig,
-    time_limit_s: float, presolve: bool = PRESOLVE, dtime: float | None = None,
+    time_limit_s: float, presolve: bool = T.cpsat_presolve, dtime: float | None = None,
 ) -> ModelOutcome:
     """Solve a built model; `hint` (a feasible assignment) seeds the search (it replaces any hint
     of an earlier solve of the same model). With `config.deterministic`, the search stops after
-    `dtime` deterministic seconds (default: the wall limit x DTIME_PER_SECOND); pass a budget that
+    `dtime` deterministic seconds (default: the wall limit x Tuning.dtime_per_s); pass a budget that
     does not depend on the clock."""
     cat = problem.cat
     inst = problem.instance
@@ -226,7 +221,7 @@ def solve_built(
     params.num_workers = max(1, config.workers)
     params.max_time_in_seconds = max(0.05, time_limit_s)
     if config.deterministic:
-        params.max_deterministic_time = max(0.01, time_limit_s * DTIME_PER_SECOND if dtime is None else dtime)
+        params.max_deterministic_time = max(0.01, time_limit_s * T.dtime_per_s if dtime is None else dtime)
         params.interleave_search = params.num_workers > 1
     params.relative_gap_limit = 1e-6
     params.cp_model_probing_level = 0
@@ -248,8 +243,8 @@ def solve_built(
         picked = chosen.get(wi)
         if picked and solver.value(placed[wi]):
             assignment[inst.workloads[wi].name] = _order_like_current(problem, wi, picked)
-    slack = (1.0 + built.terms) / SCALE * 1e-3 + (1.0 / SCALE if built.balance else 0.0)
-    bound = solver.best_objective_bound / SCALE - slack
+    slack = (1.0 + built.terms) / T.cpsat_scale * 1e-3 + (1.0 / T.cpsat_scale if built.balance else 0.0)
+    bound = solver.best_objective_bound / T.cpsat_scale - slack
     return ModelOutcome(assignment, name, bound, True, solver.deterministic_time)
 
 

@@ -24,15 +24,7 @@ from ortools.linear_solver import linear_solver_pb2, pywraplp
 from placement.catalog import FloatArray, IntArray
 from placement.model import Prices
 from placement.problem import Problem
-
-START_COLUMNS = 24  # cheapest groups per workload in the first LP
-PRICE_COLUMNS = 4  # most negative columns added per workload and pricing round
-ROUNDS = 3
-MIN_COLUMNS = 6  # start columns per workload, at least, in a priced LP
-ALL_COLUMNS = 80_000  # up to this many feasible (workload, group) pairs, no pricing at all
-LINK_NODES = 2  # per-pair opening links only on groups this small (where they bind)
-LINK_COLUMNS = 20_000  # and only in LPs with at most this many count columns
-SAFETY = 1e-7  # relative margin taken off the bound for floating-point error
+from placement.tuning import TUNING as T
 
 
 @dataclass
@@ -211,8 +203,8 @@ class GroupedLp:
         r.terms(self.r_amem + ai, with_a, self.mem[yw[with_a]])
         r.terms(self.r_acpu + np.arange(n_a), self.c_a + np.arange(n_a), -gr.max_cpu[self.act])
         r.terms(self.r_amem + np.arange(n_a), self.c_a + np.arange(n_a), -gr.max_mem[self.act])
-        small = np.array([len(ns) <= LINK_NODES for ns in gr.nodes], dtype=np.bool_)
-        if ny > LINK_COLUMNS:  # large LPs: the links cost more solve time than they tighten
+        small = np.array([len(ns) <= T.lp_link_nodes for ns in gr.nodes], dtype=np.bool_)
+        if ny > T.lp_link_columns:  # large LPs: the links cost more solve time than they tighten
             small[:] = False
         self.linked = with_a[small[yg[with_a]]]
         ai_link = act_of[yg[self.linked]]
@@ -344,20 +336,20 @@ class GroupedLp:
         if self.balance:
             rc_u = wt.balance + float(pb @ gr.full_cap)
             value += rc_u * (self.u_lo if rc_u >= 0 else self.u_hi)
-        return value - SAFETY * (abs(value) + 1.0) - 1e-12 * float(self.pen.sum()), rc_y
+        return value - T.bound_safety * (abs(value) + 1.0) - 1e-12 * float(self.pen.sum()), rc_y
 
 
 def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: float,
-             start_columns: int = START_COLUMNS) -> LpResult:
+             start_columns: int = T.lp_start_columns) -> LpResult:
     """Solve the restricted LP, price the omitted columns, add the best ones, repeat."""
     deadline = time.perf_counter() + time_limit_s
     gr = build_groups(problem)
     n_w, n_g = gr.cost.shape
     finite = np.isfinite(gr.cost)
-    if int(finite.sum()) <= ALL_COLUMNS:
+    if int(finite.sum()) <= T.lp_all_columns:
         start_columns = n_g
     else:
-        start_columns = min(start_columns, max(MIN_COLUMNS, ALL_COLUMNS // max(1, n_w)))
+        start_columns = min(start_columns, max(T.lp_min_columns, T.lp_all_columns // max(1, n_w)))
     include = np.zeros((n_w, n_g), dtype=np.bool_)
     cheapest = np.argsort(gr.cost, axis=1, kind="stable")[:, :start_columns]
     np.put_along_axis(include, cheapest, True, axis=1)
@@ -372,7 +364,7 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
     prices: Prices | None = None
     values: dict[tuple[int, int], float] = {}
     priced: list[int] = []
-    for _ in range(ROUNDS):
+    for _ in range(T.lp_pricing_rounds):
 
         left = deadline - time.perf_counter()
         if left <= 0.02:
@@ -398,7 +390,7 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
         priced.append(int(negative.sum()))
         if not negative.any():
             break
-        ranked = np.argsort(np.where(negative, rc, np.inf), axis=1, kind="stable")[:, :PRICE_COLUMNS]
+        ranked = np.argsort(np.where(negative, rc, np.inf), axis=1, kind="stable")[:, :T.lp_price_columns]
         add = np.zeros_like(include)
         np.put_along_axis(add, ranked, True, axis=1)
         include |= add & negative

@@ -1,18 +1,75 @@
-"""The default filter plugins evaluated for all workloads at once (numpy matrices).
+"""Running the filter plugins: one workload with the reason it fits nowhere, or all at once.
 
-Same rules as the plugins in placement.filters (sites before nodes, the same node order),
-computed as (workload x site) and (workload x node) masks instead of one workload at a
-time. Workloads left without any node are run through `feasible_nodes` again, one by
-one, only to get the plugins' explanation of why.
+Owns: `feasible_nodes` (site plugins, then node plugins on the surviving sites' nodes, one workload;
+when a plugin removes the last candidate, the reason names it and every requirement that passed),
+`feasible_all` (each plugin's rule for all workloads at once, as (workload x site) and (workload x
+node) masks; workloads left without any node go through `feasible_nodes` again, only for the
+reason), and the worst-cell latency matrix the latency rule shares. The rules themselves are the
+plugins' (placement.filters), written once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from placement.catalog import BoolArray, Catalog, FloatArray, IntArray
-from placement.filters import DEFAULT_PLUGINS, Feasibility, FilterPlugin, feasible_nodes
-from placement.model import TIERS
+from placement.filters import DEFAULT_PLUGINS, Batch, Code, FilterPlugin
+from placement.model import Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Feasibility:
+    """Nodes that may host at least one replica of a workload, or why none can."""
+
+    nodes: IntArray
+    reason: str
+
+
+def _predicate(plugin: FilterPlugin, cat: Catalog, w: Workload) -> str:
+    q = plugin.qualifier(cat, w)
+    if q.startswith("with "):
+        return "has " + q[len("with "):]
+    return "is " + q
+
+
+def feasible_nodes(
+    cat: Catalog, wi: int, plugins: tuple[FilterPlugin, ...] = DEFAULT_PLUGINS
+) -> Feasibility:
+    """Run site plugins, then node plugins on the surviving sites' nodes."""
+    w = cat.instance.workloads[wi]
+    sites: IntArray = np.arange(len(cat.site_names), dtype=np.int64)
+    nodes: IntArray | None = None
+    passed: list[str] = []
+    for plugin in plugins:
+        if plugin.level == "node" and nodes is None:
+            nodes = (np.concatenate([cat.site_nodes[s] for s in sites]) if len(sites)
+                     else np.zeros(0, dtype=np.int64))
+            if len(nodes) == 0:
+                where = " ".join(passed)
+                return Feasibility(nodes, f"no node {where}".strip() + " exists (those sites have no nodes)")
+        candidates = sites if plugin.level == "site" else nodes
+        assert candidates is not None
+        if len(candidates) and not plugin.constrains(cat, w):
+            continue
+        status = plugin.filter(cat, wi, candidates)
+        if status.code is Code.UNSCHEDULABLE:
+            where = " ".join(passed)
+            subject = f"no node {where}".rstrip()
+            reason = f"{subject} {_predicate(plugin, cat, w)}"
+            if status.detail:
+                reason += f" ({status.detail})"
+            return Feasibility(np.zeros(0, dtype=np.int64), f"{plugin.name}: {reason}")
+        if plugin.level == "site":
+            sites = sites[status.keep]
+        else:
+            nodes = candidates[status.keep]
+        if plugin.active(w):
+            passed.append(plugin.qualifier(cat, w))
+    if nodes is None:
+        nodes = np.concatenate([cat.site_nodes[s] for s in sites]) if len(sites) else np.zeros(0, np.int64)
+    return Feasibility(nodes.astype(np.int64), "")
 
 
 def _slots(cat: Catalog) -> tuple[IntArray, FloatArray]:
@@ -46,70 +103,26 @@ def site_latency(cat: Catalog) -> tuple[FloatArray, FloatArray]:
     return mean + cat.site_penalty[None, :], worst + cat.site_penalty[None, :]
 
 
-def _site_mask(cat: Catalog, worst: FloatArray) -> BoolArray:
-    inst = cat.instance
-    ok: BoolArray = np.broadcast_to(~cat.site_excluded[None, :], worst.shape).copy()
-    idx, _share = _slots(cat)
-    lengths = np.array([len(w.cells) for w in inst.workloads], dtype=np.int64)
-    bw = np.nan_to_num(cat.bandwidth, nan=0.0)
-    min_bw = np.full(worst.shape, np.inf)
-    for j in range(idx.shape[1]):
-        min_bw = np.where((j < lengths)[:, None], np.minimum(min_bw, bw[idx[:, j]]), min_bw)
-    zones: dict[frozenset[str], BoolArray] = {}
-    tiers: dict[frozenset[str], BoolArray] = {}
-    for wi, w in enumerate(inst.workloads):
-        row = ok[wi]
-        if w.allowed_zones is not None:
-            if w.allowed_zones not in zones:
-                ids = [cat.zone_ids[z] for z in w.allowed_zones if z in cat.zone_ids]
-                zones[w.allowed_zones] = np.isin(cat.site_zone_id, np.array(ids, dtype=np.int64))
-            row &= zones[w.allowed_zones]
-        if w.allowed_tiers is not None:
-            if w.allowed_tiers not in tiers:
-                allowed = np.array([TIERS.index(t) for t in w.allowed_tiers], dtype=np.int64)
-                tiers[w.allowed_tiers] = np.isin(cat.site_tier, allowed)
-            row &= tiers[w.allowed_tiers]
-        if w.max_latency_ms is not None:
-            row &= worst[wi] <= w.max_latency_ms + 1e-9
-        if w.min_bandwidth_mbps is not None:
-            row &= min_bw[wi] >= w.min_bandwidth_mbps - 1e-9
-    return ok
-
-
 def feasible_all(cat: Catalog, worst: FloatArray | None = None,
                  plugins: tuple[FilterPlugin, ...] = DEFAULT_PLUGINS) -> list[Feasibility]:
-    """`feasible_nodes` for every workload; vectorised for the default plugins (`worst`: the
-    worst-cell latency from `site_latency`, if already computed)."""
+    """`feasible_nodes` for every workload, each plugin's rule run on all of them at once (`worst`:
+    the worst-cell latency from `site_latency`, if already computed)."""
     inst = cat.instance
-    if plugins is not DEFAULT_PLUGINS or not inst.workloads:
-        return [feasible_nodes(cat, wi, plugins) for wi in range(len(inst.workloads))]
+    if not inst.workloads:
+        return []
     if worst is None:
         _mean, worst = site_latency(cat)
-    site_ok = _site_mask(cat, worst)
+    batch = Batch(cat, np.arange(len(inst.workloads), dtype=np.int64), worst)
+    sites = np.arange(len(cat.site_names), dtype=np.int64)
+    site_ok: BoolArray = np.ones((len(inst.workloads), len(sites)), dtype=np.bool_)
+    for plugin in plugins:
+        if plugin.level == "site":
+            site_ok &= plugin.keep(batch, sites)
     order = (np.concatenate(cat.site_nodes) if cat.site_nodes else np.zeros(0, dtype=np.int64)).astype(np.int64)
-    cpu = np.array([w.cpu_m for w in inst.workloads], dtype=np.int64)
-    mem = np.array([w.memory_mb for w in inst.workloads], dtype=np.int64)
-    gpu = np.array([w.gpu for w in inst.workloads], dtype=np.int64)
     node_ok = site_ok[:, cat.node_site[order]]
-    node_ok &= cat.free_cpu[order][None, :] >= cpu[:, None]
-    node_ok &= cat.free_mem[order][None, :] >= mem[:, None]
-    node_ok &= cat.gpu[order][None, :] >= gpu[:, None]
-    node_ok &= cat.free_pods[order][None, :] >= 1
-    tainted = cat.node_tainted[order]
-    if tainted.any():
-        by_tolerations: dict[frozenset[str], BoolArray] = {}
-        for wi, w in enumerate(inst.workloads):
-            allowed = by_tolerations.get(w.tolerations)
-            if allowed is None:
-                allowed = np.array([not t or cat.node_taints[int(n)] <= w.tolerations
-                                    for n, t in zip(order.tolist(), tainted.tolist(), strict=True)], dtype=np.bool_)
-                by_tolerations[w.tolerations] = allowed
-            node_ok[wi] &= allowed
-    for wi, w in enumerate(inst.workloads):
-        if w.allowed_nodes is not None:
-            node_ok[wi] &= cat.nodes_named(w.allowed_nodes)[order]
-        if w.avoid_nodes:
-            node_ok[wi] &= ~cat.nodes_named(w.avoid_nodes)[order]
+    for plugin in plugins:
+        if plugin.level == "node":
+            node_ok &= plugin.keep(batch, order)
     out: list[Feasibility] = []
     for wi in range(len(inst.workloads)):
         nodes = order[node_ok[wi]]

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from placement.catalog import BoolArray, Catalog, FloatArray, IntArray
-from placement.filters import Feasibility
 from placement.model import Instance, Weights, Workload
 from placement.objective import unplaced_penalties
-from placement.prefilter import feasible_all, site_latency
+from placement.prefilter import Feasibility, feasible_all, site_latency
 
 
 class Problem:

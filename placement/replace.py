@@ -15,32 +15,20 @@ greedy start already leaves a placeable workload out goes to that LP directly.
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
+from placement.budget import Budget
 from placement.catalog import BoolArray, FloatArray, IntArray
-from placement.cpsat import DTIME_PER_SECOND, ModelSpec, solve_model
+from placement.cpsat import ModelSpec, solve_model
 from placement.lp import solve_lp
 from placement.model import Prices, SolverConfig
 from placement.objective import evaluate
 from placement.problem import Packing, Problem, left_out, priority_order
 from placement.rounding import delta, delta_is_exact, lp_order, repair, round_lp
-
-SMALL_MODEL = 4_000  # pairs: below this, never prune
-MAX_PAIRS = 60_000
-MIN_NODES, MAX_NODES = 6, 12
-MIN_SITES = 2
-IMPROVABLE_SHARE = 0.05  # re-placement also frees up to 5 % of workloads that could gain by moving
-REPLACE_SHARE = 0.05  # share of the time limit (in deterministic time) for the re-placement's CP-SAT
-REPLACE_WALL = 0.08  # and at most this share of it in wall time (large models load slowly)
-RESTORE_PASSES = 3
-FALLBACK_LP_SHARE = 0.5  # the LP fallback's time, at least, as a share of the time limit
-CPSAT_PAIRS = 4_000  # free pairs: above this, CP-SAT only if the greedy start leaves a workload out
-# (10,000 x 1,000 after churn: 2-3 s of CP-SAT gained 0.6 on 41,907)
-SMALL_SETTLE_SHARE = 0.25  # a small model's whole-model CP-SAT after the LP fallback (deterministic time)
+from placement.tuning import TUNING as T
 
 
 @dataclass
@@ -57,9 +45,9 @@ def prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -
     inst = problem.instance
     total = sum(len(problem.candidates(wi)) for wi in free)
     full = {wi: problem.candidates(wi) for wi in free}
-    if total <= SMALL_MODEL:
+    if total <= T.small_model_pairs:
         return full, True
-    budget = max(MIN_NODES, min(MAX_NODES, MAX_PAIRS // max(1, len(free))))
+    budget = max(T.replace_min_nodes, min(T.replace_max_nodes, T.replace_max_pairs // max(1, len(free))))
     out: dict[int, IntArray] = {}
     complete = True
     for wi in free:
@@ -78,7 +66,7 @@ def prune(problem: Problem, free: list[int], hint: dict[str, tuple[str, ...]]) -
         count = 0
         per_site = Counter(sites.tolist())
         for s in ranked:
-            if len(keep_sites) >= MIN_SITES and count >= budget:
+            if len(keep_sites) >= T.replace_min_sites and count >= budget:
                 break
             keep_sites.add(s)
             count += per_site[s]
@@ -95,9 +83,9 @@ def _pruned_size(problem: Problem, free: list[int]) -> int:
     """A lower bound on the pairs `prune` keeps (it keeps whole sites up to the per-workload
     budget, so at least that many nodes, or all), without pruning; exact when nothing is pruned."""
     sizes = [len(problem.candidates(wi)) for wi in free]
-    if sum(sizes) <= SMALL_MODEL:
+    if sum(sizes) <= T.small_model_pairs:
         return sum(sizes)
-    budget = max(MIN_NODES, min(MAX_NODES, MAX_PAIRS // max(1, len(free))))
+    budget = max(T.replace_min_nodes, min(T.replace_max_nodes, T.replace_max_pairs // max(1, len(free))))
     return sum(min(k, budget) for k in sizes)
 
 
@@ -155,7 +143,7 @@ def _split(problem: Problem) -> tuple[list[int], dict[int, tuple[int, ...]], Boo
     np.add.at(gain, cw[mine], pr.unit[pos[mine]] - best[cw[mine]] - problem.weights.migration)
     improvable = np.flatnonzero(keep & (gain > 1e-9))
     ranked = improvable[np.lexsort((improvable, -gain[improvable]))]
-    budget = math.ceil(IMPROVABLE_SHARE * n_w)
+    budget = math.ceil(T.improvable_share * n_w)
     keep[ranked[:budget]] = False
     fixed = {int(wi): tuple(cat.node_index[n] for n in inst.workloads[wi].current) for wi in np.flatnonzero(keep)}
     free = [int(wi) for wi in np.flatnonzero(~keep)]
@@ -203,32 +191,32 @@ def _replace_start(problem: Problem, free: list[int], fixed: dict[int, tuple[int
     return pack.assignment
 
 
-def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Replacement:
+def replace_affected(problem: Problem, config: SolverConfig, budget: Budget) -> Replacement:
     """Re-place the affected workloads with CP-SAT, the others fixed (then the LP fallback if a
     placeable workload is left out). CP-SAT stops on a deterministic budget (a share of the time
-    limit), `end` is a safety net."""
-    budget = REPLACE_SHARE * config.time_limit_s * DTIME_PER_SECOND
+    limit), the budget's deadline is a safety net."""
+    dtime = budget.dtime(budget.share(T.replace_dtime_share))
     free, fixed, valid, gainers = _split(problem)
     best = _replace_start(problem, free, fixed, valid, gainers)
     solved = False
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
     value: float | None = None  # of `best`, once a CP-SAT outcome needs comparing
-    if left_out(problem, best) and problem.pairs().start[-1] > SMALL_MODEL:
+    if left_out(problem, best) and problem.pairs().start[-1] > T.small_model_pairs:
         # a large model whose fixed start leaves a placeable workload out: the whole problem's LP
         # settles it (1,000 churn: the fixed rounds' CP-SAT and repair cost 0.8 s and the LP's
         # rounding replaced their result anyway)
-        return _lp_fallback(problem, best, True, end, valid, config)
+        return _lp_fallback(problem, best, True, budget, valid, config)
     for _round in range(2):
-        large = _pruned_size(problem, free) > CPSAT_PAIRS
+        large = _pruned_size(problem, free) > T.replace_cpsat_pairs
         candidates, _ = prune(problem, free, best) if not large else ({}, False)
-        if (large or sum(len(c) for c in candidates.values()) > CPSAT_PAIRS) and not left_out(problem, best):
+        if (large or sum(len(c) for c in candidates.values()) > T.replace_cpsat_pairs) and not left_out(problem, best):
             solved = True  # the greedy start is complete, and a model this large barely improves on it
             break
         if large:
             candidates, _ = prune(problem, free, best)
         spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
-        wall = min(end - time.perf_counter(), REPLACE_WALL * config.time_limit_s)
-        outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=budget)
+        wall = min(budget.left(), budget.share(T.replace_wall_share))
+        outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=dtime)
         if outcome.solved:
             solved = True
             new = evaluate(inst, wt, outcome.assignment, pen).objective
@@ -241,17 +229,17 @@ def replace_affected(problem: Problem, config: SolverConfig, end: float) -> Repl
     best = _restore(problem, repair(problem, best), valid)
     if not left_out(problem, best):
         return Replacement(best, solved, -math.inf)
-    return _lp_fallback(problem, best, solved, end, valid, config)
+    return _lp_fallback(problem, best, solved, budget, valid, config)
 
 
-def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, end: float,
+def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: bool, budget: Budget,
                  valid: BoolArray, config: SolverConfig) -> Replacement:
     """The whole problem's LP, rounded with current nodes first and moved back where that pays
     (small models: then CP-SAT on the whole model); the better of this and `best` by the exact
     objective, and the LP's proven bound."""
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
-    # the LP gets its share of the limit even past `end`: a running workload left out is worse than a late answer
-    lp = solve_lp(problem, best, max(end - time.perf_counter(), FALLBACK_LP_SHARE * config.time_limit_s))
+    # the LP gets its share of the limit even past the deadline: a running workload left out is worse than a late answer
+    lp = solve_lp(problem, best, max(budget.left(), budget.share(T.fallback_lp_share)))
     value = evaluate(inst, wt, best, pen).objective
     # (big workloads by their mean candidate first; the other notion of big only if that leaves one out)
     for near_only in (False, True) if lp.values else ():
@@ -262,22 +250,21 @@ def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: boo
             best, value = rounded, new
         if not left_out(problem, best):
             break
-    if sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= SMALL_MODEL:
-        settled = _restore(problem, _settle(problem, best, config, end), valid)
+    if sum(len(problem.candidates(wi)) for wi in range(len(inst.workloads))) <= T.small_model_pairs:
+        settled = _restore(problem, _settle(problem, best, config, budget), valid)
         if evaluate(inst, wt, settled, pen).objective < value - 1e-9:
             best = settled
     return Replacement(best, solved, lp.bound, lp.prices)
 
 
 def _settle(problem: Problem, assignment: dict[str, tuple[str, ...]], config: SolverConfig,
-            end: float) -> dict[str, tuple[str, ...]]:
+            budget: Budget) -> dict[str, tuple[str, ...]]:
     """CP-SAT on the whole (small) model from `assignment`."""
     inst = problem.instance
     free = list(range(len(inst.workloads)))
     spec = ModelSpec(free, {wi: problem.candidates(wi) for wi in free}, complete=False)
-    wall = max(0.05, min(end - time.perf_counter(), (SMALL_SETTLE_SHARE + REPLACE_WALL) * config.time_limit_s))
-    outcome = solve_model(problem, spec, assignment, config, wall,
-                          dtime=SMALL_SETTLE_SHARE * config.time_limit_s * DTIME_PER_SECOND)
+    wall = max(0.05, min(budget.left(), budget.share(T.small_settle_share + T.replace_wall_share)))
+    outcome = solve_model(problem, spec, assignment, config, wall, dtime=budget.dtime(budget.share(T.small_settle_share)))
     return outcome.assignment if outcome.solved else assignment
 
 
@@ -310,7 +297,7 @@ def _restore(problem: Problem, assignment: dict[str, tuple[str, ...]], valid: Bo
         pack.commit(inst.workloads[cat.workload_index[name]], [cat.node_index[n] for n in nodes])
     exact = delta_is_exact(problem)
     value = 0.0 if exact else evaluate(inst, problem.weights, pack.assignment, problem.penalty).objective
-    for _ in range(RESTORE_PASSES):  # a move back can make room for another
+    for _ in range(T.restore_passes):  # a move back can make room for another
         restored = False
         for wi in np.flatnonzero(valid).tolist():
             w = inst.workloads[wi]

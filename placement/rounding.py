@@ -19,11 +19,7 @@ from placement.catalog import FloatArray, IntArray
 from placement.lp import LpResult
 from placement.objective import evaluate, migrations_of
 from placement.problem import Packing, Problem, Saved
-
-EPS = 1e-6
-LP_BONUS = 1e3  # per unit of LP count still unused in the node's group
-BIG_SHARE = 0.3  # a replica this large a share of a node is packed first
-REPAIR_ATTEMPTS = 20  # left-out workloads the repair tries to fit
+from placement.tuning import TUNING as T
 
 
 class _State:
@@ -88,7 +84,7 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
         groups = gr.node_group[st.cands]
         here = current[wi]
         for g, v in sorted(want.items(), key=lambda gv: (-gv[1], gv[0])):
-            for _ in range(int(np.floor(v + EPS))):
+            for _ in range(int(np.floor(v + T.rounding_eps))):
                 if len(chosen[wi]) >= st.w.replicas:
                     break
                 room = np.where(groups == g, st.room(), -1.0)
@@ -112,7 +108,7 @@ def round_lp(problem: Problem, lp: LpResult, order: list[int], near_only: bool =
             if room.max() < 0:
                 break
             score: FloatArray = (unit + np.where(pack.active[st.cands], 0.0, opening[st.cands])
-                                 - LP_BONUS * np.maximum(left[groups], 0.0) + 1e-9 * room)
+                                 - T.rounding_lp_bonus * np.maximum(left[groups], 0.0) + 1e-9 * room)
             here = current[wi]
             if here is not None:  # a replica kept on its node saves a migration
                 score = score - problem.weights.migration * (here > st.per_node)
@@ -179,7 +175,7 @@ def _repair(problem: Problem, pack: Packing, order: list[int]) -> dict[str, tupl
     exact_delta = delta_is_exact(problem)
     for wi in order:
         u = inst.workloads[wi]
-        if u.name in pack.assignment or len(problem.candidates(wi)) == 0 or attempts >= REPAIR_ATTEMPTS:
+        if u.name in pack.assignment or len(problem.candidates(wi)) == 0 or attempts >= T.repair_attempts:
             continue
         attempts += 1
         saved = pack.save()
@@ -309,7 +305,7 @@ def _regret(problem: Problem, wi: int) -> float:
 def _big_shares(problem: Problem, near_only: bool = True) -> list[float]:
     """Per workload, its largest CPU or memory share of a typical node among the ones it wants
     most (median of its 2 x replicas cheapest candidates) or, with `near_only` False, of the
-    mean candidate; rounded to 0.1, 0 below BIG_SHARE."""
+    mean candidate; rounded to 0.1, 0 below Tuning.rounding_big_share."""
     cat = problem.cat
     inst = problem.instance
     pr = problem.pairs()
@@ -333,7 +329,7 @@ def _big_shares(problem: Problem, near_only: bool = True) -> list[float]:
             continue
         c, m = float(cpu[wi]), float(mem[wi])
         share = max(w.cpu_m / c if c > 0 else 1.0, w.memory_mb / m if m > 0 else 1.0)
-        out.append(round(share, 1) if share >= BIG_SHARE else 0.0)
+        out.append(round(share, 1) if share >= T.rounding_big_share else 0.0)
     return out
 
 

@@ -27,17 +27,7 @@ import numpy as np
 from placement.catalog import BoolArray, FloatArray, IntArray
 from placement.objective import evaluate
 from placement.problem import Problem
-
-MAX_CELLS = 2_000_000  # workloads x nodes, at most
-MAX_REPLICAS = 2_500  # the swap matrices are replicas x replicas
-PASSES = 4
-MAX_TRIES = 3_000  # swap candidates re-checked per pass, best first
-SWAP_ROWS = 400  # swaps involve one of the replicas that could gain most
-EPS = 1e-9
-EJECT_ROWS = 400  # replicas (most to gain first) that try a move that needs others to make way
-EJECT_TARGETS = 6  # their cheapest nodes tried
-MAX_EJECT = 3  # replicas relocated to make room, at most
-HOME_TRIES = 8  # nodes tried, cheapest first, for each replica that makes room
+from placement.tuning import TUNING as T
 
 
 def applicable(problem: Problem) -> bool:
@@ -45,7 +35,7 @@ def applicable(problem: Problem) -> bool:
     n_r = sum(w.replicas for w in inst.workloads)
     return (problem.weights.balance == 0
             and all(w.cpu_m or w.memory_mb or w.gpu for w in inst.workloads)
-            and len(inst.workloads) * len(problem.cat.node_names) <= MAX_CELLS and n_r <= MAX_REPLICAS)
+            and len(inst.workloads) * len(problem.cat.node_names) <= T.swap_max_cells and n_r <= T.swap_max_replicas)
 
 
 class _State:
@@ -172,8 +162,8 @@ def _swap_pass(st: _State) -> float:
         leave = st.leaving(rw, rn)
         arrive = st.arrival(rw)
         regret = regret - leave + arrive.max(axis=1, initial=0.0)
-    top = np.argsort(-regret, kind="stable")[:SWAP_ROWS]
-    top = top[regret[top] > EPS]
+    top = np.argsort(-regret, kind="stable")[:T.swap_rows]
+    top = top[regret[top] > T.swap_eps]
     cross = st.unit[rw[top][:, None], rn[None, :]]  # replica top[i] on the node of replica j
     back = st.unit[rw[None, :], rn[top][:, None]]  # replica j on the node of replica top[i]
     if st.cur and st.mig:
@@ -183,12 +173,12 @@ def _swap_pass(st: _State) -> float:
         cross_m = back_m = np.zeros((len(top), len(rw)))
     with np.errstate(invalid="ignore"):
         gain = own[top][:, None] + own[None, :] - cross - back + cross_m + back_m
-    ok = np.isfinite(gain) & (rw[top][:, None] != rw[None, :]) & (rn[top][:, None] != rn[None, :]) & (gain > EPS)
+    ok = np.isfinite(gain) & (rw[top][:, None] != rw[None, :]) & (rn[top][:, None] != rn[None, :]) & (gain > T.swap_eps)
     for res, free in ((st.cpu[rw], st.free_cpu[rn]), (st.mem[rw], st.free_mem[rn]), (st.gpu[rw], st.free_gpu[rn])):
         diff = res[top][:, None] - res[None, :]  # i's need minus j's, on j's node
         ok &= (free[None, :] >= diff) & (free[top][:, None] >= -diff)
     flat = np.flatnonzero(ok)
-    flat = flat[np.argsort(-gain.ravel()[flat], kind="stable")][:MAX_TRIES]
+    flat = flat[np.argsort(-gain.ravel()[flat], kind="stable")][:T.swap_max_tries]
     total = 0.0
     for k in flat.tolist():
         ti, j = divmod(k, len(rw))
@@ -198,7 +188,7 @@ def _swap_pass(st: _State) -> float:
             continue
         g = (st.unit[wi, a] + st.unit[wj, b] - st.unit[wi, b] - st.unit[wj, a]
              - st.migration_cost(wi, a, b) - st.migration_cost(wj, b, a))
-        if not g > EPS or not (st.fits(wi, b, wj) and st.fits(wj, a, wi)):
+        if not g > T.swap_eps or not (st.fits(wi, b, wj) and st.fits(wj, a, wi)):
             continue
         if not (st.spread_ok(wi, a, b) and st.spread_ok(wj, b, a)):
             continue
@@ -217,7 +207,7 @@ def _move_pass(st: _State) -> float:
         hope = np.where(fit, own[:, None] - st.unit[rw] + st.opening[rn][:, None], -np.inf).max(axis=1)
     if st.cur and st.mig:  # leaving a kept node costs a migration, a move back saves one
         hope += st.arrival(rw).max(axis=1, initial=0.0) - st.leaving(rw, rn)
-    for r in np.flatnonzero(hope > EPS)[np.argsort(-own[hope > EPS], kind="stable")].tolist():
+    for r in np.flatnonzero(hope > T.swap_eps)[np.argsort(-own[hope > T.swap_eps], kind="stable")].tolist():
         wi, a = int(rw[r]), int(rn[r])
         room = st.room(np.array([wi]))[0]
         room[a] = False
@@ -227,11 +217,11 @@ def _move_pass(st: _State) -> float:
             gain = gain + st.arrival(np.array([wi]))[0] - st.leaving(np.array([wi]), np.array([a]))[0]
         gain = np.where(room & np.isfinite(gain), gain, -np.inf)
         for b in np.argsort(-gain, kind="stable")[:4].tolist():
-            if not gain[b] > EPS:  # (-inf: no room there)
+            if not gain[b] > T.swap_eps:  # (-inf: no room there)
                 break
             g = float(st.unit[wi, a] - st.unit[wi, b]) + close - (0.0 if st.count[b] > 0 else float(st.opening[b]))
             g -= st.migration_cost(wi, a, b)
-            if not g > EPS:
+            if not g > T.swap_eps:
                 break
             if st.spread_ok(wi, a, b):
                 st.relocate(r, b)
@@ -253,12 +243,12 @@ def _best_home(st: _State, js: IntArray) -> tuple[IntArray, FloatArray]:
 
 def _spread_home(st: _State, j: int) -> tuple[int, float]:
     """The cheapest other node with room for replica `j` that its spread limits allow, and the
-    change of moving there ((-1, inf): none among the HOME_TRIES cheapest)."""
+    change of moving there ((-1, inf): none among the eject_home_tries cheapest)."""
     wj, at = int(st.rw[j]), int(st.rn[j])
     room = st.room(np.array([wj]))[0]
     room[at] = False
     cost = np.where(room, st.unit[wj] + st.opening_now(), np.inf)
-    for c in np.argsort(cost, kind="stable")[:HOME_TRIES].tolist():
+    for c in np.argsort(cost, kind="stable")[:T.eject_home_tries].tolist():
         if not np.isfinite(cost[c]):
             break
         if st.spread_ok(wj, at, c):
@@ -267,7 +257,7 @@ def _spread_home(st: _State, j: int) -> tuple[int, float]:
 
 
 def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
-    """Move replica `r` to the full node `b` once up to MAX_EJECT replicas of other workloads leave
+    """Move replica `r` to the full node `b` once up to Tuning.eject_max replicas of other workloads leave
     `b` for their cheapest nodes with room (chosen on `estimate`, each replica's cost of leaving;
     then applied one by one on the current state); kept only if the exact total gains."""
     wi, a = int(st.rw[r]), int(st.rn[r])
@@ -283,7 +273,7 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
     for j in st.members[b]:
         wj = rw[j]
         est = estimate[j]
-        if wj == wi or not est < upper - EPS:  # (inf: nowhere to go)
+        if wj == wi or not est < upper - T.swap_eps:  # (inf: nowhere to go)
             continue
         size = sizes[wj]
         frac = max(size[k] / v for k, v in short)
@@ -293,7 +283,7 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
     spent = 0.0
     for k, (_, j, size) in enumerate(ranked):
         spent += estimate[j]
-        if spent >= upper - EPS or k >= MAX_EJECT:
+        if spent >= upper - T.swap_eps or k >= T.eject_max:
             return 0.0
         freed = [f + x for f, x in zip(freed, size, strict=True)]
         if all(f >= n for f, n in zip(freed, need_l, strict=True)):
@@ -306,7 +296,7 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
     for j in order:  # each, in turn, to where there is room now (spread limits kept)
         if st.fits(wi, b) and st.free_pods[b] >= 1:
             break
-        if len(done) >= MAX_EJECT or -total + estimate[j] >= upper - EPS:
+        if len(done) >= T.eject_max or -total + estimate[j] >= upper - T.swap_eps:
             break
         wj = int(st.rw[j])
         c, d = _spread_home(st, j)
@@ -322,7 +312,7 @@ def _try_eject(st: _State, r: int, b: int, estimate: list[float]) -> float:
                   - (float(st.opening[b]) if st.count[b] == 0 else 0.0))
         st.relocate(r, b)
         done.append((r, a))
-        if total > EPS:
+        if total > T.swap_eps:
             return total
     for j, origin in reversed(done):
         st.relocate(j, origin)
@@ -349,8 +339,8 @@ def _eject_pass(st: _State) -> float:
     np.minimum.at(per_cpu, st.rn, leave / np.maximum(st.cpu[st.rw], 1))
     np.minimum.at(per_mem, st.rn, leave / np.maximum(st.mem[st.rw], 1))
     total = 0.0
-    for r in np.argsort(-regret, kind="stable")[:EJECT_ROWS].tolist():
-        if not regret[r] > EPS:
+    for r in np.argsort(-regret, kind="stable")[:T.eject_rows].tolist():
+        if not regret[r] > T.swap_eps:
             break
         wi, a = int(st.rw[r]), int(st.rn[r])
         short_cpu = st.cpu[wi] - st.free_cpu
@@ -360,11 +350,11 @@ def _eject_pass(st: _State) -> float:
             least = np.maximum(cheapest, np.maximum(np.where(short_cpu > 0, short_cpu * per_cpu, 0.0),
                                                     np.where(short_mem > 0, short_mem * per_mem, 0.0)))
         gain = st.unit[wi, a] - st.unit[wi] + st.closing(a) - leave_m[r] + back_m[r]
-        gain[~full | (gain - least <= EPS)] = -np.inf  # room there already (the move pass's), or cannot pay
+        gain[~full | (gain - least <= T.swap_eps)] = -np.inf  # room there already (the move pass's), or cannot pay
         gain[a] = -np.inf
         tried = 0
         for b in np.argsort(-np.where(np.isfinite(gain), gain, -np.inf), kind="stable").tolist():
-            if not gain[b] > EPS or tried >= EJECT_TARGETS:
+            if not gain[b] > T.swap_eps or tried >= T.eject_targets:
                 break
             if not st.spread_ok(wi, a, b):
                 continue
@@ -383,10 +373,10 @@ def improve_swaps(problem: Problem, assignment: dict[str, tuple[str, ...]],
     if not assignment or not applicable(problem):
         return assignment
     st = _State(problem, assignment)
-    for _ in range(PASSES):
+    for _ in range(T.swap_passes):
         if deadline is not None and time.perf_counter() > deadline:
             break
-        if _swap_pass(st) + _move_pass(st) + _eject_pass(st) <= EPS:
+        if _swap_pass(st) + _move_pass(st) + _eject_pass(st) <= T.swap_eps:
             break
     cat = problem.cat
     out: dict[str, list[str]] = {}
@@ -394,6 +384,6 @@ def improve_swaps(problem: Problem, assignment: dict[str, tuple[str, ...]],
         out.setdefault(problem.instance.workloads[wi].name, []).append(cat.node_names[n])
     result = {name: tuple(sorted(nodes)) for name, nodes in out.items()}
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
-    if evaluate(inst, wt, result, pen).objective < evaluate(inst, wt, assignment, pen).objective - EPS:
+    if evaluate(inst, wt, result, pen).objective < evaluate(inst, wt, assignment, pen).objective - T.swap_eps:
         return result
     return assignment

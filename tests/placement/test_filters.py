@@ -20,9 +20,8 @@ from placement.filters import (
     TaintToleration,
     TierAllowed,
     ZoneAllowed,
-    feasible_nodes,
 )
-from placement.prefilter import feasible_all
+from placement.prefilter import feasible_all, feasible_nodes
 from tests.placement.instances import instances, node, small
 
 NODES = [
@@ -124,5 +123,17 @@ def test_vectorised_filters_match_the_plugins_one_workload_at_a_time(inst: Insta
     together = feasible_all(cat)
     for wi in range(len(inst.workloads)):
         alone = feasible_nodes(cat, wi)
+        assert together[wi].nodes.tolist() == alone.nodes.tolist()
+        assert together[wi].reason == alone.reason
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=instances(max_workloads=6, max_nodes=6))
+def test_any_plugin_list_runs_the_same_rules_together_and_alone(inst: Instance) -> None:
+    plugins = (ZoneAllowed(), LatencyBound(), TaintToleration(), NodeSelector())  # not the default list
+    cat = Catalog(inst, Weights())
+    together = feasible_all(cat, plugins=plugins)
+    for wi in range(len(inst.workloads)):
+        alone = feasible_nodes(cat, wi, plugins)
         assert together[wi].nodes.tolist() == alone.nodes.tolist()
         assert together[wi].reason == alone.reason

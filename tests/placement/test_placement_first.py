@@ -4,23 +4,26 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from placement import SolverConfig, Weights, check_violations, evaluate, solve
-from placement.cpsat import ModelSpec
+from placement.budget import Budget
 from placement.generator import generate
-from placement.portfolio import best_baseline
+from placement.portfolio import best_baseline, best_start
 from placement.problem import Problem, left_out
-from placement.solver import _best_start, _placement_first
+from placement.stages import State, placement_first, whole_spec
 
 
 def test_placement_first_places_what_the_greedy_start_left_out() -> None:
     for seed in (1, 9):  # instances where the best greedy start leaves 3 placeable workloads out
         inst = generate(100, 20, seed=seed)
         problem = Problem(inst, Weights())
-        start = _best_start(problem, best_baseline(problem)[0])
+        start = best_start(problem, best_baseline(problem)[0])
         assert left_out(problem, start), f"seed {seed}: the greedy start places everything, nothing to test"
-        spec = ModelSpec(list(range(len(inst.workloads))), {wi: problem.candidates(wi) for wi in range(len(inst.workloads))})
-        filled = _placement_first(problem, SolverConfig(time_limit_s=2.0), start, spec, time.perf_counter() + 30.0)
+        state = State(problem, SolverConfig(time_limit_s=2.0), best=start)
+        budget = replace(Budget.open(2.0, len(inst.workloads)), deadline=time.perf_counter() + 30.0)
+        placement_first(whole_spec)(state, budget)  # the stage, on the whole model, with time to spare
+        filled = state.best
         assert left_out(problem, filled) == []
         assert evaluate(inst, Weights(), filled).objective < evaluate(inst, Weights(), start).objective
 

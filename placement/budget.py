@@ -1,0 +1,76 @@
+"""The time budget of one solve: the deadline, and the time each stage of the pipeline gets.
+
+Owns: the solve's start on the wall clock (perf_counter), the search deadline (the limit less what
+the bound and the result need), the contract's end (every solve returns by (1 + late_share) x the
+limit + late_s, SolverConfig), and the conversion of shares of the limit into wall seconds and into
+CP-SAT's deterministic seconds. Stages ask it for their slice instead of doing time arithmetic.
+
+Deterministic budgets (`dtime`, `share`) depend on the limit only, so the same input and seed give
+the same result; the wall-clock ends (`deadline`, `hard`, `pass_end`) are safety nets for a loaded
+machine.
+
+Must not: decide what runs (placement.pipeline's recipes do), or read any clock but perf_counter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from placement.tuning import TUNING, Tuning
+
+
+@dataclass(slots=True)
+class Budget:
+    limit: float  # the time limit, seconds (SolverConfig.time_limit_s)
+    start: float  # perf_counter when the solve started
+    deadline: float  # the search stops here; the rest is the bound's and the result's
+    hard: float  # stages that stop on deterministic budgets start no pass after this (a safety net)
+    tuning: Tuning = TUNING
+
+    @classmethod
+    def open(cls, limit: float, workloads: int, tuning: Tuning = TUNING) -> Budget:
+        """Start the clock for a solve of `workloads` workloads at `limit` seconds: keep the larger of
+        reserve_share of the limit and the result's own time per workload, and at least half the limit
+        for the search."""
+        t = tuning
+        start = time.perf_counter()
+        reserve = max(t.reserve_share * limit, t.result_s_per_workload * workloads)
+        deadline = start + max(0.5 * limit, limit - reserve)
+        hard = start + (1.0 + t.late_share) * limit + t.late_s - t.result_s - t.result_s_per_workload * workloads
+        return cls(limit, start, deadline, hard, tuning)
+
+    def set_aside(self, seconds: float) -> None:
+        """Keep `seconds` for a stage that runs after the search (both ends move earlier)."""
+        self.deadline -= seconds
+        self.hard -= seconds
+
+    def share(self, fraction: float) -> float:
+        """Seconds of `fraction` of the time limit."""
+        return fraction * self.limit
+
+    def dtime(self, seconds: float) -> float:
+        """CP-SAT's deterministic seconds for `seconds` of the limit (never the clock)."""
+        return seconds * self.tuning.dtime_per_s
+
+    def at(self, fraction: float) -> float:
+        """The moment (perf_counter) `fraction` of the limit after the start."""
+        return self.start + fraction * self.limit
+
+    def left(self, until: float | None = None) -> float:
+        """Wall seconds left before `until` (default: the search deadline)."""
+        return (self.deadline if until is None else until) - time.perf_counter()
+
+    def hard_less(self, seconds: float) -> float:
+        """The safety net's end less `seconds` kept for what follows."""
+        return self.hard - seconds
+
+    @property
+    def pass_end(self) -> float:
+        """The last moment a CP-SAT pass may run to: the contract's end, reckoned from the deadline,
+        less the result's time."""
+        t = self.tuning
+        return self.deadline + (t.reserve_share + t.late_share) * self.limit + t.late_s - t.result_s
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
