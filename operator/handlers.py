@@ -179,7 +179,7 @@ async def terminate_sla(body: kopf.Body, retry: int, **_: Any) -> None:
             return
         raise kopf.TemporaryError(f"chain: {exc}", delay=2) from exc
     if tx:
-        SERVICE.post_events(body, [("Normal", "Terminated", f"agreement terminated on chain, tx {tx}")])
+        SERVICE.post_events(body, [(EventType.NORMAL, Reason.TERMINATED, f"agreement terminated on chain, tx {tx}")])
 
 
 @contextlib.contextmanager
