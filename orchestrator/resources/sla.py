@@ -116,7 +116,7 @@ class SlaObjective(K8sModel):
     )
     metric: str = Field(
         min_length=1, max_length=2048,
-        description="What is measured, per site where the workload runs: a named metric, "
+        description="What is measured, per site where the workload runs: a named metric: "
         + "; ".join(f"{m.value} ({NAMED_METRIC_MEANING[m]})" for m in NamedMetric)
         + ", each over the workload's edgeorch_app_request_latency_seconds histogram and "
         "edgeorch_app_requests_failed_total in the window; or a PromQL expression (instant vector or "
