@@ -154,6 +154,8 @@ def test_promql_is_checked_by_prometheus_before_the_chain(operator: StackHandle)
                  "recorded once the PromQL is fixed")
         assert on_chain(operator, typo["metadata"]["uid"])
         assert not on_chain(operator, ranged["metadata"]["uid"])
+        said = _events(operator, ns, "range-sla", "QueryInvalid")  # said once: not tried again until the spec changes
+        assert len(said) == 1 and said[0].get("count", 1) == 1, said
 
 
 def test_an_unplaceable_workload_says_so_in_one_event_whose_count_grows(operator: StackHandle) -> None:
