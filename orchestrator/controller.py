@@ -32,7 +32,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.rollout import PodState
-from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS
+from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS, EventType, Reason
 
 log = logging.getLogger("edgeorch.controller")
 METRICS_RETRY_S = 5.0
@@ -266,7 +266,7 @@ class WorkloadController:
     def _lost(self, key: str, body: Mapping[str, Any], repair: Repair) -> None:
         telemetry.REPAIRS.inc()
         log.warning("%s: re-placing replicas: %s", key, "; ".join(repair.reasons))
-        self._side_task(self.kube.post_event(body, "Warning", "ReplicaLost", "; ".join(repair.reasons)))
+        self._side_task(self.kube.post_event(body, EventType.WARNING, Reason.REPLICA_LOST, "; ".join(repair.reasons)))
 
     async def _start_repair(self, key: str, body: dict[str, Any], repair: Repair) -> dict[str, Any]:
         """What the Pods' own status says (Failed, Unschedulable, a Node gone) is said at once (a

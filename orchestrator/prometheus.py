@@ -2,7 +2,9 @@
 
 `PrometheusSource.snapshot()` gives the QoS metrics placement needs; `query()` runs any PromQL
 (the SLA evaluator uses it).  When Prometheus is unreachable or has no data, `MetricsUnavailable`
-is raised: callers must then change nothing.
+is raised: callers must then change nothing.  When Prometheus answers that a query is wrong (its
+parser's `bad_data`, an `execution` error, or a result that is no instant vector or scalar),
+`QueryRejected` (a MetricsUnavailable) says so with Prometheus' own message.
 """
 
 from __future__ import annotations
@@ -18,6 +20,25 @@ from orchestrator.snapshot import QosMetrics
 
 class MetricsUnavailable(RuntimeError):
     """Prometheus could not be queried, or the series needed are missing."""
+
+
+class QueryRejected(MetricsUnavailable):
+    """Prometheus answered, and refused the query: `error_type` is its errorType (`bad_data` when its
+    parser rejects the expression), `message` its error."""
+
+    def __init__(self, query: str, error_type: str, message: str) -> None:
+        super().__init__(f"Prometheus rejected {query!r}: {error_type}: {message}")
+        self.query, self.error_type, self.message = query, error_type, message
+
+    @property
+    def invalid(self) -> bool:
+        """The expression itself is wrong (it will be wrong at every evaluation)."""
+        return self.error_type in (BAD_DATA, WRONG_TYPE)
+
+
+BAD_DATA = "bad_data"  # Prometheus' errorType for a query its parser rejects
+EXECUTION = "execution"  # Prometheus' errorType for a query that parsed and failed on the data
+WRONG_TYPE = "wrong_type"  # ours: a result that is no instant vector or scalar
 
 
 Sample = tuple[dict[str, str], float]
@@ -52,10 +73,13 @@ class PrometheusSource:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise MetricsUnavailable(f"Prometheus at {self.url} unreachable: {exc}") from exc
         if body.get("status") != "success":
-            raise MetricsUnavailable(f"Prometheus rejected {promql!r}: {body.get('error', body)}")
+            raise QueryRejected(promql, str(body.get("errorType") or "error"), str(body.get("error", body)))
         data = body["data"]
         if data.get("resultType") == "scalar":
             return [({}, float(data["result"][1]))]
+        if data.get("resultType") != "vector":
+            raise QueryRejected(promql, WRONG_TYPE, f"the result is a {data.get('resultType')}, "
+                                "not an instant vector or a scalar")
         return [(dict(r["metric"]), float(r["value"][1])) for r in data["result"]]
 
     async def snapshot(self) -> QosMetrics:

@@ -14,19 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.resources.sla import Comparator, ObjectiveStatus, Severity, SlaObjective
-from orchestrator.vocabulary import ObjectiveState
+from orchestrator.vocabulary import NamedMetric, ObjectiveState
 
 # Named metrics: PromQL templates over the app's own QoS series, grouped by site so the evaluator can
 # tell which site hosts the trouble.  $workload is "namespace/name", $window the objective's window.
 NAMED_METRICS: dict[str, str] = {
-    "p95_latency_ms": '1000 * histogram_quantile(0.95, sum by (le, site) '
+    NamedMetric.P95_LATENCY_MS: '1000 * histogram_quantile(0.95, sum by (le, site) '
                       '(rate(edgeorch_app_request_latency_seconds_bucket{workload="$workload"}[$window])))',
-    "p50_latency_ms": '1000 * histogram_quantile(0.5, sum by (le, site) '
+    NamedMetric.P50_LATENCY_MS: '1000 * histogram_quantile(0.5, sum by (le, site) '
                       '(rate(edgeorch_app_request_latency_seconds_bucket{workload="$workload"}[$window])))',
-    "mean_latency_ms": '1000 * sum by (site) (rate(edgeorch_app_request_latency_seconds_sum{workload="$workload"}[$window]))'
+    NamedMetric.MEAN_LATENCY_MS: '1000 * sum by (site) (rate(edgeorch_app_request_latency_seconds_sum{workload="$workload"}[$window]))'
                        ' / sum by (site) (rate(edgeorch_app_request_latency_seconds_count{workload="$workload"}[$window]))',
-    "failure_ratio": 'sum by (site) (rate(edgeorch_app_requests_failed_total{workload="$workload"}[$window]))'
-                     ' / sum by (site) (rate(edgeorch_app_request_latency_seconds_count{workload="$workload"}[$window]))',
+    # a counter appears with its first failure: until then a site's failures are 0, not missing
+    NamedMetric.FAILURE_RATIO: '(sum by (site) (rate(edgeorch_app_requests_failed_total{workload="$workload"}[$window]))'
+                               ' or 0 * sum by (site) (rate(edgeorch_app_request_latency_seconds_count{workload="$workload"}[$window])))'
+                               ' / sum by (site) (rate(edgeorch_app_request_latency_seconds_count{workload="$workload"}[$window]))',
 }
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 

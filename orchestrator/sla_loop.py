@@ -57,6 +57,7 @@ class SlaLoop:
         self.ledger = ledger
         self._written: dict[str, dict[str, Any]] = {}  # uid -> the last status we wrote
         self._last_eval: dict[str, float] = {}
+        self._recheck_at: dict[str, float] = {}  # uid -> when an unrecorded generation is checked again
         self._locks: dict[str, asyncio.Lock] = {}  # uid -> held while record/tick/terminate work on it
         self._deferred: dict[str, tuple[str, str]] = {}  # workload -> the intent last said to be deferred
         self._asked: dict[str, tuple[str, str]] = {}  # sla uid -> the intent this process enqueued last
@@ -73,6 +74,7 @@ class SlaLoop:
     def forget(self, uid: str) -> None:
         self._written.pop(uid, None)
         self._last_eval.pop(uid, None)
+        self._recheck_at.pop(uid, None)
         self._asked.pop(uid, None)
         self.book.forget(uid)
 
@@ -94,10 +96,20 @@ class SlaLoop:
         async with self._lock(body):
             return await self._record(body)
 
-    async def _record(self, body: Mapping[str, Any]) -> TickResult:
+    async def _record(self, body: Mapping[str, Any], now: float | None = None) -> TickResult:
+        """Queue this generation for the ledger once Prometheus has checked its PromQL and its workload
+        exists (orchestrator.slas.precheck); until then the status says why, again at every interval."""
         body = self._fresh(body)
-        upd = slas.record(body)
-        return await self._commit(body, upd)
+        uid = body["metadata"]["uid"]
+        now = time.time() if now is None else now
+        not_yet = None
+        if _unobserved(body):
+            not_yet = await slas.precheck(body, self.prometheus, await self._workload(body) is not None)
+            if not_yet is not None and not_yet.retry:
+                self._recheck_at[uid] = now + _interval(body)
+            else:
+                self._recheck_at.pop(uid, None)
+        return await self._commit(body, slas.record(body, not_yet))
 
     async def terminate(self, body: Mapping[str, Any]) -> str | None:
         """End the agreement on chain (the SLA is being deleted); the tx hash, or None if never recorded."""
@@ -123,22 +135,21 @@ class SlaLoop:
         body = self._fresh(body)
         self.book.observe(body)
         uid = body["metadata"]["uid"]
-        interval = int(((body.get("spec") or {}).get("evaluation") or {}).get("intervalSeconds", 5))
-        # a generation the change handler has not queued yet (it is retrying, or its event was missed)
-        gen = int(body["metadata"].get("generation") or 1)
-        if (body.get("status") or {}).get("observedGeneration") != gen:
-            upd = slas.record(body)
-            if upd.new_records or upd.status:
-                return await self._commit(body, upd)
+        interval = _interval(body)
+        due = now - self._last_eval.get(uid, 0.0) >= interval
+        # a generation not queued yet: the change handler is retrying, its event was missed, or the
+        # precheck said not yet (its workload missing, Prometheus unreachable: checked again an interval later)
+        if _unobserved(body) and now >= self._recheck_at.get(uid, 0.0):
+            return await self._record(body, now)
         upd = slas.SlaUpdate()
         evaluated = False
         ew: dict[str, Any] | None = None
-        if now - self._last_eval.get(uid, 0.0) >= interval and (body.get("status") or {}).get("agreementId"):
+        if due and (body.get("status") or {}).get("agreementId"):
             evaluated = True
             self._last_eval[uid] = now
             ew = await self._workload(body)
             sites = tuple(sorted(set(offload.sites_of(ew)))) if ew is not None else ()
-            upd = await slas.evaluate(body, self.prometheus, sites, now)
+            upd = await slas.evaluate(body, self.prometheus, sites, now, workload_found=ew is not None)
             for sev in upd.breaches:
                 telemetry.BREACHES.labels(sev).inc()
         result = await self._commit(body, upd)
@@ -300,6 +311,16 @@ class SlaLoop:
         if tx:
             out["txHash"] = tx if tx.startswith("0x") else "0x" + tx
         return out
+
+
+def _interval(body: Mapping[str, Any]) -> int:
+    return int(((body.get("spec") or {}).get("evaluation") or {}).get("intervalSeconds", 5))
+
+
+def _unobserved(body: Mapping[str, Any]) -> bool:
+    """Whether the SLA's current generation is neither queued for the ledger nor refused yet."""
+    gen = int(body["metadata"].get("generation") or 1)
+    return bool((body.get("status") or {}).get("observedGeneration") != gen)
 
 
 def _checked(status: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from orchestrator import qos
 from orchestrator.ledger import agreement_record, breach_record
-from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
-from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
+from orchestrator.prometheus import EXECUTION, MetricsUnavailable, PrometheusSource, QueryRejected, Sample
+from orchestrator.resources.common import Condition, ConditionStatus, set_condition, status_patch
 from orchestrator.resources.sla import ObjectiveStatus, ServiceLevelAgreementSpec, ServiceLevelAgreementStatus
 from orchestrator.vocabulary import EventType, ObjectiveState, Reason
 from orchestrator.vocabulary import SlaCondition as Cond
@@ -58,8 +58,49 @@ def outbox_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(r) for r in ((body.get("status") or {}).get("outbox") or [])]
 
 
-def record(body: Mapping[str, Any]) -> SlaUpdate:
-    """Queue the agreement's current spec for the ledger when this generation is not recorded yet."""
+@dataclass(frozen=True)
+class NotYet:
+    """Why an agreement's version is not recorded now: the reason and message of its Recorded
+    condition; `retry`: it may change by itself (checked again at every interval), else only a new
+    spec can."""
+
+    reason: Reason
+    message: str
+    retry: bool
+
+
+async def precheck(body: Mapping[str, Any], prometheus: PrometheusSource, workload_found: bool) -> NotYet | None:
+    """What must hold before an agreement goes on chain: Prometheus' own parser accepts every
+    objective's PromQL (run once, as the evaluation runs it: a parse error or a result that is no
+    instant vector or scalar rejects it), and the workload it governs exists.  None: record it."""
+    meta = body["metadata"]
+    try:
+        spec = ServiceLevelAgreementSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return None  # record() says what is wrong with the spec
+    workload = f"{meta['namespace']}/{spec.workload_ref}"
+    for o in spec.objectives:
+        try:
+            await prometheus.query(qos.promql(o, workload))
+        except QueryRejected as exc:
+            if exc.invalid:
+                return NotYet(Reason.QUERY_INVALID, f"objective {o.name}: Prometheus rejects its PromQL: "
+                              f"{exc.message}"[:1000], retry=False)
+            if exc.error_type != EXECUTION:  # an execution error depends on the data: it parsed
+                return NotYet(Reason.PROMETHEUS_UNREACHABLE, f"objective {o.name}: PromQL not checked "
+                              f"({exc.error_type}: {exc.message}); recorded once Prometheus checks it"[:1000], True)
+        except MetricsUnavailable as exc:
+            return NotYet(Reason.PROMETHEUS_UNREACHABLE, f"PromQL of the objectives not checked: {exc}; "
+                          "recorded once Prometheus checks it"[:1000], retry=True)
+    if not workload_found:
+        return NotYet(Reason.WORKLOAD_NOT_FOUND, f"EdgeWorkload {workload} does not exist: the agreement is "
+                      "recorded on chain once it does", retry=True)
+    return None
+
+
+def record(body: Mapping[str, Any], not_yet: NotYet | None = None) -> SlaUpdate:
+    """Queue the agreement's current spec for the ledger when this generation is not recorded yet
+    (unless `not_yet` says why it cannot be: the status then says so)."""
     meta = body["metadata"]
     gen = int(meta.get("generation") or 1)
     st = current_status(body)
@@ -73,6 +114,13 @@ def record(body: Mapping[str, Any]) -> SlaUpdate:
         conds = set_condition(st.conditions, Cond.RECORDED, ConditionStatus.FALSE, Reason.INVALID_SPEC, message, gen)
         return SlaUpdate(status_patch(Status(observed_generation=gen, conditions=conds)),
                          [(EventType.WARNING, Reason.INVALID_SPEC, message)])
+    if not_yet is not None:
+        conds = set_condition(st.conditions, Cond.RECORDED, ConditionStatus.FALSE, not_yet.reason,
+                              f"generation {gen} not recorded: {not_yet.message}", gen)
+        if not st.agreement_id:  # nothing on chain, nothing evaluated
+            conds = set_condition(conds, Cond.COMPLIANT, ConditionStatus.UNKNOWN, not_yet.reason, not_yet.message, gen)
+        status = Status(conditions=conds) if not_yet.retry else Status(observed_generation=gen, conditions=conds)
+        return SlaUpdate(status_patch(status), [(EventType.WARNING, not_yet.reason, not_yet.message)])
     conds = set_condition(st.conditions, Cond.RECORDED, ConditionStatus.UNKNOWN, Reason.LEDGER_PENDING,
                           f"version for generation {gen} queued for the ledger", gen)
     return SlaUpdate(status_patch(Status(observed_generation=gen, conditions=conds)), new_records=[rec])
@@ -84,8 +132,10 @@ def _first_error(exc: ValidationError) -> str:
 
 
 async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed_sites: tuple[str, ...],
-                   now: float | None = None) -> SlaUpdate:
-    """One evaluation of every objective (see the module docstring)."""
+                   now: float | None = None, *, workload_found: bool = True) -> SlaUpdate:
+    """One evaluation of every objective (see the module docstring).  An objective without data in
+    this window (no samples, or a query Prometheus rejects) changes no state and counts for no
+    compliance: the Compliant condition is then Unknown, with the reason."""
     now = time.time() if now is None else now
     meta = body["metadata"]
     spec = ServiceLevelAgreementSpec.model_validate(body.get("spec") or {})
@@ -93,24 +143,36 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
     gen = meta.get("generation")
     workload = f"{meta['namespace']}/{spec.workload_ref}"
     out = SlaUpdate()
-    if not (spec.validity.start.timestamp() <= now < spec.validity.end.timestamp()):
-        conds = set_condition(st.conditions, Cond.COMPLIANT, ConditionStatus.UNKNOWN, Reason.OUTSIDE_VALIDITY,
-                              "the agreement is not in force now", gen)
-        out.status = status_patch(Status(conditions=conds))
+    unknown = _unknown_because(spec, now, workload, workload_found)
+    if unknown is not None:
+        out.status = status_patch(Status(conditions=set_condition(
+            st.conditions, Cond.COMPLIANT, ConditionStatus.UNKNOWN, unknown[0], unknown[1], gen)))
+        if unknown[0] == Reason.WORKLOAD_NOT_FOUND:
+            out.events.append((EventType.WARNING, unknown[0], unknown[1]))
         return out
     prev = {o.name: o for o in st.objectives}
     states: list[ObjectiveStatus] = []
     policy = spec.evaluation
+    results: list[list[Sample] | None] = []
+    rejected: list[tuple[str, QueryRejected]] = []
     try:
-        results = [await prometheus.query(qos.promql(o, workload)) for o in spec.objectives]
+        for o in spec.objectives:
+            try:
+                results.append(await prometheus.query(qos.promql(o, workload)))
+            except QueryRejected as exc:
+                results.append(None)
+                rejected.append((o.name, exc))
     except MetricsUnavailable as exc:
+        message = f"{exc}; nothing is changed until metrics return"
         conds = set_condition(st.conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.TRUE,
-                              Reason.PROMETHEUS_UNREACHABLE, f"{exc}; nothing is changed until metrics return", gen)
+                              Reason.PROMETHEUS_UNREACHABLE, message, gen)
+        conds = set_condition(conds, Cond.COMPLIANT, ConditionStatus.UNKNOWN, Reason.PROMETHEUS_UNREACHABLE, message, gen)
         out.status = status_patch(Status(conditions=conds))
         out.events.append((EventType.WARNING, Reason.METRICS_UNAVAILABLE, str(exc)[:500]))
         return out
+    with_data: list[ObjectiveStatus] = []
     for i, (o, samples) in enumerate(zip(spec.objectives, results, strict=True)):
-        per_site = {labels.get("site", ""): v for labels, v in samples if v == v}  # drop NaN
+        per_site = {labels.get("site", ""): v for labels, v in samples or [] if v == v}  # drop NaN
         if placed_sites:
             per_site = {s: v for s, v in per_site.items() if s in placed_sites or s == ""}
         value = qos.worst_value(o, list(per_site.values())) if per_site else None
@@ -124,7 +186,7 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
         if step.transition == "breach" and value is not None and sev is not None:
             window = qos.aligned_window(now, policy.interval_seconds, qos.window_seconds(o.window))
             query = qos.promql(o, workload)
-            _, digest = qos.evidence(query, samples, window)
+            _, digest = qos.evidence(query, samples or [], window)
             out.new_records.append(breach_record(meta["uid"], i, sev.value, value, window, digest))
             bad = tuple(sorted(s for s, v in per_site.items() if s and qos.severity(o, v) is not None))
             where = f" at {', '.join(bad)}" if bad else ""
@@ -138,18 +200,70 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
             out.events.append((EventType.NORMAL, Reason.SLA_RECOVERED, f"objective {o.name} met again for "
                                f"{policy.recover_after} windows ({value:.3g})"))
         states.append(state)
+        if value is not None:
+            with_data.append(state)
+    conds = _metrics_condition(st.conditions, rejected, gen, out)
     breached = [s.name for s in states if s.state == ObjectiveState.BREACHED]
     why = Reason.OBJECTIVE_BREACHED if breached else Reason.ALL_OBJECTIVES_MET
-    conds = set_condition(st.conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.FALSE, Reason.METRICS_AVAILABLE,
-                          "", gen)
     conds = set_condition(conds, Cond.BREACHED, ConditionStatus.TRUE if breached else ConditionStatus.FALSE, why,
                           ", ".join(breached), gen)
-    conds = set_condition(conds, Cond.COMPLIANT, ConditionStatus.FALSE if breached else ConditionStatus.TRUE, why,
-                          ", ".join(breached), gen)
-    evaluated = [s for s in states if s.last_value is not None]
-    good = sum(1 for s in evaluated if s.bad_windows == 0)
-    previous = st.compliance if st.compliance is not None else 1.0
-    compliance = previous if not evaluated else round(0.95 * previous + 0.05 * (good / len(evaluated)), 4)
-    out.status = status_patch(Status(objectives=states, conditions=conds, compliance=compliance,
+    conds = _compliant(conds, spec, states, with_data, rejected, workload, gen)
+    out.status = status_patch(Status(objectives=states, conditions=conds,
+                                     compliance=_compliance(st.compliance, with_data),
                                      breaches=st.breaches + len(out.breaches)))
     return out
+
+
+def _unknown_because(spec: ServiceLevelAgreementSpec, now: float, workload: str,
+                     workload_found: bool) -> tuple[Reason, str] | None:
+    """Why nothing is evaluated now (None: evaluate)."""
+    if not (spec.validity.start.timestamp() <= now < spec.validity.end.timestamp()):
+        return Reason.OUTSIDE_VALIDITY, "the agreement is not in force now"
+    if not workload_found:
+        return Reason.WORKLOAD_NOT_FOUND, f"EdgeWorkload {workload} does not exist: nothing to evaluate"
+    return None
+
+
+def _metrics_condition(conditions: list[Condition], rejected: list[tuple[str, QueryRejected]], gen: int | None,
+                       out: SlaUpdate) -> list[Condition]:
+    """MetricsUnavailable: False, or True with Prometheus' own message for the queries it rejected
+    (QueryInvalid when its parser refuses one, QueryFailed when one fails on the data), and a Warning."""
+    if not rejected:
+        return set_condition(conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.FALSE, Reason.METRICS_AVAILABLE,
+                             "", gen)
+    why = Reason.QUERY_INVALID if any(exc.invalid for _, exc in rejected) else Reason.QUERY_FAILED
+    message = "; ".join(f"objective {name}: Prometheus: {exc.error_type}: {exc.message}" for name, exc in rejected)
+    out.events.append((EventType.WARNING, why, message[:1000]))
+    return set_condition(conditions, Cond.METRICS_UNAVAILABLE, ConditionStatus.TRUE, why, message[:4000], gen)
+
+
+def _compliant(conditions: list[Condition], spec: ServiceLevelAgreementSpec, states: list[ObjectiveStatus],
+               with_data: list[ObjectiveStatus], rejected: list[tuple[str, QueryRejected]], workload: str,
+               gen: int | None) -> list[Condition]:
+    """Compliant: False while an objective is breached; Unknown while one has no data (no data is no
+    compliance); True when every objective has data and is met."""
+    breached = [s.name for s in states if s.state == ObjectiveState.BREACHED]
+    if breached:
+        return set_condition(conditions, Cond.COMPLIANT, ConditionStatus.FALSE, Reason.OBJECTIVE_BREACHED,
+                             ", ".join(breached), gen)
+    have = {s.name for s in with_data}
+    missing = [o for o in spec.objectives if o.name not in have]
+    if not missing:
+        return set_condition(conditions, Cond.COMPLIANT, ConditionStatus.TRUE, Reason.ALL_OBJECTIVES_MET, "", gen)
+    failed = {name: exc for name, exc in rejected}
+    why = Reason.QUERY_INVALID if any(e.invalid for e in failed.values()) else \
+        Reason.QUERY_FAILED if failed else Reason.NO_DATA
+    message = "; ".join(f"objective {o.name}: Prometheus rejected its query ({failed[o.name].error_type})"
+                        if o.name in failed else
+                        f"objective {o.name}: no samples of {qos.promql(o, workload)} for the sites of {workload}"
+                        for o in missing)
+    return set_condition(conditions, Cond.COMPLIANT, ConditionStatus.UNKNOWN, why, message[:4000], gen)
+
+
+def _compliance(previous: float | None, with_data: list[ObjectiveStatus]) -> float | None:
+    """The moving average of the share of objectives met, over the windows with data only (None until
+    one has data; a window without any leaves it as it was)."""
+    if not with_data:
+        return previous
+    share = sum(1 for s in with_data if s.bad_windows == 0) / len(with_data)
+    return round(share if previous is None else 0.95 * previous + 0.05 * share, 4)

@@ -157,9 +157,13 @@ class Reason(StrEnum):
     FAIL_BACK_DEFERRED = "FailBackDeferred"
     # metrics
     PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
+    QUERY_INVALID = "QueryInvalid"
+    QUERY_FAILED = "QueryFailed"
+    NO_DATA = "NoData"
     METRICS_AVAILABLE = "MetricsAvailable"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     # agreements
+    WORKLOAD_NOT_FOUND = "WorkloadNotFound"
     OUTSIDE_VALIDITY = "OutsideValidity"
     OBJECTIVE_BREACHED = "ObjectiveBreached"
     ALL_OBJECTIVES_MET = "AllObjectivesMet"
@@ -177,3 +181,23 @@ class Reason(StrEnum):
     CHAIN_UNREACHABLE = "ChainUnreachable"
     TERMINATED = "Terminated"
     TERMINATION_NOT_RECORDED = "TerminationNotRecorded"
+
+
+class NamedMetric(StrEnum):
+    """The named metrics an SLA objective may use instead of PromQL (orchestrator.qos turns each into
+    PromQL over the workload's own series, per site); the value is what it means."""
+
+    P95_LATENCY_MS = "p95_latency_ms"
+    P50_LATENCY_MS = "p50_latency_ms"
+    MEAN_LATENCY_MS = "mean_latency_ms"
+    FAILURE_RATIO = "failure_ratio"
+
+
+NAMED_METRIC_MEANING: dict[NamedMetric, str] = {
+    NamedMetric.P95_LATENCY_MS: "95th percentile of the request latency, in ms",
+    NamedMetric.P50_LATENCY_MS: "median request latency, in ms",
+    NamedMetric.MEAN_LATENCY_MS: "mean request latency, in ms",
+    NamedMetric.FAILURE_RATIO: "failed requests / all requests (0..1)",
+}
+"""Named metrics, each over the workload's `edgeorch_app_request_latency_seconds` histogram (and
+`edgeorch_app_requests_failed_total`) in the objective's window."""

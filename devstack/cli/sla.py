@@ -1,7 +1,9 @@
 """`edgeorch sla show | history | verify`: read the SLA ledger on a JSON-RPC chain (anvil).
 
 The chain is found by --rpc-url (default $EDGEORCH_CHAIN_URL) and the contract through the deployment
-file in --state-dir (default $EDGEORCH_STATE_DIR or the local stack's directory) or --address.
+file in --state-dir (default $EDGEORCH_STATE_DIR or the local stack's directory) or --address.  An
+agreement is named as kubectl names the SLA (`-n NAMESPACE NAME`: its uid is read from Kubernetes,
+through --kubeconfig or $KUBECONFIG), by the SLA's uid, or by its 0x agreement id.
 These commands only read; they never deploy.
 """
 
@@ -10,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -31,16 +34,23 @@ STATE_DIR = click.option("--state-dir", type=click.Path(path_type=Path), default
                          "(default: $EDGEORCH_STATE_DIR or ~/.local/state/edgeorch/stack).")
 ADDRESS = click.option("--address", default=None, metavar="0x…",
                        help="Contract address (instead of the deployment file).")
+NAMESPACE = click.option("-n", "--namespace", default=None,
+                         help="Namespace of the SLA named REF (REF is then its name; default: the "
+                         "kubeconfig context's namespace, else default).")
+KUBECONFIG = click.option("--kubeconfig", type=click.Path(path_type=Path), default=None,
+                          help="kubeconfig to read the SLA from (default: $KUBECONFIG).")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+AGREEMENT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"edgeorch: error: {message}", err=True)
     sys.exit(code)
 
 
 def _run(rpc_url: str | None, state_dir: Path | None, address: str | None,
-         body: Callable[[Ledger], Awaitable[T]]) -> T:
-    """Open the ledger, run `body`, close; ledger errors become one clear line and exit code 2."""
+         body: Callable[[Ledger], Awaitable[T]], what: str = "") -> T:
+    """Open the ledger, run `body`, close; ledger errors become one clear line (about `what`) and exit code 2."""
     from sla_contracts.deployment import default_state_dir
     from sla_contracts.errors import LedgerError
     from sla_contracts.ledger import open_ledger
@@ -48,7 +58,6 @@ def _run(rpc_url: str | None, state_dir: Path | None, address: str | None,
     url = rpc_url or os.environ.get("EDGEORCH_CHAIN_URL")
     if not url:
         _fail("no chain: give --rpc-url or set EDGEORCH_CHAIN_URL (e.g. eval \"$(edgeorch cluster env)\")")
-    assert url is not None
 
     async def main() -> T:
         ledger = await open_ledger(url, state_dir=state_dir or default_state_dir(), address=address, deploy=False)
@@ -60,21 +69,50 @@ def _run(rpc_url: str | None, state_dir: Path | None, address: str | None,
     try:
         return asyncio.run(main())
     except LedgerError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
+        _fail(f"{exc} ({what})" if what else str(exc))
 
 
-def _agreement_ref(ref: str) -> bytes:
-    """An agreement id (0x + 64 hex digits) as is, anything else as the SLA uid it is the hash of."""
+def _sla_object(namespace: str | None, name: str, kubeconfig: Path | None) -> dict[str, Any]:
+    """The ServiceLevelAgreement `name` as Kubernetes stores it."""
+    from orchestrator.kube.errors import KubeError, KubeNotFound
+    from orchestrator.kube.sync import context_namespace, get_custom, session
+    from orchestrator.vocabulary import API_GROUP, API_VERSION, SLAS
+
+    ns = namespace or context_namespace(kubeconfig)
+    try:
+        with session(kubeconfig) as api:
+            return get_custom(api, API_GROUP, API_VERSION, SLAS, ns, name)
+    except KubeNotFound:
+        _fail(f"no ServiceLevelAgreement {name!r} in namespace {ns!r} (REF is an SLA's name, its uid or "
+              "its 0x agreement id)")
+    except KubeError as exc:
+        _fail(f"reading ServiceLevelAgreement {ns}/{name}: {exc}")
+
+
+def _not_on_chain(sla: Mapping[str, Any]) -> str:
+    """Why the SLA has no agreement on chain yet, from its Recorded condition."""
+    meta = sla["metadata"]
+    conds = {c.get("type"): c for c in (sla.get("status") or {}).get("conditions") or []}
+    rec = conds.get("Recorded") or {}
+    why = f"{rec.get('reason')}: {rec.get('message')}" if rec else "not processed by the operator yet"
+    return f"ServiceLevelAgreement {meta['namespace']}/{meta['name']} is not on chain ({why})"
+
+
+def _agreement_ref(ref: str, namespace: str | None, kubeconfig: Path | None) -> tuple[bytes, str]:
+    """The agreement id REF names, and what it is in words: with -n, or unless REF is a uid or a 0x
+    agreement id, REF is the name of an SLA (whose uid is read from Kubernetes)."""
     from sla_contracts.ids import agreement_id
 
     text = ref.strip()
-    if text.startswith("0x") and len(text) == 66:
-        try:
-            return bytes.fromhex(text[2:])
-        except ValueError:
-            pass
-    return agreement_id(text)
+    if namespace is None and AGREEMENT_ID.match(text):
+        return bytes.fromhex(text[2:]), f"agreement {text}"
+    if namespace is None and UUID.match(text.lower()):
+        return agreement_id(text), f"SLA uid {text}"
+    sla = _sla_object(namespace, text, kubeconfig)
+    if not (sla.get("status") or {}).get("agreementId"):
+        _fail(_not_on_chain(sla))
+    meta = sla["metadata"]
+    return agreement_id(meta["uid"]), f"SLA {meta['namespace']}/{meta['name']}, uid {meta['uid']}"
 
 
 def _time(ts: int) -> str:
@@ -92,13 +130,17 @@ def sla() -> None:
 
 @sla.command()
 @click.argument("ref")
+@NAMESPACE
+@KUBECONFIG
 @RPC_URL
 @STATE_DIR
 @ADDRESS
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(ref: str, rpc_url: str | None, state_dir: Path | None, address: str | None, as_json: bool) -> None:
-    """Print the agreement REF (an SLA uid or a 0x agreement id): state, terms hash, objectives, counts."""
-    aid = _agreement_ref(ref)
+def show(ref: str, namespace: str | None, kubeconfig: Path | None, rpc_url: str | None, state_dir: Path | None,
+         address: str | None, as_json: bool) -> None:
+    """Print the agreement of REF (an SLA's name, with -n NAMESPACE, or its uid, or a 0x agreement id):
+    state, terms hash, objectives, counts."""
+    aid, what = _agreement_ref(ref, namespace, kubeconfig)
 
     async def body(ledger: Ledger) -> dict[str, Any]:
         info = await ledger.get_agreement(aid)
@@ -112,7 +154,7 @@ def show(ref: str, rpc_url: str | None, state_dir: Path | None, address: str | N
             "migrations": await ledger.migration_count(aid), "contract": ledger.address, "chain_id": ledger.chain_id,
         }
 
-    data = _run(rpc_url, state_dir, address, body)
+    data = _run(rpc_url, state_dir, address, body, what)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -148,18 +190,21 @@ def _describe(e: LedgerEvent) -> str:
 
 @sla.command()
 @click.argument("ref")
+@NAMESPACE
+@KUBECONFIG
 @RPC_URL
 @STATE_DIR
 @ADDRESS
-def history(ref: str, rpc_url: str | None, state_dir: Path | None, address: str | None) -> None:
-    """List the versions, breaches and migrations of the agreement REF in chain order."""
-    aid = _agreement_ref(ref)
+def history(ref: str, namespace: str | None, kubeconfig: Path | None, rpc_url: str | None, state_dir: Path | None,
+            address: str | None) -> None:
+    """List the versions, breaches and migrations of the agreement of REF (as for show) in chain order."""
+    aid, what = _agreement_ref(ref, namespace, kubeconfig)
 
     async def body(ledger: Ledger) -> list[LedgerEvent]:
         await ledger.get_agreement(aid)  # an unknown agreement is an error, not an empty history
         return await ledger.events(agreement_id=aid)
 
-    for e in _run(rpc_url, state_dir, address, body):
+    for e in _run(rpc_url, state_dir, address, body, what):
         click.echo(f"block {e.block_number:>7}  {_describe(e)}")
 
 
@@ -180,27 +225,43 @@ def _load_spec(path: Path) -> tuple[Mapping[str, Any], str | None]:
 
 
 @sla.command()
-@click.option("--spec", "spec_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="SLA spec as stored in Kubernetes (kubectl get sla X -o json), or its .spec only; YAML or JSON.")
-@click.option("--uid", default=None, help="metadata.uid of the SLA (default: from the file's metadata).")
+@click.argument("ref", required=False)
+@NAMESPACE
+@KUBECONFIG
+@click.option("--spec", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="SLA spec to check, in a file: a whole ServiceLevelAgreement (kubectl get sla X -o json, or "
+              "the YAML applied) or its .spec only; YAML or JSON (default: the live SLA named REF).")
+@click.option("--uid", default=None, help="metadata.uid of the SLA (default: REF's, or the file's metadata.uid).")
 @RPC_URL
 @STATE_DIR
 @ADDRESS
-def verify(spec_file: Path, uid: str | None, rpc_url: str | None, state_dir: Path | None,
-           address: str | None) -> None:
-    """Recompute the terms hash of an SLA spec and compare it with the chain: MATCH, or MISMATCH (exit 1)."""
+def verify(ref: str | None, namespace: str | None, kubeconfig: Path | None, spec_file: Path | None,
+           uid: str | None, rpc_url: str | None, state_dir: Path | None, address: str | None) -> None:
+    """Recompute the terms hash of an SLA spec and compare it with the chain: MATCH, or MISMATCH (exit 1).
+
+    `verify -n NAMESPACE NAME` checks the live SLA; `--spec FILE` checks the file's spec against the
+    agreement of REF (a name with -n, or a uid), of --uid, or of the file's metadata.uid."""
     from sla_contracts.terms import VerifyResult, verify_terms
 
-    spec, file_uid = _load_spec(spec_file)
-    uid = uid or file_uid
+    live: dict[str, Any] | None = None
+    if ref is not None and not (namespace is None and UUID.match(ref.strip().lower())):
+        live = _sla_object(namespace, ref.strip(), kubeconfig)
+    elif ref is not None:
+        uid = uid or ref.strip()
+    if spec_file is not None:
+        spec, file_uid = _load_spec(spec_file)
+    elif live is not None:
+        spec, file_uid = live["spec"], None
+    else:
+        _fail("give the SLA (-n NAMESPACE NAME) or --spec FILE")
+    uid = uid or (live["metadata"]["uid"] if live is not None else None) or file_uid
     if not uid:
-        _fail("--uid: required (the file has no metadata.uid)")
-    assert uid is not None
+        _fail("--uid: required (the file has no metadata.uid; or name the SLA: -n NAMESPACE NAME)")
 
     async def body(ledger: Ledger) -> VerifyResult:
         return await verify_terms(ledger, uid, spec)
 
-    result = _run(rpc_url, state_dir, address, body)
+    result = _run(rpc_url, state_dir, address, body, f"SLA uid {uid}")
     click.echo(result.describe())
     if not result.match:
         sys.exit(1)

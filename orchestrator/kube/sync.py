@@ -170,6 +170,22 @@ def list_custom(api: Any, group: str, version: str, plural: str, namespace: str 
     return list(out.get("items", []))
 
 
+def get_custom(api: Any, group: str, version: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """One namespaced custom object as a plain dict (KubeNotFound when it does not exist)."""
+    out: Any = call(k8s.CustomObjectsApi(api).get_namespaced_custom_object, group, version, namespace, plural, name)
+    return dict(out)
+
+
+def context_namespace(kubeconfig: Path | None) -> str:
+    """The namespace of the kubeconfig's current context, as kubectl takes it (default: `default`)."""
+    try:
+        _, current = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None)
+    except Exception:  # no kubeconfig: the lookup that follows says so
+        return "default"
+    return str((current or {}).get("context", {}).get("namespace") or "default")
+
+
 def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """Every YAML document of `paths` (empty documents skipped)."""
     import yaml

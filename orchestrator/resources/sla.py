@@ -23,7 +23,7 @@ from orchestrator.resources.common import (
     StatusModel,
 )
 from orchestrator.resources.edgeworkload import OffloadAction
-from orchestrator.vocabulary import GROUP_VERSION, ObjectiveState
+from orchestrator.vocabulary import GROUP_VERSION, NAMED_METRIC_MEANING, NamedMetric, ObjectiveState
 
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
@@ -116,7 +116,13 @@ class SlaObjective(K8sModel):
     )
     metric: str = Field(
         min_length=1, max_length=2048,
-        description="PromQL expression or named metric (e.g. edgeorch_user_latency_ms) evaluated per window.",
+        description="What is measured, per site where the workload runs: a named metric: "
+        + "; ".join(f"{m.value} ({NAMED_METRIC_MEANING[m]})" for m in NamedMetric)
+        + ", each over the workload's edgeorch_app_request_latency_seconds histogram and "
+        "edgeorch_app_requests_failed_total in the window; or a PromQL expression (instant vector or "
+        "scalar; $workload is replaced by namespace/name and $window by the window, e.g. "
+        "max by (site) (my_latency_ms{workload=\"$workload\"})), checked by Prometheus before the "
+        "agreement is recorded.",
     )
     comparator: Comparator = Field(
         description="How a good value compares with the thresholds: lt/le (lower is better) or gt/ge (higher is better)."
@@ -277,7 +283,9 @@ class ServiceLevelAgreementStatus(StatusModel):
     version: int | None = Field(default=None, ge=0, description="Version of the agreement recorded on the ledger.")
     breaches: int = Field(default=0, ge=0, description="Breaches recorded so far.")
     compliance: float | None = Field(
-        default=None, ge=0, le=1, description="Fraction of evaluated windows in which all objectives were met."
+        default=None, ge=0, le=1,
+        description="Moving average (weight 0.05 per window) of the share of objectives met, over the windows "
+        "with data only; unset until a window has data (see the Compliant condition).",
     )
     objectives: list[ObjectiveStatus] = Field(
         default_factory=list, max_length=16, description="Evaluation state of every objective (one per name).",

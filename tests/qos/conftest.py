@@ -7,6 +7,7 @@ import subprocess
 from typing import Any
 
 from sla_contracts.anvil import find_cast
+from sla_contracts.ids import agreement_id
 from tests.conftest import StackHandle
 
 BREACH_SIG = "BreachRecorded(bytes32 indexed,bytes32 indexed,uint8 indexed,uint8,int64,uint64,uint64,bytes32,uint16)"
@@ -46,3 +47,21 @@ def chain_breaches(stack: StackHandle, contract: str, agreement: str) -> list[di
 def chain_breach_counts(stack: StackHandle, contract: str, agreement: str) -> list[int]:
     out = cast("call", "--rpc-url", stack.chain_url, contract, "breach_counts(bytes32)(uint256[5])", agreement)
     return [int(x) for x in out.strip("[]").split(",")]
+
+
+def ledger_address(stack: StackHandle) -> str:
+    """The SLA contract the operator deployed on the stack's chain (its deployment file)."""
+    data = json.loads((stack.state_dir / "ledger.json").read_text())
+    (address,) = {v["address"] for v in data.values() if isinstance(v, dict) and "address" in v}
+    return str(address)
+
+
+def on_chain(stack: StackHandle, uid: str) -> bool:
+    """Whether the chain holds an agreement for the SLA `uid` (get_agreement's status: 0 none), read with
+    cast; False too when the operator has deployed no contract yet."""
+    if not (stack.state_dir / "ledger.json").exists():
+        return False
+    out = cast("call", "--rpc-url", stack.chain_url, ledger_address(stack),
+               "get_agreement(bytes32)(uint256,bool,uint16,uint64,uint64,address,bytes32,uint8)",
+               "0x" + agreement_id(uid).hex())
+    return int(out.splitlines()[0].split()[0]) != 0

@@ -1,8 +1,9 @@
 """Kopf runs an SLA's timer and its change handlers as separate tasks: a tick that starts while `record()`
 is sending a new version must not send it a second time (the chain would count two amendments).
 
-The chain is the real embedded one; the Kubernetes side is a small in-memory stand-in, since only the
-order of the two coroutines is under test.
+The chain is the real embedded one; the Kubernetes side and Prometheus are small in-memory stand-ins
+(the workload exists, every query parses and has no data), since only the order of the two coroutines
+is under test.
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ class StatusStore:
             self.armed.set()
 
     async def get_custom(self, plural: str, ns: str, name: str) -> dict[str, Any]:
-        raise KubeNotFound(f"{plural} {ns}/{name}")
+        if plural != "edgeworkloads":
+            raise KubeNotFound(f"{plural} {ns}/{name}")
+        return {"metadata": {"name": name, "namespace": ns}, "spec": {}}
+
+
+class NoData:
+    """Prometheus, as the precheck sees it when every query parses and no series matches."""
+
+    async def query(self, promql: str) -> list[Any]:
+        return []
 
 
 def _body(uid: str, generation: int, warning: float, status: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +68,7 @@ async def test_a_tick_during_an_amendment_does_not_amend_twice(backend: str, tmp
     uid = str(uuid.uuid4())
     store = StatusStore()
     conn = LedgerConnection(node.url if node else None, tmp_path)
-    loop = SlaLoop(store, engine=None, prometheus=None, ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
+    loop = SlaLoop(store, engine=None, prometheus=NoData(), ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
     try:
         first = await loop.record(_body(uid, 1, 12.0, {}))
         assert first.status.get("version") == 1, first.status
@@ -88,7 +98,7 @@ async def test_the_timer_queues_a_generation_the_change_handler_has_not() -> Non
     """The change handler may be retrying (or Kopf missed the event): the next tick records the spec."""
     store = StatusStore()
     conn = LedgerConnection(None, None)
-    loop = SlaLoop(store, engine=None, prometheus=None, ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
+    loop = SlaLoop(store, engine=None, prometheus=NoData(), ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
     try:
         body = _body(str(uuid.uuid4()), 3, 12.0, {})
         ticked = await loop.tick(body, now=0.0)

@@ -106,7 +106,7 @@ INVALID: list[Invalid] = [
             "spec.validity.start"),
     Invalid("thresholds-not-increasing-for-lt", SLA, _set("spec.objectives.0.thresholds.mild", 5),
             "spec.objectives[0].thresholds"),
-    Invalid("thresholds-not-decreasing-for-ge", SLA, _set("spec.objectives.1.thresholds.mild", 70),
+    Invalid("thresholds-not-decreasing-for-ge", SLA, _set("spec.objectives.1.comparator", "ge"),
             "spec.objectives[1].thresholds"),
     Invalid("no-threshold", SLA, _set("spec.objectives.1.thresholds", {}), "spec.objectives[1].thresholds"),
     Invalid("duplicate-objective-names", SLA, _set("spec.objectives.1.name", "latency"), "spec.objectives"),

@@ -188,3 +188,18 @@ def test_optional_fields_are_optional_not_nullable_unions() -> None:
     template = root_schema(CRDS[1])["properties"]["spec"]["properties"]["template"]
     assert template["properties"]["spec"]["x-kubernetes-preserve-unknown-fields"] is True
     assert template["properties"]["spec"]["required"] == ["containers"]
+
+
+def test_every_named_metric_is_listed_in_the_crd_and_the_readme() -> None:
+    from orchestrator.qos import NAMED_METRICS
+    from orchestrator.vocabulary import NamedMetric
+    from tests.readme import README
+
+    assert set(NAMED_METRICS) == set(NamedMetric)
+    (sla,) = [info for info in CRDS if info.kind == "ServiceLevelAgreement"]
+    version = committed(sla)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    metric = version["properties"]["spec"]["properties"]["objectives"]["items"]["properties"]["metric"]
+    readme = README.read_text()
+    for name in NamedMetric:
+        assert name.value in metric["description"] and f"`{name.value}`" in readme, name
+    assert "edgeorch_user_latency_ms" not in metric["description"]  # a series nobody publishes

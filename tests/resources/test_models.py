@@ -32,6 +32,7 @@ from orchestrator.resources import (
     set_condition,
     to_k8s,
 )
+from orchestrator.vocabulary import NamedMetric
 from tests.resources.cases import INVALID, VALID, Invalid, Valid, loc_path, pydantic_names_field, samples
 
 
@@ -57,6 +58,7 @@ def test_samples_cover_every_kind_and_the_brief() -> None:
     assert Tier.CLOUD in bus.placement.allowed_tiers and bus.qos.max_latency_ms == 50
     sla = ServiceLevelAgreementSpec.model_validate(s["ServiceLevelAgreement/video-analytics-sla"]["spec"])
     assert sla.workload_ref == "video-analytics"
+    assert {o.metric for o in sla.objectives} <= set(NamedMetric)  # series the local city publishes
 
 
 @pytest.mark.parametrize("case", VALID, ids=lambda c: c.id)

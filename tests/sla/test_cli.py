@@ -54,7 +54,7 @@ def run(*args: str, code: int = 0) -> str:
 def test_show_prints_the_agreement_by_uid_and_by_id(recorded: Recorded) -> None:
     data = json.loads(run("show", recorded.uid, "--json", *recorded.args))
     assert data["status"] == "active" and data["version"] == 1
-    assert data["objectives"] == [{"comparator": "lt", "threshold": 8.0}, {"comparator": "ge", "threshold": 60.0}]
+    assert data["objectives"] == [{"comparator": "lt", "threshold": 8.0}, {"comparator": "lt", "threshold": 0.01}]
     assert data["breaches"]["mild"] == 1 and data["migrations"] == 1
     text = run("show", data["agreement_id"], *recorded.args)
     assert f"agreement_id:     {data['agreement_id']}" in text and "mild 1" in text
@@ -84,7 +84,8 @@ def test_verify_says_match_or_mismatch(recorded: Recorded, tmp_path: Path) -> No
 
 
 def test_errors_are_one_clear_line(recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "agreement_id: unknown agreement" in run("show", "no-such-uid", *recorded.args, code=2)
+    unknown = str(uuid.uuid4())
+    assert f"agreement_id: unknown agreement (SLA uid {unknown})" in run("show", unknown, *recorded.args, code=2)
     out = run("show", recorded.uid, "--rpc-url", recorded.args[1], "--state-dir", str(tmp_path), code=2)
     assert "no ledger deployed on chain 31337" in out
     monkeypatch.delenv("EDGEORCH_CHAIN_URL", raising=False)

@@ -43,8 +43,8 @@ def test_terms_from_the_sample_sla_use_the_mildest_threshold() -> None:
     assert terms.agreement_id == agreement_id("uid-7")
     assert terms.terms_hash == terms_hash(spec)
     assert [(o.comparator, o.threshold, o.window_s) for o in terms.objectives] == [
-        (Comparator.LT, 8.0, 30), (Comparator.GE, 60.0, 60)]
-    assert terms.valid_until - terms.valid_from == 365 * 86400
+        (Comparator.LT, 8.0, 5), (Comparator.LT, 0.01, 30)]
+    assert terms.valid_until - terms.valid_from == (365 * 4 + 1) * 86400
     assert terms.consumer_ref != b"\x00" * 32  # hashed, never the consumer's name
     assert b"tenant" not in terms.consumer_ref
 
