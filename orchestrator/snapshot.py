@@ -229,6 +229,7 @@ def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None =
         min_bandwidth_mbps=spec.qos.min_bandwidth_mbps,
         allowed_zones=frozenset(spec.placement.allowed_zones) or None,
         allowed_tiers=frozenset(str(t) for t in spec.placement.allowed_tiers) or None,
+        prefer_tier=str(spec.placement.prefer_tier) if spec.placement.prefer_tier else None,
         max_per_site=spec.placement.max_per_site,
         max_per_node=spec.placement.max_per_node,
         priority=spec.priority,

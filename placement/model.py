@@ -101,6 +101,7 @@ class Workload:
     min_bandwidth_mbps: float | None = None
     allowed_zones: frozenset[str] | None = None
     allowed_tiers: frozenset[str] | None = None
+    prefer_tier: str | None = None  # a soft preference: each replica elsewhere costs Weights.preference
     max_per_site: int | None = None
     max_per_node: int | None = None
     priority: int = 0
@@ -168,9 +169,10 @@ class Weights:
     active_nodes: float = 1.0
     energy: float = 0.0
     balance: float = 0.0
+    preference: float = 10.0  # per replica not on its workload's preferred tier (10 ms of latency)
 
     def __post_init__(self) -> None:
-        for name in ("latency", "cost", "migration", "active_nodes", "energy", "balance"):
+        for name in ("latency", "cost", "migration", "active_nodes", "energy", "balance", "preference"):
             value = getattr(self, name)
             if not (value >= 0.0 and value < float("inf")):
                 raise InvalidInstance(f"weights.{name}", f"must be a finite number >= 0, got {value}")

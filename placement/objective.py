@@ -8,6 +8,8 @@ Terms (weighted by `Weights`, each reported in the breakdown as its weighted sha
 - active_nodes: nodes hosting at least one replica;
 - energy: idle power of active nodes + CPU cores x W/CPU (watts);
 - balance: the highest CPU utilisation of any node, background load included (0..1);
+- preference: placed replicas not on their workload's preferred tier (a soft wish, EdgeWorkload
+  spec.placement.preferTier);
 - unplaced: a penalty per replica of every unplaced workload, larger than anything a
   replica can cost, and for each priority level larger than all lower levels together,
   so that a higher-priority workload displaces lower-priority ones.
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 
 from placement.model import Instance, Weights, Workload
 
-TERMS: tuple[str, ...] = ("latency", "cost", "migration", "active_nodes", "energy", "balance", "unplaced")
+TERMS: tuple[str, ...] = ("latency", "cost", "migration", "active_nodes", "energy", "balance", "preference",
+                          "unplaced")
 PENALTY_CAP = 1e9
 
 
@@ -50,6 +53,7 @@ def replica_cost_ceiling(inst: Instance, weights: Weights) -> float:
     max_ppc = max((n.power_per_cpu_w for n in inst.nodes), default=0.0)
     return (
         weights.latency * worst_lat + weights.cost * max_cpu * max_cost + weights.migration
+        + (weights.preference if any(w.prefer_tier is not None for w in inst.workloads) else 0.0)
         + weights.active_nodes + weights.energy * (max_idle + max_cpu * max_ppc) + weights.balance
     )
 
@@ -82,6 +86,7 @@ def evaluate(
     if penalties is None:
         penalties = unplaced_penalties(inst, weights)
     nodes = {n.name: n for n in inst.nodes}
+    tier_of = {s.name: s.tier for s in inst.sites}
     raw = dict.fromkeys(TERMS, 0.0)
     load: Counter[str] = Counter()
     predicted: dict[str, float] = {}
@@ -99,6 +104,8 @@ def evaluate(
             cores = w.cpu_m / 1000.0
             raw["cost"] += cores * node.cost_per_cpu_hour
             raw["energy"] += cores * node.power_per_cpu_w
+            if w.prefer_tier is not None and tier_of[node.site] != w.prefer_tier:
+                raw["preference"] += 1.0
             load[node_name] += w.cpu_m
         raw["latency"] += lat_sum
         predicted[w.name] = lat_sum / len(placed)
@@ -113,7 +120,7 @@ def evaluate(
     weight_of = {
         "latency": weights.latency, "cost": weights.cost, "migration": weights.migration,
         "active_nodes": weights.active_nodes, "energy": weights.energy, "balance": weights.balance,
-        "unplaced": 1.0,
+        "preference": weights.preference, "unplaced": 1.0,
     }
     breakdown = {t: weight_of[t] * raw[t] for t in TERMS}
     return Evaluation(sum(breakdown.values()), breakdown, migrations, predicted)

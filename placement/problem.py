@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from placement.catalog import BoolArray, Catalog, FloatArray, IntArray
-from placement.model import Instance, Weights, Workload
+from placement.model import TIERS, Instance, Weights, Workload
 from placement.objective import unplaced_penalties
 from placement.prefilter import Feasibility, feasible_all, site_latency
 
@@ -26,6 +26,8 @@ class Problem:
         per_cpu = weights.cost * cat.cost_per_cpu + weights.energy * cat.power_per_cpu
         self.unit_cost: list[FloatArray] = [
             weights.latency * mean[wi, cat.node_site[f.nodes]] + (w.cpu_m / 1000.0) * per_cpu[f.nodes]
+            + (weights.preference * (cat.site_tier[cat.node_site[f.nodes]] != TIERS.index(w.prefer_tier))
+               if w.prefer_tier is not None else 0.0)
             for wi, (w, f) in enumerate(zip(inst.workloads, self.feasibility, strict=True))
         ]
         self.penalty = unplaced_penalties(inst, weights)

@@ -95,6 +95,8 @@ def _validate_workload(i: int, w: Workload, inst: Instance, nodes: set[str], see
                 )
     if w.allowed_zones is not None and not w.allowed_zones:
         raise InvalidInstance(f"{p}.allowed_zones", "must be None (any zone) or non-empty")
+    if w.prefer_tier is not None and w.prefer_tier not in TIERS:
+        raise InvalidInstance(f"{p}.prefer_tier", f"must be one of {', '.join(TIERS)}, got {w.prefer_tier!r}")
     if w.allowed_tiers is not None:
         if not w.allowed_tiers:
             raise InvalidInstance(f"{p}.allowed_tiers", "must be None (any tier) or non-empty")

@@ -69,6 +69,7 @@ def instances(draw: st.DrawFn, max_workloads: int = 5, max_nodes: int = 5, max_r
             min_bandwidth_mbps=draw(st.one_of(st.none(), st.just(400.0))),
             allowed_zones=draw(st.one_of(st.none(), st.just(frozenset({"z1"})))),
             allowed_tiers=draw(st.one_of(st.none(), st.just(frozenset({"far-edge", "edge"})))),
+            prefer_tier=draw(st.sampled_from((None, None, "far-edge", "edge", "cloud"))),
             max_per_site=draw(st.one_of(st.none(), st.integers(1, 2))),
             max_per_node=draw(st.one_of(st.none(), st.just(1))),
             priority=draw(st.integers(0, 2)),
