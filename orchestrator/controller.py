@@ -254,7 +254,7 @@ class WorkloadController:
             telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
             log.warning("%s: Kubernetes API: %s", key, exc)
             return self._backoff(key, API_RETRY_S)
-        if repair is not None and not repair.force and (result.outcome is not None or result.created):
+        if repair is not None and not repair.force and result.outcome is not None:
             self._lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
         for type_, reason, message in result.events:
             self._side_task(self.kube.post_event(body, type_, reason, message))

@@ -39,7 +39,6 @@ class Reconciled:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     retry_after: float | None = None
     outcome: Outcome | None = None
-    created: int = 0  # replica Pods made (a missing replica comes back this way, with or without a solve)
 
 
 def _status(body: Mapping[str, Any]) -> EdgeWorkloadStatus:
@@ -243,6 +242,11 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     last = now if progressed or st.last_progress_time is None else st.last_progress_time
     stalled = not plan.done and (now - last).total_seconds() > spec.strategy.progress_deadline_seconds
     events: list[tuple[str, str, str]] = []
+    if decided_now is None and st.template_hash == version and plan.create \
+            and sum(1 for p in pods.values() if p.version == version) < (st.updated_replicas or 0):
+        where = ", ".join(sorted({node for node, _ in plan.create}))
+        events.append((EventType.WARNING, Reason.REPLICA_LOST,
+                       f"replica Pods missing on node(s) {where} (deleted or evicted): made again"))
     old = sum(1 for p in pods.values() if p.version != version)
     if old and st.template_hash != version:
         events.append((EventType.NORMAL, Reason.ROLLING_UPDATE,
@@ -259,7 +263,7 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
         (body.get("status") or {}).get(k) == v for k, v in patch.items() if k not in ("conditions", "lastProgressTime")) \
         and _same_conditions(st, conds)
     retry = None if plan.done else STALLED_POLL_S if stalled else ROLLOUT_POLL_S
-    return Reconciled(None if unchanged else patch, events, retry_after=retry, outcome=outcome, created=len(creates))
+    return Reconciled(None if unchanged else patch, events, retry_after=retry, outcome=outcome)
 
 
 def rollout_conditions(st: EdgeWorkloadStatus, plan: rollout.Step, replicas: int, unavailable: int, stalled: bool,
