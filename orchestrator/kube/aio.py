@@ -72,6 +72,7 @@ class AsyncKube:
         self.core = k8s.CoreV1Api(api)
         self._event_counts: OrderedDict[tuple[str, str], int] = OrderedDict()  # (namespace, Event name) -> count
         self._priority_classes: set[str] = set()  # PriorityClasses known to exist
+        self._event_locks: dict[tuple[str, str], asyncio.Lock] = {}  # Events being posted, one at a time each
 
     @classmethod
     async def connect(cls, kubeconfig: Path | None = None) -> AsyncKube:
@@ -171,6 +172,13 @@ class AsyncKube:
         message = message[:1024]
         name = event_name(meta["name"], meta.get("uid") or "", type_, reason, message)
         key = (namespace, name)
+        async with self._event_locks.setdefault(key, asyncio.Lock()):  # one Event's repeats in order:
+            await self._post_event(involved, key, type_, reason, message)  # two PATCHes could land reversed
+
+    async def _post_event(self, involved: Mapping[str, Any], key: tuple[str, str], type_: str, reason: str,
+                          message: str) -> None:
+        meta = involved["metadata"]
+        namespace, name = key
         now = _now()
         count = self._event_counts.get(key)
         if count is not None:
@@ -192,15 +200,13 @@ class AsyncKube:
         }
         try:
             await call_json(self.core.create_namespaced_event, namespace, event)
-            self._remember_event(key, max(1, self._event_counts.get(key, 0)))  # a concurrent repeat may have counted
+            self._remember_event(key, 1)
         except KubeConflict:  # said before, by this process before a restart or by another one
             existing = await call_json(self.core.read_namespaced_event, name, namespace)
-            # a concurrent repeat may have counted meanwhile (it read the same count): count on from it
-            count = max(int(existing.get("count") or 1), self._event_counts.get(key, 0))
-            await self._count_event(namespace, name, count + 1, now)
+            await self._count_event(namespace, name, int(existing.get("count") or 1) + 1, now)
 
     async def _count_event(self, namespace: str, name: str, count: int, now: str) -> None:
-        self._remember_event((namespace, name), count)  # before the await: concurrent repeats count apart
+        self._remember_event((namespace, name), count)
         await call_json(self.core.patch_namespaced_event, name, namespace, {"count": count, "lastTimestamp": now},
                         _content_type="application/merge-patch+json")
 
@@ -208,7 +214,10 @@ class AsyncKube:
         self._event_counts[key] = count
         self._event_counts.move_to_end(key)
         while len(self._event_counts) > EVENTS_REMEMBERED:
-            self._event_counts.popitem(last=False)
+            old, _ = self._event_counts.popitem(last=False)
+            lock = self._event_locks.get(old)
+            if lock is not None and not lock.locked():
+                del self._event_locks[old]
 
 
 EVENTS_REMEMBERED = 10_000  # Events whose count this process knows (the oldest are forgotten first)
