@@ -77,10 +77,11 @@ def metrics_unavailable(body: Mapping[str, Any], message: str) -> dict[str, Any]
 
 def decided(body: Mapping[str, Any]) -> bool:
     """Whether the status holds a placement decided for the current generation (the rollout towards
-    it may still be going on)."""
+    it may still be going on).  A Degraded workload has none: its Pods are an older generation's,
+    kept because no placement was found for this one, and nothing rolls onto them unsolved."""
     st = _status(body)
     return (st.decision_id is not None and st.observed_generation == body["metadata"].get("generation")
-            and st.phase is not None and st.phase != Phase.UNPLACEABLE)
+            and st.phase == Phase.PLACED)
 
 
 def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[str, Any] | None) -> bool:

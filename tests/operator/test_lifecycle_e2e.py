@@ -136,3 +136,25 @@ def test_an_operator_killed_mid_rollout_finishes_it_without_making_a_replica_twi
             wait_for(lambda: _rolled(operator, ns, name, f"registry.example/{name}:2", 4), 120, "rolled after restart")
         assert len(sampler.names[f"registry.example/{name}:2"]) == 4, sampler.names
         assert sampler.min_ready >= 4, sampler.min_ready  # maxUnavailable 0: never below 4 Ready
+
+
+def test_a_new_version_that_fits_nowhere_leaves_the_running_replicas_alone(operator: StackHandle) -> None:
+    name = "too-big"
+    with own_namespace(operator, "rollout-nofit") as ns:
+        apply_all(operator, [workload(name, ns, replicas=2, cells={"cell-gracia-1": 1.0}, max_latency_ms=50)])
+        wait_for(lambda: _rolled(operator, ns, name, f"registry.example/{name}:1", 2), 60, "2 replicas Ready")
+        before = sorted(p["metadata"]["name"] for p in get_json(operator, "pods", "-n", ns)["items"])
+        operator.kubectl("patch", "edgeworkload", name, "-n", ns, "--type=merge", "-p",
+                         json.dumps({"spec": {"resources": {"cpu": "5000"}}}))  # valid, but no node has it
+
+        def degraded() -> dict[str, Any] | None:
+            st = get_json(operator, "edgeworkload", name, "-n", ns).get("status") or {}
+            return st if st.get("phase") == "Degraded" else None
+
+        st = wait_for(degraded, 60, "Degraded: no placement for the new version")
+        placed = {c["type"]: c for c in st["conditions"]}["Placed"]
+        assert placed["status"] == "True" and placed["reason"] == "KeptPrevious"
+        time.sleep(35)  # past the 30 s retry: the new version is solved again, never rolled onto the old nodes
+        pods = get_json(operator, "pods", "-n", ns)["items"]
+        assert sorted(p["metadata"]["name"] for p in pods) == before, pods
+        assert all(_ready(p) and p["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "250m" for p in pods)
