@@ -124,7 +124,8 @@ async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spe
     if meta.get("deletionTimestamp"):
         return None
     node = labels.get(NODE_LABEL) or spec.get("nodeName") or ""
-    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status, labels.get(TEMPLATE_HASH_LABEL, ""))}
+    return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status, labels.get(TEMPLATE_HASH_LABEL, ""),
+                                                             pod_requests(spec))}
 
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.ABSENT})

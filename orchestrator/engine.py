@@ -16,10 +16,12 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from orchestrator import rollout
 from orchestrator.decision import decision_id
 from orchestrator.snapshot import (
     NOTHING_RESERVED,
@@ -70,6 +72,7 @@ class Holding:
     cpu_m: int
     memory_mb: int
     gpu: int = 0
+    version: str = ""  # the version its new Pods will carry (orchestrator.rollout.version_of)
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,29 @@ class PlacementEngine:
                 p.future.set_result(outcomes[p.request.key])
 
     def _holdings(self, exclude: set[str]) -> dict[str, Reserved]:
+        """What workloads outside the batch `exclude` hold, per node: the requests of the replica Pods
+        that run (the Pod watch), plus those of the Pods a recent decision will still make.  A view
+        without a Pod watch counts each workload's placements x its spec's requests instead."""
+        watch = getattr(self.view, "replica_pods", None)  # a view with the Pod watch (the operator's)
+        pods: Mapping[str, Any] | None = watch() if callable(watch) else None
+        if pods is None:
+            return self._decided_holdings(exclude)
+        reserved: dict[str, Reserved] = {}
+        for key, replicas in pods.items():
+            if key not in exclude:
+                for r in replicas:
+                    reserved[r.node] = add(reserved.get(r.node, NOTHING_RESERVED), r.requests)
+        for key, own in self._own.items():
+            if own is None or key in exclude:
+                continue
+            made = Counter(r.node for r in pods.get(key, ()) if r.version == own.version)
+            for node, wanted in Counter(own.nodes).items():
+                for _ in range(max(0, wanted - made[node])):
+                    reserved[node] = add(reserved.get(node, NOTHING_RESERVED), Reserved(own.cpu_m, own.memory_mb,
+                                                                                        own.gpu, 1))
+        return reserved
+
+    def _decided_holdings(self, exclude: set[str]) -> dict[str, Reserved]:
         held = dict(self.view.placed())
         for key, own in self._own.items():
             if own is None:
@@ -308,6 +334,7 @@ class PlacementEngine:
                         cpu_m(r.spec.resources.cpu),
                         memory_mb(r.spec.resources.memory),
                         r.spec.resources.gpu,
+                        _version(r),
                     )
                 out[r.key] = Outcome(
                     r.key, assigned, site_names, tiers, result.predicted_latency_ms.get(r.key), None, report,
@@ -326,3 +353,12 @@ class PlacementEngine:
     def _unplaced(self, key: str, reason: str, batch: int, *, invalid: bool = False) -> Outcome:
         return Outcome(key, (), (), (), None, reason, {"name": "validation", "status": "INVALID"},
                        decision_id(key, ()), batch, invalid=invalid)
+
+
+def _version(request: Request) -> str:
+    """The version the request's new Pods will carry ("" when its template cannot be hashed: then
+    no Pod of it is ever made)."""
+    try:
+        return rollout.version_of(request.spec)
+    except (ValueError, TypeError, RecursionError):
+        return ""

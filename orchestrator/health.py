@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.snapshot import node_cordoned, node_up
+from orchestrator.snapshot import NOTHING_RESERVED, Reserved, node_cordoned, node_up
 from orchestrator.vocabulary import AVOID_NODES_ANNOTATION
 
 AVOID_NODE_S = 600.0  # how long a node where a replica could not run is avoided
@@ -36,6 +36,7 @@ class Replica:
     running: bool = False  # bound and started (a cordon does not move it)
     version: str = ""  # its template-hash label (orchestrator.rollout)
     ready: bool = False  # its Ready condition is True
+    requests: Reserved = NOTHING_RESERVED  # what it holds on its node (snapshot.pod_requests)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
-def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "") -> Replica:
+def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "",
+               requests: Reserved = NOTHING_RESERVED) -> Replica:
     """A replica Pod's health from its status: Failed, or Unschedulable (with since when), or fine."""
     phase = status.get("phase") or "Pending"
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
@@ -65,13 +67,14 @@ def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "
         why = status.get("reason") or "Failed"
         message = status.get("message") or "the Pod failed"
         return Replica(name, node, f"Pod {name} failed on node {node} ({why}: {message})"[:300], version=version)
+        # (a Failed Pod holds nothing on its node)
     for cond in status.get("conditions") or []:
         if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
                 and cond.get("reason") == "Unschedulable"):
             message = cond.get("message") or "no reason given"
             return Replica(name, node, f"Pod {name} is Unschedulable on node {node} ({message})"[:300],
-                           _epoch(cond.get("lastTransitionTime")), version=version)
-    return Replica(name, node, running=phase == "Running", version=version, ready=ready)
+                           _epoch(cond.get("lastTransitionTime")), version=version, requests=requests)
+    return Replica(name, node, running=phase == "Running", version=version, ready=ready, requests=requests)
 
 
 def node_state(node: Mapping[str, Any]) -> str:

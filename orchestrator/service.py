@@ -20,7 +20,7 @@ from orchestrator import telemetry
 from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
 from orchestrator.engine import Holding, PlacementEngine
-from orchestrator.health import Repair, diagnose, node_state
+from orchestrator.health import Repair, Replica, diagnose, node_state
 from orchestrator.intents import IntentBook
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
@@ -118,6 +118,13 @@ class IndexView:
         if self.replica_index is None:
             return None
         return {r.pod: PodState(r.node, r.version, r.ready) for r in self.replica_index().get(key, ())}
+
+    def replica_pods(self) -> dict[str, list[Replica]] | None:
+        """Every workload's replica Pods as the Pod watch sees them (what they request now), by key;
+        None without a Pod watch."""
+        if self.replica_index is None:
+            return None
+        return {key: list(replicas) for key, replicas in self.replica_index().items()}
 
     def repairs(self, now: float | None = None) -> dict[str, Repair]:
         """Workloads whose replicas need a new home (orchestrator.health), by key."""

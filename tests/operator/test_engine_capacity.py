@@ -117,3 +117,39 @@ def test_a_pod_requests_its_containers_sum_or_its_largest_init_container() -> No
             "initContainers": [{"resources": {"requests": {"cpu": "1", "memory": "32Mi", "nvidia.com/gpu": "1"}}}]}
     assert pod_requests(spec) == Reserved(1000, 64, 1, 1)
     assert pod_requests({"containers": [{}]}) == Reserved(0, 0, 0, 1)
+
+
+class PodView(View):
+    """A view with the Pod watch: workload ns/old's status says 100m replicas on near-1, but its Pod
+    there still requests 15 cores (an older version, not rolled yet)."""
+
+    def __init__(self, nodes: list[dict[str, Any]], pods: dict[str, list[Any]]) -> None:
+        super().__init__(nodes)
+        self._pods = pods
+
+    def placed(self) -> dict[str, Holding]:
+        return {"ns/old": Holding(("near-1",), 100, 64)}
+
+    def replica_pods(self) -> dict[str, list[Any]]:
+        return self._pods
+
+
+def test_capacity_is_what_the_pods_request_now_not_what_the_spec_will() -> None:
+    from orchestrator.health import Replica
+
+    async def metrics() -> QosMetrics:
+        return METRICS
+
+    async def place(view: View) -> tuple[str, ...]:
+        engine = PlacementEngine(view, metrics, window_s=0.01)
+        try:
+            big = EdgeWorkloadSpec.model_validate({**spec().model_dump(by_alias=True), "resources": {
+                "cpu": "4", "memory": "1Gi"}})
+            return (await engine.place(Request("ns/new", big))).nodes
+        finally:
+            await engine.stop()
+
+    nodes = [k8s_node("near-1", "near", pods="110"), k8s_node("far-1", "far", pods="110")]
+    held = Replica("old-x-0", "near-1", running=True, ready=True, requests=Reserved(15000, 1024, 0, 1))
+    assert asyncio.run(place(PodView(nodes, {"ns/old": [held]}))) == ("far-1",)  # 16 - 15 cores left near
+    assert asyncio.run(place(View(nodes))) == ("near-1",)  # (room near when nothing holds it)
