@@ -237,8 +237,9 @@ class WorkloadController:
                 self._reconciled_at[key] = time.monotonic()
                 if repair is not None:
                     body = await self._start_repair(key, body, repair)
+                watched = self.replicas(key) if self.replicas is not None and repair is None else None
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
-                                                   force=repair is not None and repair.force,
+                                                   watched=watched, force=repair is not None and repair.force,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
                                                    wanted=self.intents(key) if self.intents else ())
             except MetricsUnavailable as exc:

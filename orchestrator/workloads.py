@@ -111,6 +111,7 @@ async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
     migration_weight: float | None = None, pods: Mapping[str, PodState] | None = None, binding: str = "scheduler",
     avoid_nodes: frozenset[str] = frozenset(), wanted: Sequence[intents.Intent] = (),
+    watched: Mapping[str, PodState] | None = None,
 ) -> Reconciled:
     """Place (or re-place) the workload and roll its Pods towards the placement; see the module
     docstring.  `pods` are its replica Pods when the caller knows them; else they are listed.  Nodes
@@ -118,13 +119,19 @@ async def reconcile(
     `wanted` are the offload intents its agreements hold (orchestrator.intents): the sites they
     leave get none either, and one not carried out yet forces a new solve, after which the status
     records the intent and the moves it made.  A placement already decided for this generation is
-    not solved again: the Pods are rolled towards it (orchestrator.rollout), one step per call."""
+    not solved again: the Pods are rolled towards it (orchestrator.rollout), one step per call.
+    `watched` are its Pods as the Pod watch sees them: enough to see that a rollout step has nothing
+    to do (it waits for Pods to get Ready); a step that creates or deletes lists them first, since
+    the watch may lag behind the Pods this operator just made or deleted."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
         return invalid(body, exc)
     meta = body["metadata"]
     ns = meta["namespace"]
+    if pods is None and watched is not None and decided(body) and not force and not wanted \
+            and _nothing_to_do(body, spec, watched):
+        pods = watched
     if pods is None:
         pods = {p["metadata"]["name"]: rollout.pod_state(p) for p in await kube.live_pods(ns, selector_of(body))}
     intent = intents.pending(body, wanted)
@@ -204,6 +211,16 @@ async def reconcile(
     rolled = await _roll(placed, spec, engine, kube, pods, binding, outcome=outcome, decided_now=status)
     rolled.events[:0] = events
     return rolled
+
+
+def _nothing_to_do(body: Mapping[str, Any], spec: EdgeWorkloadSpec, pods: Mapping[str, PodState]) -> bool:
+    """Whether a rollout step from `pods` towards the status' placement creates and deletes nothing."""
+    try:
+        version = rollout.version_of(spec)
+    except TEMPLATE_ERRORS:
+        return False
+    surge, unavailable = rollout.limits(spec)
+    return rollout.step(pods, [p.node for p in _status(body).placements], version, surge, unavailable).empty
 
 
 async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: PlacementEngine, kube: AsyncKube,
