@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.rollout import pod_ready
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, node_cordoned, node_up
 from orchestrator.vocabulary import AVOID_NODES_ANNOTATION
 
@@ -62,7 +63,7 @@ def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "
                requests: Reserved = NOTHING_RESERVED) -> Replica:
     """A replica Pod's health from its status: Failed, or Unschedulable (with since when), or fine."""
     phase = status.get("phase") or "Pending"
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    ready = pod_ready(status)
     if phase == "Failed":
         why = status.get("reason") or "Failed"
         message = status.get("message") or "the Pod failed"

@@ -40,8 +40,12 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     labels = meta.get("labels") or {}
     node = labels.get(NODE_LABEL) or (pod.get("spec") or {}).get("nodeName") or ""
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    return PodState(node, labels.get(TEMPLATE_HASH_LABEL, ""), ready)
+    return PodState(node, labels.get(TEMPLATE_HASH_LABEL, ""), pod_ready(status))
+
+
+def pod_ready(status: Mapping[str, Any]) -> bool:
+    """Whether a Pod's status says Ready (its Ready condition is True)."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def version_of(spec: EdgeWorkloadSpec) -> str:

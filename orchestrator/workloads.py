@@ -1,8 +1,10 @@
-"""Reconciling one EdgeWorkload: validate, place (through the engine), apply replica Pods, report.
+"""Reconciling one EdgeWorkload: validate, place (through the engine), roll its replica Pods towards
+the placement (orchestrator.rollout: make before break), report.
 
-Called by the operator's thin Kopf handlers with plain data; returns the status to write and the
-Events to post.  Idempotent: when the status already records a decision for this generation and the
-Pods match it, nothing is solved or changed (an operator restart does not move anything).
+Called by the workload controller with plain data; returns the status to write and the Events to
+post.  Idempotent: when the status already records a decision for this generation, it is not solved
+again, only rolled towards (nothing changes when the Pods match it, so an operator restart moves
+nothing); a new generation, an offload intent or a repair solves again.
 """
 
 from __future__ import annotations
