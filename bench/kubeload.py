@@ -151,33 +151,45 @@ class BindWatch:
                 self.done.set()
 
     def _run(self, rv: str) -> None:
-        while not self._stop.is_set() and not self.done.is_set():
+        def seen(kind: str, obj: dict[str, Any], now: float) -> None:
+            self.events += 1
+            if kind in ("ADDED", "MODIFIED"):
+                self._seen(obj, now)
+
+        follow(self.api, self._path(), rv, seen, self._list, lambda: self._stop.is_set() or self.done.is_set(),
+               self.errors)
+
+
+def follow(api: Any, path: str, rv: str, seen: Callable[[str, dict[str, Any], float], None],
+           relist: Callable[[], str], stop: Callable[[], bool], errors: list[str]) -> None:
+    """Follow the watch of `path` from resourceVersion `rv` until `stop()`: every event goes to
+    seen(type, object, monotonic time); an ERROR (410 Gone and friends) starts over from `relist()`,
+    which returns the new version; a connection dropped under load resumes from the last version."""
+    while not stop():
+        try:
+            resp = request(api, "GET", path, stream=True, timeout=(5, 30), query=[
+                ("watch", "true"), ("resourceVersion", rv), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "20")])
             try:
-                resp = request(self.api, "GET", self._path(), stream=True, timeout=(5, 30), query=[
-                    ("watch", "true"), ("resourceVersion", rv), ("allowWatchBookmarks", "true"),
-                    ("timeoutSeconds", "20")])
-                try:
-                    for line in iter_resp_lines(resp.response):  # type: ignore[no-untyped-call]
-                        if not line:
-                            continue
-                        now = time.monotonic()
-                        event = json.loads(line)
-                        obj = event["object"]
-                        if event["type"] == "ERROR":
-                            self.errors.append(str(obj.get("message")))
-                            rv = self._list()  # 410 Gone and friends: start over from a fresh list
-                            break
-                        self.events += 1
-                        rv = obj["metadata"].get("resourceVersion", rv)
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            self._seen(obj, now)
-                        if self._stop.is_set() or self.done.is_set():
-                            break
-                finally:
-                    resp.response.release_conn()
-            except Exception as exc:  # a dropped watch under load: reconnect from the last version
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                time.sleep(0.2)
+                for line in iter_resp_lines(resp.response):  # type: ignore[no-untyped-call]
+                    if not line:
+                        continue
+                    now = time.monotonic()
+                    event = json.loads(line)
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        errors.append(str(obj.get("message")))
+                        rv = relist()
+                        break
+                    rv = obj["metadata"].get("resourceVersion", rv)
+                    if event["type"] != "BOOKMARK":
+                        seen(event["type"], obj, now)
+                    if stop():
+                        break
+            finally:
+                resp.response.release_conn()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.2)
 
 
 # -- CPU use of the stack's processes during a row ----------------------------------------------------

@@ -166,6 +166,23 @@ def qos(rows: list[Row]) -> list[str]:
     return out
 
 
+def rollout(data: dict[str, Any]) -> list[str]:
+    rows, summ = data["rounds"], data["summary"]
+    first = rows[0]
+    out = ["## Rollouts: `bench.rollout`", "",
+           f"{first['workloads']} workloads x {first['replicas']} replicas rolled to a new image at once: EdgeWorkloads "
+           "against apps/v1 Deployments (both maxSurge 25 %, maxUnavailable 25 %) on the same stack, rows interleaved "
+           "over rounds. Time per workload from its patch until exactly its replicas run the new image and are "
+           "Ready; makespan from the first patch to the last workload done.", "", *_machines([data]), ""]
+    out += _table(["system", "round", "makespan", "p50", "p95", "max", "unfinished", "fewest Ready"],
+                  ([r["system"], r["round"], f"{r['makespan_s']:.2f} s", f"{r['p50_s']:.2f} s", f"{r['p95_s']:.2f} s",
+                    f"{r['max_s']:.2f} s", r["unfinished"], f"{r['min_ready']} of {r['replicas']}"] for r in rows))
+    if ratio := summ.get("ratio"):
+        out += ["", "edgeorch / Deployment, medians over rounds: "
+                + ", ".join(f"{k.removesuffix('_s')} {v}x" for k, v in ratio.items()) + "."]
+    return out
+
+
 def ledger(rows: list[Row]) -> list[str]:
     out = ["## SLA ledger: `bench.ledger`", "",
            "Gas and rate of each contract call, on the in-process chain (eth-tester) and on anvil.", "",
@@ -194,6 +211,7 @@ SECTIONS: tuple[tuple[str, Callable[..., list[str]]], ...] = (
     ("operator.json", lambda rows: operator(rows, "`--quick`")),
     ("operator-1000.json", lambda rows: operator(rows, "full")),
     ("qos.json", qos),
+    ("rollout.json", rollout),
     ("ledger.json", ledger),
 )
 

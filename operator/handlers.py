@@ -21,6 +21,7 @@ import kopf
 from orchestrator import telemetry
 from orchestrator.health import replica_of
 from orchestrator.kube.errors import KubeError
+from orchestrator.rollout import pod_ready
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of
 from orchestrator.snapshot import pod_requests
 from orchestrator.vocabulary import (
@@ -120,21 +121,30 @@ async def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status:
 async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spec: kopf.Spec, meta: kopf.Meta,
                       status: kopf.Status, **_: Any) -> dict[str, Any] | None:
     """Replica Pods per workload: (namespace, workload) -> Replica (pod, node, whether it can run);
-    terminating ones do not count."""
-    if meta.get("deletionTimestamp"):
-        return None
+    terminating ones are marked so (they hold their room until they are gone)."""
     node = labels.get(NODE_LABEL) or spec.get("nodeName") or ""
     return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status, labels.get(TEMPLATE_HASH_LABEL, ""),
-                                                             pod_requests(spec))}
+                                                             pod_requests(spec), bool(meta.get("deletionTimestamp")))}
 
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.ABSENT})
 async def foreign_idx(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any) -> dict[str, Any] | None:
-    """Pods edgeorch does not manage, per node, with what they request (the kube-scheduler counts them)."""
+    """Pods edgeorch does not manage, per node, with what they request (the kube-scheduler counts them,
+    terminating ones too until they are gone)."""
     node = spec.get("nodeName")
-    if not node or meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+    if not node or status.get("phase") in ("Succeeded", "Failed"):
         return None
     return {node: pod_requests(spec)}
+
+
+@kopf.on.event("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.PRESENT})
+async def replica_event(type: str | None, namespace: str | None, name: str, labels: kopf.Labels, meta: kopf.Meta,
+                        status: kopf.Status, **_: Any) -> None:
+    """A replica Pod changed: a workload whose rollout waits for its Pods is woken when one turns
+    Ready or goes (Kopf has updated the indices before this runs)."""
+    if SERVICE and SERVICE.workloads:
+        SERVICE.workloads.pod_changed(f"{namespace}/{labels[WORKLOAD_LABEL]}", f"{namespace}/{name}",
+                                      ready=pod_ready(status), gone=type == "DELETED" or bool(meta.get("deletionTimestamp")))
 
 
 # -- EdgeWorkloads ------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ that changes while it is being worked on is queued again afterwards.  Retries (u
 metrics missing, API errors) are timers on the queue, not blocked workers.  A health loop queues
 repairs for workloads that lost replicas (`orchestrator.health`: Node gone or NotReady, Pod failed,
 Unschedulable or missing); a repair records the nodes to avoid on the EdgeWorkload, then re-places.
+A workload whose replicas are being rolled (orchestrator.rollout) is woken by the Pod watch when one
+of its Pods turns Ready or goes (`pod_changed`), with a slow timer behind it.  A status write that
+only reports Ready counts waits (briefly, bounded) while other workloads wait to be placed.
 
 Everything the controller needs after a restart is in the cluster: the watch's initial listing
 queues every workload, and one whose status already records the decision its Pods match is left
@@ -42,6 +45,8 @@ HEALTH_INTERVAL_S = 2.0  # how often replica health is checked (orchestrator.hea
 REPAIR_AFTER_S = 3.0  # a replica problem must outlast the watch's lag behind our own writes
 REPAIR_COOLDOWN_S = 10.0  # after a repair, the next one waits this long, doubling while the problem lasts
 MAX_REPAIR_COOLDOWN_S = 300.0  # (no room anywhere: try again, but not a Warning every 10 s for hours)
+STATUS_DEFER_S = 0.5  # how often put-off status writes (Ready counts only) are looked at again,
+MAX_STATUS_DEFER_S = 10.0  # and the longest one waits while other workloads wait for a placement
 MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging pod watch this long
 
 
@@ -73,6 +78,9 @@ class WorkloadController:
         self._repeats: dict[str, int] = {}  # repairs in a row without the workload turning healthy
         self._reconciled_at: dict[str, float] = {}  # key -> monotonic time this process last reconciled it
         self._refresh: set[str] = set()  # keys to read from the API server before reconciling (request())
+        self._rolling: set[str] = set()  # keys whose Pods are being replaced or moved (woken by pod_changed)
+        self._deferred: dict[str, float] = {}  # key -> monotonic time a status refresh of it was first put off
+        self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -92,6 +100,16 @@ class WorkloadController:
         fresh read, since the watch may not have delivered that change yet."""
         if key in self._latest:
             self._refresh.add(key)
+            self.enqueue(key)
+
+    def pod_changed(self, key: str, pod: str, *, ready: bool, gone: bool) -> None:
+        """A Pod watch event of workload `key`'s replica `pod`.  A rollout step waits for Pods to turn
+        Ready or to go, so a workload that is rolling (or being reconciled right now) is queued when
+        one of its Pods does; other Pod changes (created, bound) wake nobody."""
+        before = self._pod_ready.pop(pod, None) if gone else self._pod_ready.get(pod)
+        if not gone:
+            self._pod_ready[pod] = ready
+        if (gone or ready != bool(before)) and (key in self._rolling or key in self._running):
             self.enqueue(key)
 
     def enqueue(self, key: str) -> None:
@@ -119,6 +137,8 @@ class WorkloadController:
         self._touched.discard(key)
         self._dirty.discard(key)
         self._refresh.discard(key)
+        self._rolling.discard(key)
+        self._deferred.pop(key, None)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
@@ -143,6 +163,7 @@ class WorkloadController:
             self._tasks = [loop.create_task(self._work(), name=f"edgeorch-workload-{i}") for i in range(self.workers)]
             if self.health is not None:
                 self._tasks.append(loop.create_task(self._health_loop(), name="edgeorch-replica-health"))
+            self._tasks.append(loop.create_task(self._flush_loop(), name="edgeorch-status-flush"))
 
     # -- replica health ---------------------------------------------------------------------------
     async def _health_loop(self) -> None:
@@ -247,6 +268,9 @@ class WorkloadController:
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
                 await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
                 return self._backoff(key, METRICS_RETRY_S)
+            if result.status is not None and result.refresh and self._defer(key):
+                return None  # parked: _flush_loop queues it again once no placement waits
+            self._deferred.pop(key, None)
             if result.status is not None:
                 await self._write_status(key, body, result.status)
         except KubeNotFound:
@@ -262,7 +286,37 @@ class WorkloadController:
         if result.outcome is not None:
             telemetry.PLACEMENTS.labels("placed" if result.outcome.placed else "unplaceable").inc()
         self._failures.pop(key, None)
+        if result.rolling:
+            self._rolling.add(key)
+        else:
+            self._rolling.discard(key)
         return result.retry_after
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_DEFER_S)
+            self.flush_deferred(time.monotonic())
+
+    def flush_deferred(self, now: float) -> list[str]:
+        """Queue the put-off status writes: all of them once no workload waits for a placement, else
+        those put off for MAX_STATUS_DEFER_S.  The keys queued."""
+        busy = self._busy()
+        due = [k for k, first in self._deferred.items() if (not busy or now - first >= MAX_STATUS_DEFER_S)
+               and k not in self._running and k not in self._queued]
+        for key in due:
+            self.enqueue(key)
+        return due
+
+    def _busy(self) -> bool:
+        return bool(self._queue.qsize() or self.engine.waiting())
+
+    def _defer(self, key: str) -> bool:
+        """Whether to put off a status write that only reports Ready counts: while workloads wait to be
+        placed (this queue or the engine's), their placements go first, for at most MAX_STATUS_DEFER_S."""
+        if not self._busy():
+            return False
+        first = self._deferred.setdefault(key, time.monotonic())
+        return time.monotonic() - first < MAX_STATUS_DEFER_S
 
     def _lost(self, key: str, body: Mapping[str, Any], repair: Repair) -> None:
         telemetry.REPAIRS.inc()

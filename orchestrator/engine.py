@@ -31,6 +31,7 @@ from orchestrator.snapshot import (
     add,
     build_instance,
     cpu_m,
+    left,
     memory_mb,
 )
 from orchestrator.vocabulary import SITE_LABEL
@@ -127,6 +128,7 @@ class PlacementEngine:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
         self._task: asyncio.Task[None] | None = None
+        self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
 
     # -- public ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,8 +143,12 @@ class PlacementEngine:
     async def place(self, request: Request) -> Outcome:
         self.start()
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(request, fut))
-        return await fut
+        self._waiting += 1
+        try:
+            await self._queue.put(_Pending(request, fut))
+            return await fut
+        finally:
+            self._waiting -= 1
 
     def release(self, key: str) -> None:
         """The workload is gone: its capacity is free again."""
@@ -155,6 +161,26 @@ class PlacementEngine:
 
     def queue_depth(self) -> int:
         return self._queue.qsize()
+
+    def room(self, node: str) -> Reserved | None:
+        """What `node` has left for one more Pod now, as the kube-scheduler counts it: its allocatable
+        less the requests of every Pod bound there (edgeorch's, terminating ones too, and others).
+        None without a Pod watch or for a node the view does not know."""
+        watch = getattr(self.view, "replica_pods", None)
+        pods: Mapping[str, Any] | None = watch() if callable(watch) else None
+        manifest = next((n for n in self.view.nodes() if n["metadata"]["name"] == node), None)
+        if pods is None or manifest is None:
+            return None
+        used = self.view.foreign().get(node, NOTHING_RESERVED)
+        for replicas in pods.values():
+            for r in replicas:
+                if r.node == node:
+                    used = add(used, r.requests)
+        return left(manifest, used)
+
+    def waiting(self) -> int:
+        """Workloads waiting for a placement: queued or in the batch being solved."""
+        return self._waiting
 
     # -- the batch loop -------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -207,7 +233,7 @@ class PlacementEngine:
         for key, own in self._own.items():
             if own is None or key in exclude:
                 continue
-            made = Counter(r.node for r in pods.get(key, ()) if r.version == own.version)
+            made = Counter(r.node for r in pods.get(key, ()) if r.version == own.version and not r.terminating)
             for node, wanted in Counter(own.nodes).items():
                 for _ in range(max(0, wanted - made[node])):
                     reserved[node] = add(reserved.get(node, NOTHING_RESERVED), Reserved(own.cpu_m, own.memory_mb,

@@ -38,6 +38,7 @@ class Replica:
     version: str = ""  # its template-hash label (orchestrator.rollout)
     ready: bool = False  # its Ready condition is True
     requests: Reserved = NOTHING_RESERVED  # what it holds on its node (snapshot.pod_requests)
+    terminating: bool = False  # being deleted: no replica any more, but it holds its room until it is gone
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,11 @@ def _epoch(text: str | None) -> float | None:
 
 
 def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "",
-               requests: Reserved = NOTHING_RESERVED) -> Replica:
-    """A replica Pod's health from its status: Failed, or Unschedulable (with since when), or fine."""
+               requests: Reserved = NOTHING_RESERVED, terminating: bool = False) -> Replica:
+    """A replica Pod's health from its status: Failed, or Unschedulable (with since when), or fine.
+    A terminating one is no replica any more; it only holds its room until it is gone."""
+    if terminating:
+        return Replica(name, node, version=version, requests=requests, terminating=True)
     phase = status.get("phase") or "Pending"
     ready = pod_ready(status)
     if phase == "Failed":

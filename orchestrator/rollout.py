@@ -9,7 +9,7 @@ only while enough Ready ones remain, so a move waits until its new replica is Re
 that are not Ready cost no availability and go at once, and so do those on a node that is gone
 (they cannot wait).  The controller calls `step()` again until it is done.
 
-Pure: no I/O.
+Also the Deployment-style conditions (Available, Progressing) that report a step.  Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.resources import EdgeWorkloadSpec
-from orchestrator.resources.common import scaled
-from orchestrator.vocabulary import NODE_LABEL, TEMPLATE_HASH_LABEL
+from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
+from orchestrator.resources.common import Condition, ConditionStatus, scaled, set_condition
+from orchestrator.vocabulary import NODE_LABEL, TEMPLATE_HASH_LABEL, EventType, Reason
+from orchestrator.vocabulary import WorkloadCondition as Cond
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,40 @@ def _index(name: str) -> int:
 def moves(before: Sequence[str], after: Sequence[str]) -> int:
     """Replicas a new placement moves: those that leave a node for another (a scale is no move)."""
     return min(sum((Counter(after) - Counter(before)).values()), sum((Counter(before) - Counter(after)).values()))
+
+
+def conditions(st: EdgeWorkloadStatus, plan: Step, replicas: int, unavailable: int, stalled: bool,
+                       gen: int | None, events: list[tuple[str, str, str]], *, rolling: bool,
+                       crowded: Sequence[str] = ()) -> list[Any]:
+    """Available and Progressing, as a Deployment's; a rollout (`rolling`: Pods of an older version
+    remain) that finishes or stalls says so once, in an Event.  `crowded`: nodes where a new replica
+    waits for room (said in the Progressing message)."""
+    floor = replicas - unavailable
+    conds = set_condition(st.conditions, Cond.AVAILABLE,
+                          ConditionStatus.TRUE if plan.ready >= floor else ConditionStatus.FALSE,
+                          Reason.MINIMUM_REPLICAS_AVAILABLE if plan.ready >= floor else Reason.MINIMUM_REPLICAS_UNAVAILABLE,
+                          f"{plan.ready} of {replicas} replicas Ready (at least {floor} wanted)", gen)
+    before = next((c for c in st.conditions if c.type == Cond.PROGRESSING), None)
+    if plan.done:
+        why, state, message = Reason.ROLLOUT_COMPLETE, ConditionStatus.TRUE, f"all {replicas} replicas updated and Ready"
+        if before is not None and before.reason in (Reason.ROLLING_UPDATE, Reason.PROGRESS_DEADLINE_EXCEEDED):
+            events.append((EventType.NORMAL, Reason.ROLLOUT_COMPLETE, message))
+    elif stalled:
+        why, state = Reason.PROGRESS_DEADLINE_EXCEEDED, ConditionStatus.FALSE
+        message = (f"no new replica became Ready within the progress deadline; {plan.ready_updated} of {replicas} "
+                   f"updated and Ready, the others keep running")
+        if crowded:
+            message += f"; no room for a new replica on node(s) {', '.join(crowded)}"
+        if before is None or before.reason != Reason.PROGRESS_DEADLINE_EXCEEDED:
+            events.append((EventType.WARNING, Reason.PROGRESS_DEADLINE_EXCEEDED, message))
+    else:
+        why, state = (Reason.ROLLING_UPDATE if rolling else Reason.REPLICAS_UPDATED), ConditionStatus.TRUE
+        message = f"{plan.ready_updated} of {replicas} replicas updated and Ready"
+        if crowded:
+            message += f"; waiting for room on node(s) {', '.join(crowded)}"
+    return set_condition(conds, Cond.PROGRESSING, state, why, message, gen)
+
+
+def same_conditions(old: Sequence[Condition], new: Sequence[Condition]) -> bool:
+    """Whether two condition lists say the same (times aside)."""
+    return {(c.type, c.status, c.reason, c.message) for c in old} == {(c.type, c.status, c.reason, c.message) for c in new}

@@ -117,11 +117,11 @@ class IndexView:
         """The watched replica Pods of workload `key` (pod -> state); None without a pod watch."""
         if self.replica_index is None:
             return None
-        return {r.pod: PodState(r.node, r.version, r.ready) for r in self.replica_index().get(key, ())}
+        return {r.pod: PodState(r.node, r.version, r.ready) for r in self.replica_index().get(key, ()) if not r.terminating}
 
     def replica_pods(self) -> dict[str, list[Replica]] | None:
-        """Every workload's replica Pods as the Pod watch sees them (what they request now), by key;
-        None without a Pod watch."""
+        """Every workload's replica Pods as the Pod watch sees them (what they request now, terminating
+        ones too: they hold their room until they are gone), by key; None without a Pod watch."""
         if self.replica_index is None:
             return None
         return {key: list(replicas) for key, replicas in self.replica_index().items()}
@@ -135,7 +135,7 @@ class IndexView:
         index = self.replica_index()
         out: dict[str, Repair] = {}
         for key, held in self.placed().items():
-            repair = diagnose(held.nodes, list(index.get(key, ())), states, now)
+            repair = diagnose(held.nodes, [r for r in index.get(key, ()) if not r.terminating], states, now)
             if repair is not None:
                 out[key] = repair
         return out

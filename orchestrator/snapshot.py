@@ -159,6 +159,21 @@ def tolerations(spec: EdgeWorkloadSpec, taints: Mapping[str, Mapping[str, Any]])
     return frozenset(tid for tid, taint in taints.items() if any(tolerates(t, taint) for t in tols))
 
 
+def left(node: Mapping[str, Any], used: Reserved) -> Reserved:
+    """A node's allocatable CPU, memory, GPUs and Pods less `used` (may be negative: overcommitted)."""
+    alloc = (node.get("status") or {}).get("allocatable") or {}
+    name = (node.get("metadata") or {}).get("name", "?")
+    pods = alloc.get("pods")
+    return Reserved(cpu_m(alloc.get("cpu", "0"), f"node {name} allocatable.cpu") - used.cpu_m,
+                    memory_mb(alloc.get("memory", "0"), f"node {name} allocatable.memory") - used.memory_mb,
+                    int(parse_quantity(alloc.get("nvidia.com/gpu", "0"))) - used.gpu,
+                    (int(parse_quantity(pods)) if pods is not None else 10**6) - used.pods)
+
+
+def fits(need: Reserved, room: Reserved) -> bool:
+    return need.cpu_m <= room.cpu_m and need.memory_mb <= room.memory_mb and need.gpu <= room.gpu and need.pods <= room.pods
+
+
 def build_nodes(
     nodes: Iterable[Mapping[str, Any]],
     sites: Mapping[str, Mapping[str, Any]],

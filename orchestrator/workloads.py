@@ -28,8 +28,8 @@ from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.rollout import PodState
-from orchestrator.snapshot import Request, node_up
-from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason
+from orchestrator.snapshot import Request, Reserved, fits, node_up, pod_requests
+from orchestrator.vocabulary import NODE_LABEL, WORKLOAD_LABEL, EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
 
 
@@ -41,6 +41,8 @@ class Reconciled:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     retry_after: float | None = None
     outcome: Outcome | None = None
+    rolling: bool = False  # its Pods are being replaced or moved: a change of one of them wakes it
+    refresh: bool = False  # the status only reports what the Pods did (Ready counts): no decision, no Event
 
 
 def _status(body: Mapping[str, Any]) -> EdgeWorkloadStatus:
@@ -105,7 +107,7 @@ MIGRATION_LOG_S = 3600  # offload and fail-back moves are counted against the bu
 INVALID_RETRY_S = 300.0  # the solver could not take its request (a new generation is tried at once)
 
 
-ROLLOUT_POLL_S = 1.0  # while replicas are replaced or moved: look again this often
+ROLLOUT_POLL_S = 5.0  # while replicas are replaced or moved, and no Pod of it changed: look again
 STALLED_POLL_S = 10.0  # after the progress deadline passed
 
 
@@ -250,6 +252,7 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     except TEMPLATE_ERRORS as exc:
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
+    creates, crowded = _with_room(engine, creates) if pods else (creates, [])
     if creates:
         await kube.ensure_priority_class(spec.priority)
     refused = await create_pods(kube, meta["namespace"], creates)
@@ -272,7 +275,8 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
         events.append((EventType.NORMAL, Reason.ROLLING_UPDATE,
                        f"replacing {old} replica(s) with version {version} (maxSurge {surge}, maxUnavailable "
                        f"{unavailable})"))
-    conds = rollout_conditions(st, plan, len(target), unavailable, stalled, gen, events, rolling=old > 0)
+    conds = rollout.conditions(st, plan, len(target), unavailable, stalled, gen, events, rolling=old > 0,
+                               crowded=crowded)
     status: dict[str, Any] = {
         **(decided_now or {}), "replicas": len(target), "updatedReplicas": plan.updated, "readyReplicas": plan.ready,
         "availableReplicas": plan.ready, "templateHash": version, "lastProgressTime": last,
@@ -281,46 +285,38 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     patch = status_patch(EdgeWorkloadStatus.model_validate(status))
     unchanged = decided_now is None and plan.empty and all(
         (body.get("status") or {}).get(k) == v for k, v in patch.items() if k not in ("conditions", "lastProgressTime")) \
-        and _same_conditions(st, conds)
+        and rollout.same_conditions(st.conditions, conds)
     retry = None if plan.done else STALLED_POLL_S if stalled else ROLLOUT_POLL_S
-    return Reconciled(None if unchanged else patch, events, retry_after=retry, outcome=outcome)
-
-
-def rollout_conditions(st: EdgeWorkloadStatus, plan: rollout.Step, replicas: int, unavailable: int, stalled: bool,
-                       gen: int | None, events: list[tuple[str, str, str]], *, rolling: bool) -> list[Any]:
-    """Available and Progressing, as a Deployment's; a rollout (`rolling`: Pods of an older version
-    remain) that finishes or stalls says so once, in an Event."""
-    floor = replicas - unavailable
-    conds = set_condition(st.conditions, Cond.AVAILABLE,
-                          ConditionStatus.TRUE if plan.ready >= floor else ConditionStatus.FALSE,
-                          Reason.MINIMUM_REPLICAS_AVAILABLE if plan.ready >= floor else Reason.MINIMUM_REPLICAS_UNAVAILABLE,
-                          f"{plan.ready} of {replicas} replicas Ready (at least {floor} wanted)", gen)
-    before = next((c for c in st.conditions if c.type == Cond.PROGRESSING), None)
-    if plan.done:
-        why, state, message = Reason.ROLLOUT_COMPLETE, ConditionStatus.TRUE, f"all {replicas} replicas updated and Ready"
-        if before is not None and before.reason in (Reason.ROLLING_UPDATE, Reason.PROGRESS_DEADLINE_EXCEEDED):
-            events.append((EventType.NORMAL, Reason.ROLLOUT_COMPLETE, message))
-    elif stalled:
-        why, state = Reason.PROGRESS_DEADLINE_EXCEEDED, ConditionStatus.FALSE
-        message = (f"no new replica became Ready within the progress deadline; {plan.ready_updated} of {replicas} "
-                   f"updated and Ready, the others keep running")
-        if before is None or before.reason != Reason.PROGRESS_DEADLINE_EXCEEDED:
-            events.append((EventType.WARNING, Reason.PROGRESS_DEADLINE_EXCEEDED, message))
-    else:
-        why, state = (Reason.ROLLING_UPDATE if rolling else Reason.REPLICAS_UPDATED), ConditionStatus.TRUE
-        message = f"{plan.ready_updated} of {replicas} replicas updated and Ready"
-    return set_condition(conds, Cond.PROGRESSING, state, why, message, gen)
-
-
-def _same_conditions(st: EdgeWorkloadStatus, conds: Sequence[Any]) -> bool:
-    old = {(c.type, c.status, c.reason, c.message) for c in st.conditions}
-    return old == {(c.type, c.status, c.reason, c.message) for c in conds}
+    return Reconciled(None if unchanged else patch, events, retry_after=retry, outcome=outcome, rolling=not plan.done,
+                      refresh=decided_now is None and plan.empty and not events)
 
 
 TEMPLATE_ERRORS = (ValueError, TypeError, AttributeError, RecursionError)
 """What building a replica Pod raises on a template of the wrong shape (a string where a list is
 expected, nesting deeper than Python recurses, ...): the tenant's mistake, said in the status."""
 FORBIDDEN_RETRY_S = 30.0  # a Pod refused by admission (quota, RBAC, policy): that may change
+
+
+def _with_room(engine: PlacementEngine, creates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The replica Pods of a rollout step that fit on their node now, as the kube-scheduler counts
+    room (every Pod there, terminating ones too), and the nodes where the others wait for room (a Pod
+    of this workload still going, say): created there, they would be refused and sit Pending."""
+    room: dict[str, Reserved | None] = {}
+    keep, crowded = [], []
+    for pod in creates:
+        need = pod_requests(pod["spec"])
+        node = pod["metadata"]["labels"][NODE_LABEL]
+        if node not in room:
+            room[node] = engine.room(node)
+        left = room[node]
+        if left is None or fits(need, left):
+            keep.append(pod)
+            if left is not None:
+                room[node] = Reserved(left.cpu_m - need.cpu_m, left.memory_mb - need.memory_mb, left.gpu - need.gpu,
+                                      left.pods - need.pods)
+        else:
+            crowded.append(node)
+    return keep, sorted(set(crowded))
 
 
 async def create_pods(kube: AsyncKube, namespace: str, pods: list[dict[str, Any]]) -> tuple[str, str, float | None] | None:

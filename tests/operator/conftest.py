@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -72,3 +73,99 @@ def own_namespace(stack: StackHandle, ns: str) -> Iterator[str]:
 def live_pods(stack: StackHandle, ns: str) -> list[dict[str, Any]]:
     """The namespace's Pods that are not terminating."""
     return [p for p in get_json(stack, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Ready and not terminating (a Pod being deleted serves no one we count on)."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return not meta.get("deletionTimestamp") and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+class WatchLost(Exception):
+    """The API server ended the watch with an error (events between were lost)."""
+
+
+class ReadyWatch:
+    """Follows a namespace's Pods through a watch (every state change, not samples): the fewest
+    Ready Pods seen after the first listing, and every Pod name seen per image of its first
+    container.  Use as a context manager around the change under test."""
+
+    def __init__(self, stack: StackHandle, ns: str) -> None:
+        from kubernetes import client, watch
+
+        from orchestrator.kube.sync import api_client
+
+        self._core = client.CoreV1Api(api_client(stack.kubeconfig))
+        self._watch = watch.Watch()
+        self.ns = ns
+        self.min_ready = 10**9
+        self.events = 0
+        self.names: dict[str, set[str]] = {}
+        self._pods: dict[str, dict[str, Any]] = {}
+        self.error: Exception | None = None
+        self.log: list[str] = []  # every change seen, with the Ready count after it (for failure messages)
+        self._listed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _see(self, pod: dict[str, Any], deleted: bool = False) -> None:
+        name = pod["metadata"]["name"]
+        if deleted:
+            self._pods.pop(name, None)
+        else:
+            self._pods[name] = pod
+            self.names.setdefault(pod["spec"]["containers"][0]["image"], set()).add(name)
+        ready = sum(1 for p in self._pods.values() if pod_ready(p))
+        if self._listed.is_set():  # (a listing is seen one Pod at a time: counted once it is whole)
+            self.min_ready = min(self.min_ready, ready)
+        self.log.append(f"{time.monotonic():.2f} {'DELETED' if deleted else 'seen'} {name} "
+                        f"{pod['spec']['containers'][0]['image'].rsplit('/', 1)[-1]} ready={pod_ready(pod)} "
+                        f"terminating={bool(pod['metadata'].get('deletionTimestamp'))} -> {ready} Ready")
+
+    def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as exc:  # said in __exit__: a watch that stopped proves nothing
+            self.error = exc
+
+    def _follow(self) -> None:
+        listing = self._core.list_namespaced_pod(self.ns, _preload_content=False)
+        body = json.loads(listing.data)
+        for pod in body["items"]:
+            self._see(pod)
+        version = body["metadata"]["resourceVersion"]
+        self._listed.set()
+        self.min_ready = sum(1 for p in self._pods.values() if pod_ready(p))
+        while not self._stop.is_set():
+            try:
+                for ev in self._watch.stream(self._core.list_namespaced_pod, self.ns, resource_version=version,
+                                             timeout_seconds=5, allow_watch_bookmarks=True):
+                    obj = ev["raw_object"]
+                    if ev["type"] == "ERROR":  # 410 Gone: events were lost, so the count would be unproven
+                        raise WatchLost(f"pod watch ended: {obj}")
+                    version = obj["metadata"]["resourceVersion"]
+                    if ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        self.events += 1
+                        self._see(obj, deleted=ev["type"] == "DELETED")
+                    if self._stop.is_set():
+                        return
+            except WatchLost:
+                raise
+            except Exception:  # the connection dropped: resume from the last version, nothing is missed
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+
+    def __enter__(self) -> ReadyWatch:
+        self._thread.start()
+        if not self._listed.wait(30):
+            raise AssertionError(f"the pod watch did not list the namespace: {self.error}")
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._watch.stop()
+        self._thread.join(10)
+        if self.error is not None:
+            raise AssertionError(f"the pod watch failed, so the Ready count is unproven: {self.error}")

@@ -40,9 +40,13 @@ LISTED: list[tuple[str, bool]] = []  # (workload, whether reconcile had to LIST 
 class FakeEngine:
     def __init__(self) -> None:
         self.released: list[str] = []
+        self.queued = 0  # workloads waiting for a solve
 
     def release(self, key: str) -> None:
         self.released.append(key)
+
+    def waiting(self) -> int:
+        return self.queued
 
 
 class FakeKube:
@@ -77,15 +81,16 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
         seen.append((name, b["metadata"]["generation"]))
         await asyncio.sleep(0.05)
         active.discard(name)
-        retry = 0.1 if name.startswith("retry") else None
-        return Reconciled({"phase": "Placed", "observedGeneration": b["metadata"]["generation"]}, retry_after=retry)
+        retry = 0.1 if name.startswith("retry") else 60.0 if name.startswith("roll") else None
+        return Reconciled({"phase": "Placed", "observedGeneration": b["metadata"]["generation"]}, retry_after=retry,
+                          rolling=name.startswith("roll"), refresh=name.startswith("ready"))
 
     monkeypatch.setattr(ctl.workloads, "reconcile", reconcile)
     return seen
 
 
-async def _run(steps: Any, wait: float = 0.3) -> tuple[FakeEngine, FakeKube]:
-    engine, kube = FakeEngine(), FakeKube()
+async def _run(steps: Any, wait: float = 0.3, engine: FakeEngine | None = None) -> tuple[FakeEngine, FakeKube]:
+    engine, kube = engine or FakeEngine(), FakeKube()
     c = ctl.WorkloadController(engine, kube, workers=8, replicas=lambda key: {})  # type: ignore[arg-type]
     c.start()
     try:
@@ -146,3 +151,42 @@ def test_a_request_reconciles_what_the_api_server_has_not_what_the_watch_had(cal
 
     asyncio.run(_run(steps, wait=0.2))
     assert calls == [("cam", 1), ("cam", 7)]  # FakeKube.get_custom answers generation 7
+
+
+def test_a_rolling_workload_is_woken_when_its_pods_turn_ready_or_go_and_not_otherwise(
+        calls: list[tuple[str, int]]) -> None:
+    async def steps(c: ctl.WorkloadController) -> None:
+        c.observe("ADDED", body("roll-a"))
+        c.observe("ADDED", body("still"))
+        await asyncio.sleep(0.1)  # both reconciled once; roll-a waits for its Pods (timer at 60 s)
+        c.pod_changed("city/roll-a", "city/roll-a-1", ready=False, gone=False)  # created: nothing to do yet
+        c.pod_changed("city/still", "city/still-0", ready=True, gone=False)  # not rolling: nobody woken
+        await asyncio.sleep(0.1)
+        assert calls == [("roll-a", 1), ("still", 1)] or calls == [("still", 1), ("roll-a", 1)]
+        c.pod_changed("city/roll-a", "city/roll-a-1", ready=True, gone=False)  # Ready: the next step
+        await asyncio.sleep(0.1)
+        c.pod_changed("city/roll-a", "city/roll-a-1", ready=True, gone=False)  # no change: nothing
+        await asyncio.sleep(0.1)
+        c.pod_changed("city/roll-a", "city/roll-a-0", ready=True, gone=True)  # an old one went
+        await asyncio.sleep(0.1)
+
+    asyncio.run(_run(steps, wait=0.05))
+    assert sorted(calls) == [("roll-a", 1)] * 3 + [("still", 1)], calls
+
+
+def test_a_status_that_only_reports_ready_counts_waits_while_placements_are_queued(
+        calls: list[tuple[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ctl, "STATUS_DEFER_S", 0.05)  # the flush loop's period
+    engine = FakeEngine()
+    engine.queued = 5  # a wave: workloads wait for the solver
+    written: list[int] = []
+
+    async def steps(c: ctl.WorkloadController) -> None:
+        c.observe("ADDED", body("ready-a"))
+        await asyncio.sleep(0.4)
+        written.extend((len(c.kube.status), len(calls)))  # type: ignore[attr-defined]
+        engine.queued = 0  # the wave is placed: the refresh goes out
+
+    _, kube = asyncio.run(_run(steps, wait=0.3, engine=engine))
+    assert written == [0, 1], (written, calls)  # parked (not polled), never written while placements wait
+    assert len(kube.status) == 1 and len(calls) == 2  # written once the wave is placed

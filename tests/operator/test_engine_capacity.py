@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.resources import EdgeWorkloadSpec
-from orchestrator.snapshot import QosMetrics, Request, Reserved, build_nodes, pod_requests
+from orchestrator.snapshot import QosMetrics, Request, Reserved, build_nodes, left, pod_requests
 
 
 def k8s_node(name: str, site: str, *, pods: str, gpu: str = "0") -> dict[str, Any]:
@@ -153,3 +153,23 @@ def test_capacity_is_what_the_pods_request_now_not_what_the_spec_will() -> None:
     held = Replica("old-x-0", "near-1", running=True, ready=True, requests=Reserved(15000, 1024, 0, 1))
     assert asyncio.run(place(PodView(nodes, {"ns/old": [held]}))) == ("far-1",)  # 16 - 15 cores left near
     assert asyncio.run(place(View(nodes))) == ("near-1",)  # (room near when nothing holds it)
+    going = Replica("old-x-0", "near-1", requests=Reserved(15000, 1024, 0, 1), terminating=True)
+    assert asyncio.run(place(PodView(nodes, {"ns/old": [going]}))) == ("far-1",)  # held until it is gone
+
+
+def test_room_on_a_node_counts_every_pod_there_terminating_ones_too() -> None:
+    from orchestrator.health import Replica
+
+    async def metrics() -> QosMetrics:
+        return METRICS
+
+    nodes = [k8s_node("near-1", "near", pods="110"), k8s_node("far-1", "far", pods="110")]
+    pods = {"ns/old": [Replica("a", "near-1", requests=Reserved(3000, 512, 0, 1), terminating=True),
+                       Replica("b", "near-1", requests=Reserved(1000, 256, 0, 1), ready=True)],
+            "ns/other": [Replica("c", "far-1", requests=Reserved(500, 64, 0, 1))]}
+    engine = PlacementEngine(PodView(nodes, pods), metrics)
+    near, far = engine.room("near-1"), engine.room("far-1")
+    alloc = left(nodes[0], Reserved())
+    assert near == Reserved(alloc.cpu_m - 4000, alloc.memory_mb - 768, alloc.gpu, 110 - 2)
+    assert far is not None and far.cpu_m == left(nodes[1], Reserved()).cpu_m - 500
+    assert engine.room("nowhere") is None and PlacementEngine(View(nodes), metrics).room("near-1") is None

@@ -1,57 +1,30 @@
 """Rollouts as a user drives them (#19 items 1 and 3), on the real stack: `kubectl patch` a new
 image or new requests, and the replicas roll under spec.strategy, never below
-`replicas - maxUnavailable` Ready, with Deployment-style status and conditions (`kubectl wait
+`replicas - maxUnavailable` Ready (followed through a Pod watch), with Deployment-style status and conditions (`kubectl wait
 --for=condition=Available` works); an operator killed mid-rollout finishes it after its restart
 without making any replica twice."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
 import pytest
 
 from tests.conftest import StackHandle
-from tests.operator.conftest import apply_all, get_json, own_namespace, wait_for, workload
+from tests.operator.conftest import (
+    ReadyWatch,
+    apply_all,
+    get_json,
+    live_pods,
+    own_namespace,
+    pod_ready,
+    wait_for,
+    workload,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    return not pod["metadata"].get("deletionTimestamp") and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions") or [])
-
-
-class Sampler:
-    """Samples the namespace's Pods every 0.2 s while a rollout runs: the fewest Ready seen, and
-    every Pod name seen per image."""
-
-    def __init__(self, stack: StackHandle, ns: str) -> None:
-        self.stack, self.ns = stack, ns
-        self.min_ready = 10**9
-        self.names: dict[str, set[str]] = {}
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            pods = get_json(self.stack, "pods", "-n", self.ns)["items"]
-            self.samples += 1
-            self.min_ready = min(self.min_ready, sum(1 for p in pods if _ready(p)))
-            for p in pods:
-                self.names.setdefault(p["spec"]["containers"][0]["image"], set()).add(p["metadata"]["name"])
-            time.sleep(0.2)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 def _rolled(stack: StackHandle, ns: str, name: str, image: str, replicas: int) -> dict[str, Any] | None:
@@ -76,11 +49,11 @@ def test_an_image_change_rolls_within_the_budget_and_kubectl_wait_works(operator
         assert (first["replicas"], first["updatedReplicas"], first["readyReplicas"], first["availableReplicas"]) == (4,) * 4
         nodes = sorted(p["node"] for p in first["placements"])
 
-        with Sampler(operator, ns) as sampler:
+        with ReadyWatch(operator, ns) as sampler:
             operator.kubectl("patch", "edgeworkload", name, "-n", ns, "--type=merge", "-p", json.dumps(
                 {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"registry.example/{name}:2"}]}}}}))
             st = wait_for(lambda: _rolled(operator, ns, name, f"registry.example/{name}:2", 4), 90, "rolled to :2")
-        assert sampler.samples >= 3 and sampler.min_ready >= 3, (sampler.samples, sampler.min_ready)  # 4 - 25 %
+        assert sampler.events >= 3 and sampler.min_ready >= 3, "\n".join(sampler.log)  # 4 - 25 %
         assert len(sampler.names[f"registry.example/{name}:2"]) == 4, sampler.names  # none made twice
         assert sorted(p["node"] for p in st["placements"]) == nodes  # a new version stays where it ran
         assert st["updatedReplicas"] == st["readyReplicas"] == 4 and st.get("migrations", 0) == 0
@@ -92,7 +65,7 @@ def test_an_image_change_rolls_within_the_budget_and_kubectl_wait_works(operator
                          json.dumps({"spec": {"resources": {"cpu": "500m"}}}))
         wait_for(lambda: (lambda pods: pods if len(pods) == 4 and all(
             p["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "500m" for p in pods) else None)(
-            [p for p in get_json(operator, "pods", "-n", ns)["items"] if _ready(p)]), 90, "Pods with the new requests")
+            [p for p in get_json(operator, "pods", "-n", ns)["items"] if pod_ready(p)]), 90, "Pods with the new requests")
         operator.kubectl("wait", "--for=condition=Available", f"edgeworkload/{name}", "-n", ns, "--timeout=60s")
 
 
@@ -114,7 +87,7 @@ def test_a_rollout_that_cannot_progress_says_so_and_keeps_the_old_replicas(opera
 
         conds = wait_for(stalled, 60, "Progressing=False ProgressDeadlineExceeded")
         assert conds["Progressing"]["status"] == "False" and conds["Available"]["status"] == "True"
-        ready = [p for p in get_json(operator, "pods", "-n", ns)["items"] if _ready(p)]
+        ready = [p for p in get_json(operator, "pods", "-n", ns)["items"] if pod_ready(p)]
         assert len(ready) == 2 and all("sim.edgeorch.io/never-ready" not in (p["metadata"].get("annotations") or {})
                                        for p in ready)  # the old ones stay
 
@@ -126,7 +99,7 @@ def test_an_operator_killed_mid_rollout_finishes_it_without_making_a_replica_twi
         ew["spec"]["strategy"] = {"maxSurge": 1, "maxUnavailable": 0}  # the slowest rollout: one at a time
         apply_all(operator, [ew])
         wait_for(lambda: _rolled(operator, ns, name, f"registry.example/{name}:1", 4), 60, "4 replicas Ready")
-        with Sampler(operator, ns) as sampler:
+        with ReadyWatch(operator, ns) as sampler:
             operator.kubectl("patch", "edgeworkload", name, "-n", ns, "--type=merge", "-p", json.dumps(
                 {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"registry.example/{name}:2"}]}}}}))
             wait_for(lambda: sampler.names.get(f"registry.example/{name}:2"), 30, "the first new replica")
@@ -135,7 +108,7 @@ def test_an_operator_killed_mid_rollout_finishes_it_without_making_a_replica_twi
             operator.stack.start_operator()
             wait_for(lambda: _rolled(operator, ns, name, f"registry.example/{name}:2", 4), 120, "rolled after restart")
         assert len(sampler.names[f"registry.example/{name}:2"]) == 4, sampler.names
-        assert sampler.min_ready >= 4, sampler.min_ready  # maxUnavailable 0: never below 4 Ready
+        assert sampler.min_ready >= 4, "\n".join(sampler.log)  # maxUnavailable 0: never below 4 Ready
 
 
 def test_a_new_version_that_fits_nowhere_leaves_the_running_replicas_alone(operator: StackHandle) -> None:
@@ -157,4 +130,56 @@ def test_a_new_version_that_fits_nowhere_leaves_the_running_replicas_alone(opera
         time.sleep(35)  # past the 30 s retry: the new version is solved again, never rolled onto the old nodes
         pods = get_json(operator, "pods", "-n", ns)["items"]
         assert sorted(p["metadata"]["name"] for p in pods) == before, pods
-        assert all(_ready(p) and p["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "250m" for p in pods)
+        assert all(pod_ready(p) and p["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "250m" for p in pods)
+
+
+def _phase(stack: StackHandle, ns: str, name: str) -> str | None:
+    return (get_json(stack, "edgeworkload", name, "-n", ns).get("status") or {}).get("phase")
+
+
+def test_a_workload_solved_during_a_request_rollout_is_never_refused_by_the_kube_scheduler(
+        operator: StackHandle) -> None:
+    """Capacity is what the Pods request now (#19 item 2): while `big` rolls from 3 cores to 1 per
+    replica (stalled, its old Pods still holding 3 cores on every far-edge node), a new far-edge
+    workload finds no room; counted by the spec (1 core each) it would have been put where the
+    kube-scheduler refuses it.  Once the rollout completes, it fits."""
+    big, late = "big", "late"
+    with own_namespace(operator, "rollout-requests") as ns:
+        ew = workload(big, ns, replicas=8, cells={"cell-sants-1": 1.0}, max_latency_ms=50, tiers=["far-edge"],
+                      cpu="3", max_per_node=1)
+        ew["spec"]["strategy"] = {"maxSurge": 2, "maxUnavailable": 0}
+        apply_all(operator, [ew])
+        wait_for(lambda: _rolled(operator, ns, big, f"registry.example/{big}:1", 8), 90, "8 replicas of 3 cores Ready")
+        operator.kubectl("patch", "edgeworkload", big, "-n", ns, "--type=merge", "-p", json.dumps({"spec": {
+            "resources": {"cpu": "1"},
+            "template": {"metadata": {"annotations": {"sim.edgeorch.io/never-ready": "true"}}}}}))
+
+        def surge() -> list[dict[str, Any]]:
+            pods = get_json(operator, "pods", "-n", ns)["items"]
+            return [p for p in pods if p["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1"]
+
+        assert len(wait_for(surge, 60, "the rollout's surge Pods (never Ready)")) <= 2
+        apply_all(operator, [workload(late, ns, cells={"cell-sants-1": 1.0}, max_latency_ms=50, tiers=["far-edge"],
+                                      cpu="1500m")])
+        wait_for(lambda: _phase(operator, ns, late) == "Unplaceable", 60, f"{late} Unplaceable: no far-edge room")
+        assert not [p for p in live_pods(operator, ns) if p["metadata"]["labels"].get("edgeorch.io/workload") == late]
+
+        operator.kubectl("patch", "edgeworkload", big, "-n", ns, "--type=merge", "-p", json.dumps(
+            {"spec": {"template": {"metadata": {"annotations": {"sim.edgeorch.io/never-ready": None}}}}}))
+
+        def rolled_down() -> list[dict[str, Any]] | None:
+            pods = [p for p in live_pods(operator, ns) if p["metadata"]["labels"].get("edgeorch.io/workload") == big]
+            return pods if len(pods) == 8 and all(pod_ready(p) and p["spec"]["containers"][0]["resources"]
+                                                  ["requests"]["cpu"] == "1" for p in pods) else None
+
+        wait_for(rolled_down, 120, "8 replicas of 1 core Ready")
+
+        def late_running() -> list[dict[str, Any]] | None:
+            pods = [p for p in live_pods(operator, ns) if p["metadata"]["labels"].get("edgeorch.io/workload") == late]
+            return pods if pods and all(pod_ready(p) for p in pods) else None
+
+        wait_for(late_running, 90, f"{late} placed on the far edge once the old replicas are gone")
+        placed = get_json(operator, "edgeworkload", late, "-n", ns)["status"]["placements"]
+        assert [p["tier"] for p in placed] == ["far-edge"], placed
+        refused = [e for e in get_json(operator, "events", "-n", ns)["items"] if e["reason"] == "FailedScheduling"]
+        assert not refused, [e["message"] for e in refused]
