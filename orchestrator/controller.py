@@ -73,6 +73,7 @@ class WorkloadController:
         self._repeats: dict[str, int] = {}  # repairs in a row without the workload turning healthy
         self._reconciled_at: dict[str, float] = {}  # key -> monotonic time this process last reconciled it
         self._refresh: set[str] = set()  # keys to read from the API server before reconciling (request())
+        self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -92,6 +93,13 @@ class WorkloadController:
         fresh read, since the watch may not have delivered that change yet."""
         if key in self._latest:
             self._refresh.add(key)
+            self.enqueue(key)
+
+    def resolve(self, key: str) -> None:
+        """Another loop asks for a new solve of the workload although its status holds a decision (a
+        site it uses was cordoned, or one it could gain from was uncordoned: orchestrator.sites)."""
+        if key in self._latest:
+            self._resolve.add(key)
             self.enqueue(key)
 
     def enqueue(self, key: str) -> None:
@@ -119,6 +127,7 @@ class WorkloadController:
         self._touched.discard(key)
         self._dirty.discard(key)
         self._refresh.discard(key)
+        self._resolve.discard(key)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
@@ -224,6 +233,8 @@ class WorkloadController:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
         repair = self._repairs.pop(key, None)
+        resolve = key in self._resolve
+        self._resolve.discard(key)
         try:
             if key in self._refresh:
                 self._refresh.discard(key)
@@ -239,7 +250,8 @@ class WorkloadController:
                     body = await self._start_repair(key, body, repair)
                 watched = self.replicas(key) if self.replicas is not None and repair is None else None
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
-                                                   watched=watched, force=repair is not None and repair.force,
+                                                   watched=watched,
+                                                   force=(repair is not None and repair.force) or resolve,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
                                                    wanted=self.intents(key) if self.intents else ())
             except MetricsUnavailable as exc:
