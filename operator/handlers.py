@@ -155,6 +155,14 @@ async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> No
         SERVICE.workloads.observe(type, event["object"])
 
 
+# -- EdgeSites ----------------------------------------------------------------------------------------
+@kopf.on.event(GROUP, VERSION, EDGESITES)
+async def site_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    """Every watch event goes to the site loop, the one writer of EdgeSite status (orchestrator.sites)."""
+    if SERVICE and SERVICE.sites:
+        SERVICE.sites.observe(type, event["object"])
+
+
 # -- ServiceLevelAgreements ---------------------------------------------------------------------------
 @kopf.on.resume(GROUP, VERSION, SLAS, backoff=2)
 @kopf.on.create(GROUP, VERSION, SLAS, backoff=2)

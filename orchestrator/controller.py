@@ -81,6 +81,7 @@ class WorkloadController:
         self._rolling: set[str] = set()  # keys whose Pods are being replaced or moved (woken by pod_changed)
         self._deferred: dict[str, float] = {}  # key -> monotonic time a status refresh of it was first put off
         self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
+        self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -112,6 +113,13 @@ class WorkloadController:
         if (gone or ready != bool(before)) and (key in self._rolling or key in self._running):
             self.enqueue(key)
 
+    def resolve(self, key: str) -> None:
+        """Another loop asks for a new solve of the workload although its status holds a decision (a
+        site it uses was cordoned, or one it could gain from was uncordoned: orchestrator.sites)."""
+        if key in self._latest:
+            self._resolve.add(key)
+            self.enqueue(key)
+
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)
         if timer:
@@ -139,6 +147,7 @@ class WorkloadController:
         self._refresh.discard(key)
         self._rolling.discard(key)
         self._deferred.pop(key, None)
+        self._resolve.discard(key)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
@@ -245,6 +254,8 @@ class WorkloadController:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
         repair = self._repairs.pop(key, None)
+        resolve = key in self._resolve
+        self._resolve.discard(key)
         try:
             if key in self._refresh:
                 self._refresh.discard(key)
@@ -260,7 +271,8 @@ class WorkloadController:
                     body = await self._start_repair(key, body, repair)
                 watched = self.replicas(key) if self.replicas is not None and repair is None else None
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
-                                                   watched=watched, force=repair is not None and repair.force,
+                                                   watched=watched,
+                                                   force=(repair is not None and repair.force) or resolve,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
                                                    wanted=self.intents(key) if self.intents else ())
             except MetricsUnavailable as exc:

@@ -26,6 +26,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
 from orchestrator.prometheus import PrometheusSource
 from orchestrator.rollout import PodState
+from orchestrator.sites import SiteLoop
 from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
 from orchestrator.vocabulary import SLAS
@@ -164,6 +165,7 @@ class OperatorService:
     workloads: WorkloadController | None = None
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
+    sites: SiteLoop | None = None  # the EdgeSites' status, and the drain of cordoned sites
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -186,6 +188,8 @@ class OperatorService:
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
                             self.intents)
+        self.sites = SiteLoop(self.kube, self.view, self.prometheus.snapshot, self.workloads.resolve)
+        self.sites.start()
         if not self._metrics_started:
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True
@@ -214,6 +218,8 @@ class OperatorService:
     async def stop(self) -> None:
         for task in list(self._posting):
             task.cancel()
+        if self.sites:
+            await self.sites.stop()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

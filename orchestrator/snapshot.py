@@ -255,6 +255,11 @@ def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None =
     )
 
 
+def cordoned_sites(sites: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
+    """The sites (name -> EdgeSite spec) that take no replicas: `spec.cordoned`."""
+    return frozenset(name for name, spec in sites.items() if spec.get("cordoned"))
+
+
 def build_instance(
     nodes: Iterable[Mapping[str, Any]],
     sites: Mapping[str, Mapping[str, Any]],
@@ -268,7 +273,8 @@ def build_instance(
 ) -> Instance:
     """The placement instance for `requests`, with capacity reduced by `reserved` (node -> what the
     workloads not in this batch hold there).  Latency rows only for known sites; cells the metrics do not
-    know make the workload invalid (InvalidInstance names it)."""
+    know make the workload invalid (InvalidInstance names it).  Cordoned sites (EdgeSite
+    `spec.cordoned`) are excluded like `excluded_sites`: no replica goes there, those there move."""
     nodes = list(nodes)
     pnodes, psites = build_nodes(nodes, sites, metrics, reserved, foreign)
     known = {s.name for s in psites}
@@ -296,6 +302,6 @@ def build_instance(
         workloads=tuple(build_workload(r, node_names, admitted(r), taints) for r in requests),
         latency_ms=latency,
         bandwidth_mbps=bandwidth,
-        excluded_sites=excluded_sites & known,
+        excluded_sites=(excluded_sites | cordoned_sites(sites)) & known,
         site_penalty_ms={k: v for k, v in (site_penalty_ms or {}).items() if k in known},
     )

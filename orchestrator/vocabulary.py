@@ -99,8 +99,8 @@ class Health(StrEnum):
 class SiteCondition(StrEnum):
     """Condition types of an EdgeSite."""
 
-    READY = "Ready"
-    DRAINING = "Draining"
+    READY = "Ready"  # True while the site is Up or Degraded (some of its nodes NotReady)
+    CORDONED = "Cordoned"  # spec.cordoned: True while its replicas drain (reason Draining) and after (Drained)
 
 
 class ObjectiveState(StrEnum):
@@ -155,6 +155,16 @@ class Reason(StrEnum):
     OFFLOAD_FAILED = "OffloadFailed"
     OFFLOAD_DEFERRED = "OffloadDeferred"
     FAIL_BACK_DEFERRED = "FailBackDeferred"
+    # EdgeSites
+    SITE_UP = "SiteUp"
+    NODES_NOT_READY = "NodesNotReady"
+    NO_READY_NODES = "NoReadyNodes"
+    SITE_OFFLINE = "SiteOffline"
+    CORDONED = "Cordoned"
+    DRAINING = "Draining"
+    DRAINED = "Drained"
+    UNCORDONED = "Uncordoned"
+    NOT_CORDONED = "NotCordoned"
     # metrics
     PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
     QUERY_INVALID = "QueryInvalid"

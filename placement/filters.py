@@ -157,7 +157,7 @@ class ExcludedSites(_Rule):
         return _all(batch, candidates) & ~batch.cat.site_excluded[candidates][None, :]
 
     def why(self, cat: Catalog, wi: int, candidates: IntArray) -> str:
-        return "every candidate site is excluded (offloaded)"
+        return "every candidate site is excluded (offloaded or cordoned)"
 
 
 class TierAllowed(_Rule):

@@ -159,6 +159,15 @@ class AsyncKube:
                                    _content_type="application/merge-patch+json")
         return dict(out)
 
+    async def patch_cluster_custom(self, plural: str, name: str, body: dict[str, Any], *,
+                                   status: bool = False) -> dict[str, Any]:
+        """Merge-patch a cluster-scoped custom object (an EdgeSite) or its /status."""
+        co = k8s.CustomObjectsApi(self.api)
+        fn = co.patch_cluster_custom_object_status if status else co.patch_cluster_custom_object
+        out: Any = await call_json(fn, API_GROUP, API_VERSION, plural, name, body,
+                                   _content_type="application/merge-patch+json")
+        return dict(out)
+
     async def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event about `involved` (an object's body), from the component `edgeorch`.
 
@@ -168,7 +177,7 @@ class AsyncKube:
         down made thousands, #25).  The Event's name is derived from what it says, so a restarted
         operator (or a second one) counts on the Event already there instead of starting another."""
         meta = involved["metadata"]
-        namespace = meta["namespace"]
+        namespace = meta.get("namespace") or "default"  # a cluster-scoped object's Events go to default
         message = message[:1024]
         name = event_name(meta["name"], meta.get("uid") or "", type_, reason, message)
         key = (namespace, name)
@@ -192,7 +201,8 @@ class AsyncKube:
             "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {
                 "apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"), "name": meta["name"],
-                "namespace": namespace, "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+                "namespace": meta.get("namespace") or "", "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
             },
             "type": type_, "reason": reason, "message": message,
             "source": {"component": "edgeorch"}, "reportingComponent": "edgeorch",

@@ -25,12 +25,12 @@ from orchestrator.resources.common import (
     to_k8s,
 )
 from orchestrator.resources.edgesite import (
-    Allocatable,
     EdgeSite,
     EdgeSiteSpec,
     EdgeSiteStatus,
     GeoLocation,
     PowerModel,
+    SiteResources,
 )
 from orchestrator.resources.edgeworkload import (
     CellShare,
@@ -76,7 +76,6 @@ from orchestrator.vocabulary import (
 
 __all__ = [
     "CRDS",
-    "Allocatable",
     "CelRule",
     "CellShare",
     "Comparator",
@@ -114,6 +113,7 @@ __all__ = [
     "ServiceLevelAgreementStatus",
     "Severity",
     "SiteCondition",
+    "SiteResources",
     "SlaCondition",
     "SlaObjective",
     "SolverReport",

@@ -58,7 +58,9 @@ class EdgeSiteSpec(K8sModel):
         description=f"Labels selecting the site's nodes; when unset, nodes labelled {SITE_LABEL}=<site name>.",
     )
     cordoned: bool = Field(
-        default=False, description="When true no new replicas are placed here and the operator drains the site."
+        default=False, description="When true no new replicas are placed here, and the replicas here move to other "
+        "sites, make-before-break within each workload's rollout strategy (a replica with nowhere else to go stays). "
+        "Setting it back to false lets workloads that gain from the site return.",
     )
 
     def effective_node_selector(self, site_name: str) -> dict[str, str]:
@@ -66,24 +68,35 @@ class EdgeSiteSpec(K8sModel):
         return dict(self.node_selector) if self.node_selector else {SITE_LABEL: site_name}
 
 
-class Allocatable(K8sModel):
-    """Allocatable resources summed over the site's ready nodes."""
+class SiteResources(K8sModel):
+    """CPU, memory and GPUs summed over the site's nodes that take new Pods (Ready, not cordoned)."""
 
-    cpu: Quantity = Field(description="Total allocatable CPU of the site's nodes (a quantity, e.g. 64 or 63500m).")
-    memory: Quantity = Field(description="Total allocatable memory of the site's nodes (a quantity, e.g. 256Gi).")
+    cpu: Quantity = Field(description="CPU (a quantity, e.g. 64 or 63500m).")
+    memory: Quantity = Field(description="Memory (a quantity, e.g. 256Gi or 1536Mi).")
+    gpu: int = Field(default=0, ge=0, description="GPUs (nvidia.com/gpu).")
 
 
 class EdgeSiteStatus(StatusModel):
-    """Observed state of an EdgeSite, written by the operator."""
+    """Observed state of an EdgeSite, written by the operator (every few seconds at most, when it changes)."""
 
     observed_generation: int | None = Field(
         default=None, ge=0, description="metadata.generation of the spec this status was computed from."
     )
-    nodes: int | None = Field(default=None, ge=0, description="Number of ready nodes matching the site's selector.")
-    allocatable: Allocatable | None = Field(
-        default=None, description="Allocatable CPU and memory summed over the site's ready nodes."
+    nodes: int | None = Field(default=None, ge=0, description=f"Nodes of the site (labelled {SITE_LABEL}=<site name>).")
+    ready_nodes: int | None = Field(default=None, ge=0, description="Nodes of the site whose Ready condition is True.")
+    allocatable: SiteResources | None = Field(
+        default=None, description="Allocatable CPU, memory and GPUs of the site's nodes that take new Pods."
     )
-    health: Health | None = Field(default=None, description="Health of the site: Up, Degraded or Down.")
+    free: SiteResources | None = Field(
+        default=None, description="What is left of `allocatable` after what the Pods on those nodes request now "
+        "(edgeorch's replicas and every other Pod)."
+    )
+    replicas: int | None = Field(default=None, ge=0, description="EdgeWorkload replica Pods on the site's nodes.")
+    workloads: int | None = Field(default=None, ge=0, description="EdgeWorkloads with replica Pods on the site's nodes.")
+    health: Health | None = Field(
+        default=None, description="Up, Degraded (some nodes NotReady) or Down (edgeorch_site_up is 0, or no node "
+        "is Ready)."
+    )
     conditions: Conditions
 
 
