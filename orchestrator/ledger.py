@@ -51,15 +51,23 @@ class LedgerConnection:
         is only logged: records wait in the outboxes until it does."""
         self.config.keys()
         if self.config.url is None:
-            return  # the in-process chain: opened on first use
+            log.info("SLA ledger: %s", self.config.describe())  # opened on first use
+            return
         try:
             async with self._lock:
                 if self._ledger is None:
                     self._ledger = await asyncio.wait_for(self.config.open(), timeout)
+                ledger = self._ledger
+                assert ledger is not None
         except LedgerConfigError:
             raise
         except Exception as exc:
-            log.warning("the chain at %s does not answer yet (%s); its records wait until it does", self.url, exc)
+            log.warning("SLA ledger: %s; the chain does not answer yet (%s): records wait until it does",
+                        self.config.describe(), exc)
+            return
+        log.info("SLA ledger: contract %s on chain %d at %s; operator account %s%s", ledger.address,
+                 ledger.chain_id, self.url, ledger.keys.address("operator"),
+                 " (anvil's development keys)" if self.config.dev_keys else "")
 
     async def get(self) -> Ledger:
         async with self._lock:

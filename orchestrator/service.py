@@ -197,7 +197,6 @@ class OperatorService:
         s = self.settings
         self.ledger = LedgerConnection(s.ledger)
         await self.ledger.check()
-        log.info("SLA ledger: %s", s.ledger.describe())
         self.kube = await AsyncKube.connect(s.kubeconfig)
         self.prometheus = PrometheusSource(s.prometheus_url)
         self.engine = PlacementEngine(
