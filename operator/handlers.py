@@ -15,7 +15,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 
@@ -41,6 +41,7 @@ from orchestrator.vocabulary import (
     Phase,
     Reason,
 )
+from sla_contracts.errors import LedgerConfigError
 
 GROUP, VERSION = API_GROUP, API_VERSION
 CHANGE_HANDLED = {SLAS: SLA}  # plural -> kind, of every resource
@@ -84,15 +85,18 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 300
     try:
-        SERVICE = OperatorService(Settings.from_env(), IndexView(
-            lambda: node_idx, lambda: site_idx, lambda: holding_idx, lambda: replica_idx, lambda: foreign_idx,
-            phase_index=lambda: phase_idx))
+        config = Settings.from_env()
+    except ValueError as exc:  # a setting that cannot work (LedgerConfigError is one): one line, exit 2
+        _exit_misconfigured(exc)
+    SERVICE = OperatorService(config, IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx,
+                                                lambda: replica_idx, lambda: foreign_idx, phase_index=lambda: phase_idx))
+    try:
         await SERVICE.start()
-    except ValueError as exc:  # a setting that cannot work (LedgerConfigError is one): say it in one line, exit 2
+    except LedgerConfigError as exc:  # e.g. the chain is not the configured one
         _exit_misconfigured(exc)
 
 
-def _exit_misconfigured(exc: Exception) -> None:
+def _exit_misconfigured(exc: Exception) -> NoReturn:
     """One log line that names the setting, then exit code 2 (no traceback: nothing is broken but the
     configuration; a Deployment's Pod shows the line in its log and restarts)."""
     logging.getLogger("edgeorch").error("edgeorch: configuration error: %s", " ".join(str(exc).split()))

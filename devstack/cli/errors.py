@@ -94,7 +94,25 @@ def fail(exc: BaseException) -> NoReturn:
 
 
 class EdgeorchGroup(click.Group):
-    """The top-level group: every exception of a sub-command becomes one line (see the module docstring)."""
+    """The top-level group: every exception of a sub-command becomes one line (see the module docstring),
+    and so does a usage mistake (a missing option, a bad value), with the --help to read."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "edgeorch"
+            click.echo(f"edgeorch: error: {one_line(exc.format_message())} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -46,6 +46,11 @@ def test_errors_without_a_stack_are_one_line_with_the_fix(tmp_path: Path) -> Non
     assert not Path(empty).exists(), "a bad scenario starts nothing"
     line = one_error_line(edgeorch("sla", "show", "0x" + "ab" * 32, env={"EDGEORCH_CHAIN_URL": ""}))
     assert "EDGEORCH_CHAIN_URL" in line and "--rpc-url" in line
+    line = one_error_line(edgeorch("sim", "latency", "--site", "fe-gracia", "--state-dir", empty))
+    assert "Missing option '--add-ms'" in line and "`edgeorch sim latency --help`" in line
+    line = one_error_line(edgeorch("sim", "cpu", "--node", "n1", "--cores", "many"))
+    assert "'many' is not a valid float" in line, line
+    assert edgeorch("--help").returncode == 0 and edgeorch("sim", "--help").stdout.startswith("Usage: edgeorch sim")
 
 
 @pytest.mark.cluster
