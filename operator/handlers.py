@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 
@@ -38,8 +39,10 @@ from orchestrator.vocabulary import (
     TEMPLATE_HASH_LABEL,
     WORKLOAD_LABEL,
     EventType,
+    Phase,
     Reason,
 )
+from sla_contracts.errors import LedgerConfigError
 
 GROUP, VERSION = API_GROUP, API_VERSION
 CHANGE_HANDLED = {SLAS: SLA}  # plural -> kind, of every resource
@@ -68,7 +71,8 @@ class ChangedKindsDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_idx: kopf.Index,
-                    holding_idx: kopf.Index, replica_idx: kopf.Index, foreign_idx: kopf.Index, **_: Any) -> None:
+                    holding_idx: kopf.Index, replica_idx: kopf.Index, foreign_idx: kopf.Index, phase_idx: kopf.Index,
+                    **_: Any) -> None:
     """All Kopf settings in one place, then the domain service."""
     global SERVICE
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
@@ -81,9 +85,24 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 300
-    SERVICE = OperatorService(Settings.from_env(), IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx,
-                                                               lambda: replica_idx, lambda: foreign_idx))
-    await SERVICE.start()
+    try:
+        config = Settings.from_env()
+    except ValueError as exc:  # a setting that cannot work (LedgerConfigError is one): one line, exit 2
+        _exit_misconfigured(exc)
+    SERVICE = OperatorService(config, IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx,
+                                                lambda: replica_idx, lambda: foreign_idx, phase_index=lambda: phase_idx))
+    try:
+        await SERVICE.start()
+    except LedgerConfigError as exc:  # e.g. the chain is not the configured one
+        _exit_misconfigured(exc)
+
+
+def _exit_misconfigured(exc: Exception) -> NoReturn:
+    """One log line that names the setting, then exit code 2 (no traceback: nothing is broken but the
+    configuration; a Deployment's Pod shows the line in its log and restarts)."""
+    logging.getLogger("edgeorch").error("edgeorch: configuration error: %s", " ".join(str(exc).split()))
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited")  # Kopf's, as it stops
+    raise SystemExit(2)
 
 
 @kopf.on.cleanup()
@@ -96,7 +115,6 @@ async def shutdown(**_: Any) -> None:
 async def queue_depth(**_: Any) -> int:
     depth = SERVICE.engine.queue_depth() if SERVICE and SERVICE.engine else 0
     depth += SERVICE.workloads.queue_depth() if SERVICE and SERVICE.workloads else 0
-    telemetry.QUEUE_DEPTH.set(depth)
     return depth
 
 
@@ -115,6 +133,12 @@ async def site_idx(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
 async def holding_idx(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[str, Any]:
     held = holding_of(spec, status)
     return {f"{namespace}/{name}": held} if held else {}
+
+
+@kopf.index(GROUP, VERSION, EDGEWORKLOADS)
+async def phase_idx(namespace: str | None, name: str, status: kopf.Status, **_: Any) -> dict[str, Any]:
+    """Each EdgeWorkload's phase (the operator's metrics: workloads per phase, the Unplaceable ones)."""
+    return {f"{namespace}/{name}": status.get("phase") or Phase.PENDING.value}
 
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.PRESENT})

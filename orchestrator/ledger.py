@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sla_contracts import (
     Breach,
     Ledger,
+    LedgerConfig,
+    LedgerConfigError,
     LedgerError,
     LedgerInputError,
     LedgerRevert,
@@ -27,7 +28,6 @@ from sla_contracts import (
     Migration,
     agreement_id,
     name_ref,
-    open_ledger,
     terms_from_spec,
 )
 
@@ -36,14 +36,38 @@ MAX_ATTEMPTS_ON_REVERT = 3
 
 
 class LedgerConnection:
-    """Opens the ledger lazily and again after failures (with a short back-off)."""
+    """Opens the ledger lazily and again after failures (with a short back-off), as `config` says."""
 
-    def __init__(self, url: str | None, state_dir: Path | None) -> None:
-        self.url = url
-        self.state_dir = state_dir
+    def __init__(self, config: LedgerConfig) -> None:
+        self.config = config
+        self.url = config.url
         self._ledger: Ledger | None = None
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
+
+    async def check(self, timeout: float = 10.0) -> None:
+        """At start: LedgerConfigError when the configuration cannot work (no or unreadable key, another
+        chain than configured, no contract and no deploying asked for); a chain that does not answer now
+        is only logged: records wait in the outboxes until it does."""
+        self.config.keys()
+        if self.config.url is None:
+            log.info("SLA ledger: %s", self.config.describe())  # opened on first use
+            return
+        try:
+            async with self._lock:
+                if self._ledger is None:
+                    self._ledger = await asyncio.wait_for(self.config.open(), timeout)
+                ledger = self._ledger
+                assert ledger is not None
+        except LedgerConfigError:
+            raise
+        except Exception as exc:
+            log.warning("SLA ledger: %s; the chain does not answer yet (%s): records wait until it does",
+                        self.config.describe(), exc)
+            return
+        log.info("SLA ledger: contract %s on chain %d at %s; operator account %s%s", ledger.address,
+                 ledger.chain_id, self.url, ledger.keys.address("operator"),
+                 " (anvil's development keys)" if self.config.dev_keys else "")
 
     async def get(self) -> Ledger:
         async with self._lock:
@@ -52,7 +76,10 @@ class LedgerConnection:
             if time.monotonic() < self._retry_at:
                 raise LedgerUnavailable(f"chain at {self.url} unreachable (retrying shortly)")
             try:
-                self._ledger = await open_ledger(self.url, state_dir=self.state_dir)
+                self._ledger = await self.config.open()
+            except LedgerConfigError as exc:  # e.g. the node became another chain: nothing is written to it
+                self._retry_at = time.monotonic() + 30.0
+                raise LedgerUnavailable(f"ledger misconfigured: {exc}") from exc
             except Exception as exc:
                 self._retry_at = time.monotonic() + 1.0
                 raise LedgerUnavailable(f"chain at {self.url or 'embedded'} unreachable: {exc}") from exc

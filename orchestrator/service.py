@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
 from orchestrator import telemetry
 from orchestrator.controller import WorkloadController
@@ -29,8 +29,9 @@ from orchestrator.rollout import PodState
 from orchestrator.sites import SiteLoop
 from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
-from orchestrator.vocabulary import SLAS
+from orchestrator.vocabulary import SITE_LABEL, SLAS
 from placement import SolverConfig, SolveResult, Weights
+from sla_contracts import LedgerConfig
 
 log = logging.getLogger("edgeorch.service")
 
@@ -51,6 +52,7 @@ class Settings:
     workers: int = 256  # concurrent reconciliations (so many can share one solve)
     solve_workers: int = 2  # CP-SAT search threads per solve
     binding: str = "scheduler"  # how replica Pods reach their node (orchestrator.decision.BINDINGS)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)  # chain, keys, contract (sla_contracts.config)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +71,7 @@ class Settings:
             workers=int(env.get("EDGEORCH_WORKERS", cls.workers)),
             solve_workers=int(env.get("EDGEORCH_SOLVE_WORKERS", cls.solve_workers)),
             binding=_binding(env.get("EDGEORCH_BINDING", cls.binding)),
+            ledger=LedgerConfig.from_env(env),  # EDGEORCH_CHAIN_ID, EDGEORCH_LEDGER_*: docs/operations.md
         )
 
 
@@ -93,6 +96,7 @@ class IndexView:
     holding_index: Callable[[], Mapping[Any, Iterable[Any]]]
     replica_index: Callable[[], Mapping[Any, Iterable[Any]]] | None = None
     foreign_index: Callable[[], Mapping[Any, Iterable[Any]]] | None = None  # node -> Reserved per other Pod
+    phase_index: Callable[[], Mapping[Any, Iterable[Any]]] | None = None  # "ns/name" -> phase of each EdgeWorkload
 
     def nodes(self) -> list[Mapping[str, Any]]:
         return list(_values(self.node_index()))
@@ -102,6 +106,25 @@ class IndexView:
 
     def placed(self) -> dict[str, Holding]:
         return {key: h for key, hs in self.holding_index().items() for h in hs}
+
+    def phases(self) -> dict[str, str]:
+        """Every EdgeWorkload's phase, by "namespace/name" (empty without the phase index)."""
+        if self.phase_index is None:
+            return {}
+        return {key: phase for key, phases in self.phase_index().items() for phase in phases}
+
+    def replicas_by_site(self) -> dict[tuple[str, str], int]:
+        """Replicas placed per (site, tier), from the workloads' status.placements and the nodes' sites."""
+        site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(SITE_LABEL, "")
+                   for n in self.nodes()}
+        tier_of = {name: str(spec.get("tier", "")) for name, spec in self.sites().items()}
+        out: dict[tuple[str, str], int] = {}
+        for held in self.placed().values():
+            for node in held.nodes:
+                site = site_of.get(node, "")
+                key = (site, tier_of.get(site, ""))
+                out[key] = out.get(key, 0) + 1
+        return out
 
     def foreign(self) -> dict[str, Reserved]:
         if self.foreign_index is None:
@@ -171,7 +194,11 @@ class OperatorService:
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def start(self) -> None:
+        """Wire everything; a ledger configuration that cannot work raises LedgerConfigError first, before
+        anything else starts."""
         s = self.settings
+        self.ledger = LedgerConnection(s.ledger)
+        await self.ledger.check()
         self.kube = await AsyncKube.connect(s.kubeconfig)
         self.prometheus = PrometheusSource(s.prometheus_url)
         self.engine = PlacementEngine(
@@ -185,12 +212,14 @@ class OperatorService:
                                             health=self.view.repairs, intents=self.intents.of)
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()
-        self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
                             self.intents)
         self.sites = SiteLoop(self.kube, self.view, self.prometheus.snapshot, self.workloads.resolve)
         self.sites.start()
         if not self._metrics_started:
+            engine, workloads = self.engine, self.workloads
+            telemetry.QUEUE_DEPTH.set_function(lambda: engine.queue_depth() + workloads.queue_depth())
+            REGISTRY.register(telemetry.ClusterCollector(self.view.replicas_by_site, self.view.phases))
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)

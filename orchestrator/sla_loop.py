@@ -61,6 +61,8 @@ class SlaLoop:
         self._locks: dict[str, asyncio.Lock] = {}  # uid -> held while record/tick/terminate work on it
         self._deferred: dict[str, tuple[str, str]] = {}  # workload -> the intent last said to be deferred
         self._asked: dict[str, tuple[str, str]] = {}  # sla uid -> the intent this process enqueued last
+        self._pending: dict[str, int] = {}  # sla uid -> records waiting in its outbox (the metric is the sum)
+        self._compliance_labels: dict[str, tuple[str, str, str]] = {}  # sla uid -> its compliance gauge's labels
 
     def _fresh(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`body` with the newest status we know of (ours, when the watch has not caught up)."""
@@ -77,6 +79,11 @@ class SlaLoop:
         self._recheck_at.pop(uid, None)
         self._asked.pop(uid, None)
         self.book.forget(uid)
+        if self._pending.pop(uid, None) is not None:
+            telemetry.LEDGER_PENDING.set(sum(self._pending.values()))
+        labels = self._compliance_labels.pop(uid, None)
+        if labels is not None:
+            telemetry.SLA_COMPLIANCE.remove(*labels)
 
     def _lock(self, body: Mapping[str, Any]) -> asyncio.Lock:
         return self._locks.setdefault(body["metadata"]["uid"], asyncio.Lock())
@@ -295,11 +302,16 @@ class SlaLoop:
                 Reason.CHAIN_UNREACHABLE if fl.unavailable else (Reason.RETRYING if pending else Reason.ALL_RECORDED),
                 f"{len(pending)} record(s) waiting: {fl.unavailable or ''}"[:1000] if pending else "", gen)
             status["outbox"] = pending
-            telemetry.LEDGER_PENDING.set(len(pending))
+            self._pending[meta["uid"]] = len(pending)
+            telemetry.LEDGER_PENDING.set(sum(self._pending.values()))
         if conds:
             status["conditions"] = conds
         result.status = status = _checked(status)
         self._remember(body, status)
+        if status.get("compliance") is not None:
+            labels = (meta["namespace"], meta["name"], str((body.get("spec") or {}).get("workloadRef", "")))
+            self._compliance_labels[meta["uid"]] = labels
+            telemetry.SLA_COMPLIANCE.labels(*labels).set(float(status["compliance"]))
         return result
 
     async def _agreement_status(self, uid: str, receipts: Mapping[str, str]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 # All of edgeorch's set-up, idempotent and cached:
 #   1. Python virtual environment at .venv with the project installed (editable, with dev tools)
 #   2. anvil and cast from npm into the project-local .tools/npm
-#   3. Prometheus from Debian's package, if missing
+#   3. Prometheus and promtool from Debian's package, if missing
 #   4. kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok
 #      built from the Go module proxy at pinned versions (cached in ~/.cache/edgeorch)
 # Each step is skipped when its inputs did not change.
@@ -44,16 +44,25 @@ if [ ! -x "$tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ] \
   echo "$ANVIL_NPM_VERSION" > "$tools/.version"
 fi
 
-# --- 3. Prometheus (Debian package) -------------------------------------------
-if ! command -v prometheus >/dev/null; then
+# --- 3. Prometheus and promtool (Debian package) --------------------------------
+# The stack runs its own Prometheus on a free port; the tests check the alert rules with promtool.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   command -v apt-get >/dev/null || die "Prometheus is needed: install the 'prometheus' package of your distribution"
   [ "$(id -u)" = 0 ] || die "Prometheus is needed: run 'sudo apt-get install prometheus' (this set-up is not root)"
+  # The package may start its own system service. Stop that one only if this install started it (it was
+  # not running before), through the service manager; never any other Prometheus (nothing is stopped by its name).
+  service_was_running=no
+  if service prometheus status >/dev/null 2>&1 || systemctl is-active --quiet prometheus 2>/dev/null; then
+    service_was_running=yes
+  fi
   log "installing Prometheus (Debian package)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  # The package may start a system service; ours runs on its own port, stop theirs.
-  (service prometheus stop || systemctl stop prometheus || pkill -x prometheus) >/dev/null 2>&1 || true
+  if [ "$service_was_running" = no ]; then
+    (systemctl stop prometheus || service prometheus stop) >/dev/null 2>&1 || true
+  fi
+  command -v promtool >/dev/null || die "the prometheus package installed no promtool; install it (it checks the alert rules)"
 fi
 
 # --- 4. Kubernetes binaries (Go module proxy, cached) --------------------------

@@ -13,6 +13,7 @@ Modules:
     writer      KeyWriter: one per signing key, owns its nonce; reverts become LedgerRevert
     backends    embedded (eth-tester on one worker thread) and JSON-RPC AsyncWeb3; LedgerKeys
     deployment  <state_dir>/ledger.json: the contract address per chain id + genesis hash
+    config      LedgerConfig: the operator's chain, keys (files), contract and chain id, from its environment
     ledger      Ledger and open_ledger()
     terms       ledger terms from a Kubernetes SLA spec; verify_terms()
     anvil       find_anvil(), find_cast(), AnvilProcess, wait_for_rpc(), free_port()
@@ -26,9 +27,10 @@ from typing import Any
 
 _EXPORTS = {
     "open_ledger": "ledger", "Ledger": "ledger",
-    "LedgerKeys": "backends",
+    "LedgerKeys": "backends", "LedgerConfig": "config",
     "LedgerError": "errors", "LedgerInputError": "errors", "LedgerRevert": "errors",
-    "LedgerUnavailable": "errors", "ToolMissing": "errors", "UnknownAgreement": "writer",
+    "LedgerUnavailable": "errors", "LedgerConfigError": "errors", "NoContract": "errors", "ToolMissing": "errors",
+    "UnknownAgreement": "writer",
     "agreement_id": "ids", "breach_id": "ids", "terms_hash": "ids", "name_ref": "ids", "metric_id": "ids",
     "AgreementTerms": "model", "Objective": "model", "Breach": "model", "Migration": "model",
     "Severity": "model", "Comparator": "model", "AgreementStatus": "model", "AgreementInfo": "model",

@@ -1,4 +1,5 @@
-"""The ledger's exception types: one for bad input, one for a contract revert, one for a missing tool."""
+"""The ledger's exception types: bad input, a contract revert, an unreachable chain, a configuration that
+cannot work (wrong chain, no key), a missing tool."""
 
 from __future__ import annotations
 
@@ -24,5 +25,15 @@ class LedgerUnavailable(LedgerError):
     """The chain does not answer, or the deployed contract is not the one this client expects."""
 
 
+class NoContract(LedgerUnavailable):
+    """The chain answers but holds no SlaLedger where the client looked (the address given, or the
+    deployment file), and deploying one was not asked for."""
+
+
 class ToolMissing(LedgerError, FileNotFoundError):
     """anvil or cast is not installed where the set-up script puts them."""
+
+
+class LedgerConfigError(LedgerError, ValueError):
+    """The ledger's configuration cannot work (no signing key, a wrong chain id, an unreadable key file):
+    one line that names the setting and says what to set.  Retrying does not help."""

@@ -21,7 +21,13 @@ from web3.logs import DISCARD
 from sla_contracts.artifact import load_artifact
 from sla_contracts.backends import LedgerKeys, ThreadedEthereumTesterProvider, embedded_web3, rpc_web3
 from sla_contracts.deployment import default_state_dir, load_deployment, save_deployment
-from sla_contracts.errors import LedgerInputError, LedgerRevert, LedgerUnavailable
+from sla_contracts.errors import (
+    LedgerConfigError,
+    LedgerInputError,
+    LedgerRevert,
+    LedgerUnavailable,
+    NoContract,
+)
 from sla_contracts.ids import breach_id as compute_breach_id
 from sla_contracts.model import (
     MAX_BATCH,
@@ -282,9 +288,10 @@ async def _code_matches(w3: AsyncWeb3[Any], address: str) -> bool:
 
 
 async def open_ledger(url: str | None = None, *, state_dir: Path | None = None, keys: LedgerKeys | None = None,
-                      address: str | None = None, deploy: bool = True) -> Ledger:
+                      address: str | None = None, deploy: bool = True, chain_id: int | None = None) -> Ledger:
     """Connect to the ledger: embedded chain (url None) or the JSON-RPC node at `url`.
 
+    With `chain_id`, the node must be that chain (LedgerConfigError before anything is read or sent).
     The contract is found at `address`, else through `<state_dir>/ledger.json` (checked by its code), else
     deployed by the admin key (unless deploy=False: LedgerUnavailable) and recorded there. `state_dir`
     defaults to default_state_dir() for a JSON-RPC chain; the embedded chain lives only in this process,
@@ -297,6 +304,7 @@ async def open_ledger(url: str | None = None, *, state_dir: Path | None = None, 
     elif state_dir is None:
         state_dir = default_state_dir()
     w3 = embedded_web3() if url is None else rpc_web3(url)
+    expected = chain_id
     try:
         chain_id = int(await w3.eth.chain_id)
         genesis = _hex((await w3.eth.get_block(0))["hash"])
@@ -305,6 +313,10 @@ async def open_ledger(url: str | None = None, *, state_dir: Path | None = None, 
         if url is None:
             raise
         raise LedgerUnavailable(f"no chain at {url}: {exc}") from exc
+    if expected is not None and chain_id != expected:
+        await _disconnect(w3)
+        raise LedgerConfigError(f"chain id: the node at {url or 'embedded'} is chain {chain_id}, "
+                                f"the configuration says {expected}")
     block = 0
     found = address
     if found is None and state_dir is not None:
@@ -314,13 +326,13 @@ async def open_ledger(url: str | None = None, *, state_dir: Path | None = None, 
     if found is not None and not await _code_matches(w3, found):
         if address is not None or not deploy:
             await _disconnect(w3)
-            raise LedgerUnavailable(f"no SlaLedger with the shipped bytecode at {found} on chain {chain_id}")
+            raise NoContract(f"no SlaLedger with the shipped bytecode at {found} on chain {chain_id}")
         found = None
     if found is None:
         if not deploy:
             await _disconnect(w3)
             where = f"{state_dir}/ledger.json" if state_dir else "no state dir given"
-            raise LedgerUnavailable(f"no ledger deployed on chain {chain_id} ({where})")
+            raise NoContract(f"no ledger deployed on chain {chain_id} ({where})")
         found, block, tx_hash = await _deploy(w3, keys, chain_id)
         if state_dir is not None:
             save_deployment(state_dir, chain_id, genesis, {"address": found, "block": block, "tx_hash": tx_hash})

@@ -43,15 +43,11 @@ def cluster() -> None:
 @STATE_DIR
 def up(scenario: str, no_chain: bool, state_dir: Path | None) -> None:
     """Start (or keep) every component; running twice is harmless."""
-    from devstack.localstack import ComponentDied, MissingTool
+    from sim.scenario import load_scenario
 
+    load_scenario(scenario)  # a bad name or file is said before anything starts
     stack = _stack(state_dir)
-    try:
-        state = stack.up(scenario, chain=not no_chain, log=lambda m: click.echo(f"  {m}", err=True))
-    except (MissingTool, ComponentDied) as exc:
-        _fail(str(exc))
-    except Exception as exc:
-        _fail(f"{type(exc).__name__}: {exc}\n(run `edgeorch cluster status` for the components' logs)")
+    state = stack.up(scenario, chain=not no_chain, log=lambda m: click.echo(f"  {m}", err=True))
     _print_status(stack)
     click.echo(f"\ntimings: {state.timings}")
     click.echo(f"for your shell:  eval \"$(edgeorch cluster env{_dir_arg(state_dir)})\"")
@@ -69,7 +65,8 @@ def down(purge: bool, state_dir: Path | None) -> None:
 @cluster.command()
 @STATE_DIR
 def status(state_dir: Path | None) -> None:
-    """Show each component: running, dead (with the tail of its log) or external."""
+    """Show each component and the operator: running (pid, where), dead (with the tail of its log),
+    stopped or external."""
     stack = _stack(state_dir)
     if stack.load() is None:
         click.echo("no stack (run `edgeorch cluster up`)")
@@ -102,7 +99,9 @@ def _print_status(stack: Stack) -> bool:
         click.echo(f"mode: {state.mode}   scenario: {state.scenario}   kubeconfig: {state.kubeconfig}")
     for row in stack.status():
         pid = str(row.pid) if row.pid else "-"
-        click.echo(f"  {row.name:<24} {row.state:<9} pid {pid:<8} {row.url}")
+        click.echo(f"  {row.name:<24} {row.state:<9} pid {pid:<8} {row.url}".rstrip())
+        if row.detail:
+            click.echo(f"  {'':<24} {row.detail}")
         if row.state == "dead":
             healthy = False
             click.echo("    " + "\n    ".join(row.log_tail.splitlines()[-10:]))

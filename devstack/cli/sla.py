@@ -86,7 +86,8 @@ def _sla_object(namespace: str | None, name: str, kubeconfig: Path | None) -> di
         _fail(f"no ServiceLevelAgreement {name!r} in namespace {ns!r} (REF is an SLA's name, its uid or "
               "its 0x agreement id)")
     except KubeError as exc:
-        _fail(f"reading ServiceLevelAgreement {ns}/{name}: {exc}")
+        _fail(f"reading ServiceLevelAgreement {ns}/{name}: {exc} (point KUBECONFIG at the cluster: "
+              "eval \"$(edgeorch cluster env)\"; or name the agreement by the SLA's uid or 0x agreement id)")
 
 
 def _not_on_chain(sla: Mapping[str, Any]) -> str:

@@ -8,7 +8,7 @@ Kubernetes API other than through `orchestrator.kube`.
 """
 
 from devstack.localstack.procs import ComponentDied
-from devstack.localstack.stack import ComponentStatus, Stack, StackState, default_state_dir
+from devstack.localstack.stack import ComponentStatus, Stack, StackError, StackState, default_state_dir
 from devstack.localstack.tools import MissingTool
 
-__all__ = ["ComponentDied", "ComponentStatus", "MissingTool", "Stack", "StackState", "default_state_dir"]
+__all__ = ["ComponentDied", "ComponentStatus", "MissingTool", "Stack", "StackError", "StackState", "default_state_dir"]

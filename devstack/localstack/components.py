@@ -21,6 +21,7 @@ HOST = "127.0.0.1"
 SERVICE_CIDR = "10.96.0.0/16"
 KUBE_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SIDE_COMPONENTS = ("exporter", "prometheus", "anvil")
+ANVIL_CHAIN_ID = 31337
 
 
 @dataclass(frozen=True)
@@ -151,13 +152,15 @@ def kwok(bin_dir: Path, config_file: Path, kubeconfig_file: Path) -> ProcessSpec
     ])
 
 
-def prometheus_config(ports: Ports, targets_dir: Path) -> dict[str, Any]:
-    """Prometheus scrapes itself, the city's QoS exporter, the operator, and any file in targets_dir."""
+def prometheus_config(ports: Ports, targets_dir: Path, rule_files: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Prometheus scrapes itself, the city's QoS exporter, the operator, and any file in targets_dir, and
+    evaluates `rule_files` (edgeorch's alert rules)."""
     def static(job: str, port: int) -> dict[str, Any]:
         return {"job_name": job, "static_configs": [{"targets": [f"{HOST}:{port}"]}]}
 
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(f) for f in rule_files],
         "scrape_configs": [
             static("prometheus", ports.prometheus),
             static("edgeorch-sim", ports.exporter),
@@ -183,7 +186,7 @@ def prometheus(binary: Path, config_file: Path, data_dir: Path, ports: Ports) ->
     ])
 
 
-def anvil(binary: Path, state_file: Path, ports: Ports, chain_id: int = 31337) -> ProcessSpec:
+def anvil(binary: Path, state_file: Path, ports: Ports, chain_id: int = ANVIL_CHAIN_ID) -> ProcessSpec:
     return ProcessSpec("anvil", [
         str(binary),
         f"--host={HOST}",
@@ -210,8 +213,10 @@ def operator(handlers: Path, ports: Ports, env: dict[str, str]) -> ProcessSpec:
     ], env=env)
 
 
-def dump_yaml(path: Path, data: dict[str, Any] | list[dict[str, Any]]) -> None:
-    """Write YAML only when it changed (a warm `up` rewrites nothing)."""
+def dump_yaml(path: Path, data: dict[str, Any] | list[dict[str, Any]]) -> bool:
+    """Write YAML only when it changed (a warm `up` rewrites nothing); True when it was written."""
     text = yaml.safe_dump(data, sort_keys=False)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
+        return True
+    return False

@@ -1,4 +1,5 @@
-"""Fill a fresh cluster: edgeorch's CRDs, its namespace, the simulated city's Nodes and EdgeSites.
+"""Fill a fresh cluster: edgeorch's CRDs, its namespace, its RBAC (deploy/rbac: the operator's roles and
+the tenant roles aggregated into admin/edit/view), the simulated city's Nodes and EdgeSites.
 
 Applied with server-side apply, so running it again changes nothing.
 """
@@ -20,6 +21,7 @@ from sim.nodes import node_manifests, site_manifests
 from sim.scenario import load_scenario
 
 CRD_DIR = REPO_ROOT / "deploy" / "crds"
+RBAC_DIR = REPO_ROOT / "deploy" / "rbac"
 NAMESPACE = "edgeorch-system"
 
 
@@ -30,8 +32,17 @@ def crd_manifests(crd_dir: Path = CRD_DIR) -> list[dict[str, Any]]:
     return [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
 
 
+def rbac_manifests(rbac_dir: Path = RBAC_DIR) -> list[dict[str, Any]]:
+    """The objects of deploy/rbac's kustomization (the files it lists, in order)."""
+    kustomization = yaml.safe_load((rbac_dir / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for name in kustomization.get("resources") or []:
+        docs.extend(d for d in yaml.safe_load_all((rbac_dir / name).read_text()) if d)
+    return docs
+
+
 def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Callable[[str], None]) -> dict[str, int]:
-    """Apply CRDs, the namespace, Nodes (kwok) and EdgeSites; wait until the Nodes are Ready."""
+    """Apply CRDs, the namespace, RBAC, Nodes (kwok) and EdgeSites; wait until the Nodes are Ready."""
     city = load_scenario(scenario)
     with session(kubeconfig) as api:
         applier = Applier(api)
@@ -42,6 +53,7 @@ def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Cal
             wait_until(lambda: crds_established(api, [c["metadata"]["name"] for c in crds]), 30,
                        "edgeorch's CRDs to be established")
             applier.invalidate()
+        applier.apply_all(rbac_manifests(), parallel=1)
         nodes = node_manifests(city) if simulated_nodes else []
         if nodes:
             t0 = time.monotonic()

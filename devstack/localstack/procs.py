@@ -2,7 +2,8 @@
 
 Each component runs in its own session (so `down` from another shell can stop it and a killed
 CLI leaves it running on purpose), logs to its own file and is recognised again by pid *and*
-command line, so a recycled pid is never mistaken for ours.
+program *and* start time, so a recycled pid is never mistaken for ours: nothing here signals a process
+it did not start.
 """
 
 from __future__ import annotations
@@ -85,11 +86,18 @@ class Supervisor:
     def _pid_file(self, name: str) -> Path:
         return self.pid_dir / f"{name}.pid"
 
+    def has_pid_file(self, name: str) -> bool:
+        """Whether `start` recorded `name` and nothing has stopped it since (it may have exited)."""
+        return self._pid_file(name).exists()
+
     def pid(self, name: str) -> int | None:
-        """The pid of the running component, or None when it is not running (stale files go)."""
+        """The pid of the running component, or None when it is not running (stale files go).
+
+        The pid file holds the pid, the program and the process' start time (in clock ticks since
+        boot): a pid the kernel gave to another process since is never taken for ours."""
         path = self._pid_file(name)
         try:
-            pid_text, _, exe = path.read_text().partition("\n")
+            pid_text, exe, started = [*path.read_text().split("\n"), "", ""][:3]
             pid = int(pid_text)
         except (OSError, ValueError):
             return None
@@ -99,9 +107,12 @@ class Supervisor:
         except OSError:
             path.unlink(missing_ok=True)
             return None
-        zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
+        fields = stat.rsplit(")", 1)[-1].split()
+        zombie = fields[0] == "Z"
         # An empty command line is a process caught in the middle of exec(): still ours.
         recycled = bool(cmdline and exe.strip()) and os.path.basename(cmdline) != os.path.basename(exe.strip())
+        if started.strip() and len(fields) > 19 and fields[19] != started.strip():
+            recycled = True  # same pid, another process (start time is field 22 of /proc/PID/stat)
         if zombie or recycled:
             path.unlink(missing_ok=True)
             return None
@@ -126,7 +137,7 @@ class Supervisor:
                 cwd=spec.cwd,
                 start_new_session=True,
             )
-        self._pid_file(spec.name).write_text(f"{proc.pid}\n{spec.argv[0]}\n")
+        self._pid_file(spec.name).write_text(f"{proc.pid}\n{spec.argv[0]}\n{_start_time(proc.pid)}\n")
         return proc.pid
 
     def check_alive(self, name: str) -> None:
@@ -170,6 +181,15 @@ class Supervisor:
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.pid_dir.glob("*.pid"))
+
+
+def _start_time(pid: int) -> str:
+    """The start time of process `pid` (clock ticks after boot, field 22 of /proc/PID/stat); '' if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return ""
+    return fields[19] if len(fields) > 19 else ""
 
 
 def _reap(pid: int, timeout: float = 5.0) -> None:

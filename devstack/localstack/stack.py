@@ -31,6 +31,12 @@ from orchestrator.kube.sync import readyz, wait_until
 
 Log = Callable[[str], None]
 ALL_COMPONENTS = (*comp.KUBE_COMPONENTS, *comp.SIDE_COMPONENTS)
+OPERATOR_DEPLOYMENT = ("edgeorch-system", "edgeorch-operator")  # where deploy/ runs it in a cluster
+ALERT_RULES = tools.REPO_ROOT / "deploy" / "monitoring" / "edgeorch-alerts.yaml"  # loaded by the stack's Prometheus
+
+
+class StackError(RuntimeError):
+    """The stack cannot do what was asked as things are; the message says what to run."""
 
 
 def default_state_dir() -> Path:
@@ -73,6 +79,10 @@ class StackState:
             "EDGEORCH_CHAIN_URL": self.chain_url,
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
             "EDGEORCH_STATE_DIR": self.state_dir,  # the ledger's contract address is kept there too
+            # the local anvil: its public development keys, a contract deployed on first use (sla_contracts.config)
+            "EDGEORCH_CHAIN_ID": str(comp.ANVIL_CHAIN_ID),
+            "EDGEORCH_LEDGER_DEV_KEYS": "true",
+            "EDGEORCH_LEDGER_DEPLOY": "true",
         }
 
 
@@ -83,6 +93,7 @@ class ComponentStatus:
     pid: int | None
     url: str
     log_tail: str = ""
+    detail: str = ""  # e.g. the operator's health
 
 
 class Stack:
@@ -118,7 +129,7 @@ class Stack:
         sup = self.supervisor
         previous = self.load()
         if previous and previous.scenario != scenario and any(sup.pid(c) for c in comp.KUBE_COMPONENTS):
-            raise RuntimeError(
+            raise StackError(
                 f"the stack in {self.dir} runs scenario {previous.scenario!r}; "
                 f"run `edgeorch cluster down` before switching to {scenario!r}"
             )
@@ -186,15 +197,17 @@ class Stack:
         ports = state.ports
         if sup.pid("exporter") is None:
             sup.start(comp.exporter(state.scenario, ports, Path(state.kubeconfig)))
+        targets = self.dir / "prometheus-targets"
+        targets.mkdir(exist_ok=True)
+        cfg = self.dir / "prometheus.yml"
+        changed = comp.dump_yaml(cfg, comp.prometheus_config(ports, targets, (ALERT_RULES,)))
         if sup.pid("prometheus") is None:
             if state.prometheus_data:
                 shutil.rmtree(state.prometheus_data, ignore_errors=True)
             state.prometheus_data = tempfile.mkdtemp(prefix="edgeorch-prometheus-")
-            targets = self.dir / "prometheus-targets"
-            targets.mkdir(exist_ok=True)
-            cfg = self.dir / "prometheus.yml"
-            comp.dump_yaml(cfg, comp.prometheus_config(ports, targets))
             sup.start(comp.prometheus(tools.prometheus_binary(), cfg, Path(state.prometheus_data), ports))
+        elif changed:  # ours runs with an older configuration: it reloads (--web.enable-lifecycle)
+            probes.http_post(f"{state.prometheus_url}/-/reload")
         if chain and sup.pid("anvil") is None:
             sup.start(comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), self.dir / "anvil-state.json", ports))
 
@@ -262,7 +275,7 @@ class Stack:
         """Run the operator (Kopf, operator/handlers.py) against this stack; wait until it is healthy."""
         state = self.load()
         if state is None:
-            raise RuntimeError("no stack: run `edgeorch cluster up` first")
+            raise StackError("no stack: run `edgeorch cluster up` first")
         sup = self.supervisor
         env = {**state.env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env)
@@ -299,7 +312,45 @@ class Stack:
                 out.append(ComponentStatus(name, "running", pid, urls.get(name, "")))
             else:
                 out.append(ComponentStatus(name, "dead", None, urls.get(name, ""), tail(sup.log_file(name), 15)))
+        out.append(self.operator_status(state))
         return out
+
+    def operator_status(self, state: StackState) -> ComponentStatus:
+        """The operator: our local process (pid, /healthz answer, /metrics URL), else the Deployment of
+        deploy/ in the cluster (external mode), else stopped, or dead when it exited on its own."""
+        sup = self.supervisor
+        started = sup.has_pid_file("operator")
+        pid = sup.pid("operator")
+        health = f"http://{comp.HOST}:{state.ports.operator_health}/healthz"
+        metrics = f"http://{comp.HOST}:{state.ports.operator_metrics}/metrics"
+        if pid is not None:
+            healthy = "healthy" if probes.http_ok(health) else "not answering /healthz yet"
+            return ComponentStatus("operator", "running", pid, health,
+                                   detail=f"local process on {comp.HOST}, {healthy}; metrics {metrics}")
+        if started:  # a pid file without its process: it exited without `down`/`stop_operator`
+            return ComponentStatus("operator", "dead", None, health, tail(sup.log_file("operator"), 15),
+                                   detail=f"exited; log {sup.log_file('operator')}")
+        if state.mode == "external":
+            where = self._operator_in_cluster(state)
+            if where:
+                return ComponentStatus("operator", "external", None, "", detail=where)
+        return ComponentStatus("operator", "stopped", None, "",
+                               detail="not running: `edgeorch demo` (or `make run`) starts it")
+
+    @staticmethod
+    def _operator_in_cluster(state: StackState) -> str:
+        from orchestrator.kube.errors import KubeError
+        from orchestrator.kube.sync import deployment_replicas, session
+
+        ns, name = OPERATOR_DEPLOYMENT
+        try:
+            with session(Path(state.kubeconfig)) as api:
+                replicas = deployment_replicas(api, ns, name)
+        except KubeError as exc:
+            return f"cannot tell whether the cluster runs it: {exc}"
+        if replicas is None:
+            return ""
+        return f"in the cluster: Deployment {ns}/{name}, {replicas[0]}/{replicas[1]} ready"
 
     def down(self, *, purge: bool = False, log: Log = lambda _m: None) -> list[str]:
         """Stop every component by pid; drop cluster and metrics data (and everything with purge)."""
@@ -323,4 +374,4 @@ class Stack:
         return stopped
 
 
-__all__ = ["ComponentDied", "ComponentStatus", "Stack", "StackState", "default_state_dir"]
+__all__ = ["ComponentDied", "ComponentStatus", "Stack", "StackError", "StackState", "default_state_dir"]

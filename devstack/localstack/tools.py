@@ -1,4 +1,4 @@
-"""Where the stack's programs are: the Go-built Kubernetes binaries, Prometheus and anvil.
+"""Where the stack's programs are: the Go-built Kubernetes binaries, Prometheus (and promtool) and anvil.
 
 A missing program is one clear error that says what to install or which script to run.
 """
@@ -61,6 +61,17 @@ def prometheus_binary() -> Path:
     if not found:
         raise MissingTool(f"prometheus is not installed: `apt-get install prometheus`, or {SETUP_HINT}")
     return Path(found)
+
+
+def promtool_binary() -> Path:
+    """promtool (checks and unit-tests Prometheus rules): $EDGEORCH_PROMTOOL, the PATH, or next to prometheus."""
+    found = os.environ.get("EDGEORCH_PROMTOOL") or shutil.which("promtool")
+    if found:
+        return Path(found)
+    beside = prometheus_binary().resolve().parent / "promtool"
+    if not os.access(beside, os.X_OK):
+        raise MissingTool(f"promtool is not installed (Debian's prometheus package has it): {SETUP_HINT}")
+    return beside
 
 
 def npm_tool(package: str, name: str) -> Path:

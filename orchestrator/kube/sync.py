@@ -13,7 +13,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import dynamic
 
-from orchestrator.kube.errors import KubeError, KubeUnavailable, classify
+from orchestrator.kube.errors import KubeError, KubeNotFound, KubeUnavailable, classify
 
 T = TypeVar("T")
 FIELD_MANAGER = "edgeorch"
@@ -174,6 +174,15 @@ def get_custom(api: Any, group: str, version: str, plural: str, namespace: str, 
     """One namespaced custom object as a plain dict (KubeNotFound when it does not exist)."""
     out: Any = call(k8s.CustomObjectsApi(api).get_namespaced_custom_object, group, version, namespace, plural, name)
     return dict(out)
+
+
+def deployment_replicas(api: Any, namespace: str, name: str, timeout: float = 3.0) -> tuple[int, int] | None:
+    """(ready, desired) replicas of a Deployment; None when it does not exist."""
+    try:
+        dep: Any = call(k8s.AppsV1Api(api).read_namespaced_deployment, name, namespace, _request_timeout=timeout)
+    except KubeNotFound:
+        return None
+    return int(dep.status.ready_replicas or 0), int(dep.spec.replicas or 0)
 
 
 def context_namespace(kubeconfig: Path | None) -> str:

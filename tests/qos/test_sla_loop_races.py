@@ -19,7 +19,7 @@ import pytest
 from orchestrator.kube.errors import KubeNotFound
 from orchestrator.ledger import LedgerConnection
 from orchestrator.sla_loop import SlaLoop
-from sla_contracts import agreement_id
+from sla_contracts import LedgerConfig, agreement_id
 from tests.qos.conftest import sla
 from tests.sla.conftest import start_anvil
 
@@ -67,7 +67,7 @@ async def test_a_tick_during_an_amendment_does_not_amend_twice(backend: str, tmp
     node = start_anvil(tmp_path) if backend == "anvil" else None
     uid = str(uuid.uuid4())
     store = StatusStore()
-    conn = LedgerConnection(node.url if node else None, tmp_path)
+    conn = LedgerConnection(LedgerConfig.development(node.url if node else None, tmp_path))
     loop = SlaLoop(store, engine=None, prometheus=NoData(), ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
     try:
         first = await loop.record(_body(uid, 1, 12.0, {}))
@@ -97,7 +97,7 @@ async def test_a_tick_during_an_amendment_does_not_amend_twice(backend: str, tmp
 async def test_the_timer_queues_a_generation_the_change_handler_has_not() -> None:
     """The change handler may be retrying (or Kopf missed the event): the next tick records the spec."""
     store = StatusStore()
-    conn = LedgerConnection(None, None)
+    conn = LedgerConnection(LedgerConfig.development())
     loop = SlaLoop(store, engine=None, prometheus=NoData(), ledger=conn, enqueue=lambda _k: None)  # type: ignore[arg-type]
     try:
         body = _body(str(uuid.uuid4()), 3, 12.0, {})

@@ -157,6 +157,23 @@ def test_the_operator_reads_the_environment_the_deployment_sets() -> None:
     assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9090)
 
 
+def test_the_operator_signs_with_the_key_of_a_secret_and_deploys_no_contract() -> None:
+    """Production ledger settings: the key file is in a mounted Secret, the chain id is checked, nothing is
+    deployed unless asked, and anvil's development keys are not used."""
+    from orchestrator.service import Settings
+
+    pod = one("Deployment", "edgeorch-operator")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    ledger = Settings.from_env({e["name"]: e["value"] for e in container["env"] if "value" in e}).ledger
+    assert not ledger.dev_keys and not ledger.deploy and ledger.chain_id == 31337 and ledger.address is None
+    key = ledger.key_files["operator"]
+    (mount,) = [m for m in container["volumeMounts"] if key.is_relative_to(m["mountPath"])]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "edgeorch-ledger-key" and key.name == "operator-key"
+    assert volume["secret"]["defaultMode"] == 0o440  # readable by the operator's group (fsGroup) only
+
+
 def test_the_containerfile_copies_what_exists_and_runs_the_handlers() -> None:
     text = (REPO / "operator" / "Containerfile").read_text()
     sources = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line]
@@ -168,3 +185,25 @@ def test_the_containerfile_copies_what_exists_and_runs_the_handlers() -> None:
     assert handlers == "/app/operator/handlers.py" and "COPY operator/ /app/operator/" in text
     ignore = (REPO / "operator" / "Containerfile.dockerignore").read_text().splitlines()
     assert "*" in ignore and all(f"!{s.rstrip('/')}/" in ignore or f"!{s}" in ignore for s in sources)
+
+
+def test_tenant_roles_aggregate_into_the_built_in_roles_and_never_write_status() -> None:
+    """deploy/rbac/tenant-roles.yaml (tests/stack/test_tenant_roles.py impersonates users on the real API server)."""
+    view, edit = one("ClusterRole", "edgeorch-view"), one("ClusterRole", "edgeorch-edit")
+    agg = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {k for k, v in view["metadata"]["labels"].items() if v == "true"} >= {agg + "view", agg + "edit", agg + "admin"}
+    assert {k for k, v in edit["metadata"]["labels"].items() if v == "true" and k.startswith(agg)} == \
+        {agg + "edit", agg + "admin"}
+    for verb in ("create", "update", "patch", "delete"):
+        for res in ("edgeworkloads", "servicelevelagreements"):
+            assert grants(edit["rules"], "edgeorch.io", res, verb) and not grants(view["rules"], "edgeorch.io", res, verb)
+    assert grants(edit["rules"], "edgeorch.io", "edgeworkloads/scale", "patch")
+    for role in (view, edit, one("ClusterRole", "edgeorch-site-reader")):
+        for rule in role["rules"]:
+            assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], rule
+            writes = set(rule["verbs"]) - {"get", "list", "watch"}
+            assert not (writes and any(r.endswith("/status") or r == "edgesites" for r in rule["resources"])), rule
+    readers = one("ClusterRoleBinding", "edgeorch-site-readers")
+    assert readers["roleRef"]["name"] == "edgeorch-site-reader"
+    assert readers["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                    "name": "system:authenticated"}]

@@ -28,8 +28,9 @@ def test_down_stops_every_process_and_leaves_nothing_listening(tmp_path: Path, m
     st = Stack(tmp_path / "s")
     try:
         state = st.up("mini")
-        pids = [s.pid for s in st.status()]
+        pids = [s.pid for s in st.status() if s.name != "operator"]
         assert len(pids) == 8 and all(pids), st.status()
+        assert {s.name: s.state for s in st.status()}["operator"] == "stopped"
         assert all(port_open(p) for p in (state.ports.apiserver, state.ports.prometheus, state.ports.anvil))
     finally:
         stopped = st.down()
