@@ -153,7 +153,7 @@ def run_row(api: Any, system: str, rnd: int, ns: str, workloads: list[Workload],
     watch.stop()
     times = sorted(watch.finished[n] - watch.patched_at[n] for n in watch.finished)
     span = max(watch.finished.values()) - min(watch.patched_at.values()) if watch.finished else float("nan")
-    row = Row(system=system, round=rnd, workloads=len(workloads), replicas=REPLICAS, makespan_s=round(span, 2),
+    row = Row(system=system, round=rnd, workloads=len(workloads), replicas=REPLICAS, makespan_s=round(span, 3),
               p50_s=round(percentile(times, 0.5), 3), p95_s=round(percentile(times, 0.95), 3),
               max_s=round(times[-1], 3) if times else float("nan"), unfinished=len(workloads) - len(times),
               min_ready=watch.min_ready, cpu=cpu)
