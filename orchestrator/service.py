@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from orchestrator import telemetry
+from orchestrator.cells import CellLoop
 from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
 from orchestrator.engine import Holding, PlacementEngine
@@ -50,6 +51,7 @@ class Settings:
     workers: int = 256  # concurrent reconciliations (so many can share one solve)
     solve_workers: int = 2  # CP-SAT search threads per solve
     binding: str = "scheduler"  # how replica Pods reach their node (orchestrator.decision.BINDINGS)
+    cells_interval_s: float = 5.0  # how often RadioCell status is brought up to date (orchestrator.cells)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +70,7 @@ class Settings:
             workers=int(env.get("EDGEORCH_WORKERS", cls.workers)),
             solve_workers=int(env.get("EDGEORCH_SOLVE_WORKERS", cls.solve_workers)),
             binding=_binding(env.get("EDGEORCH_BINDING", cls.binding)),
+            cells_interval_s=float(env.get("EDGEORCH_CELLS_INTERVAL_S", cls.cells_interval_s)),
         )
 
 
@@ -164,6 +167,7 @@ class OperatorService:
     workloads: WorkloadController | None = None
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
+    cells: CellLoop | None = None
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -186,6 +190,8 @@ class OperatorService:
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
                             self.intents)
+        self.cells = CellLoop(self.kube, self.prometheus, s.cells_interval_s)
+        self.cells.start()
         if not self._metrics_started:
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True
@@ -214,6 +220,8 @@ class OperatorService:
     async def stop(self) -> None:
         for task in list(self._posting):
             task.cancel()
+        if self.cells:
+            await self.cells.stop()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

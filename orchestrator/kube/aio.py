@@ -159,6 +159,13 @@ class AsyncKube:
                                    _content_type="application/merge-patch+json")
         return dict(out)
 
+    async def patch_cluster_status(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the /status of a cluster-scoped custom object (a RadioCell)."""
+        co = k8s.CustomObjectsApi(self.api)
+        out: Any = await call_json(co.patch_cluster_custom_object_status, API_GROUP, API_VERSION, plural, name, body,
+                                   _content_type="application/merge-patch+json")
+        return dict(out)
+
     async def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event about `involved` (an object's body), from the component `edgeorch`.
 

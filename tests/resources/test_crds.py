@@ -110,6 +110,9 @@ def test_the_expected_short_names_scopes_and_columns() -> None:
     shown = lambda kind: [c.name for c in by_kind[kind].columns if c.priority == 0]  # noqa: E731
     assert shown("EdgeWorkload") == ["Replicas", "Phase", "Sites", "Latency", "Age"]
     assert shown("ServiceLevelAgreement") == ["Provider", "Workload", "Compliance", "Breaches", "Age"]
+    assert (by_kind["RadioCell"].scope, by_kind["RadioCell"].short_names, by_kind["RadioCell"].plural) == (
+        "Cluster", ("cell",), "radiocells")
+    assert shown("RadioCell") == ["District", "Best-Site", "Latency", "Age"]
 
 
 @pytest.mark.parametrize("info", CRDS, ids=lambda i: i.kind)
