@@ -51,7 +51,6 @@ class Settings:
     workers: int = 256  # concurrent reconciliations (so many can share one solve)
     solve_workers: int = 2  # CP-SAT search threads per solve
     binding: str = "scheduler"  # how replica Pods reach their node (orchestrator.decision.BINDINGS)
-    cells_interval_s: float = 5.0  # how often RadioCell status is brought up to date (orchestrator.cells)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,7 +69,6 @@ class Settings:
             workers=int(env.get("EDGEORCH_WORKERS", cls.workers)),
             solve_workers=int(env.get("EDGEORCH_SOLVE_WORKERS", cls.solve_workers)),
             binding=_binding(env.get("EDGEORCH_BINDING", cls.binding)),
-            cells_interval_s=float(env.get("EDGEORCH_CELLS_INTERVAL_S", cls.cells_interval_s)),
         )
 
 
@@ -190,7 +188,7 @@ class OperatorService:
         self.ledger = LedgerConnection(s.chain_url, s.ledger_dir)
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
                             self.intents)
-        self.cells = CellLoop(self.kube, self.prometheus, s.cells_interval_s)
+        self.cells = CellLoop(self.kube, self.prometheus)
         self.cells.start()
         if not self._metrics_started:
             start_http_server(s.metrics_port, addr=s.metrics_host)

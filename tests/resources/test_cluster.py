@@ -224,7 +224,7 @@ def test_the_operator_service_account_gets_exactly_what_it_needs(kube: Kubectl) 
                ("create", "events", "-n", "default"), ("create", "events.events.k8s.io", "-n", "default"),
                ("list", "customresourcedefinitions.apiextensions.k8s.io"), ("watch", "namespaces"),
                ("get", "namespaces"), ("patch", "edgeworkloads.edgeorch.io", "-n", "default"),
-               ("watch", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io/status")]
+               ("watch", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io", "--subresource=status")]
     # (kopf.dev peerings are checked statically: can-i cannot resolve a kind whose CRD is not installed.)
     denied = [("delete", "edgeworkloads.edgeorch.io", "-n", "default"), ("create", "edgesites.edgeorch.io"),
               ("get", "secrets", "-n", "default"), ("patch", "nodes"), ("patch", "nodes/status"),
