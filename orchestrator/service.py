@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import REGISTRY, start_http_server
 
 from orchestrator import telemetry
+from orchestrator.cells import CellLoop
 from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
 from orchestrator.engine import Holding, PlacementEngine
@@ -189,6 +190,7 @@ class OperatorService:
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
     sites: SiteLoop | None = None  # the EdgeSites' status, and the drain of cordoned sites
+    cells: CellLoop | None = None
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -216,6 +218,8 @@ class OperatorService:
                             self.intents)
         self.sites = SiteLoop(self.kube, self.view, self.prometheus.snapshot, self.workloads.resolve)
         self.sites.start()
+        self.cells = CellLoop(self.kube, self.prometheus)
+        self.cells.start()
         if not self._metrics_started:
             engine, workloads = self.engine, self.workloads
             telemetry.QUEUE_DEPTH.set_function(lambda: engine.queue_depth() + workloads.queue_depth())
@@ -249,6 +253,8 @@ class OperatorService:
             task.cancel()
         if self.sites:
             await self.sites.stop()
+        if self.cells:
+            await self.cells.stop()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

@@ -18,10 +18,11 @@ from enum import StrEnum
 API_GROUP = "edgeorch.io"
 API_VERSION = "v1alpha1"
 GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
-CATEGORY = "edgeorch"  # `kubectl get edgeorch` lists all three kinds
+CATEGORY = "edgeorch"  # `kubectl get edgeorch` lists every kind
 
 EDGESITE, EDGEWORKLOAD, SLA = "EdgeSite", "EdgeWorkload", "ServiceLevelAgreement"
 EDGESITES, EDGEWORKLOADS, SLAS = "edgesites", "edgeworkloads", "servicelevelagreements"
+RADIOCELL, RADIOCELLS = "RadioCell", "radiocells"
 
 # -- labels ------------------------------------------------------------------------------------------
 SITE_LABEL = f"{API_GROUP}/site"
@@ -30,7 +31,7 @@ Pods: the site they were placed on."""
 TIER_LABEL = f"{API_GROUP}/tier"
 """On Nodes: far-edge, edge or cloud (when the EdgeSite does not say)."""
 DISTRICT_LABEL = f"{API_GROUP}/district"
-"""On Nodes: the city district (informational; dashboards group by it)."""
+"""On Nodes and RadioCells: the city district (informational; dashboards and selectors group by it)."""
 GPU_LABEL = f"{API_GROUP}/gpu"
 """On Nodes: `true` where GPUs are."""
 WORKLOAD_LABEL = f"{API_GROUP}/workload"
@@ -101,6 +102,13 @@ class SiteCondition(StrEnum):
 
     READY = "Ready"  # True while the site is Up or Degraded (some of its nodes NotReady)
     CORDONED = "Cordoned"  # spec.cordoned: True while its replicas drain (reason Draining) and after (Drained)
+
+
+class CellCondition(StrEnum):
+    """Condition types of a RadioCell."""
+
+    METRICS_AVAILABLE = "MetricsAvailable"
+    """True while Prometheus reports latency from the cell to at least one site."""
 
 
 class ObjectiveState(StrEnum):

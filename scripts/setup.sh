@@ -3,7 +3,8 @@
 #   1. Python virtual environment at .venv with the project installed (editable, with dev tools)
 #   2. anvil and cast from npm into the project-local .tools/npm
 #   3. Prometheus and promtool from Debian's package, if missing
-#   4. kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok
+#   4. Chromium and its WebDriver from Debian's packages, if missing (the city map's browser test)
+#   5. kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok
 #      built from the Go module proxy at pinned versions (cached in ~/.cache/edgeorch)
 # Each step is skipped when its inputs did not change.
 set -euo pipefail
@@ -65,6 +66,16 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   command -v promtool >/dev/null || die "the prometheus package installed no promtool; install it (it checks the alert rules)"
 fi
 
-# --- 4. Kubernetes binaries (Go module proxy, cached) --------------------------
+# --- 4. Chromium and chromium-driver (Debian packages) -------------------------
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  command -v apt-get >/dev/null || die "Chromium is needed: install the 'chromium' and 'chromium-driver' packages of your distribution"
+  [ "$(id -u)" = 0 ] || die "Chromium is needed: run 'sudo apt-get install chromium chromium-driver' (this set-up is not root)"
+  log "installing Chromium and chromium-driver (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
+# --- 5. Kubernetes binaries (Go module proxy, cached) --------------------------
 bash deploy/local/build-binaries.sh >/dev/null
 log "ready"

@@ -1,4 +1,5 @@
-"""Pure builders of the Kubernetes objects of a simulated city: kwok fake Nodes, EdgeSites and status patches.
+"""Pure builders of the Kubernetes objects of a simulated city: kwok fake Nodes, EdgeSites, RadioCells and
+status patches.
 
 Nothing here talks to the API server; the orchestrator applies what these functions return.
 
@@ -33,11 +34,12 @@ from orchestrator.vocabulary import (
     DISTRICT_LABEL,
     GPU_LABEL,
     GROUP_VERSION,
+    RADIOCELL,
     SITE_LABEL,
     TIER_LABEL,
 )
 from orchestrator.vocabulary import FAR_EDGE_TAINT as FAR_EDGE_TAINT_KEY
-from sim.scenario import City, SiteSpec
+from sim.scenario import CellSpec, City, SiteSpec
 
 EDGESITE_API_VERSION = GROUP_VERSION
 REGION_LABEL = "topology.kubernetes.io/region"
@@ -157,6 +159,21 @@ def site_manifest(site: SiteSpec) -> dict[str, Any]:
 def site_manifests(city: City) -> list[dict[str, Any]]:
     """The EdgeSite of every site of `city`."""
     return [site_manifest(s) for s in city.sites]
+
+
+def cell_manifest(cell: CellSpec) -> dict[str, Any]:
+    """The cluster-scoped RadioCell custom resource of `cell` (spec only: the operator writes the status)."""
+    return {
+        "apiVersion": EDGESITE_API_VERSION,
+        "kind": RADIOCELL,
+        "metadata": {"name": cell.name, "labels": {DISTRICT_LABEL: cell.district}},
+        "spec": {"district": cell.district, "location": {"lat": cell.lat, "lon": cell.lon}},
+    }
+
+
+def cell_manifests(city: City) -> list[dict[str, Any]]:
+    """The RadioCell of every cell of `city`."""
+    return [cell_manifest(c) for c in city.cells]
 
 
 # -- offline / online -------------------------------------------------------------------------------

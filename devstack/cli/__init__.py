@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from devstack.cli.cluster import cluster
+from devstack.cli.dashboard import dashboard
 from devstack.cli.demo import demo
 from devstack.cli.errors import EdgeorchGroup
 from devstack.cli.sim import sim
@@ -25,3 +26,4 @@ main.add_command(cluster)
 main.add_command(demo)
 main.add_command(sla)
 main.add_command(sim)
+main.add_command(dashboard)

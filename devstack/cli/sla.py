@@ -170,7 +170,8 @@ def show(ref: str, namespace: str | None, kubeconfig: Path | None, rpc_url: str 
             click.echo(f"{key + ':':<18}{value}")
 
 
-def _describe(e: LedgerEvent) -> str:
+def describe_event(e: LedgerEvent) -> str:
+    """One line about a ledger event (agreement versions, breaches, migrations), as `sla history` prints it."""
     a = e.args
     if e.name == "BreachRecorded":
         from sla_contracts.model import Severity, from_fixed
@@ -206,7 +207,7 @@ def history(ref: str, namespace: str | None, kubeconfig: Path | None, rpc_url: s
         return await ledger.events(agreement_id=aid)
 
     for e in _run(rpc_url, state_dir, address, body, what):
-        click.echo(f"block {e.block_number:>7}  {_describe(e)}")
+        click.echo(f"block {e.block_number:>7}  {describe_event(e)}")
 
 
 def _load_spec(path: Path) -> tuple[Mapping[str, Any], str | None]:

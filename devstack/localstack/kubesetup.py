@@ -1,5 +1,5 @@
 """Fill a fresh cluster: edgeorch's CRDs, its namespace, its RBAC (deploy/rbac: the operator's roles and
-the tenant roles aggregated into admin/edit/view), the simulated city's Nodes and EdgeSites.
+the tenant roles aggregated into admin/edit/view), the simulated city's Nodes, EdgeSites and RadioCells.
 
 Applied with server-side apply, so running it again changes nothing.
 """
@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from devstack.localstack.tools import REPO_ROOT
 from orchestrator.kube.errors import KubeNotFound
 from orchestrator.kube.sync import Applier, call, crds_established, nodes_by_readiness, session, wait_until
-from sim.nodes import node_manifests, site_manifests
+from sim.nodes import cell_manifests, node_manifests, site_manifests
 from sim.scenario import load_scenario
 
 CRD_DIR = REPO_ROOT / "deploy" / "crds"
@@ -42,7 +42,7 @@ def rbac_manifests(rbac_dir: Path = RBAC_DIR) -> list[dict[str, Any]]:
 
 
 def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Callable[[str], None]) -> dict[str, int]:
-    """Apply CRDs, the namespace, RBAC, Nodes (kwok) and EdgeSites; wait until the Nodes are Ready."""
+    """Apply CRDs, the namespace, RBAC, Nodes (kwok), EdgeSites and RadioCells; wait until the Nodes are Ready."""
     city = load_scenario(scenario)
     with session(kubeconfig) as api:
         applier = Applier(api)
@@ -67,11 +67,11 @@ def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Cal
             wait_until(all_ready, 30 + len(nodes) / 10, f"{len(nodes)} simulated nodes to be Ready", 0.25)
             log(f"{len(nodes)} simulated nodes Ready in {time.monotonic() - t0:.1f} s")
             wait_until(lambda: _has_default_service_account(api), 30, "the default service account")
-        sites = site_manifests(city)
-        if crds and sites:
-            applier.apply_all(sites)
+        sites, cells = site_manifests(city), cell_manifests(city)
+        if crds:
+            applier.apply_all(sites + cells)
         ready, _ = nodes_by_readiness(api)
-    return {"nodes": len(ready), "sites": len(sites)}
+    return {"nodes": len(ready), "sites": len(sites), "cells": len(cells)}
 
 
 def _has_default_service_account(api: Any) -> bool:

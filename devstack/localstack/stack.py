@@ -165,7 +165,7 @@ class Stack:
         timings["total_s"] = time.monotonic() - t0
         state.timings = {k: round(v, 2) for k, v in timings.items()}
         self._save(state)
-        log(f"stack up in {timings['total_s']:.1f} s: {counts['nodes']} nodes Ready, {counts['sites']} sites")
+        log(f"stack up in {timings['total_s']:.1f} s: {counts['nodes']} nodes Ready, {counts['sites']} sites, {counts['cells']} cells")
         return state
 
     def _ports(self, previous: StackState | None, sup: Supervisor) -> comp.Ports:

@@ -1,4 +1,5 @@
-"""edgeorch's Kubernetes resources: the one source of truth for EdgeSite, EdgeWorkload, ServiceLevelAgreement.
+"""edgeorch's Kubernetes resources: the one source of truth for EdgeSite, EdgeWorkload, ServiceLevelAgreement
+and RadioCell.
 
 Owns: the pydantic v2 models of every custom resource's spec and status (camelCase aliases, a description
 on every field), the cross-field rules written twice from one place - as CEL (`x-kubernetes-validations`,
@@ -49,6 +50,7 @@ from orchestrator.resources.edgeworkload import (
     SolverReport,
     UserDistribution,
 )
+from orchestrator.resources.radiocell import RadioCell, RadioCellSpec, RadioCellStatus, ServingSite
 from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
 from orchestrator.resources.sla import (
     Comparator,
@@ -66,6 +68,7 @@ from orchestrator.resources.sla import (
     Validity,
 )
 from orchestrator.vocabulary import (
+    CellCondition,
     Health,
     ObjectiveState,
     Phase,
@@ -77,6 +80,7 @@ from orchestrator.vocabulary import (
 __all__ = [
     "CRDS",
     "CelRule",
+    "CellCondition",
     "CellShare",
     "Comparator",
     "Condition",
@@ -106,11 +110,15 @@ __all__ = [
     "PowerModel",
     "PrinterColumn",
     "QosTarget",
+    "RadioCell",
+    "RadioCellSpec",
+    "RadioCellStatus",
     "ReplicaPlacement",
     "ResourceRequest",
     "ServiceLevelAgreement",
     "ServiceLevelAgreementSpec",
     "ServiceLevelAgreementStatus",
+    "ServingSite",
     "Severity",
     "SiteCondition",
     "SiteResources",

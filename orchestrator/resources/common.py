@@ -62,6 +62,20 @@ class CelRule:
         return out
 
 
+def _name_is_a_label(obj: Any) -> bool:
+    name = obj.metadata.get("name")
+    return name is None or (isinstance(name, str) and re.fullmatch(DNS_LABEL, name) is not None)
+
+
+def name_is_a_dns_label(why: str) -> CelRule:
+    """The rule that an object's metadata.name is a DNS label; `why` says what the name is used as."""
+    return CelRule(
+        rule=f"self.metadata.name.matches('{DNS_LABEL}')",
+        message=f"metadata.name: must be a DNS label (lowercase alphanumerics and '-', at most 63 characters): {why}",
+        check=_name_is_a_label,
+    )
+
+
 class K8sModel(BaseModel):
     """Base of every resource model: camelCase aliases, unknown fields rejected, CEL rules enforced."""
 

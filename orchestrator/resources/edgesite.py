@@ -7,7 +7,6 @@ The city simulator produces EdgeSite specs in exactly this shape:
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -20,6 +19,7 @@ from orchestrator.resources.common import (
     Quantity,
     StatusModel,
     Tier,
+    name_is_a_dns_label,
 )
 from orchestrator.vocabulary import GROUP_VERSION, SITE_LABEL, Health
 
@@ -100,22 +100,10 @@ class EdgeSiteStatus(StatusModel):
     conditions: Conditions
 
 
-def _name_is_a_label(site: EdgeSite) -> bool:
-    name = site.metadata.get("name")
-    return name is None or (isinstance(name, str) and re.fullmatch(DNS_LABEL, name) is not None)
-
-
 class EdgeSite(K8sModel):
     """A compute location (far-edge, edge/MEC or cloud) that can host EdgeWorkload replicas."""
 
-    __cel__: ClassVar[tuple[CelRule, ...]] = (
-        CelRule(
-            rule=f"self.metadata.name.matches('{DNS_LABEL}')",
-            message=f"metadata.name: must be a DNS label (lowercase alphanumerics and '-', at most 63 characters): "
-            f"it is the value of the {SITE_LABEL} node label",
-            check=_name_is_a_label,
-        ),
-    )
+    __cel__: ClassVar[tuple[CelRule, ...]] = (name_is_a_dns_label(f"it is the value of the {SITE_LABEL} node label"),)
 
     api_version: Literal["edgeorch.io/v1alpha1"] = Field(default="edgeorch.io/v1alpha1", description=f"API version: {GROUP_VERSION}.")
     kind: Literal["EdgeSite"] = Field(default="EdgeSite", description="EdgeSite")

@@ -10,12 +10,23 @@ from pydantic import BaseModel
 from orchestrator.resources.common import K8sModel
 from orchestrator.resources.edgesite import EdgeSite, EdgeSiteSpec, EdgeSiteStatus
 from orchestrator.resources.edgeworkload import EdgeWorkload, EdgeWorkloadSpec, EdgeWorkloadStatus
+from orchestrator.resources.radiocell import RadioCell, RadioCellSpec, RadioCellStatus
 from orchestrator.resources.sla import (
     ServiceLevelAgreement,
     ServiceLevelAgreementSpec,
     ServiceLevelAgreementStatus,
 )
-from orchestrator.vocabulary import API_GROUP, EDGESITE, EDGESITES, EDGEWORKLOAD, EDGEWORKLOADS, SLA, SLAS
+from orchestrator.vocabulary import (
+    API_GROUP,
+    EDGESITE,
+    EDGESITES,
+    EDGEWORKLOAD,
+    EDGEWORKLOADS,
+    RADIOCELL,
+    RADIOCELLS,
+    SLA,
+    SLAS,
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,17 @@ CRDS: tuple[CrdInfo, ...] = (
             PrinterColumn("Compliance", "number", ".status.compliance", "Fraction of compliant windows."),
             PrinterColumn("Breaches", "integer", ".status.breaches", "Breaches so far."),
             PrinterColumn("Contract", "string", ".status.contractAddress", "Ledger contract.", priority=1),
+            AGE,
+        ),
+    ),
+    CrdInfo(
+        kind=RADIOCELL, plural=RADIOCELLS, singular=RADIOCELL.lower(), short_names=("cell",), scope="Cluster",
+        resource=RadioCell, spec=RadioCellSpec, status=RadioCellStatus,
+        columns=(
+            PrinterColumn("District", "string", ".spec.district", "City district."),
+            PrinterColumn("Best-Site", "string", ".status.bestSite", "Site of lowest measured latency."),
+            PrinterColumn("Latency", "number", ".status.bestLatencyMs", "Measured latency to the best site (ms)."),
+            PrinterColumn("Served-By", "string", ".status.servedBy", "Serving sites, best first.", priority=1),
             AGE,
         ),
     ),

@@ -109,6 +109,18 @@ def test_the_simulators_edgesites_are_accepted(kube: Kubectl) -> None:
     assert out.count("edgesite.edgeorch.io/") == len(manifests)
 
 
+def test_the_simulators_radiocells_are_accepted(kube: Kubectl) -> None:
+    from sim.nodes import cell_manifests
+    from sim.scenario import load_scenario
+
+    manifests = cell_manifests(load_scenario("city-500"))
+    out = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(manifests)).stdout
+    assert out.count("radiocell.edgeorch.io/") == len(manifests)
+    bad = {**manifests[0], "metadata": {"name": "Cell_1"}}
+    proc = kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(bad), check=False)
+    assert proc.returncode != 0 and "metadata.name: must be a DNS label" in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("case", INVALID, ids=lambda c: c.id)
 def test_invalid_crs_are_rejected_naming_the_field(kube: Kubectl, case: Invalid) -> None:
     proc = kube.kubectl("create", "--dry-run=server", "-n", "default", "-f", "-",
@@ -211,11 +223,13 @@ def test_the_operator_service_account_gets_exactly_what_it_needs(kube: Kubectl) 
                ("delete", "pods", "-n", "default"), ("update", "edgeworkloads.edgeorch.io/finalizers", "-n", "default"), ("watch", "nodes"), ("list", "pods", "-A"),
                ("create", "events", "-n", "default"), ("create", "events.events.k8s.io", "-n", "default"),
                ("list", "customresourcedefinitions.apiextensions.k8s.io"), ("watch", "namespaces"),
-               ("get", "namespaces"), ("patch", "edgeworkloads.edgeorch.io", "-n", "default")]
+               ("get", "namespaces"), ("patch", "edgeworkloads.edgeorch.io", "-n", "default"),
+               ("watch", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io", "--subresource=status")]
     # (kopf.dev peerings are checked statically: can-i cannot resolve a kind whose CRD is not installed.)
     denied = [("delete", "edgeworkloads.edgeorch.io", "-n", "default"), ("create", "edgesites.edgeorch.io"),
               ("get", "secrets", "-n", "default"), ("patch", "nodes"), ("patch", "nodes/status"),
               ("patch", "pods", "-n", "default"), ("create", "clusterroles.rbac.authorization.k8s.io"),
-              ("delete", "customresourcedefinitions.apiextensions.k8s.io"), ("*", "*")]
+              ("delete", "customresourcedefinitions.apiextensions.k8s.io"), ("*", "*"),
+              ("create", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io")]
     assert [a for a in allowed if not can(*a)] == []
     assert [d for d in denied if can(*d)] == []

@@ -114,6 +114,9 @@ def test_the_expected_short_names_scopes_and_columns() -> None:
     assert shown("EdgeSite") == ["Tier", "Zone", "Nodes", "Ready", "Health", "Free CPU", "Replicas", "Cordoned", "Age"]
     assert shown("EdgeWorkload") == ["Replicas", "Phase", "Sites", "Latency", "Age"]
     assert shown("ServiceLevelAgreement") == ["Provider", "Workload", "Compliance", "Breaches", "Age"]
+    assert (by_kind["RadioCell"].scope, by_kind["RadioCell"].short_names, by_kind["RadioCell"].plural) == (
+        "Cluster", ("cell",), "radiocells")
+    assert shown("RadioCell") == ["District", "Best-Site", "Latency", "Age"]
 
 
 @pytest.mark.parametrize("info", CRDS, ids=lambda i: i.kind)

@@ -37,7 +37,7 @@ def test_the_kustomization_has_the_namespace_crds_rbac_and_operator() -> None:
     kinds = sorted({(d["kind"], d["metadata"]["name"]) for d in objects()})
     assert ("Namespace", "edgeorch-system") in kinds
     assert {("CustomResourceDefinition", f"{p}.edgeorch.io")
-            for p in ("edgesites", "edgeworkloads", "servicelevelagreements")} <= set(kinds)
+            for p in ("edgesites", "edgeworkloads", "servicelevelagreements", "radiocells")} <= set(kinds)
     for expected in [("ServiceAccount", "edgeorch-operator"), ("ClusterRole", "edgeorch-operator"),
                      ("ClusterRoleBinding", "edgeorch-operator"), ("Deployment", "edgeorch-operator"),
                      ("Service", "edgeorch-operator-metrics")]:
@@ -69,6 +69,12 @@ def test_operator_permissions_are_the_ones_it_needs() -> None:
             assert grants(op, "edgeorch.io", res, verb)
         assert grants(op, "edgeorch.io", f"{res}/status", "patch")
         assert not grants(op, "edgeorch.io", res, "delete") and not grants(op, "edgeorch.io", res, "create")
+    # RadioCells: read, and only their status written (the simulator or an inventory creates them)
+    for verb in ("get", "list", "watch"):
+        assert grants(op, "edgeorch.io", "radiocells", verb)
+    assert grants(op, "edgeorch.io", "radiocells/status", "patch")
+    for verb in ("create", "update", "patch", "delete"):
+        assert not grants(op, "edgeorch.io", "radiocells", verb)
     for verb in ("get", "list", "watch"):
         assert grants(op, "", "nodes", verb) and grants(op, "", "pods", verb)
     for verb in ("create", "update", "patch", "delete"):
@@ -91,6 +97,7 @@ def test_the_simulator_role_is_separate_and_bound_to_its_own_account() -> None:
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
     (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
     assert role["metadata"]["name"] == "edgeorch-sim" and grants(role["rules"], "", "nodes/status", "patch")
+    assert grants(role["rules"], "edgeorch.io", "radiocells", "create")
     assert binding["roleRef"]["name"] == "edgeorch-sim"
     assert [s["name"] for s in binding["subjects"]] == ["edgeorch-sim"]
     for b in (d for d in objects() if d["kind"] == "ClusterRoleBinding"):

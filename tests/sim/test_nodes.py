@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.nodes import (
+    cell_manifests,
     cell_to_site_table,
     node_manifests,
     node_not_ready_patch,
@@ -96,6 +97,16 @@ def test_site_manifests_shape() -> None:
         "power": {"idleWatts": 250.0, "wattsPerCpu": 9.0},
         "bandwidthMbps": 10000.0,
     }
+
+
+def test_cell_manifests_shape() -> None:
+    city = load_scenario("barcelona")
+    cells = {c["metadata"]["name"]: c for c in cell_manifests(city)}
+    assert set(cells) == {c.name for c in city.cells}
+    cell = cells["cell-eixample-1"]
+    assert (cell["apiVersion"], cell["kind"]) == ("edgeorch.io/v1alpha1", "RadioCell")
+    assert cell["metadata"] == {"name": "cell-eixample-1", "labels": {"edgeorch.io/district": "eixample"}}
+    assert cell["spec"] == {"district": "eixample", "location": {"lat": 41.389, "lon": 2.16}}
 
 
 def test_offline_and_ready_patches() -> None:

@@ -42,6 +42,7 @@ def test_edit_manages_edgeworkloads_and_slas_and_reads_sites_view_only_reads(sta
         assert _can(stack, EDITOR, "update", "edgeworkloads.edgeorch.io", "--subresource=scale", *ns)
         assert _can(stack, EDITOR, "get", "edgesites.edgeorch.io") and _can(stack, EDITOR, "list", "edgesites.edgeorch.io")
         assert not _can(stack, EDITOR, "create", "edgesites.edgeorch.io")
+        assert _can(stack, EDITOR, "list", "radiocells.edgeorch.io") and not _can(stack, EDITOR, "create", "radiocells.edgeorch.io")
         assert not _can(stack, EDITOR, "patch", "edgeworkloads.edgeorch.io", "--subresource=status", *ns)
         assert not _can(stack, EDITOR, "create", "edgeworkloads.edgeorch.io", "-n", "default"), "bound in NS only"
 
