@@ -78,6 +78,7 @@ class Row:
     unfinished: int
     min_ready: int  # the fewest Ready replicas of any workload during the rollout
     cpu: dict[str, Any]
+    notes: dict[str, Any]
 
 
 def _image(name: str, version: int) -> str:
@@ -156,7 +157,9 @@ def run_row(api: Any, system: str, rnd: int, ns: str, workloads: list[Workload],
     row = Row(system=system, round=rnd, workloads=len(workloads), replicas=REPLICAS, makespan_s=round(span, 3),
               p50_s=round(percentile(times, 0.5), 3), p95_s=round(percentile(times, 0.95), 3),
               max_s=round(times[-1], 3) if times else float("nan"), unfinished=len(workloads) - len(times),
-              min_ready=watch.min_ready, cpu=cpu)
+              min_ready=watch.min_ready, cpu=cpu,
+              notes={"watch_errors": len(watch.errors), "first_errors": watch.errors[:3],
+                     "fewest_ready_of": watch.min_ready_of, "its_trace": watch.trace.get(watch.min_ready_of, [])[:40]})
     log(f"{system} round {rnd}: {len(times)}/{len(workloads)} rolled, makespan {row.makespan_s} s, "
         f"p50 {row.p50_s} s, p95 {row.p95_s} s, fewest Ready {row.min_ready}")
     return row

@@ -30,6 +30,8 @@ class RolloutWatch:
         self.patched_at: dict[str, float] = {}
         self.finished: dict[str, float] = {}
         self.min_ready = 10**9
+        self.min_ready_of = ""  # the workload that had the fewest
+        self.trace: dict[str, list[str]] = {}  # workload -> its Pods after each change during its rollout
         self.errors: list[str] = []
         self.done = threading.Event()
         self._target: tuple[ImageOf, int] | None = None
@@ -77,7 +79,7 @@ class RolloutWatch:
         pods = self.pods[name].values()
         return len(pods) == self.expected[name] and all(i == image and r for i, r in pods)
 
-    def _seen(self, event: str, pod: dict[str, Any], now: float) -> None:
+    def _seen(self, event: str, pod: dict[str, Any], now: float, *, listing: bool = False) -> None:
         meta = pod["metadata"]
         name = (meta.get("labels") or {}).get(self.label)
         if name not in self.expected:
@@ -87,14 +89,23 @@ class RolloutWatch:
                 self.pods[name].pop(meta["name"], None)
             else:
                 self.pods[name][meta["name"]] = (pod["spec"]["containers"][0]["image"], _ready(pod))
-            if self._target is None or name not in self.patched_at or name in self.finished:
-                return
-            self.min_ready = min(self.min_ready, sum(1 for _, r in self.pods[name].values() if r))
-            image_of, version = self._target
-            if self._complete(name, image_of(name, version)):
-                self.finished[name] = now
-                if len(self.finished) == len(self.expected):
-                    self.done.set()
+            if not listing:
+                self._count(name, now)
+
+    def _count(self, name: str, now: float) -> None:
+        """After a change of workload `name`'s Pods (the lock held): its Ready count, and whether it finished."""
+        if self._target is None or name not in self.patched_at or name in self.finished:
+            return
+        ready = sum(1 for _, r in self.pods[name].values() if r)
+        self.trace.setdefault(name, []).append(f"{now - self.patched_at[name]:.2f}s {ready} Ready "
+                                              f"{sorted(self.pods[name].items())}")
+        if ready < self.min_ready:
+            self.min_ready, self.min_ready_of = ready, name
+        image_of, version = self._target
+        if self._complete(name, image_of(name, version)):
+            self.finished[name] = now
+            if len(self.finished) == len(self.expected):
+                self.done.set()
 
     def _path(self) -> str:
         return f"/api/v1/namespaces/{self.namespace}/pods"
@@ -106,7 +117,10 @@ class RolloutWatch:
             for pods in self.pods.values():
                 pods.clear()
         for pod in data.get("items", []):
-            self._seen("ADDED", pod, now)
+            self._seen("ADDED", pod, now, listing=True)
+        with self._lock:  # counted once the listing is whole (a relist after 410 Gone)
+            for name in self.expected:
+                self._count(name, now)
         return str(data["metadata"]["resourceVersion"])
 
     def _run(self, rv: str) -> None:
