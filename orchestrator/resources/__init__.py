@@ -33,6 +33,8 @@ from orchestrator.resources.edgesite import (
     SiteResources,
 )
 from orchestrator.resources.edgeworkload import (
+    AppService,
+    CellEndpoint,
     CellShare,
     Container,
     EdgeWorkload,
@@ -46,6 +48,7 @@ from orchestrator.resources.edgeworkload import (
     QosTarget,
     ReplicaPlacement,
     ResourceRequest,
+    ServicePort,
     SolverReport,
     UserDistribution,
 )
@@ -76,7 +79,9 @@ from orchestrator.vocabulary import (
 
 __all__ = [
     "CRDS",
+    "AppService",
     "CelRule",
+    "CellEndpoint",
     "CellShare",
     "Comparator",
     "Condition",
@@ -111,6 +116,7 @@ __all__ = [
     "ServiceLevelAgreement",
     "ServiceLevelAgreementSpec",
     "ServiceLevelAgreementStatus",
+    "ServicePort",
     "Severity",
     "SiteCondition",
     "SiteResources",
