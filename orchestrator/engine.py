@@ -13,6 +13,7 @@ the cluster shows them; so a restarted operator rebuilds it from the cluster alo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -130,6 +131,7 @@ class PlacementEngine:
         self._task: asyncio.Task[None] | None = None
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
         self.last_metrics: QosMetrics | None = None  # what the latest solve read (orchestrator.endpoints.serving)
+        self._metrics_retry_at = 0.0
 
     # -- public ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -180,14 +182,13 @@ class PlacementEngine:
         return left(manifest, used)
 
     async def latency_ms(self) -> Mapping[str, Mapping[str, float]] | None:
-        """Cell -> site latency of the metrics the latest solve read (read now when none has yet);
-        None while they are unavailable."""
-        if self.last_metrics is None:
-            try:
+        """Cell -> site latency of the metrics the latest solve read (read now, at most every 10 s, when
+        none has yet); None while they are unavailable."""
+        if self.last_metrics is None and time.monotonic() >= self._metrics_retry_at:
+            self._metrics_retry_at = time.monotonic() + 10.0
+            with contextlib.suppress(Exception):  # Prometheus down: the caller keeps what it has
                 self.last_metrics = await self.metrics()
-            except Exception:  # Prometheus down: the caller keeps what it has
-                return None
-        return self.last_metrics.latency_ms
+        return self.last_metrics.latency_ms if self.last_metrics else None
 
     def waiting(self) -> int:
         """Workloads waiting for a placement: queued or in the batch being solved."""

@@ -86,6 +86,17 @@ def _target(request: web.Request) -> tuple[str, str]:
     return ns, name
 
 
+def _query(request: web.Request, known: tuple[str, ...]) -> None:
+    """400 for a query parameter the operation does not have, or one given twice (a typo such as
+    `?cel=` must not quietly answer for every cell)."""
+    for key in request.query:
+        if key not in known:
+            raise ApiError(400, f"{key[:100] or '(empty)'}: no such query parameter (known: {', '.join(known)})",
+                           key[:100] or "query")
+        if len(request.query.getall(key)) > 1:
+            raise ApiError(400, f"{key}: given more than once", key)
+
+
 def _flag(request: web.Request, field: str) -> bool:
     raw = request.query.get(field)
     if raw is None or raw.lower() in FALSE:
@@ -139,6 +150,7 @@ class AppApi:
     async def endpoints(self, request: web.Request) -> web.StreamResponse:
         caller, _ = await self.auth.caller(request.headers.get("Authorization"))
         ns, name = _target(request)
+        _query(request, ("cell", "watch", "timeoutSeconds"))
         cell = request.query.get("cell")
         if cell is not None:
             _check(cell, DNS_LABEL, 63, "cell", "a radio cell name (a DNS label)")
@@ -195,6 +207,7 @@ class AppApi:
     async def put_users(self, request: web.Request) -> web.StreamResponse:
         caller, token = await self.auth.caller(request.headers.get("Authorization"))
         ns, name = _target(request)
+        _query(request, ())
         await self.auth.authorize(caller, "update", ns, name)
         users = _users(await _json_body(request))
         for _ in range(UPDATE_TRIES):

@@ -97,28 +97,40 @@ def workload_of(body: Mapping[str, Any]) -> Workload:
 
 
 class EndpointBook:
+    """Keeps each EdgeWorkload's latest body; its API view is made when asked for (or when someone
+    watches it), so a wave of status writes costs the book a dict update each."""
+
     def __init__(self) -> None:
-        self._workloads: dict[str, Workload] = {}
+        self._bodies: dict[str, Mapping[str, Any]] = {}
+        self._views: dict[str, Workload] = {}
         self._watchers: dict[str, set[Watcher]] = {}
 
     def get(self, namespace: str, name: str) -> Workload | None:
-        return self._workloads.get(f"{namespace}/{name}")
+        return self._view(f"{namespace}/{name}")
+
+    def _view(self, key: str) -> Workload | None:
+        view = self._views.get(key)
+        if view is None and key in self._bodies:
+            view = self._views[key] = workload_of(self._bodies[key])
+        return view
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
-        before = self._workloads.get(key)
-        if event_type == "DELETED":
-            self._workloads.pop(key, None)
-            for w in self._watchers.get(key, ()):
-                w.put(Notice("deleted", {"namespace": meta["namespace"], "workload": meta["name"]}),
-                      Notice("deleted", {"namespace": meta["namespace"], "workload": meta["name"]}))
-            return
-        now = workload_of(body)
-        self._workloads[key] = now
         watchers = self._watchers.get(key)
+        before = self._view(key) if watchers else None
+        self._views.pop(key, None)
+        if event_type == "DELETED":
+            self._bodies.pop(key, None)
+            gone = Notice("deleted", {"namespace": meta["namespace"], "workload": meta["name"]})
+            for w in watchers or ():
+                w.put(gone, gone)
+            return
+        self._bodies[key] = body
         if not watchers:
             return
+        now = self._view(key)
+        assert now is not None
         resync = Notice("resync", dump_list(now), now.resource_version)
         for notice, cell in changes(before, now):
             for w in watchers:

@@ -7,7 +7,7 @@ operator's domain service, on its event loop, stopped with it.
     EDGEORCH_API_TLS_KEY     Secret edgeorch-api-tls); unset: plain HTTP (the local stack, on loopback)
 
 Bearer tokens must not cross a network in clear: when TLS files are configured but missing, the API
-stays off (one warning) and the operator goes on placing workloads.
+stays off (one warning) and the operator goes on placing workloads; so it does when its port is taken.
 """
 
 from __future__ import annotations
@@ -65,8 +65,14 @@ class AppServer:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(s.tls_cert, s.tls_key)
         self.access = Access(self.kube)
-        self.api = AppApi(self.book, self.access, host=s.host, port=s.port, ssl_context=context)
-        await self.api.start()
+        api = AppApi(self.book, self.access, host=s.host, port=s.port, ssl_context=context)
+        try:
+            await api.start()
+        except OSError as exc:  # the port is taken: placement goes on, the log says why the API is off
+            log.error("app API off: cannot listen on %s:%d: %s (EDGEORCH_API_PORT)", s.host, s.port, exc)
+            await api.stop()
+            return
+        self.api = api
 
     async def stop(self) -> None:
         if self.api:

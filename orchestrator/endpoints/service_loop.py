@@ -39,6 +39,7 @@ class ServiceLoop:
         self.workers = workers
         self._workloads: dict[str, dict[str, Any]] = {}  # "ns/name" -> latest EdgeWorkload body
         self._services: dict[tuple[str, str], dict[str, Any]] = {}  # (ns, name) -> a Service we label
+        self._labelled: dict[str, set[str]] = {}  # workload "ns/name" -> names of the Services labelled with it
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -67,13 +68,16 @@ class ServiceLoop:
     def observe_service(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
         ref = (meta["namespace"], meta["name"])
+        owner = (meta.get("labels") or {}).get(WORKLOAD_LABEL)
+        key = f"{meta['namespace']}/{owner}"
         if event_type == "DELETED":
             self._services.pop(ref, None)
+            self._labelled.get(key, set()).discard(ref[1])
         else:
             self._services[ref] = dict(body)
-        owner = (meta.get("labels") or {}).get(WORKLOAD_LABEL)
+            self._labelled.setdefault(key, set()).add(ref[1])
         if owner:
-            self.enqueue(f"{meta['namespace']}/{owner}")
+            self.enqueue(key)
 
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)
@@ -140,8 +144,9 @@ class ServiceLoop:
             return None  # the controller says what is wrong with the spec (status, Event)
         desired = build_service(body, spec)
         want = desired["metadata"]["name"] if desired else None
-        for (svc_ns, name), svc in list(self._services.items()):  # ours under another name: renamed or disabled
-            if svc_ns == ns and name != want and owned_by(svc, uid):
+        for name in sorted(self._labelled.get(key, ())):  # ours under another name: renamed or disabled
+            svc = self._services.get((ns, name))
+            if svc is not None and name != want and owned_by(svc, uid):
                 await self.kube.delete_service(ns, name, svc["metadata"].get("uid"))
         if desired is None:
             if spec.service.enabled and not meta.get("deletionTimestamp") and service_name(meta["name"], spec) is None:

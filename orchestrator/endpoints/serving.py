@@ -5,9 +5,11 @@ the cell to the Pod's site, by the placement's own latency model (`placement.obj
 the measured cell -> site round trip plus the site's penalty, what the solver bounds and weighs).
 A Pod of an earlier placement serves while it is Ready and not being deleted: moves are make before
 break, so a cell changes replica (a relocation) once the new replica is Ready and nearer, or the old
-one goes.  Ties (replicas on one site) keep the Pod that served the cell before, else take the lowest
-replica index.  With no Ready Pod, a cell maps to the nearest replica of the placement (its Pod and IP
-when it has one, `ready: false`).
+one goes.  The Pod that served a cell before keeps it while it is within STICKY_MS (or STICKY_SHARE)
+of the best, so measurement noise between two near sites makes no relocations, and its `latencyMs`
+moves only by more than that too (no status write for noise); other ties take the lowest replica
+index.  With no Ready Pod, a cell maps to the nearest replica of the placement (its Pod and IP when it
+has one, `ready: false`).
 
 `serving_map` is pure; `for_status` gathers its inputs for the workload controller, the one writer
 of the status (orchestrator.workloads writes what it returns with the rest of the status).
@@ -15,6 +17,7 @@ of the status (orchestrator.workloads writes what it returns with the rest of th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +28,12 @@ from orchestrator.vocabulary import SITE_LABEL
 from placement.objective import cell_latency
 
 Latency = Mapping[str, Mapping[str, float]]
+STICKY_MS = 0.5  # a cell stays with its Pod unless another is nearer by more than this,
+STICKY_SHARE = 0.05  # or by more than this share of its latency
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= max(STICKY_MS, STICKY_SHARE * min(a, b))
 
 
 @dataclass(frozen=True)
@@ -67,17 +76,24 @@ def serving_map(cells: Sequence[str], pool: Sequence[Candidate], latency: Latenc
     if not choices:
         return []
     penalty = penalty_ms or {}
-    before = {e.cell: e.pod for e in previous}
+    before = {e.cell: e for e in previous}
     out: list[CellEndpoint] = []
     for cell in cells:
-        def rank(c: Candidate, cell: str = cell) -> tuple[float, bool, bool, int, str]:
-            return (cell_latency(latency, penalty, cell, c.site), c.pod is None or c.pod != before.get(cell),
-                    c.replica is None, c.replica or 0, c.pod or "")
-        best = min(choices, key=rank)
-        ms = cell_latency(latency, penalty, cell, best.site)
+        def ms(c: Candidate, cell: str = cell) -> float:
+            return cell_latency(latency, penalty, cell, c.site)
+
+        best = min(choices, key=lambda c: (ms(c), c.replica is None, c.replica or 0, c.pod or ""))
+        was = before.get(cell)
+        kept = next((c for c in choices if was is not None and c.pod is not None and c.pod == was.pod), None)
+        if kept is not None and ms(kept) != math.inf and _close(ms(kept), ms(best)):
+            best = kept
+        fresh = ms(best)
+        shown = None if fresh == math.inf else round(fresh, 3)
+        if was is not None and shown is not None and was.latency_ms is not None and best.pod == was.pod \
+                and best.site == was.site and _close(was.latency_ms, shown):
+            shown = was.latency_ms
         out.append(CellEndpoint(cell=cell, replica=best.replica, site=best.site, node=best.node, pod=best.pod,
-                                podIP=best.ip or None, ready=best.ready,
-                                latency_ms=round(ms, 3) if ms != float("inf") else None))
+                                podIP=best.ip or None, ready=best.ready, latency_ms=shown))
     return out
 
 

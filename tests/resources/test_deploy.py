@@ -173,6 +173,8 @@ def test_the_operator_reads_the_environment_the_deployment_sets() -> None:
     assert settings.prometheus_url == env["EDGEORCH_PROMETHEUS_URL"]
     assert settings.chain_url == env["EDGEORCH_CHAIN_URL"]
     assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9090)
+    assert (settings.api.host, settings.api.port) == ("0.0.0.0", 8443)  # the app API, over TLS from its Secret
+    assert settings.api.tls_cert is not None and settings.api.tls_key is not None
 
 
 def test_the_operator_signs_with_the_key_of_a_secret_and_deploys_no_contract() -> None:
