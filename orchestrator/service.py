@@ -1,6 +1,8 @@
 """The operator's domain side, wired once at start-up: placement engine, Kubernetes client,
-Prometheus source and metrics server.  The Kopf handlers (operator/handlers.py) call into this with
-plain data and turn the answers into status patches and Events; this module imports no Kopf.
+Prometheus source and metrics server, and the loops and servers that hang off them (workload
+controller, SLA loop, site loop, the EdgeWorkloads' service loop and the app API of
+orchestrator.endpoints).  The Kopf handlers (operator/handlers.py) call into this with plain data
+and turn the answers into status patches and Events; this module imports no Kopf.
 """
 
 from __future__ import annotations
