@@ -178,12 +178,12 @@ class AppApi:
 
     async def _stream(self, request: web.Request, ns: str, name: str, cell: str | None,
                       timeout: int) -> web.StreamResponse:
-        watcher = self.book.watch(ns, name, cell)  # before the first state is sent: nothing falls between
+        workload = self._workload(ns, name)
+        watcher = self.book.watch(ns, name, cell)  # with the state sent first: nothing falls between
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
         try:
-            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                               "X-Accel-Buffering": "no"})
             await resp.prepare(request)
-            workload = self._workload(ns, name)
             for e in workload.endpoints():
                 if cell is None or e.cell == cell:
                     await resp.write(_event(Notice("endpoint", e.model_dump(mode="json", by_alias=True),
@@ -200,7 +200,7 @@ class AppApi:
                     break
             return resp
         except ConnectionResetError:  # the watcher went away
-            return web.Response(status=204)
+            return resp
         finally:
             self.book.unwatch(watcher)
 
