@@ -174,9 +174,17 @@ async def replica_event(type: str | None, namespace: str | None, name: str, labe
 # -- EdgeWorkloads ------------------------------------------------------------------------------------
 @kopf.on.event(GROUP, VERSION, EDGEWORKLOADS)
 async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
-    """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing)."""
-    if SERVICE and SERVICE.workloads:
-        SERVICE.workloads.observe(type, event["object"])
+    """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing), the
+    service loop and the app API (orchestrator.endpoints)."""
+    if SERVICE:
+        SERVICE.workload_event(type, event["object"])
+
+
+@kopf.on.event("", "v1", "services", labels={WORKLOAD_LABEL: kopf.PRESENT})
+async def service_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    """The EdgeWorkloads' Services, for their one writer (a Service deleted or edited by hand is put back)."""
+    if SERVICE and SERVICE.services:
+        SERVICE.services.observe_service(type, event["object"])
 
 
 # -- EdgeSites ----------------------------------------------------------------------------------------

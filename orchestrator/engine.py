@@ -13,6 +13,7 @@ the cluster shows them; so a restarted operator rebuilds it from the cluster alo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -129,6 +130,8 @@ class PlacementEngine:
         self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
         self._task: asyncio.Task[None] | None = None
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
+        self.last_metrics: QosMetrics | None = None  # what the latest solve read (orchestrator.endpoints.serving)
+        self._metrics_retry_at = 0.0
 
     # -- public ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -177,6 +180,15 @@ class PlacementEngine:
                 if r.node == node:
                     used = add(used, r.requests)
         return left(manifest, used)
+
+    async def latency_ms(self) -> Mapping[str, Mapping[str, float]] | None:
+        """Cell -> site latency of the metrics the latest solve read (read now, at most every 10 s, when
+        none has yet); None while they are unavailable."""
+        if self.last_metrics is None and time.monotonic() >= self._metrics_retry_at:
+            self._metrics_retry_at = time.monotonic() + 10.0
+            with contextlib.suppress(Exception):  # Prometheus down: the caller keeps what it has
+                self.last_metrics = await self.metrics()
+        return self.last_metrics.latency_ms if self.last_metrics else None
 
     def waiting(self) -> int:
         """Workloads waiting for a placement: queued or in the batch being solved."""
@@ -256,7 +268,7 @@ class PlacementEngine:
         return reserved
 
     async def _solve_batch(self, requests: list[Request]) -> dict[str, Outcome]:
-        metrics = await self.metrics()
+        metrics = self.last_metrics = await self.metrics()
         # the latest request per key wins (a workload updated twice inside one window)
         by_key = {r.key: r for r in requests}
         reqs = list(by_key.values())

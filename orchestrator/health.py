@@ -39,6 +39,7 @@ class Replica:
     ready: bool = False  # its Ready condition is True
     requests: Reserved = NOTHING_RESERVED  # what it holds on its node (snapshot.pod_requests)
     terminating: bool = False  # being deleted: no replica any more, but it holds its room until it is gone
+    ip: str = ""  # its Pod IP (the serving map: orchestrator.endpoints.serving)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "
             message = cond.get("message") or "no reason given"
             return Replica(name, node, f"Pod {name} is Unschedulable on node {node} ({message})"[:300],
                            _epoch(cond.get("lastTransitionTime")), version=version, requests=requests)
-    return Replica(name, node, running=phase == "Running", version=version, ready=ready, requests=requests)
+    return Replica(name, node, running=phase == "Running", version=version, ready=ready, requests=requests,
+                   ip=status.get("podIP") or "")
 
 
 def node_state(node: Mapping[str, Any]) -> str:

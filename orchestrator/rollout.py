@@ -29,11 +29,13 @@ from orchestrator.vocabulary import WorkloadCondition as Cond
 
 @dataclass(frozen=True)
 class PodState:
-    """One replica Pod as far as a rollout cares: where, which version, and whether it is Ready."""
+    """One replica Pod as far as a rollout cares: where, which version, and whether it is Ready (and
+    its IP, for the serving map: orchestrator.endpoints.serving)."""
 
     node: str
     version: str = ""
     ready: bool = False
+    ip: str = ""
 
 
 def pod_state(pod: Mapping[str, Any]) -> PodState:
@@ -41,7 +43,7 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     labels = meta.get("labels") or {}
     node = labels.get(NODE_LABEL) or (pod.get("spec") or {}).get("nodeName") or ""
-    return PodState(node, labels.get(TEMPLATE_HASH_LABEL, ""), pod_ready(status))
+    return PodState(node, labels.get(TEMPLATE_HASH_LABEL, ""), pod_ready(status), status.get("podIP") or "")
 
 
 def pod_ready(status: Mapping[str, Any]) -> bool:

@@ -1,6 +1,8 @@
 """The operator's domain side, wired once at start-up: placement engine, Kubernetes client,
-Prometheus source and metrics server.  The Kopf handlers (operator/handlers.py) call into this with
-plain data and turn the answers into status patches and Events; this module imports no Kopf.
+Prometheus source and metrics server, and the loops and servers that hang off them (workload
+controller, SLA loop, site loop, the EdgeWorkloads' service loop and the app API of
+orchestrator.endpoints).  The Kopf handlers (operator/handlers.py) call into this with plain data
+and turn the answers into status patches and Events; this module imports no Kopf.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from orchestrator import telemetry
 from orchestrator.cells import CellLoop
 from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
+from orchestrator.endpoints.book import EndpointBook
+from orchestrator.endpoints.server import ApiSettings, AppServer
+from orchestrator.endpoints.service_loop import ServiceLoop
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.health import Repair, Replica, diagnose, node_state
 from orchestrator.intents import IntentBook
@@ -54,6 +59,7 @@ class Settings:
     solve_workers: int = 2  # CP-SAT search threads per solve
     binding: str = "scheduler"  # how replica Pods reach their node (orchestrator.decision.BINDINGS)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)  # chain, keys, contract (sla_contracts.config)
+    api: ApiSettings = field(default_factory=ApiSettings)  # the app API (orchestrator.endpoints.api)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +79,7 @@ class Settings:
             solve_workers=int(env.get("EDGEORCH_SOLVE_WORKERS", cls.solve_workers)),
             binding=_binding(env.get("EDGEORCH_BINDING", cls.binding)),
             ledger=LedgerConfig.from_env(env),  # EDGEORCH_CHAIN_ID, EDGEORCH_LEDGER_*: docs/operations.md
+            api=ApiSettings.from_env(env),  # EDGEORCH_API_*: docs/app-api.md
         )
 
 
@@ -142,7 +149,8 @@ class IndexView:
         """The watched replica Pods of workload `key` (pod -> state); None without a pod watch."""
         if self.replica_index is None:
             return None
-        return {r.pod: PodState(r.node, r.version, r.ready) for r in self.replica_index().get(key, ()) if not r.terminating}
+        return {r.pod: PodState(r.node, r.version, r.ready, r.ip)
+                for r in self.replica_index().get(key, ()) if not r.terminating}
 
     def replica_pods(self) -> dict[str, list[Replica]] | None:
         """Every workload's replica Pods as the Pod watch sees them (what they request now, terminating
@@ -191,6 +199,9 @@ class OperatorService:
     slas: SlaLoop | None = None
     sites: SiteLoop | None = None  # the EdgeSites' status, and the drain of cordoned sites
     cells: CellLoop | None = None
+    services: ServiceLoop | None = None  # each EdgeWorkload's Service (orchestrator.endpoints)
+    book: EndpointBook = field(default_factory=EndpointBook)  # what the app API serves
+    app_api: AppServer | None = None
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -220,6 +231,10 @@ class OperatorService:
         self.sites.start()
         self.cells = CellLoop(self.kube, self.prometheus)
         self.cells.start()
+        self.services = ServiceLoop(self.kube)
+        self.services.start()
+        self.app_api = AppServer(s.api, self.book, self.kube)
+        await self.app_api.start()
         if not self._metrics_started:
             engine, workloads = self.engine, self.workloads
             telemetry.QUEUE_DEPTH.set_function(lambda: engine.queue_depth() + workloads.queue_depth())
@@ -227,6 +242,14 @@ class OperatorService:
             start_http_server(s.metrics_port, addr=s.metrics_host)
             self._metrics_started = True
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
+
+    def workload_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """One EdgeWorkload watch event, for the controller, the service loop and the app API's book."""
+        if self.workloads:
+            self.workloads.observe(event_type, body)
+        if self.services:
+            self.services.observe_workload(event_type, body)
+        self.book.observe(event_type, body)
 
     def post_events(self, involved: Mapping[str, Any], events: Iterable[tuple[str, str, str]]) -> None:
         """Post (type, reason, message) Events about `involved` in the background, in order, through
@@ -255,6 +278,10 @@ class OperatorService:
             await self.sites.stop()
         if self.cells:
             await self.cells.stop()
+        if self.app_api:
+            await self.app_api.stop()
+        if self.services:
+            await self.services.stop()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

@@ -163,6 +163,7 @@ class Reason(StrEnum):
     OFFLOAD_FAILED = "OffloadFailed"
     OFFLOAD_DEFERRED = "OffloadDeferred"
     FAIL_BACK_DEFERRED = "FailBackDeferred"
+    SERVICE_NOT_CREATED = "ServiceNotCreated"  # its Service cannot be made (name taken, or no valid name)
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from orchestrator import intents, rollout
 from orchestrator.decision import build_pod, decision_id, pod_name
+from orchestrator.endpoints import serving
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
@@ -282,6 +283,10 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
         "availableReplicas": plan.ready, "templateHash": version, "lastProgressTime": last,
         "selector": selector_of(body), "conditions": conds,
     }
+    cells = await serving.for_status(engine, spec, st.placements, {n: p for n, p in pods.items() if n not in plan.delete},
+                                     version, st.serving)
+    if cells is not None:  # which replica serves each cell (the app API's endpoints)
+        status["serving"] = cells
     patch = status_patch(EdgeWorkloadStatus.model_validate(status))
     unchanged = decided_now is None and plan.empty and all(
         (body.get("status") or {}).get(k) == v for k, v in patch.items() if k not in ("conditions", "lastProgressTime")) \
@@ -357,7 +362,7 @@ def template_rejected(body: Mapping[str, Any], pods: Mapping[str, PodState], eng
     status: dict[str, Any] = {"phase": Phase.DEGRADED if pods else Phase.UNPLACEABLE, "observedGeneration": gen,
                               "conditions": conds, "replicas": len(pods), "selector": selector_of(body)}
     if not pods:
-        status.update(placements=[], sites=None, predictedLatencyMs=None)
+        status.update(placements=[], sites=None, predictedLatencyMs=None, serving=[])
     return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)), [(EventType.WARNING, reason, message)],
                       retry_after=retry_after)
 
@@ -381,6 +386,7 @@ async def scaled_to_zero(body: Mapping[str, Any], engine: PlacementEngine, kube:
     conds = set_condition(conds, Cond.UNPLACEABLE, ConditionStatus.FALSE, Reason.SCALED_TO_ZERO, "", gen)
     status: dict[str, Any] = {
         "phase": Phase.PLACED, "observedGeneration": gen, "placements": [], "sites": None, "predictedLatencyMs": None,
+        "serving": [],
         "decisionId": decision_id(key_of(body), []), "replicas": 0, "selector": selector_of(body), "conditions": conds,
     }
     if intent is not None:

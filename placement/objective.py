@@ -17,6 +17,7 @@ Terms (weighted by `Weights`, each reported in the breakdown as its weighted sha
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ def mean_latency(inst: Instance, w: Workload, site: str) -> float:
     """Traffic-weighted latency from the workload's users to `site`, penalty included."""
     lat = sum(share * inst.latency_ms[cell][site] for cell, share in w.cells.items())
     return lat + inst.site_penalty_ms.get(site, 0.0)
+
+
+def cell_latency(latency_ms: Mapping[str, Mapping[str, float]], site_penalty_ms: Mapping[str, float], cell: str,
+                 site: str) -> float:
+    """Predicted latency from the users of one `cell` to `site`: the measured round trip plus the
+    site's penalty, as the latency filter bounds it for every cell with traffic (and as
+    `mean_latency` weighs it by share); infinite when no latency is known for the pair."""
+    row = latency_ms.get(cell)
+    if row is None or site not in row:
+        return math.inf
+    return row[site] + site_penalty_ms.get(site, 0.0)
 
 
 def migrations_of(w: Workload, nodes: tuple[str, ...]) -> int:

@@ -83,7 +83,7 @@ def env(state_dir: Path | None) -> None:
     if state is None:
         _fail("no stack: run `edgeorch cluster up` first")
         return
-    for key, value in state.env().items():
+    for key, value in {**state.env(), "EDGEORCH_API_URL": state.api_url}.items():
         click.echo(f"export {key}={shlex.quote(value)}")
     from devstack.localstack import MissingTool
     from devstack.localstack.tools import k8s_bin_dir

@@ -38,6 +38,7 @@ class Ports:
     exporter: int
     operator_metrics: int
     operator_health: int
+    operator_api: int = 0  # the operator's app API (0 in a stack.json from before it: a free port is chosen)
 
 
 def kubeconfig(server: str, pki: Pki, user: str) -> dict[str, Any]:

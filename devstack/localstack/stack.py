@@ -72,12 +72,18 @@ class StackState:
     def exporter_url(self) -> str:
         return f"http://{comp.HOST}:{self.ports.exporter}"
 
+    @property
+    def api_url(self) -> str:
+        """The operator's app API (docs/app-api.md)."""
+        return f"http://{comp.HOST}:{self.ports.operator_api}"
+
     def env(self) -> dict[str, str]:
         return {
             "KUBECONFIG": self.kubeconfig,
             "EDGEORCH_PROMETHEUS_URL": self.prometheus_url,
             "EDGEORCH_CHAIN_URL": self.chain_url,
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
+            "EDGEORCH_API_PORT": str(self.ports.operator_api),  # the app API (orchestrator.endpoints)
             "EDGEORCH_STATE_DIR": self.state_dir,  # the ledger's contract address is kept there too
             # the local anvil: its public development keys, a contract deployed on first use (sla_contracts.config)
             "EDGEORCH_CHAIN_ID": str(comp.ANVIL_CHAIN_ID),
@@ -174,7 +180,7 @@ class Stack:
         owner = {"etcd": "etcd", "etcd_peer": "etcd", "apiserver": "kube-apiserver",
                  "controller_manager": "kube-controller-manager", "scheduler": "kube-scheduler",
                  "prometheus": "prometheus", "anvil": "anvil", "exporter": "exporter",
-                 "operator_metrics": "operator", "operator_health": "operator"}
+                 "operator_metrics": "operator", "operator_health": "operator", "operator_api": "operator"}
         chosen: dict[str, int] = {}
         fresh = iter(free_ports(len(names)))
         for name in names:

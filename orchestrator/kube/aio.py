@@ -138,6 +138,29 @@ class AsyncKube:
             return True
         return bool(ns["metadata"].get("deletionTimestamp")) or (ns.get("status") or {}).get("phase") == "Terminating"
 
+    # -- Services (each EdgeWorkload's: orchestrator.endpoints.service_loop) -----------------------
+    async def create_service(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        out: Any = await call_json(self.core.create_namespaced_service, manifest["metadata"]["namespace"], manifest)
+        return dict(out)
+
+    async def read_service(self, namespace: str, name: str) -> dict[str, Any]:
+        out: Any = await call_json(self.core.read_namespaced_service, name, namespace)
+        return dict(out)
+
+    async def patch_service(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        out: Any = await call_json(self.core.patch_namespaced_service, name, namespace, patch,
+                                   _content_type="application/merge-patch+json")
+        return dict(out)
+
+    async def delete_service(self, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete a Service (only the one with `uid`, when given); False when it was not there."""
+        body = {"preconditions": {"uid": uid}} if uid else None
+        try:
+            await call(self.core.delete_namespaced_service, name, namespace, body=body)
+        except KubeNotFound:
+            return False
+        return True
+
     # -- custom objects (EdgeWorkloads, ServiceLevelAgreements) ----------------------------------
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         co = k8s.CustomObjectsApi(self.api)

@@ -34,6 +34,8 @@ from orchestrator.resources.edgesite import (
     SiteResources,
 )
 from orchestrator.resources.edgeworkload import (
+    AppService,
+    CellEndpoint,
     CellShare,
     Container,
     EdgeWorkload,
@@ -47,6 +49,7 @@ from orchestrator.resources.edgeworkload import (
     QosTarget,
     ReplicaPlacement,
     ResourceRequest,
+    ServicePort,
     SolverReport,
     UserDistribution,
 )
@@ -79,8 +82,10 @@ from orchestrator.vocabulary import (
 
 __all__ = [
     "CRDS",
+    "AppService",
     "CelRule",
     "CellCondition",
+    "CellEndpoint",
     "CellShare",
     "Comparator",
     "Condition",
@@ -118,6 +123,7 @@ __all__ = [
     "ServiceLevelAgreement",
     "ServiceLevelAgreementSpec",
     "ServiceLevelAgreementStatus",
+    "ServicePort",
     "ServingSite",
     "Severity",
     "SiteCondition",

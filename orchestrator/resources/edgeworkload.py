@@ -238,6 +238,66 @@ class RolloutStrategy(K8sModel):
     )
 
 
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""A Service name: a DNS label that starts with a letter (RFC 1035)."""
+
+
+class ServicePort(K8sModel):
+    """One port of the workload's Service (a core/v1 ServicePort that targets a container port number)."""
+
+    name: str | None = Field(
+        default=None, min_length=1, max_length=63, pattern=DNS_LABEL,
+        description="Name of the port (DNS label); required when the Service has more than one port.",
+    )
+    port: int = Field(ge=1, le=65535, description="Port the Service exposes (1..65535).")
+    target_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Container port the traffic goes to, and the port of a replica's Pod IP (default: port).",
+    )
+    protocol: Literal["TCP", "UDP", "SCTP"] = Field(default="TCP", description="TCP, UDP or SCTP (default TCP).")
+
+
+class AppService(K8sModel):
+    """The workload's Service (opt-out): selects its replica Pods, is owned by the EdgeWorkload (it goes
+    with it), and is written by the operator's service loop alone (orchestrator.endpoints)."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule="!has(self.ports) || size(self.ports) <= 1 || self.ports.all(p, has(p.name))",
+            message="spec.service.ports: every port needs a name when there are several",
+            field_path=".ports",
+            check=lambda s: len(s.ports) <= 1 or all(p.name for p in s.ports),
+        ),
+        CelRule(
+            rule="!has(self.ports) || self.ports.all(a, self.ports.exists_one(b, (has(a.name) && has(b.name) && a.name == b.name) "
+                 "|| (a.port == b.port && a.protocol == b.protocol)))",
+            message="spec.service.ports: port names, and port numbers per protocol, must be unique",
+            field_path=".ports",
+            check=lambda s: _unique_ports(s.ports),
+        ),
+    )
+
+    enabled: bool = Field(default=True, description="Whether the workload gets a Service (default true).")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=63, pattern=DNS_1035_LABEL,
+        description="Name of the Service (a DNS label starting with a letter); default: the workload's name.",
+    )
+    ports: list[ServicePort] = Field(
+        default_factory=list, max_length=32,
+        description="Ports of the Service; empty: one per containerPort of the template's containers, and a "
+                    "headless Service (no cluster IP) when they declare none.",
+    )
+    headless: bool = Field(
+        default=False, description="A headless Service (clusterIP None: DNS gives the replicas' Pod IPs).",
+    )
+
+
+def _unique_ports(ports: list[ServicePort]) -> bool:
+    names = [p.name for p in ports if p.name]
+    numbers = [(p.port, p.protocol) for p in ports]
+    return len(set(names)) == len(names) and len(set(numbers)) == len(numbers)
+
+
 class EdgeWorkloadSpec(K8sModel):
     """Desired state of an EdgeWorkload: what to run, for whom, and with which QoS."""
 
@@ -266,6 +326,11 @@ class EdgeWorkloadSpec(K8sModel):
     migration: MigrationPolicy = Field(
         default_factory=MigrationPolicy,
         description="Offloading budget and cool-down on QoS degradation.",
+        json_schema_extra={"default": {}},
+    )
+    service: AppService = Field(
+        default_factory=AppService,
+        description="The workload's Service selecting its replica Pods (enabled unless enabled: false).",
         json_schema_extra={"default": {}},
     )
 
@@ -320,6 +385,24 @@ class OffloadRecord(K8sModel):
     time: datetime | None = Field(default=None, description="When it was carried out.")
 
 
+class CellEndpoint(K8sModel):
+    """The replica that serves the users of one radio cell (orchestrator.endpoints.serving)."""
+
+    cell: str = Field(min_length=1, max_length=63, description="Radio cell (one of spec.users.cells).")
+    replica: int | None = Field(
+        default=None, ge=0, le=999,
+        description="Index of the replica in placements (unset: a Pod of an earlier placement that still serves).",
+    )
+    site: str = Field(min_length=1, max_length=253, description="EdgeSite of the serving replica.")
+    node: str = Field(min_length=1, max_length=253, description="Node of the serving replica.")
+    pod: str | None = Field(default=None, max_length=253, description="Name of the serving replica Pod.")
+    pod_ip: str | None = Field(default=None, alias="podIP", max_length=64, description="IP of the serving Pod.")
+    ready: bool = Field(default=False, description="Whether the serving Pod is Ready.")
+    latency_ms: float | None = Field(
+        default=None, ge=0, description="Predicted latency from the cell to the replica's site in milliseconds.",
+    )
+
+
 class EdgeWorkloadStatus(StatusModel):
     """Observed state of an EdgeWorkload, written by the operator."""
 
@@ -357,6 +440,12 @@ class EdgeWorkloadStatus(StatusModel):
     )
     predicted_latency_ms: float | None = Field(
         default=None, ge=0, description="Worst predicted user latency of the current placement in milliseconds."
+    )
+    serving: list[CellEndpoint] = Field(
+        default_factory=list, max_length=64,
+        description="Which replica serves each cell of spec.users (site, node, Pod IP): the Ready one with the "
+                    "lowest predicted latency from the cell; the operator's app API reads and watches it.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["cell"]},
     )
     solver: SolverReport | None = Field(default=None, description="Report of the solve behind the current placement.")
     decision_id: str | None = Field(

@@ -224,7 +224,10 @@ def test_the_operator_service_account_gets_exactly_what_it_needs(kube: Kubectl) 
                ("create", "events", "-n", "default"), ("create", "events.events.k8s.io", "-n", "default"),
                ("list", "customresourcedefinitions.apiextensions.k8s.io"), ("watch", "namespaces"),
                ("get", "namespaces"), ("patch", "edgeworkloads.edgeorch.io", "-n", "default"),
-               ("watch", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io", "--subresource=status")]
+               ("watch", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io", "--subresource=status"),
+               ("watch", "services", "-A"), ("create", "services", "-n", "default"), ("patch", "services", "-n", "default"),
+               ("delete", "services", "-n", "default"), ("create", "tokenreviews.authentication.k8s.io"),
+               ("create", "subjectaccessreviews.authorization.k8s.io")]
     # (kopf.dev peerings are checked statically: can-i cannot resolve a kind whose CRD is not installed.)
     denied = [("delete", "edgeworkloads.edgeorch.io", "-n", "default"), ("create", "edgesites.edgeorch.io"),
               ("get", "secrets", "-n", "default"), ("patch", "nodes"), ("patch", "nodes/status"),

@@ -90,6 +90,11 @@ def test_operator_permissions_are_the_ones_it_needs() -> None:
     assert grants(op, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
     assert grants(op, "", "namespaces", "list") and grants(op, "", "namespaces", "watch")
     assert grants(op, "kopf.dev", "clusterkopfpeerings", "patch")
+    # each EdgeWorkload's Service: watched, made, patched, removed; the app API reviews tokens and rights
+    for verb in ("get", "list", "watch", "create", "patch", "delete"):
+        assert grants(op, "", "services", verb)
+    assert grants(op, "authentication.k8s.io", "tokenreviews", "create")
+    assert grants(op, "authorization.k8s.io", "subjectaccessreviews", "create")
 
 
 def test_the_simulator_role_is_separate_and_bound_to_its_own_account() -> None:
@@ -122,7 +127,15 @@ def test_the_operator_deployment_is_hardened_and_wired() -> None:
     # The metrics endpoint must listen beyond loopback for the Service to reach it.
     assert env["EDGEORCH_OPERATOR_METRICS_HOST"] == "0.0.0.0" and env["EDGEORCH_OPERATOR_METRICS_PORT"] == "9090"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"metrics": 9090, "health": 8080}
+    assert ports == {"metrics": 9090, "health": 8080, "api": 8443}
+    # the app API listens beyond loopback, over TLS from a Secret, behind its own Service
+    assert env["EDGEORCH_API_HOST"] == "0.0.0.0" and env["EDGEORCH_API_PORT"] == "8443"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["EDGEORCH_API_TLS_CERT"].startswith(mounts["api-tls"] + "/")
+    assert {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}["api-tls"] == "edgeorch-api-tls"
+    api = one("Service", "edgeorch-api")
+    assert api["spec"]["ports"][0]["targetPort"] == "api"
+    assert all(labels_of(dep).get(k) == v for k, v in api["spec"]["selector"].items())
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     svc = one("Service", "edgeorch-operator-metrics")
     labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -130,6 +143,11 @@ def test_the_operator_deployment_is_hardened_and_wired() -> None:
     assert svc["spec"]["ports"][0]["port"] == 9090 and svc["spec"]["ports"][0]["targetPort"] == "metrics"
     namespaced = [d for d in objects() if d["kind"] in {"Deployment", "Service", "ServiceAccount"}]
     assert {d["metadata"]["namespace"] for d in namespaced} == {"edgeorch-system"}
+
+
+def labels_of(dep: Doc) -> dict[str, str]:
+    labels: dict[str, str] = dep["spec"]["template"]["metadata"]["labels"]
+    return labels
 
 
 def test_kind_workers_belong_to_sample_sites_with_matching_tiers() -> None:
@@ -162,6 +180,8 @@ def test_the_operator_reads_the_environment_the_deployment_sets() -> None:
     assert settings.prometheus_url == env["EDGEORCH_PROMETHEUS_URL"]
     assert settings.chain_url == env["EDGEORCH_CHAIN_URL"]
     assert (settings.metrics_host, settings.metrics_port) == ("0.0.0.0", 9090)
+    assert (settings.api.host, settings.api.port) == ("0.0.0.0", 8443)  # the app API, over TLS from its Secret
+    assert settings.api.tls_cert is not None and settings.api.tls_key is not None
 
 
 def test_the_operator_signs_with_the_key_of_a_secret_and_deploys_no_contract() -> None:
