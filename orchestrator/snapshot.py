@@ -274,9 +274,15 @@ def build_instance(
     """The placement instance for `requests`, with capacity reduced by `reserved` (node -> what the
     workloads not in this batch hold there).  Latency rows only for known sites; cells the metrics do not
     know make the workload invalid (InvalidInstance names it).  Cordoned sites (EdgeSite
-    `spec.cordoned`) are excluded like `excluded_sites`: no replica goes there, those there move."""
+    `spec.cordoned`) are excluded like `excluded_sites`: no replica goes there, those there move.  A
+    site the latency measurements do not cover for every cell (a new site before its probes report)
+    takes no replicas: without it the instance would be invalid for every workload of the batch."""
     nodes = list(nodes)
     pnodes, psites = build_nodes(nodes, sites, metrics, reserved, foreign)
+    unmeasured = {s.name for s in psites if any(s.name not in row for row in metrics.latency_ms.values())}
+    if unmeasured:
+        pnodes = [n for n in pnodes if n.site not in unmeasured]
+        psites = [s for s in psites if s.name not in unmeasured]
     known = {s.name for s in psites}
     node_names = {n.name for n in pnodes}
     usable = [n for n in nodes if n.get("metadata", {}).get("name") in node_names]

@@ -23,6 +23,13 @@ from orchestrator.resources.common import (
 )
 from orchestrator.vocabulary import GROUP_VERSION, SITE_LABEL, Health
 
+MAX_COST_PER_CPU_HOUR = 1e4
+"""Bounds of a site's numbers: far above any real site, far below what overflows the solver's
+objective (a cost or idle power of 1e308 made every solve raise OverflowError, found by bench.fuzz)."""
+MAX_IDLE_WATTS = 1e7
+MAX_WATTS_PER_CPU = 1e4
+MAX_BANDWIDTH_MBPS = 1e8
+
 
 class GeoLocation(K8sModel):
     """WGS84 coordinates of the site."""
@@ -34,8 +41,10 @@ class GeoLocation(K8sModel):
 class PowerModel(K8sModel):
     """Linear power model of the site: idle draw plus a cost per busy CPU core."""
 
-    idle_watts: float = Field(ge=0, description="Power drawn by the site with no workload, in watts.")
-    watts_per_cpu: float = Field(ge=0, description="Additional power per busy CPU core, in watts.")
+    idle_watts: float = Field(ge=0, le=MAX_IDLE_WATTS,
+                              description=f"Power drawn by the site with no workload, in watts (0..{MAX_IDLE_WATTS:g}).")
+    watts_per_cpu: float = Field(ge=0, le=MAX_WATTS_PER_CPU,
+                                 description=f"Additional power per busy CPU core, in watts (0..{MAX_WATTS_PER_CPU:g}).")
 
 
 class EdgeSiteSpec(K8sModel):
@@ -50,9 +59,12 @@ class EdgeSiteSpec(K8sModel):
         min_length=1, max_length=63, description="City district the site serves or sits in (e.g. eixample)."
     )
     location: GeoLocation = Field(description="Geographic coordinates of the site.")
-    cost_per_cpu_hour: float = Field(ge=0, description="Price of one CPU core for one hour at this site (>= 0).")
+    cost_per_cpu_hour: float = Field(
+        ge=0, le=MAX_COST_PER_CPU_HOUR,
+        description=f"Price of one CPU core for one hour at this site (0..{MAX_COST_PER_CPU_HOUR:g}).")
     power: PowerModel = Field(description="Power model used for energy-aware placement.")
-    bandwidth_mbps: float = Field(ge=0, description="Backhaul bandwidth of the site, in Mbit/s.")
+    bandwidth_mbps: float = Field(ge=0, le=MAX_BANDWIDTH_MBPS,
+                                  description=f"Backhaul bandwidth of the site, in Mbit/s (0..{MAX_BANDWIDTH_MBPS:g}).")
     node_selector: dict[str, str] | None = Field(
         default=None,
         description=f"Labels selecting the site's nodes; when unset, nodes labelled {SITE_LABEL}=<site name>.",

@@ -8,6 +8,7 @@ level is further away in the bad direction, so thresholds increase for lt/le and
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from itertools import combinations, pairwise
 from typing import Any, ClassVar, Literal
@@ -25,7 +26,19 @@ from orchestrator.resources.common import (
 from orchestrator.resources.edgeworkload import OffloadAction
 from orchestrator.vocabulary import GROUP_VERSION, NAMED_METRIC_MEANING, NamedMetric, ObjectiveState
 
-DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+DURATION = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
+"""A Prometheus range duration in whole units, largest first (30s, 5m, 1h30m, 500ms): the window goes
+into PromQL as written.  (Decimals such as 1.5m and units out of order such as 30s1m passed the schema
+and failed in Prometheus: found by bench.fuzz.)"""
+MAX_WINDOW_S = 86400
+MAX_THRESHOLD = 1e12
+"""Thresholds lie within +-MAX_THRESHOLD: the ledger keeps six decimals in an int64 (+-2.3e12)."""
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration_s(text: str) -> float:
+    """Seconds of a DURATION ("1h30m" -> 5400.0)."""
+    return sum(float(n) * _UNIT_S[u] for n, u in re.findall(r"([0-9]+)(ms|h|m|s)", text))
 
 
 class Severity(StrEnum):
@@ -65,11 +78,16 @@ class Thresholds(K8sModel):
         ),
     )
 
-    warning: float | None = Field(default=None, description="Threshold of the warning level (the mildest).")
-    mild: float | None = Field(default=None, description="Threshold of the mild level.")
-    serious: float | None = Field(default=None, description="Threshold of the serious level.")
-    severe: float | None = Field(default=None, description="Threshold of the severe level.")
-    catastrophic: float | None = Field(default=None, description="Threshold of the catastrophic level (the worst).")
+    warning: float | None = Field(default=None, ge=-MAX_THRESHOLD, le=MAX_THRESHOLD,
+                                  description="Threshold of the warning level (the mildest).")
+    mild: float | None = Field(default=None, ge=-MAX_THRESHOLD, le=MAX_THRESHOLD,
+                               description="Threshold of the mild level.")
+    serious: float | None = Field(default=None, ge=-MAX_THRESHOLD, le=MAX_THRESHOLD,
+                                  description="Threshold of the serious level.")
+    severe: float | None = Field(default=None, ge=-MAX_THRESHOLD, le=MAX_THRESHOLD,
+                                 description="Threshold of the severe level.")
+    catastrophic: float | None = Field(default=None, ge=-MAX_THRESHOLD, le=MAX_THRESHOLD,
+                                       description="Threshold of the catastrophic level (the worst).")
 
     def present(self) -> list[tuple[Severity, float]]:
         """The set levels, mildest first."""
@@ -109,6 +127,12 @@ class SlaObjective(K8sModel):
             field_path=".thresholds",
             check=_monotonic,
         ),
+        CelRule(
+            rule=f"duration(self.window) > duration('0s') && duration(self.window) <= duration('{MAX_WINDOW_S}s')",
+            message=f"spec.objectives[].window: must be longer than 0 and at most {MAX_WINDOW_S // 3600}h",
+            field_path=".window",
+            check=lambda o: 0 < duration_s(o.window) <= MAX_WINDOW_S,
+        ),
     )
 
     name: str = Field(
@@ -128,7 +152,9 @@ class SlaObjective(K8sModel):
         description="How a good value compares with the thresholds: lt/le (lower is better) or gt/ge (higher is better)."
     )
     window: str = Field(
-        max_length=32, pattern=DURATION, description="Evaluation window as a duration (e.g. 30s, 5m, 1h30m)."
+        max_length=32, pattern=DURATION,
+        description=f"Evaluation window as a Prometheus duration, whole units largest first (e.g. 30s, 5m, 1h30m, "
+        f"500ms), longer than 0 and at most {MAX_WINDOW_S // 3600}h."
     )
     thresholds: Thresholds = Field(
         description="Thresholds per severity level; monotonic in the comparator's bad direction."
@@ -144,6 +170,12 @@ class Validity(K8sModel):
             message="spec.validity.end: must be after spec.validity.start",
             field_path=".end",
             check=lambda v: v.end > v.start,
+        ),
+        CelRule(
+            rule="self.start >= timestamp('1970-01-01T00:00:00Z')",
+            message="spec.validity.start: must not be before 1970-01-01T00:00:00Z (the ledger counts unix time)",
+            field_path=".start",
+            check=lambda v: v.start.timestamp() >= 0,
         ),
     )
 

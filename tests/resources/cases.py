@@ -119,6 +119,18 @@ INVALID: list[Invalid] = [
     Invalid("no-threshold", SLA, _set("spec.objectives.1.thresholds", {}), "spec.objectives[1].thresholds"),
     Invalid("duplicate-objective-names", SLA, _set("spec.objectives.1.name", "latency"), "spec.objectives"),
     Invalid("bad-window", SLA, _set("spec.objectives.0.window", "30 seconds"), "spec.objectives[0].window"),
+    # found by bench.fuzz: accepted by the API server, then failing in Prometheus, the ledger or the model
+    Invalid("window-with-a-decimal", SLA, _set("spec.objectives.0.window", "1.5m"), "spec.objectives[0].window"),
+    Invalid("window-units-out-of-order", SLA, _set("spec.objectives.0.window", "30s1m"), "spec.objectives[0].window"),
+    Invalid("zero-window", SLA, _set("spec.objectives.0.window", "0s"), "spec.objectives[0].window"),
+    Invalid("window-of-a-year", SLA, _set("spec.objectives.0.window", "8760h"), "spec.objectives[0].window"),
+    Invalid("threshold-beyond-the-ledger", SLA, _set("spec.objectives.0.thresholds.catastrophic", 1e300),
+            "spec.objectives[0].thresholds.catastrophic"),
+    Invalid("validity-before-1970", SLA, _set("spec.validity.start", "1969-12-31T23:59:59Z"), "spec.validity.start"),
+    Invalid("cpu-exponent-that-stalled-the-api-server", VIDEO, _set("spec.resources.cpu", "1e99999999999"), "spec.resources.cpu"),
+    Invalid("cost-that-overflows-the-objective", SITE, _set("spec.costPerCpuHour", 1e308), "spec.costPerCpuHour"),
+    Invalid("idle-power-that-overflows-the-objective", SITE, _set("spec.power.idleWatts", 1e308),
+            "spec.power.idleWatts"),
     Invalid("consumer-looks-like-an-email", SLA, _set("spec.consumer", "Jane.Doe@example.org"), "spec.consumer"),
     Invalid("no-objectives", SLA, _set("spec.objectives", []), "spec.objectives"),
 ]
@@ -167,6 +179,12 @@ VALID: list[Valid] = [
     Valid("no-penalties-no-evaluation", SLA, _drop("penalties", "evaluation")),
     Valid("site-with-node-selector", SITE, _set("spec.nodeSelector", {"pool": "mec"})),
     Valid("cordoned-site", SITE, _set("spec.cordoned", True)),
+    Valid("windows-in-prometheus-units", SLA, _set("spec.objectives.0.window", "1h30m15s500ms")),
+    Valid("a-window-of-a-day", SLA, _set("spec.objectives.0.window", "24h")),
+    Valid("thresholds-at-the-ledger-bound", SLA, _set("spec.objectives.0.thresholds", {"warning": -1e12, "mild": 1e12})),
+    Valid("the-largest-site-numbers", SITE, _set("spec", {
+        **samples()[SITE]["spec"], "costPerCpuHour": 1e4, "bandwidthMbps": 1e8,
+        "power": {"idleWatts": 1e7, "wattsPerCpu": 1e4}})),
 ]
 
 
