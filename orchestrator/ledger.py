@@ -106,8 +106,9 @@ def record(kind: str, key: str, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def agreement_record(uid: str, spec: Mapping[str, Any], generation: int) -> dict[str, Any]:
-    terms_from_spec(uid, spec)  # bad terms fail here, naming the field, before anything is queued
-    return record("Agreement", f"agreement:{generation}", {"uid": uid, "spec": spec})
+    # bad terms fail here, naming the field, before anything is queued (not at the chain, after retries)
+    terms_from_spec(uid, spec, revision=generation).validated()
+    return record("Agreement", f"agreement:{generation}", {"uid": uid, "spec": spec, "generation": generation})
 
 
 def breach_record(uid: str, objective: int, severity: str, observed: float, window: tuple[int, int],
@@ -138,15 +139,21 @@ class FlushResult:
 async def _write(ledger: Ledger, rec: Mapping[str, Any]) -> str | None:
     p = json.loads(rec["payload"])
     if rec["kind"] == "Agreement":
-        terms = terms_from_spec(p["uid"], p["spec"])
+        generation = p.get("generation") or int(str(rec["key"]).rpartition(":")[2] or 1)  # older records: the key
+        terms = terms_from_spec(p["uid"], p["spec"], revision=generation)
         try:
             info = await ledger.get_agreement(terms.agreement_id)
         except LedgerError:
             info = None
         if info is not None and info.version > 0:
-            if info.terms_hash == terms.terms_hash:
-                return None  # this version is already on chain
-            return str((await ledger.amend_agreement(terms)).tx_hash)
+            if info.terms_hash == terms.terms_hash or info.revision >= generation:
+                return None  # this version, or a newer one, is already on chain
+            try:
+                return str((await ledger.amend_agreement(terms)).tx_hash)
+            except LedgerRevert as exc:
+                if exc.reason.startswith("revision: stale"):  # a newer version landed since we looked
+                    return None
+                raise
         return str((await ledger.create_agreement(terms)).tx_hash)
     if rec["kind"] == "Breach":
         result = await ledger.record_breach(Breach(

@@ -8,7 +8,9 @@
         are hashes, sites are infrastructure names.
 @dev Roles are bits of `roles[account]`: ADMIN grants and revokes roles, OPERATOR creates, amends and
      terminates agreements and records migrations, ORACLE is the only writer of breaches. The provider
-     account of an agreement (optional) may accept its current version.
+     account of an agreement (optional) may accept its current version. Every version carries a
+     revision (the SLA object's generation) that only grows: a late replay of an older amendment
+     reverts instead of rolling the terms back.
 """
 
 ROLE_ADMIN: constant(uint256) = 1
@@ -37,6 +39,7 @@ COUNT_MASK: constant(uint256) = 2**40 - 1
 BIAS: constant(int256) = 2**61
 MAX_TIME: constant(uint64) = 2**40 - 1
 TIME_MASK: constant(uint256) = 2**40 - 1
+ADDRESS_MASK: constant(uint256) = 2**160 - 1
 
 struct Objective:
     metric_id: bytes32
@@ -73,6 +76,7 @@ event AgreementCreated:
     valid_until: uint64
     version: uint16
     objectives: DynArray[Objective, MAX_OBJECTIVES]
+    revision: uint64
 
 event AgreementAmended:
     agreement_id: indexed(bytes32)
@@ -81,6 +85,7 @@ event AgreementAmended:
     valid_from: uint64
     valid_until: uint64
     objectives: DynArray[Objective, MAX_OBJECTIVES]
+    revision: uint64
 
 event AgreementTerminated:
     agreement_id: indexed(bytes32)
@@ -113,8 +118,9 @@ event MigrationRecorded:
 roles: public(HashMap[address, uint256])
 # valid_from (40) | breach count per severity (40 bits each, warning first) | migration count (16) at bit 240
 _head: HashMap[bytes32, uint256]
-# provider account that may accept the agreement; stored only when set (acceptance is optional)
-_provider: HashMap[bytes32, address]
+# provider account that may accept the agreement (160 bits, optional) | revision of the current version
+# (64 bits at bit 160); stored only when either is set
+_party: HashMap[bytes32, uint256]
 _terms: HashMap[bytes32, bytes32]
 # status (2) | accepted (1) | objective count (5) | version (16) | valid_until (40) | objectives 0..2
 # (64 bits each: comparator 2 | threshold + 2**61 62): everything a breach check reads, in one slot
@@ -214,16 +220,18 @@ def _store_terms(agreement_id: bytes32, terms_hash: bytes32, valid_from: uint64,
 @external
 def create_agreement(agreement_id: bytes32, provider_ref: bytes32, provider_account: address,
                      consumer_ref: bytes32, terms_hash: bytes32, valid_from: uint64, valid_until: uint64,
-                     objectives: DynArray[Objective, MAX_OBJECTIVES]):
+                     objectives: DynArray[Objective, MAX_OBJECTIVES], revision: uint64):
     self._only(ROLE_OPERATOR)
     assert agreement_id != empty(bytes32), "agreement_id: empty"
     assert self._state[agreement_id] == 0, "agreement exists"
     self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, 1)
-    if provider_account != empty(address):
-        self._provider[agreement_id] = provider_account
+    party: uint256 = convert(provider_account, uint256) | (convert(revision, uint256) << 160)
+    if party != 0:
+        self._party[agreement_id] = party
     log AgreementCreated(agreement_id=agreement_id, provider_ref=provider_ref,
                          provider_account=provider_account, consumer_ref=consumer_ref, terms_hash=terms_hash,
-                         valid_from=valid_from, valid_until=valid_until, version=1, objectives=objectives)
+                         valid_from=valid_from, valid_until=valid_until, version=1, objectives=objectives,
+                         revision=revision)
 
 
 @internal
@@ -236,16 +244,20 @@ def _active_state(agreement_id: bytes32) -> uint256:
 
 
 @external
-def amend_agreement(agreement_id: bytes32, terms_hash: bytes32, valid_from: uint64, valid_until: uint64,
-                    objectives: DynArray[Objective, MAX_OBJECTIVES]):
+def amend_agreement(agreement_id: bytes32, revision: uint64, terms_hash: bytes32, valid_from: uint64,
+                    valid_until: uint64, objectives: DynArray[Objective, MAX_OBJECTIVES]):
     self._only(ROLE_OPERATOR)
     version: uint256 = ((self._active_state(agreement_id) >> 8) & 65535) + 1
     assert version < 2**16, "version: too many amendments"
-    # the same amendment sent twice (a retry, two senders) must not count as two versions
+    # an amendment replayed after a newer one (a late retry, a second sender) must not roll the terms back
+    party: uint256 = self._party[agreement_id]
+    assert convert(revision, uint256) > party >> 160, "revision: stale, the agreement holds a newer one"
+    # the same terms sent twice must not count as two versions
     assert terms_hash != self._terms[agreement_id], "terms_hash: unchanged, nothing to amend"
+    self._party[agreement_id] = (party & ADDRESS_MASK) | (convert(revision, uint256) << 160)
     self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, version)
     log AgreementAmended(agreement_id=agreement_id, version=convert(version, uint16), terms_hash=terms_hash,
-                         valid_from=valid_from, valid_until=valid_until, objectives=objectives)
+                         valid_from=valid_from, valid_until=valid_until, objectives=objectives, revision=revision)
 
 
 @external
@@ -259,7 +271,7 @@ def terminate_agreement(agreement_id: bytes32):
 @external
 def accept_agreement(agreement_id: bytes32, version: uint16):
     state: uint256 = self._active_state(agreement_id)
-    provider: address = self._provider[agreement_id]
+    provider: address = convert(self._party[agreement_id] & ADDRESS_MASK, address)
     assert provider != empty(address) and msg.sender == provider, "caller is not the provider"
     assert convert(version, uint256) == (state >> 8) & 65535, "version: not the current version"
     self._state[agreement_id] = state | 4
@@ -403,8 +415,15 @@ def get_agreement(agreement_id: bytes32) -> (uint256, bool, uint16, uint64, uint
     head: uint256 = self._head[agreement_id]
     return (state & 3, state & 4 != 0, convert((state >> 8) & 65535, uint16),
             convert(head & TIME_MASK, uint64), convert((state >> 24) & TIME_MASK, uint64),
-            self._provider[agreement_id],
+            convert(self._party[agreement_id] & ADDRESS_MASK, address),
             self._terms[agreement_id], convert((state >> 3) & 31, uint8))
+
+
+@external
+@view
+def revision(agreement_id: bytes32) -> uint64:
+    """@return the revision of the agreement's current version (0 when it was recorded without one)"""
+    return convert(self._party[agreement_id] >> 160, uint64)
 
 
 @external

@@ -130,16 +130,23 @@ class Ledger:
         a = terms.validated()
         receipt = await self._write(writer or self.operator, "create_agreement", [
             a["agreement_id"], a["provider_ref"], a["provider_account"], a["consumer_ref"], a["terms_hash"],
-            a["valid_from"], a["valid_until"], a["objectives"]], _gas_terms(len(a["objectives"])))
+            a["valid_from"], a["valid_until"], a["objectives"], a["revision"] or 0], _gas_terms(len(a["objectives"])))
         return receipt_info(receipt)
 
     async def amend_agreement(self, terms: AgreementTerms, *, writer: KeyWriter | None = None) -> TxReceiptInfo:
-        """New terms, validity and objectives of an active agreement: its version goes up by one."""
+        """New terms, validity and objectives of an active agreement: its version goes up by one.  The
+        contract refuses (LedgerRevert "revision: stale ...") terms whose revision is not above the
+        recorded one; without a revision the terms take the recorded one + 1."""
         a = terms.validated()
+        revision = a["revision"] if a["revision"] is not None else await self.revision(a["agreement_id"]) + 1
         receipt = await self._write(writer or self.operator, "amend_agreement", [
-            a["agreement_id"], a["terms_hash"], a["valid_from"], a["valid_until"], a["objectives"]],
+            a["agreement_id"], revision, a["terms_hash"], a["valid_from"], a["valid_until"], a["objectives"]],
             _gas_terms(len(a["objectives"])))
         return receipt_info(receipt)
+
+    async def revision(self, agreement_id: bytes) -> int:
+        """The revision of the agreement's current version (0: none, or recorded without one)."""
+        return int(await self._view("revision", check_bytes32("agreement_id", agreement_id)))
 
     async def terminate_agreement(self, agreement_id: bytes, *, writer: KeyWriter | None = None) -> TxReceiptInfo:
         aid = check_bytes32("agreement_id", agreement_id)
@@ -163,7 +170,7 @@ class Ledger:
             agreement_id=aid, status=AgreementStatus(status), accepted=bool(accepted), version=int(version),
             valid_from=int(valid_from), valid_until=int(valid_until),
             provider_account=None if int(provider, 16) == 0 else provider, terms_hash=bytes(terms),
-            objectives=objectives,
+            objectives=objectives, revision=int(await self._view("revision", aid)),
         )
 
     # -- breaches ---------------------------------------------------------------------------------

@@ -161,6 +161,10 @@ class AgreementTerms:
     provider_ref: bytes = ZERO32
     consumer_ref: bytes = ZERO32
     provider_account: str | None = None
+    revision: int | None = None
+    """Only grows from version to version (the SLA object's generation): the contract refuses an
+    amendment whose revision is not above the recorded one, so a late replay cannot roll the terms
+    back.  None: 0 at creation, the recorded revision + 1 for an amendment (read from the chain)."""
 
     def validated(self) -> dict[str, Any]:
         """The contract arguments, or LedgerInputError naming the first bad field."""
@@ -184,6 +188,10 @@ class AgreementTerms:
         if not is_address(account):
             raise LedgerInputError(f"provider_account: not an address: {account!r}")
         out["provider_account"] = to_checksum_address(account)
+        if self.revision is not None and (isinstance(self.revision, bool) or not isinstance(self.revision, int)
+                                          or not 0 <= self.revision < 2**64):
+            raise LedgerInputError(f"revision: must be a whole number 0..2**64-1, got {self.revision!r}")
+        out["revision"] = self.revision
         return out
 
 
@@ -282,6 +290,7 @@ class AgreementInfo:
     provider_account: str | None
     terms_hash: bytes
     objectives: list[tuple[Comparator, float]] = field(default_factory=list)
+    revision: int = 0
 
 
 @dataclass(frozen=True)

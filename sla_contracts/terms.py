@@ -61,8 +61,10 @@ def _objective(i: int, o: Mapping[str, Any]) -> Objective:
     )
 
 
-def terms_from_spec(uid: str, spec: Mapping[str, Any], provider_account: str | None = None) -> AgreementTerms:
-    """The ledger terms of a ServiceLevelAgreement: ids and hashes only (consumer and provider hashed)."""
+def terms_from_spec(uid: str, spec: Mapping[str, Any], provider_account: str | None = None,
+                    revision: int | None = None) -> AgreementTerms:
+    """The ledger terms of a ServiceLevelAgreement: ids and hashes only (consumer and provider hashed);
+    `revision` is the SLA object's metadata.generation of this spec."""
     if not isinstance(spec, Mapping):
         raise LedgerInputError(f"spec: must be a mapping, got {type(spec).__name__}")
     validity = spec.get("validity") or {}
@@ -78,7 +80,7 @@ def terms_from_spec(uid: str, spec: Mapping[str, Any], provider_account: str | N
         valid_until=unix_time("spec.validity.end", validity.get("end")),
         objectives=[_objective(i, o) for i, o in enumerate(objectives)],
         provider_ref=name_ref(spec["provider"]), consumer_ref=name_ref(spec["consumer"]),
-        provider_account=provider_account,
+        provider_account=provider_account, revision=revision,
     )
 
 

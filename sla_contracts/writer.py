@@ -97,14 +97,14 @@ class KeyWriter:
             tx["to"] = to
         await call_checked(self.w3, tx)
 
-    async def send(self, to: str | None, data: str, gas: int) -> str:
-        """Sign and send; returns the transaction hash (the receipt is not awaited)."""
+    async def send(self, to: str | None, data: str, gas: int, value: int = 0) -> str:
+        """Sign and send (with `value` wei); returns the transaction hash (the receipt is not awaited)."""
         async with self._lock:
             if self._nonce is None:
                 self._nonce = await self.w3.eth.get_transaction_count(self.address, "pending")  # type: ignore[arg-type]
             max_fee, tip = await self._fees()
             tx: dict[str, Any] = {
-                "chainId": self.chain_id, "nonce": self._nonce, "gas": gas, "data": data, "value": 0,
+                "chainId": self.chain_id, "nonce": self._nonce, "gas": gas, "data": data, "value": value,
                 "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2,
             }
             if to is not None:
@@ -136,11 +136,12 @@ class KeyWriter:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    async def transact(self, to: str | None, data: str, gas: int, *, preflight: bool = True) -> dict[str, Any]:
+    async def transact(self, to: str | None, data: str, gas: int, *, preflight: bool = True,
+                       value: int = 0) -> dict[str, Any]:
         """Preflight (optional), send, wait for the receipt; a reverted transaction raises LedgerRevert."""
         if preflight:
             await self.preflight(to, data, gas)
-        tx_hash = await self.send(to, data, gas)
+        tx_hash = await self.send(to, data, gas, value)
         receipt = await self.wait(tx_hash)
         if receipt.get("status") != 1:
             reason = "execution reverted"
