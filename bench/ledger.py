@@ -49,7 +49,7 @@ def terms(now: int, n_objectives: int = 3) -> AgreementTerms:
             Objective(metric_id("throughput_mbps"), Comparator.GT, 10.0, 30),
             Objective(metric_id("availability"), Comparator.GE, 0.999, 300)][:n_objectives]
     return AgreementTerms(agreement_id(uid), terms_hash({"uid": uid}), now - 3600, now + 86400 * 30, objs,
-                          name_ref("bench-provider"), name_ref("tenant-bench"))
+                          name_ref("bench-provider"), name_ref("tenant-bench"), revision=1)  # as the operator
 
 
 def breaches(aid: bytes, now: int, n: int, offset: int = 0) -> list[Breach]:
@@ -98,7 +98,7 @@ async def run_backend(name: str, ledger: Ledger, n: int, batches: int) -> list[d
         per_record=BATCH, batch=BATCH)
 
     amended = [AgreementTerms(t.agreement_id, terms_hash({"amended": t.agreement_id.hex()}), t.valid_from,
-                              t.valid_until, t.objectives) for t in many]
+                              t.valid_until, t.objectives, revision=2) for t in many]
     receipts, dt = await timed([lambda t=t: ledger.amend_agreement(t) for t in amended])  # type: ignore[misc]
     row("amend_agreement", [r.gas_used for r in receipts], n, dt, objectives=3)
 

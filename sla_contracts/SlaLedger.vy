@@ -119,7 +119,8 @@ roles: public(HashMap[address, uint256])
 # valid_from (40) | breach count per severity (40 bits each, warning first) | migration count (16) at bit 240
 _head: HashMap[bytes32, uint256]
 # provider account that may accept the agreement (160 bits, optional) | revision of the current version
-# (64 bits at bit 160); stored only when either is set
+# (64 bits at bit 160; a revision of 0 or 1 is stored as 0 and read as 1); the slot is written only
+# when it holds something, so an agreement created at revision 1 without a provider costs no SSTORE
 _party: HashMap[bytes32, uint256]
 _terms: HashMap[bytes32, bytes32]
 # status (2) | accepted (1) | objective count (5) | version (16) | valid_until (40) | objectives 0..2
@@ -225,7 +226,9 @@ def create_agreement(agreement_id: bytes32, provider_ref: bytes32, provider_acco
     assert agreement_id != empty(bytes32), "agreement_id: empty"
     assert self._state[agreement_id] == 0, "agreement exists"
     self._store_terms(agreement_id, terms_hash, valid_from, valid_until, objectives, 1)
-    party: uint256 = convert(provider_account, uint256) | (convert(revision, uint256) << 160)
+    party: uint256 = convert(provider_account, uint256)
+    if revision > 1:
+        party = party | (convert(revision, uint256) << 160)
     if party != 0:
         self._party[agreement_id] = party
     log AgreementCreated(agreement_id=agreement_id, provider_ref=provider_ref,
@@ -251,7 +254,7 @@ def amend_agreement(agreement_id: bytes32, revision: uint64, terms_hash: bytes32
     assert version < 2**16, "version: too many amendments"
     # an amendment replayed after a newer one (a late retry, a second sender) must not roll the terms back
     party: uint256 = self._party[agreement_id]
-    assert convert(revision, uint256) > party >> 160, "revision: stale, the agreement holds a newer one"
+    assert convert(revision, uint256) > max(party >> 160, 1), "revision: stale, the agreement holds a newer one"
     # the same terms sent twice must not count as two versions
     assert terms_hash != self._terms[agreement_id], "terms_hash: unchanged, nothing to amend"
     self._party[agreement_id] = (party & ADDRESS_MASK) | (convert(revision, uint256) << 160)
@@ -422,8 +425,10 @@ def get_agreement(agreement_id: bytes32) -> (uint256, bool, uint16, uint64, uint
 @external
 @view
 def revision(agreement_id: bytes32) -> uint64:
-    """@return the revision of the agreement's current version (0 when it was recorded without one)"""
-    return convert(self._party[agreement_id] >> 160, uint64)
+    """@return the revision of the agreement's current version: at least 1 (0: no such agreement)"""
+    if self._state[agreement_id] == 0:
+        return 0
+    return convert(max(self._party[agreement_id] >> 160, 1), uint64)
 
 
 @external

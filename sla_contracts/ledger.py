@@ -130,7 +130,7 @@ class Ledger:
         a = terms.validated()
         receipt = await self._write(writer or self.operator, "create_agreement", [
             a["agreement_id"], a["provider_ref"], a["provider_account"], a["consumer_ref"], a["terms_hash"],
-            a["valid_from"], a["valid_until"], a["objectives"], a["revision"] or 0], _gas_terms(len(a["objectives"])))
+            a["valid_from"], a["valid_until"], a["objectives"], a["revision"] or 1], _gas_terms(len(a["objectives"])))
         return receipt_info(receipt)
 
     async def amend_agreement(self, terms: AgreementTerms, *, writer: KeyWriter | None = None) -> TxReceiptInfo:
@@ -145,7 +145,7 @@ class Ledger:
         return receipt_info(receipt)
 
     async def revision(self, agreement_id: bytes) -> int:
-        """The revision of the agreement's current version (0: none, or recorded without one)."""
+        """The revision of the agreement's current version (at least 1; 0: no such agreement)."""
         return int(await self._view("revision", check_bytes32("agreement_id", agreement_id)))
 
     async def terminate_agreement(self, agreement_id: bytes, *, writer: KeyWriter | None = None) -> TxReceiptInfo:

@@ -163,8 +163,9 @@ class AgreementTerms:
     provider_account: str | None = None
     revision: int | None = None
     """Only grows from version to version (the SLA object's generation): the contract refuses an
-    amendment whose revision is not above the recorded one, so a late replay cannot roll the terms
-    back.  None: 0 at creation, the recorded revision + 1 for an amendment (read from the chain)."""
+    amendment whose revision is not above the recorded one (a first version's is at least 1), so a late
+    replay cannot roll the terms back.  None: 1 at creation, the recorded revision + 1 for an
+    amendment (read from the chain)."""
 
     def validated(self) -> dict[str, Any]:
         """The contract arguments, or LedgerInputError naming the first bad field."""
