@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -31,13 +31,38 @@ SHARE_TOLERANCE = 0.001
 # -- spec -----------------------------------------------------------------------------------------------
 
 
-class PodTemplateMetadata(K8sModel):
-    """Metadata given to every replica's pod (labels and annotations; other keys are kept as they are)."""
+MAX_ANNOTATIONS_SIZE = 262144
+"""What a Pod's annotations may hold in all (keys and values, as the Pod API counts them)."""
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
+
+def _annotations_size(meta: PodTemplateMetadata) -> int:
+    return sum(len(k) + len(v) for k, v in meta.annotations.items())
+
+
+class PodTemplateMetadata(K8sModel):
+    """Metadata given to every replica's pod (labels and annotations; other keys are kept as they are).
+
+    Labels and annotations are bounded as a Pod's: unbounded, a 2 MB annotation reached etcd, whose
+    "request is too large" the API server answers with a 500 (found by bench.fuzz)."""
+
+    __cel__: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            rule=f"!has(self.annotations) || "
+                 f"self.annotations.map(k, size(k) + size(self.annotations[k])).sum() <= {MAX_ANNOTATIONS_SIZE}",
+            message=f"spec.template.metadata.annotations: may not hold more than {MAX_ANNOTATIONS_SIZE} "
+                    "characters in all (keys and values, as a Pod's)",
+            field_path=".annotations",
+            check=lambda m: _annotations_size(m) <= MAX_ANNOTATIONS_SIZE,
+        ),
+    )
     model_config = ConfigDict(extra="allow")
 
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels of the replicas' pods.")
-    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the replicas' pods.")
+    labels: dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]] = Field(
+        default_factory=dict, description="Labels of the replicas' pods (values as a Pod's: at most 63 characters).")
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Annotations of the replicas' pods (at most {MAX_ANNOTATIONS_SIZE} characters in all).")
 
 
 class Container(K8sModel):
