@@ -195,6 +195,23 @@ def ledger(rows: list[Row]) -> list[str]:
     return out
 
 
+def fuzz(data: dict[str, Any]) -> list[str]:
+    out = ["## Fuzzed inputs: `bench.fuzz`", "",
+           f"{data['objects']} EdgeWorkloads, EdgeSites and ServiceLevelAgreements drawn by hypothesis from the "
+           f"pydantic models (seed {data['seed']}), valid or broken by one mutation, sent to the real API server "
+           "with the operator running: rejected naming the field, or answered (a status for the generation) "
+           f"within {data.get('answer_s', 30):g} s.", "", *_machines([data]), ""]
+    classes = ["rejected", "rejected-unnamed", "server-error", "too-large", "answered", "silent"]
+    out += _table(["", *classes, "total"], (
+        [name, *(counts.get(c, 0) for c in classes), sum(counts.values())]
+        for name, counts in [*data["by_kind"].items(), *data["by_mutation"].items(), ("all", data["classes"])]))
+    alive = "kept running" if data["operator_alive"] else "**died**"
+    out += ["", f"Control workloads: {', '.join(sorted(set(data['controls'].values()))) or '-'}; the operator "
+            f"{alive}, {data['tracebacks']} tracebacks; accepted although the model rejects: "
+            f"{data['model_rejects_but_accepted']}; failures: {len(data['failures'])}."]
+    return out
+
+
 def space(data: dict[str, Any], before: dict[str, Any] | None) -> list[str]:
     out = ["## Robustness over loads and bin packing: `bench.placement_space`", "",
            f"Now: {data['summary']}."]
@@ -213,6 +230,7 @@ SECTIONS: tuple[tuple[str, Callable[..., list[str]]], ...] = (
     ("qos.json", qos),
     ("rollout.json", rollout),
     ("ledger.json", ledger),
+    ("fuzz.json", fuzz),
 )
 
 
