@@ -174,7 +174,10 @@ async def replica_event(type: str | None, namespace: str | None, name: str, labe
 # -- EdgeWorkloads ------------------------------------------------------------------------------------
 @kopf.on.event(GROUP, VERSION, EDGEWORKLOADS)
 async def workload_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
-    """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing)."""
+    """Every watch event goes to the controller's work queue (level-triggered; Kopf writes nothing),
+    and to the loop that follows the users of those that measure them (orchestrator.mobility)."""
+    if SERVICE and SERVICE.mobility:
+        SERVICE.mobility.observe(type, event["object"])
     if SERVICE and SERVICE.workloads:
         SERVICE.workloads.observe(type, event["object"])
 

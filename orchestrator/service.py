@@ -24,6 +24,7 @@ from orchestrator.health import Repair, Replica, diagnose, node_state
 from orchestrator.intents import IntentBook
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
+from orchestrator.mobility import MobilityLoop
 from orchestrator.prometheus import PrometheusSource
 from orchestrator.rollout import PodState
 from orchestrator.sites import SiteLoop
@@ -189,6 +190,7 @@ class OperatorService:
     ledger: LedgerConnection | None = None
     slas: SlaLoop | None = None
     sites: SiteLoop | None = None  # the EdgeSites' status, and the drain of cordoned sites
+    mobility: MobilityLoop | None = None  # workloads whose users move (spec.users.fromMetric)
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -210,8 +212,12 @@ class OperatorService:
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
                                             health=self.view.repairs, intents=self.intents.of)
+        self.mobility = MobilityLoop(self.prometheus.query, self.prometheus.snapshot, self.workloads.resolve,
+                                     self.workloads.enqueue)
+        self.workloads.users = self.mobility.reading
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()
+        self.mobility.start()
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
                             self.intents)
         self.sites = SiteLoop(self.kube, self.view, self.prometheus.snapshot, self.workloads.resolve)
@@ -249,6 +255,8 @@ class OperatorService:
             task.cancel()
         if self.sites:
             await self.sites.stop()
+        if self.mobility:
+            await self.mobility.stop()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

@@ -86,6 +86,7 @@ class WorkloadCondition(StrEnum):
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
+    USERS_MEASURED = "UsersMeasured"  # spec.users.fromMetric: whether its query gives a distribution
 
 
 class Health(StrEnum):
@@ -155,6 +156,8 @@ class Reason(StrEnum):
     OFFLOAD_FAILED = "OffloadFailed"
     OFFLOAD_DEFERRED = "OffloadDeferred"
     FAIL_BACK_DEFERRED = "FailBackDeferred"
+    USERS_MOVED = "UsersMoved"
+    WAITING_FOR_USERS = "WaitingForUsers"
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"

@@ -33,7 +33,6 @@ from orchestrator.resources.edgesite import (
     SiteResources,
 )
 from orchestrator.resources.edgeworkload import (
-    CellShare,
     Container,
     EdgeWorkload,
     EdgeWorkloadSpec,
@@ -47,7 +46,6 @@ from orchestrator.resources.edgeworkload import (
     ReplicaPlacement,
     ResourceRequest,
     SolverReport,
-    UserDistribution,
 )
 from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
 from orchestrator.resources.sla import (
@@ -65,6 +63,7 @@ from orchestrator.resources.sla import (
     Thresholds,
     Validity,
 )
+from orchestrator.resources.users import CellShare, UserDistribution, UsersFromMetric, UsersInUse
 from orchestrator.vocabulary import (
     Health,
     ObjectiveState,
@@ -120,6 +119,8 @@ __all__ = [
     "Thresholds",
     "Tier",
     "UserDistribution",
+    "UsersFromMetric",
+    "UsersInUse",
     "Validity",
     "WorkloadCondition",
     "crd_for_kind",
