@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -41,10 +39,9 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from bench.kubeload import GROUP, VERSION, local_stack_only, log
+from bench.kubeload import GROUP, VERSION, log, own_stack
 from bench.machine import describe, machine
 from bench.stats import percentile
-from devstack.localstack import Stack
 from orchestrator.kube.sync import api_client, call
 from orchestrator.vocabulary import SITE_LABEL, WORKLOAD_LABEL
 from sim.control import ExporterControlSync
@@ -224,12 +221,7 @@ def report(result: dict[str, Any]) -> str:
 def run(s: Settings, state_dir: Path | None = None, keep: bool = False) -> dict[str, Any]:
     city = load_scenario(SCENARIO)
     stops = [(stop.cell, s.dwell_s) for stop in city.route(ROUTE).stops]
-    state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="edgeorch-bench-mobility-"))
-    stack = Stack(state / "stack")
-    try:
-        with local_stack_only():
-            st = stack.up(SCENARIO, chain=False, log=log)
-        stack.start_operator()
+    with own_stack("edgeorch-bench-mobility-", SCENARIO, state_dir, chain=False, keep=keep) as (_, st):
         api = api_client(Path(st.kubeconfig))
         try:
             info = machine(api, packages=("kopf", "ortools", "kubernetes"))
@@ -237,11 +229,7 @@ def run(s: Settings, state_dir: Path | None = None, keep: bool = False) -> dict[
             rows = ride(Cluster(api), ExporterControlSync(st.exporter_url), city, s, stops)
         finally:
             api.close()
-        return {"rows": rows, "settings": asdict(s), "route": stops, "machine": info}
-    finally:
-        stack.down(log=log)
-        if not keep and not state_dir:
-            shutil.rmtree(state, ignore_errors=True)
+    return {"rows": rows, "settings": asdict(s), "route": stops, "machine": info}
 
 
 def main(argv: list[str] | None = None) -> int:
