@@ -23,6 +23,7 @@ so it neither forgets where the users were nor jumps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -96,10 +97,10 @@ class MobilityLoop:
         if event_type == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
             self._tracks.pop(key, None)
             return
-        try:
-            metric = EdgeWorkloadSpec.model_validate(body.get("spec") or {}).users.from_metric
-        except ValidationError:
-            metric = None
+        metric = None
+        if ((body.get("spec") or {}).get("users") or {}).get("fromMetric"):  # (most workloads: no parse)
+            with contextlib.suppress(ValidationError):  # the controller says what is wrong with the spec
+                metric = EdgeWorkloadSpec.model_validate(body.get("spec") or {}).users.from_metric
         if metric is None:
             self._tracks.pop(key, None)
             return
