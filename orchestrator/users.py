@@ -172,7 +172,10 @@ class Reading:
         conds = set_condition(before, Cond.PLACED, ConditionStatus.FALSE, Reason.WAITING_FOR_USERS, message, gen)
         conds = set_condition(conds, Cond.USERS_MEASURED, self.state or ConditionStatus.UNKNOWN,
                               self.reason or Reason.NO_DATA, (self.message or message)[:1000], gen)
-        status = status_patch(EdgeWorkloadStatus(phase=Phase.PENDING, observed_generation=gen, conditions=conds))
+        raw = body.get("status") or {}
+        said = raw.get("phase") == Phase.PENDING and raw.get("observedGeneration") == gen and same_conditions(before, conds)
+        status = None if said else status_patch(EdgeWorkloadStatus(phase=Phase.PENDING, observed_generation=gen,
+                                                                    conditions=conds))
         old = next((c for c in before if c.type == Cond.USERS_MEASURED), None)
         events: list[tuple[str, str, str]] = []
         if self.reason in PROBLEMS and (old is None or (old.reason, old.message) != (self.reason, self.message[:1000])):

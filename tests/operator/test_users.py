@@ -127,6 +127,9 @@ def test_a_workload_with_no_users_yet_waits_pending() -> None:
     assert out.status is not None and out.status["phase"] == "Pending" and out.events == []
     conds = {c["type"]: c["reason"] for c in out.status["conditions"]}
     assert conds == {"Placed": "WaitingForUsers", "UsersMeasured": "NoData"} and out.retry_after == 5.0
+    again = reading.report(_body(_spec(fromMetric=METRIC), out.status), _solved({"phase": "Unplaceable"}, placed=False),
+                           now=0)
+    assert again.status is None and again.retry_after == 5.0  # said already: no write while it waits
 
 
 class Twin:
