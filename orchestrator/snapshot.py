@@ -47,8 +47,12 @@ class Request:
 
     @property
     def cells(self) -> Mapping[str, float]:
-        """Where its users are: the measured distribution, else spec.users.cells."""
-        return self.users if self.users is not None else {c.cell: c.share for c in self.spec.users.cells}
+        """Where its users are: the measured distribution, else spec.users.cells scaled to sum to 1
+        exactly (the API server takes shares within 0.001 of 1; placement wants 1)."""
+        if self.users is not None:
+            return self.users
+        total = sum(c.share for c in self.spec.users.cells)
+        return {c.cell: c.share / total for c in self.spec.users.cells} if total > 0 else {}
 
 
 def cpu_m(value: str | int, field: str = "cpu") -> int:

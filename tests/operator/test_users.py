@@ -72,6 +72,8 @@ def test_the_solve_takes_the_measured_distribution_else_the_spec_cells() -> None
     assert build_workload(Request("ns/bus", spec)).cells == {"cell-a": 1}
     assert build_workload(Request("ns/bus", spec, users={"cell-b": 0.5, "cell-c": 0.5})).cells == \
         {"cell-b": 0.5, "cell-c": 0.5}
+    thirds = EdgeWorkloadSpec.model_validate(_spec(cells=[{"cell": c, "share": 0.3333} for c in CELLS]))
+    assert sum(build_workload(Request("ns/bus", thirds)).cells.values()) == pytest.approx(1, abs=1e-12)  # was 0.9999
     body = _body(_spec(fromMetric=METRIC), {"users": {"cells": [{"cell": "cell-c", "share": 1}]}})
     assert users.cells_in_use(body) == {"cell-c": 1.0}
     assert users.cells_in_use(_body(_spec(cells=[{"cell": "cell-a", "share": 1}]), body["status"])) == {"cell-a": 1.0}
