@@ -11,8 +11,10 @@ nothing: what it read is an intent the workload controller reads (`reading(key)`
 - when the UsersMeasured condition would say something new (a query Prometheus refuses, no data,
   data again), it queues the workload (`enqueue`) so the controller writes the condition and Event;
 - when the smoothed distribution (cells under `minShare` left out) is at least `moveThreshold` away
-  (total variation distance) from the one the placement was solved for (`status.users`), and the
-  workload's migration budget and cool-down allow a move (`spec.migration`, as for an offload:
+  (total variation distance) from the one the placement was solved for (`status.users`), or at least
+  MIN_MOVE away and served worse where the replicas are than at the best site the workload may use by
+  more than a move costs the solver (`min_gain_ms`, from the operator's weights), and the workload's
+  migration budget and cool-down allow a move (`spec.migration`, as for an offload:
   orchestrator.offload.deferred), it asks the controller to solve again (`resolve`).  The solver's
   migration cost decides whether replicas move; they move make-before-break (orchestrator.rollout).
 
@@ -48,6 +50,8 @@ log = logging.getLogger("edgeorch.mobility")
 TICK_S = 1.0  # how often the loop looks for workloads whose interval has passed
 ASK_AGAIN_S = 30.0  # a solve asked for and not reported in status.users yet is asked for again after this
 CONCURRENT_READS = 16
+MIN_MOVE = 0.05  # users that moved less than this (total variation) never call for a solve
+MIN_GAIN_MS = 2.0  # the solver's default cost of moving a replica, in ms of user latency (placement.Weights)
 
 
 def query_of(metric: UsersFromMetric, key: str) -> str:
@@ -79,9 +83,12 @@ class Track:
 class MobilityLoop:
     def __init__(self, query: Callable[[str], Awaitable[list[Sample]]], metrics: Callable[[], Awaitable[QosMetrics]],
                  resolve: Callable[[str], None], enqueue: Callable[[str], None], *, interval_s: float = TICK_S,
+                 sites: Callable[[], Mapping[str, Mapping[str, Any]]] = dict, min_gain_ms: float = MIN_GAIN_MS,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.query = query  # PromQL -> samples (orchestrator.prometheus.PrometheusSource.query)
-        self.metrics = metrics  # the QoS snapshot: which cells have latency metrics
+        self.metrics = metrics  # the QoS snapshot: which cells have latency metrics, and the latency
+        self.sites = sites  # EdgeSite name -> spec (tier, zone, cordoned): where a workload could go
+        self.min_gain_ms = min_gain_ms  # what a moved replica costs the solver, in ms of user latency
         self.resolve = resolve  # the controller solves the workload again (WorkloadController.resolve)
         self.enqueue = enqueue  # the controller reconciles it (writes the condition) (WorkloadController.enqueue)
         self.interval_s = interval_s
@@ -137,19 +144,19 @@ class MobilityLoop:
         if not due:
             return []
         try:
-            known: set[str] | None = set((await self.metrics()).latency_ms)
+            metrics: QosMetrics | None = await self.metrics()
         except MetricsUnavailable:
-            known = None  # no filter by the latency metrics now (the engine says which cells it lacks)
+            metrics = None  # no filter by the latency metrics now (the engine says which cells it lacks)
         gate = asyncio.Semaphore(CONCURRENT_READS)
 
         async def one(key: str, track: Track) -> str | None:
             async with gate:
-                return await self._read(key, track, now, known)
+                return await self._read(key, track, now, metrics)
 
         asked = await asyncio.gather(*(one(k, t) for k, t in due))
         return [k for k in asked if k is not None]
 
-    async def _read(self, key: str, track: Track, now: float, known: set[str] | None) -> str | None:
+    async def _read(self, key: str, track: Track, now: float, metrics: QosMetrics | None) -> str | None:
         before = track.state
         try:
             samples = await self.query(track.query)
@@ -160,7 +167,7 @@ class MobilityLoop:
                            f"spec.users.fromMetric: Prometheus not reachable ({exc}); the distribution in use stays")
         else:
             raw = users.weights(samples, track.metric.cell_label)
-            measured = users.normalised({c: v for c, v in raw.items() if known is None or c in known})
+            measured = users.normalised({c: v for c, v in raw.items() if metrics is None or c in metrics.latency_ms})
             if not measured:
                 track.state = (ConditionStatus.FALSE, Reason.NO_DATA, _no_data(track, raw))
             else:
@@ -172,15 +179,18 @@ class MobilityLoop:
         track.last_read = now
         if track.state[:2] != before[:2] or (track.state[1] in users.PROBLEMS and track.state != before):
             self.enqueue(key)  # the controller writes the condition (and a Warning for a bad query)
-        return self._maybe_resolve(key, track, now)
+        return self._maybe_resolve(key, track, now, metrics)
 
-    def _maybe_resolve(self, key: str, track: Track, now: float) -> str | None:
-        """Ask for a new solve when the users moved far enough and the budget allows; the key if asked."""
+    def _maybe_resolve(self, key: str, track: Track, now: float, metrics: QosMetrics | None) -> str | None:
+        """Ask for a new solve when the users moved far enough (moveThreshold; or less, but enough for
+        the placement in use to serve them worse than the best allowed site by more than a move costs)
+        and the budget allows; the key if asked."""
         if not track.smoothed:
             return None
         status = track.body.get("status") or {}
-        moved = users.distance(users.in_use(status), users.published(track.smoothed, track.metric.min_share))
-        if moved < track.metric.move_threshold:
+        target = users.published(track.smoothed, track.metric.min_share)
+        moved = users.distance(users.in_use(status), target)
+        if moved < track.metric.move_threshold and (moved < MIN_MOVE or not self._gains(track, target, metrics)):
             track.deferred = None
             return None
         read_then = (status.get("users") or {}).get("readTime")
@@ -199,6 +209,21 @@ class MobilityLoop:
         log.info("%s: users moved %.2f away from the distribution in use: solving again", key, moved)
         self.resolve(key)
         return key
+
+
+    def _gains(self, track: Track, cells: Mapping[str, float], metrics: QosMetrics | None) -> bool:
+        """Whether a replica would serve `cells` better by more than `min_gain_ms` at the best site the
+        workload may use (its tiers and zones, not cordoned) than where its replicas are."""
+        here = offload.sites_of(track.body)
+        if metrics is None or not here:
+            return False
+        spec = EdgeWorkloadSpec.model_validate(track.body["spec"])
+        tiers, zones = set(spec.placement.allowed_tiers), set(spec.placement.allowed_zones)
+        allowed = [name for name, site in self.sites().items() if not site.get("cordoned")
+                   and (not tiers or site.get("tier") in tiers) and (not zones or site.get("zone") in zones)]
+        now_ms = offload.estimate_latency_ms(spec, here, metrics, cells)
+        best = [v for v in (offload.estimate_latency_ms(spec, [s], metrics, cells) for s in allowed) if v is not None]
+        return now_ms is not None and bool(best) and now_ms - min(best) >= self.min_gain_ms
 
 
 def _rejected(exc: QueryRejected) -> tuple[ConditionStatus, str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -212,8 +213,10 @@ class OperatorService:
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
                                             health=self.view.repairs, intents=self.intents.of)
+        weights = self.engine.weights
         self.mobility = MobilityLoop(self.prometheus.query, self.prometheus.snapshot, self.workloads.resolve,
-                                     self.workloads.enqueue)
+                                     self.workloads.enqueue, sites=self.view.sites,
+                                     min_gain_ms=weights.migration / weights.latency if weights.latency else math.inf)
         self.workloads.users = self.mobility.reading
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()

@@ -60,7 +60,8 @@ class UsersFromMetric(K8sModel):
         default=0.2, gt=0, le=1,
         description="How far the smoothed distribution must have moved from the one in use (status.users), as "
         "a total variation distance (0.2: a fifth of the users are elsewhere), before the workload is solved "
-        "again; replicas then move make-before-break within spec.migration's budget and cool-down.",
+        "again (less, from 0.05, when the best allowed site would serve them better by more than a move costs); "
+        "replicas then move make-before-break within spec.migration's budget and cool-down.",
     )
 
 

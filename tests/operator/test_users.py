@@ -228,3 +228,31 @@ def test_a_restarted_loop_starts_from_the_users_in_use_and_a_bad_query_is_said()
     assert loop.loop.reading("ns/bus").reason == "PrometheusUnreachable"
     loop.loop.observe("DELETED", _placed_body({}))
     assert loop.loop.reading("ns/bus") is users.STATIC and loop.tick(3) == []
+
+
+def test_a_smaller_move_is_solved_once_the_best_allowed_site_serves_the_users_better_by_more_than_a_move() -> None:
+    class Near(Twin):
+        async def metrics(self) -> QosMetrics:  # cell-a is near s1, cell-b near s2 and the cloud
+            return QosMetrics(latency_ms={"cell-a": {"s1": 1.0, "s2": 6.0, "cloud": 2.0},
+                                          "cell-b": {"s1": 6.0, "s2": 1.0, "cloud": 0.5}})
+
+    twin = Near()
+    resolved: list[str] = []
+    sites = {"s1": {"tier": "edge"}, "s2": {"tier": "edge"}, "cloud": {"tier": "cloud"}}
+    loop = MobilityLoop(twin.query, twin.metrics, resolved.append, lambda _: None, sites=lambda: sites,
+                        min_gain_ms=2.0, wall=lambda: 1_000_000.0)
+    metric = {**METRIC, "smoothingSeconds": 0, "moveThreshold": 0.9}
+    body = _placed_body({"cell-a": 1.0}, metric=metric)
+    body["spec"]["placement"] = {"allowedTiers": ["edge"]}
+    loop.observe(None, body)
+    twin.users_in({"cell-a": 70, "cell-b": 30})  # on s1: 2.5 ms; on s2: 4.5 ms: stay
+    assert asyncio.run(loop.tick(0)) == []
+    twin.users_in({"cell-a": 20, "cell-b": 80})  # on s1: 5 ms; on s2: 2 ms: 3 ms better (> 2 ms), TV 0.8 < 0.9
+    assert asyncio.run(loop.tick(1)) == ["ns/bus"]
+    sites["s2"]["cordoned"] = True  # only the cloud is better, and the workload may not go there
+    answered = _placed_body({"cell-a": 0.7, "cell-b": 0.3}, metric=metric) | {"spec": body["spec"]}
+    answered["status"]["users"]["readTime"] = "2026-12-01T11:00:01Z"  # the controller solved (and stayed)
+    loop.observe(None, answered)
+    assert asyncio.run(loop.tick(2)) == []
+    del sites["s2"]["cordoned"]
+    assert asyncio.run(loop.tick(3)) == ["ns/bus"]
