@@ -21,6 +21,7 @@ bench: setup
 	.venv/bin/python -m bench.operator --quick
 	.venv/bin/python -m bench.qos --quick
 	.venv/bin/python -m bench.rollout --quick
+	.venv/bin/python -m bench.mobility --quick
 	.venv/bin/python -m bench.report
 
 clean:

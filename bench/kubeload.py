@@ -2,7 +2,7 @@
 bytes out, no model (de)serialisation cost), namespaces, a Pod watch that records when each
 workload's replicas are bound, and the CPU seconds of the stack's processes during a run.
 
-Used by bench.operator (and bench.qos); no benchmark logic of its own.
+Used by bench.operator (and bench.qos, bench.mobility); no benchmark logic of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.watch.watch import iter_resp_lines
+
+from devstack.localstack import Stack
 
 GROUP, VERSION = "edgeorch.io", "v1alpha1"
 
@@ -240,6 +244,24 @@ def local_stack_only() -> Iterator[None]:
     finally:
         if saved is not None:
             os.environ["KUBECONFIG"] = saved
+
+
+@contextmanager
+def own_stack(prefix: str, scenario: str, state_dir: Path | None = None, *, chain: bool = True,
+              keep: bool = False) -> Iterator[tuple[Any, Any]]:
+    """A local stack of its own with the operator running: (Stack, StackState); always torn down,
+    and its state removed unless given (`state_dir`) or `keep`."""
+    state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix=prefix))
+    stack = Stack(state / "stack")
+    try:
+        with local_stack_only():
+            st = stack.up(scenario, chain=chain, log=log)
+        stack.start_operator()
+        yield stack, st
+    finally:
+        stack.down(log=log)
+        if not keep and not state_dir:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def apiserver_requests(api: Any) -> Counter[str]:

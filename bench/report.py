@@ -183,6 +183,24 @@ def rollout(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def mobility(data: dict[str, Any]) -> list[str]:
+    s, rows = data["settings"], data["rows"]
+    out = ["## Users who move: `bench.mobility`", "",
+           f"A bus of {s['users']:g} users on route v15 ({' -> '.join(c for c, _ in data['route'])}), {s['laps']} lap(s) "
+           f"of {s['dwell_s']:g} s per stop: the user latency to the nearest Ready replica, traffic-weighted, sampled "
+           f"every {s['sample_s']:g} s, for a workload that measures its users (`spec.users.fromMetric`, smoothing "
+           f"{s['smoothing_s']} s, move threshold {s['move_threshold']}, cool-down {s['cooldown_s']} s) against the same "
+           "workload with static users (the route's cells by dwell time; the first stop only). `near best`: share of "
+           "samples within 1 ms of the best far-edge or edge site for the bus's cells.", "", *_machines([data]), ""]
+    out += _table(["workload", "mean", "p50", "p95", "max", "near best", "migrations"],
+                  ([r["workload"], f"{r['mean_ms']:.2f} ms", f"{r['p50_ms']:.2f} ms", f"{r['p95_ms']:.2f} ms",
+                    f"{r['max_ms']:.2f} ms", _pct(r["near_best"]), r["migrations"]] for r in rows))
+    follow = rows[0]
+    out += ["", f"While following, the fewest Ready replicas were {follow.get('min_ready')} of {s['replicas']} "
+            f"(make-before-break); samples without a Ready replica: {follow['no_replica_samples']}."]
+    return out
+
+
 def ledger(rows: list[Row]) -> list[str]:
     out = ["## SLA ledger: `bench.ledger`", "",
            "Gas and rate of each contract call, on the in-process chain (eth-tester) and on anvil.", "",
@@ -229,6 +247,7 @@ SECTIONS: tuple[tuple[str, Callable[..., list[str]]], ...] = (
     ("operator-1000.json", lambda rows: operator(rows, "full")),
     ("qos.json", qos),
     ("rollout.json", rollout),
+    ("mobility.json", mobility),
     ("ledger.json", ledger),
     ("fuzz.json", fuzz),
 )

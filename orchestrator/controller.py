@@ -35,6 +35,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.rollout import PodState
+from orchestrator.users import Reading
 from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS, EventType, Reason
 
 log = logging.getLogger("edgeorch.controller")
@@ -54,8 +55,10 @@ class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
                  replicas: Callable[[str], dict[str, PodState] | None] | None = None, binding: str = "scheduler",
                  health: Callable[[], Mapping[str, Repair]] | None = None,
-                 intents: Callable[[str], Sequence[Intent]] | None = None) -> None:
+                 intents: Callable[[str], Sequence[Intent]] | None = None,
+                 users: Callable[[str], Reading] | None = None) -> None:
         self.engine = engine
+        self.users = users  # workload key -> where its users are, measured (orchestrator.mobility)
         self.intents = intents  # workload key -> the offload intents its agreements hold (orchestrator.intents)
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
@@ -115,7 +118,8 @@ class WorkloadController:
 
     def resolve(self, key: str) -> None:
         """Another loop asks for a new solve of the workload although its status holds a decision (a
-        site it uses was cordoned, or one it could gain from was uncordoned: orchestrator.sites)."""
+        site it uses was cordoned, or one it could gain from was uncordoned: orchestrator.sites; its
+        users moved: orchestrator.mobility)."""
         if key in self._latest:
             self._resolve.add(key)
             self.enqueue(key)
@@ -270,11 +274,15 @@ class WorkloadController:
                 if repair is not None:
                     body = await self._start_repair(key, body, repair)
                 watched = self.replicas(key) if self.replicas is not None and repair is None else None
+                reading = self.users(key) if self.users is not None else None
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
                                                    watched=watched,
                                                    force=(repair is not None and repair.force) or resolve,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
-                                                   wanted=self.intents(key) if self.intents else ())
+                                                   wanted=self.intents(key) if self.intents else (),
+                                                   users=reading.cells if reading is not None else None)
+                if reading is not None:  # status.users, the UsersMeasured condition, their Events
+                    result = reading.report(body, result, time.time())
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)

@@ -277,9 +277,12 @@ class PlacementEngine:
         outcomes: dict[str, Outcome] = {}
         ok: list[Request] = []
         for r in reqs:
-            missing = [c.cell for c in r.spec.users.cells if c.cell not in known_cells]
-            if missing:
-                outcomes[r.key] = self._unplaced(r.key, f"spec.users.cells: no latency metrics for cell(s) "
+            where = "spec.users.cells" if r.users is None else "spec.users.fromMetric"
+            missing = [c for c in r.cells if c not in known_cells]
+            if not r.cells:
+                outcomes[r.key] = self._unplaced(r.key, f"{where}: no users measured yet", len(reqs))
+            elif missing:
+                outcomes[r.key] = self._unplaced(r.key, f"{where}: no latency metrics for cell(s) "
                                                         f"{', '.join(missing)} (unknown cell?)", len(reqs))
             else:
                 ok.append(r)

@@ -19,22 +19,26 @@ from orchestrator.engine import PlacementEngine
 from orchestrator.intents import Intent
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.snapshot import QosMetrics, Request
+from orchestrator.users import cells_in_use
 from orchestrator.workloads import MIGRATION_LOG_S, key_of
 
 FAIL_BACK_GAIN = 0.10
 
 
-def estimate_latency_ms(spec: EdgeWorkloadSpec, sites: list[str], metrics: QosMetrics) -> float | None:
-    """Traffic-weighted user latency of replicas on `sites` (mean over replicas), from the metrics."""
-    if not sites:
+def estimate_latency_ms(spec: EdgeWorkloadSpec, sites: list[str], metrics: QosMetrics,
+                        cells: Mapping[str, float] | None = None) -> float | None:
+    """Traffic-weighted user latency of replicas on `sites` (mean over replicas), from the metrics;
+    its users are `cells` (the measured distribution in use) or else spec.users.cells."""
+    shares = cells if cells is not None else {c.cell: c.share for c in spec.users.cells}
+    if not sites or not shares:
         return None
     total = 0.0
     for site in sites:
-        for c in spec.users.cells:
-            lat = metrics.latency_ms.get(c.cell, {}).get(site)
+        for cell, share in shares.items():
+            lat = metrics.latency_ms.get(cell, {}).get(site)
             if lat is None:
                 return None
-            total += c.share * lat
+            total += share * lat
     return total / len(sites)
 
 
@@ -75,10 +79,11 @@ async def fail_back_intent(engine: PlacementEngine, metrics: QosMetrics, body: M
     clearly better now; None (keep avoiding, ask again at the next evaluation) otherwise."""
     spec = EdgeWorkloadSpec.model_validate(body["spec"])
     placements = (body.get("status") or {}).get("placements") or []
+    cells = cells_in_use(body)
     what_if = await engine.place(Request(key_of(body), spec, tuple(p["node"] for p in placements),
-                                         dry_run=True, migration_weight=0.0))
-    now_ms = estimate_latency_ms(spec, sites_of(body), metrics)
-    then_ms = estimate_latency_ms(spec, list(what_if.sites), metrics)
+                                         dry_run=True, migration_weight=0.0, users=cells))
+    now_ms = estimate_latency_ms(spec, sites_of(body), metrics, cells)
+    then_ms = estimate_latency_ms(spec, list(what_if.sites), metrics, cells)
     if not what_if.placed or now_ms is None or then_ms is None or then_ms > now_ms * (1 - FAIL_BACK_GAIN):
         return None
     return Intent(done.sla, done.objective, done.window_start, intents.FAIL_BACK, done.avoid,

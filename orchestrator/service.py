@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +31,7 @@ from orchestrator.health import Repair, Replica, diagnose, node_state
 from orchestrator.intents import IntentBook
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
+from orchestrator.mobility import MobilityLoop
 from orchestrator.prometheus import PrometheusSource
 from orchestrator.rollout import PodState
 from orchestrator.sites import SiteLoop
@@ -202,6 +204,7 @@ class OperatorService:
     services: ServiceLoop | None = None  # each EdgeWorkload's Service (orchestrator.endpoints)
     book: EndpointBook = field(default_factory=EndpointBook)  # what the app API serves
     app_api: AppServer | None = None
+    mobility: MobilityLoop | None = None  # workloads whose users move (spec.users.fromMetric)
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -223,8 +226,14 @@ class OperatorService:
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
                                             health=self.view.repairs, intents=self.intents.of)
+        weights = self.engine.weights
+        self.mobility = MobilityLoop(self.prometheus.query, self.prometheus.snapshot, self.workloads.resolve,
+                                     self.workloads.enqueue, sites=self.view.sites,
+                                     min_gain_ms=weights.migration / weights.latency if weights.latency else math.inf)
+        self.workloads.users = self.mobility.reading
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()
+        self.mobility.start()
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,
                             self.intents)
         self.sites = SiteLoop(self.kube, self.view, self.prometheus.snapshot, self.workloads.resolve)
@@ -244,7 +253,10 @@ class OperatorService:
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
 
     def workload_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """One EdgeWorkload watch event, for the controller, the service loop and the app API's book."""
+        """One EdgeWorkload watch event, for the loop that follows the users of those that measure them
+        (orchestrator.mobility), the controller, the service loop and the app API's book."""
+        if self.mobility:
+            self.mobility.observe(event_type, body)
         if self.workloads:
             self.workloads.observe(event_type, body)
         if self.services:
@@ -282,6 +294,8 @@ class OperatorService:
             await self.app_api.stop()
         if self.services:
             await self.services.stop()
+        if self.mobility:
+            await self.mobility.stop()
         if self.ledger:
             await self.ledger.close()
         if self.workloads:

@@ -25,6 +25,7 @@ from orchestrator.health import Replica
 from orchestrator.resources import EdgeSiteStatus
 from orchestrator.resources.common import ConditionStatus, parse_quantity, set_condition, status_patch, to_k8s
 from orchestrator.snapshot import Reserved, cpu_m, memory_mb, node_cordoned, node_up
+from orchestrator.users import cells_in_use
 from orchestrator.vocabulary import EventType, Health, Phase, Reason, SiteCondition
 
 URGENT = ("observedGeneration", "nodes", "readyNodes", "health", "conditions")  # written without waiting
@@ -178,9 +179,9 @@ def gains_from(workload: Mapping[str, Any], site: str, latency_ms: Mapping[str, 
     here = {str(p["site"]) for p in status.get("placements") or [] if isinstance(p, Mapping) and p.get("site")}
     if not here:
         return False  # not placed yet: its own reconciliation places it
-    for cell in ((workload.get("spec") or {}).get("users") or {}).get("cells") or []:
-        row = latency_ms.get(str(cell.get("cell")), {})
-        if float(cell.get("share") or 0) > 0 and site in row and \
+    for cell, share in cells_in_use(workload).items():
+        row = latency_ms.get(cell, {})
+        if share > 0 and site in row and \
                 row[site] < min((row[s] for s in here if s in row), default=math.inf):
             return True
     return False

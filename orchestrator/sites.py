@@ -30,6 +30,7 @@ from orchestrator.engine import Holding
 from orchestrator.health import Replica
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
+from orchestrator.periodic import every
 from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.site_status import SiteReport, gains_from, site_status
 from orchestrator.snapshot import QosMetrics, Reserved
@@ -87,23 +88,14 @@ class SiteLoop:
     # -- the loop ---------------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="edgeorch-sites")
+            self._task = asyncio.get_running_loop().create_task(
+                every(self.interval_s, self.tick, log, "the EdgeSite loop"), name="edgeorch-sites")
 
     async def stop(self) -> None:
         for task in [*([self._task] if self._task else []), *self._side]:
             task.cancel()
         await asyncio.gather(*([self._task] if self._task else []), *self._side, return_exceptions=True)
         self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug here must not stop the loop
-                log.exception("the EdgeSite loop failed")
 
     async def tick(self, now: float | None = None) -> None:
         """Write every site's status that changed; ask for the moves cordoned sites call for."""

@@ -43,6 +43,16 @@ class Request:
     avoid_nodes: frozenset[str] = frozenset()  # nodes where its replicas could not run lately
     dry_run: bool = False  # what-if: answer, but hold no capacity
     migration_weight: float | None = None  # override the configured cost of moving a replica
+    users: Mapping[str, float] | None = None  # cell -> share measured (spec.users.fromMetric); None: spec.users.cells
+
+    @property
+    def cells(self) -> Mapping[str, float]:
+        """Where its users are: the measured distribution, else spec.users.cells scaled to sum to 1
+        exactly (the API server takes shares within 0.001 of 1; placement wants 1)."""
+        if self.users is not None:
+            return self.users
+        total = sum(c.share for c in self.spec.users.cells)
+        return {c.cell: c.share / total for c in self.spec.users.cells} if total > 0 else {}
 
 
 def cpu_m(value: str | int, field: str = "cpu") -> int:
@@ -239,7 +249,7 @@ def build_workload(req: Request, known_nodes: frozenset[str] | set[str] | None =
         cpu_m=cpu_m(spec.resources.cpu, "spec.resources.cpu"),
         memory_mb=memory_mb(spec.resources.memory, "spec.resources.memory"),
         gpu=spec.resources.gpu,
-        cells={c.cell: c.share for c in spec.users.cells},
+        cells=req.cells,
         max_latency_ms=spec.qos.max_latency_ms,
         min_bandwidth_mbps=spec.qos.min_bandwidth_mbps,
         allowed_zones=frozenset(spec.placement.allowed_zones) or None,

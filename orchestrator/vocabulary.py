@@ -87,6 +87,7 @@ class WorkloadCondition(StrEnum):
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
+    USERS_MEASURED = "UsersMeasured"  # spec.users.fromMetric: whether its query gives a distribution
 
 
 class Health(StrEnum):
@@ -164,6 +165,8 @@ class Reason(StrEnum):
     OFFLOAD_DEFERRED = "OffloadDeferred"
     FAIL_BACK_DEFERRED = "FailBackDeferred"
     SERVICE_NOT_CREATED = "ServiceNotCreated"  # its Service cannot be made (name taken, or no valid name)
+    USERS_MOVED = "UsersMoved"
+    WAITING_FOR_USERS = "WaitingForUsers"
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"

@@ -116,7 +116,7 @@ async def reconcile(
     body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube, *, force: bool = False,
     migration_weight: float | None = None, pods: Mapping[str, PodState] | None = None, binding: str = "scheduler",
     avoid_nodes: frozenset[str] = frozenset(), wanted: Sequence[intents.Intent] = (),
-    watched: Mapping[str, PodState] | None = None,
+    watched: Mapping[str, PodState] | None = None, users: Mapping[str, float] | None = None,
 ) -> Reconciled:
     """Place (or re-place) the workload and roll its Pods towards the placement; see the module
     docstring.  `pods` are its replica Pods when the caller knows them; else they are listed.  Nodes
@@ -127,7 +127,8 @@ async def reconcile(
     not solved again: the Pods are rolled towards it (orchestrator.rollout), one step per call.
     `watched` are its Pods as the Pod watch sees them: enough to see that a rollout step has nothing
     to do (it waits for Pods to get Ready); a step that creates or deletes lists them first, since
-    the watch may lag behind the Pods this operator just made or deleted."""
+    the watch may lag behind the Pods this operator just made or deleted.  `users`: where its users
+    are, measured (orchestrator.mobility), for a solve instead of spec.users.cells."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
@@ -151,7 +152,7 @@ async def reconcile(
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(p.node for p in pods.values())),
                                          avoid_sites=intents.avoided_sites(wanted), avoid_nodes=avoid,
-                                         migration_weight=migration_weight))
+                                         migration_weight=migration_weight, users=users))
     st = _status(body)
     gen = meta.get("generation")
     if not outcome.placed:

@@ -1,4 +1,5 @@
-"""Clients of the exporter's control API (see sim.exporter): inject faults, heal them, place workloads.
+"""Clients of the exporter's control API (see sim.exporter): inject faults, heal them, place workloads,
+start moving user groups (sim.mobility: a bus along a route, a crowd) and move them.
 
     async with ExporterControl("http://127.0.0.1:9101") as ctl:
         fid = await ctl.inject_latency("mec-22at", 40)
@@ -37,6 +38,24 @@ def _workload_path(namespace: str, name: str) -> str:
 
 def _placement(site: str, cells: dict[str, float] | None) -> dict[str, Any]:
     return {"site": site, "cells": dict(cells or {})}
+
+
+def _bus(app: str, route: str | None, stops: list[tuple[str, float]] | None, users: float, handover_s: float,
+         loop: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": "bus", "app": app, "users": users, "handover_s": handover_s}
+    if route is not None:
+        body["route"] = route
+    if stops is not None:
+        body.update(stops=[{"cell": c, "dwell_s": d} for c, d in stops], loop=loop)
+    return body
+
+
+def _crowd(app: str, cells: dict[str, float], users: float, ramp_s: float, hold_s: float | None) -> dict[str, Any]:
+    return {"kind": "crowd", "app": app, "cells": dict(cells), "users": users, "ramp_s": ramp_s, "hold_s": hold_s}
+
+
+def _group_path(group_id: str | None) -> str:
+    return "/groups" if group_id is None else f"/groups/{quote(group_id, safe='')}"
 
 
 def _error_message(status: int, text: str) -> ControlError:
@@ -115,6 +134,30 @@ class ExporterControl:
     async def workloads(self) -> dict[str, Any]:
         return dict((await self._request("GET", "/workloads"))["workloads"])
 
+    async def start_bus(self, app: str, route: str | None = None, *, stops: list[tuple[str, float]] | None = None,
+                        users: float = 40.0, handover_s: float = 0.0, loop: bool = True) -> dict[str, Any]:
+        """A bus of `users` users of `app` along the city's `route` (or along `stops`: (cell, dwell s)); its group."""
+        out: dict[str, Any] = await self._request("POST", "/groups", _bus(app, route, stops, users, handover_s, loop))
+        return out
+
+    async def start_crowd(self, app: str, cells: dict[str, float], *, users: float = 500.0, ramp_s: float = 60.0,
+                          hold_s: float | None = None) -> dict[str, Any]:
+        """A crowd of `app`'s users gathering in `cells` (weights); its group."""
+        out: dict[str, Any] = await self._request("POST", "/groups", _crowd(app, cells, users, ramp_s, hold_s))
+        return out
+
+    async def move_bus(self, group_id: str, stop: int) -> dict[str, Any]:
+        """Put the bus at its `stop` now."""
+        out: dict[str, Any] = await self._request("PATCH", _group_path(group_id), {"stop": stop})
+        return out
+
+    async def groups(self) -> list[dict[str, Any]]:
+        return list((await self._request("GET", "/groups"))["groups"])
+
+    async def remove_groups(self, group_id: str | None = None) -> list[str]:
+        """Remove one group, or all of them; the ids removed."""
+        return [str(i) for i in (await self._request("DELETE", _group_path(group_id)))["removed"]]
+
 
 class ExporterControlSync:
     """Blocking client with the same methods (standard library only: usable from any thread or script)."""
@@ -169,3 +212,27 @@ class ExporterControlSync:
 
     def workloads(self) -> dict[str, Any]:
         return dict(self._request("GET", "/workloads")["workloads"])
+
+    def start_bus(self, app: str, route: str | None = None, *, stops: list[tuple[str, float]] | None = None,
+                        users: float = 40.0, handover_s: float = 0.0, loop: bool = True) -> dict[str, Any]:
+        """A bus of `users` users of `app` along the city's `route` (or along `stops`: (cell, dwell s)); its group."""
+        out: dict[str, Any] = self._request("POST", "/groups", _bus(app, route, stops, users, handover_s, loop))
+        return out
+
+    def start_crowd(self, app: str, cells: dict[str, float], *, users: float = 500.0, ramp_s: float = 60.0,
+                          hold_s: float | None = None) -> dict[str, Any]:
+        """A crowd of `app`'s users gathering in `cells` (weights); its group."""
+        out: dict[str, Any] = self._request("POST", "/groups", _crowd(app, cells, users, ramp_s, hold_s))
+        return out
+
+    def move_bus(self, group_id: str, stop: int) -> dict[str, Any]:
+        """Put the bus at its `stop` now."""
+        out: dict[str, Any] = self._request("PATCH", _group_path(group_id), {"stop": stop})
+        return out
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list((self._request("GET", "/groups"))["groups"])
+
+    def remove_groups(self, group_id: str | None = None) -> list[str]:
+        """Remove one group, or all of them; the ids removed."""
+        return [str(i) for i in (self._request("DELETE", _group_path(group_id)))["removed"]]

@@ -8,6 +8,7 @@ Metrics of the city (GET /metrics; gauges are computed at scrape time):
   edgeorch_node_cpu_usage_cores{node, site}            CPU in use (baseline or cpu fault); absent while the
   edgeorch_node_memory_usage_bytes{node, site}         memory in use;                     site is offline
   edgeorch_site_up{site}                               1 when the site is up, 0 when taken offline
+  edgeorch_sim_cell_users{cell, app}                   users of an app in a cell (moving groups: sim.mobility)
 Metrics of the simulated apps (GET /metrics/apps: a scrape target of its own, so that thousands of
 workloads' histograms never delay or time out the scrape of the city's links and nodes):
   edgeorch_app_request_latency_seconds{workload, site} histogram of synthetic requests of registered workloads
@@ -23,6 +24,10 @@ Control API (same port unless --control-port; JSON in and out; errors are 400 {"
   GET    /workloads                {"workloads": {"ns/name": {"site", "cells"}}}
   PUT    /workloads/{ns}/{name}    body: {"site": S, "cells": {cell: weight}} -> 200 placement
   DELETE /workloads/{ns}/{name}    stop simulating the workload; 404 when unknown
+  GET    /groups                   {"groups": [{"id", "kind", "app", ..., "cells_now"}]} (sim.mobility)
+  POST   /groups                   body: a bus or a crowd -> 201 {"id", ...}
+  PATCH  /groups/{id}              body: {"stop": k}: the bus is at stop k now
+  DELETE /groups[/{id}]            remove all groups, or one -> {"removed": [ids]}
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from prometheus_client.registry import Collector
 
 from sim.faults import CityState, FaultError
 from sim.follower import Follower
+from sim.mobility import Groups
 from sim.qos import QoSModel
 from sim.scenario import DEFAULT_SCENARIO, ScenarioError, list_scenarios, load_scenario
 
@@ -54,10 +60,11 @@ TICK_S = 0.1
 
 
 class CityCollector(Collector):
-    """Gauges of the city computed from the QoS model at every scrape."""
+    """Gauges of the city computed from the QoS model (and its moving user groups) at every scrape."""
 
-    def __init__(self, model: QoSModel) -> None:
+    def __init__(self, model: QoSModel, groups: Groups | None = None) -> None:
         self.model = model
+        self.groups = groups
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -86,7 +93,11 @@ class CityCollector(Collector):
             if m.site_up(site):
                 cpu.add_metric([node, site], m.node_cpu_cores(node))
                 mem.add_metric([node, site], m.node_memory_bytes(node))
-        return [latency, bandwidth, up, cpu, mem]
+        users = GaugeMetricFamily("edgeorch_sim_cell_users", "Users of an app in a radio cell (moving groups).",
+                                  labels=["cell", "app"])
+        for (cell, app), n in sorted((self.groups.cell_users() if self.groups else {}).items()):
+            users.add_metric([cell, app], round(n, 3))
+        return [latency, bandwidth, up, cpu, mem, users]
 
 
 class Exporter:
@@ -97,9 +108,10 @@ class Exporter:
             raise ValueError(f"samples_per_second: must be >= 0, got {samples_per_second}")
         self.model = model
         self.state: CityState = model.state
+        self.groups = Groups(model.state.city)  # users on the move (sim.mobility)
         self.samples_per_second = samples_per_second
-        self.registry = CollectorRegistry()  # the city: links, sites, nodes
-        self.registry.register(CityCollector(model))
+        self.registry = CollectorRegistry()  # the city: links, sites, nodes, users on the move
+        self.registry.register(CityCollector(model, self.groups))
         self.app_registry = CollectorRegistry()  # the simulated apps' requests
         self.requests = Histogram("edgeorch_app_request_latency_seconds",
                                   "Latency of the synthetic requests of a workload, in seconds.",
@@ -221,6 +233,7 @@ def control_routes(exporter: Exporter) -> list[web.RouteDef]:
         return web.json_response({"deleted": key})
 
     return [
+        *group_routes(exporter.groups),
         web.get("/faults", list_faults),
         web.post("/faults", add_fault),
         web.delete("/faults", heal_all),
@@ -229,6 +242,34 @@ def control_routes(exporter: Exporter) -> list[web.RouteDef]:
         web.put("/workloads/{ns}/{name}", put_workload),
         web.delete("/workloads/{ns}/{name}", delete_workload),
     ]
+
+
+def group_routes(groups: Groups) -> list[web.RouteDef]:
+    """GET/POST/DELETE /groups, PATCH and DELETE /groups/{id}: moving user groups (sim.mobility)."""
+    async def list_groups(_: web.Request) -> web.Response:
+        return web.json_response({"groups": groups.to_json()})
+
+    async def add_group(request: web.Request) -> web.Response:
+        active = groups.add(await _json_body(request))
+        return web.json_response(active.to_json(groups.clock()), status=201)
+
+    async def change_group(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or set(body) != {"stop"} or not isinstance(body["stop"], int):
+            raise FaultError('body: expected {"stop": <index of a stop of the bus>}')
+        try:
+            return web.json_response(groups.move(request.match_info["id"], body["stop"]).to_json(groups.clock()))
+        except KeyError:
+            return _error(404, f"id: no group {request.match_info['id']!r}")
+
+    async def remove(request: web.Request) -> web.Response:
+        try:
+            return web.json_response({"removed": groups.remove(request.match_info.get("id"))})
+        except KeyError:
+            return _error(404, f"id: no group {request.match_info['id']!r}")
+
+    return [web.get("/groups", list_groups), web.post("/groups", add_group), web.delete("/groups", remove),
+            web.patch("/groups/{id}", change_group), web.delete("/groups/{id}", remove)]
 
 
 def build_app(exporter: Exporter, *, metrics: bool = True, control: bool = True) -> web.Application:
@@ -325,6 +366,7 @@ def main(scenario: str, host: str, port: int, control_port: int | None, seed: in
       edgeorch_node_cpu_usage_cores{node,site}             gauge
       edgeorch_node_memory_usage_bytes{node,site}          gauge
       edgeorch_site_up{site}                               gauge, 1 or 0
+      edgeorch_sim_cell_users{cell,app}                    gauge, users of moving groups
       edgeorch_app_request_latency_seconds{workload,site}  histogram
       edgeorch_app_requests_failed_total{workload,site}    counter
 
@@ -336,6 +378,8 @@ def main(scenario: str, host: str, port: int, control_port: int | None, seed: in
       GET    /faults   DELETE /faults (heal all)   DELETE /faults/ID
       PUT    /workloads/NS/NAME  {"site": S, "cells": {CELL: WEIGHT}}   (or --kubeconfig: followed)
       GET    /workloads   DELETE /workloads/NS/NAME   GET /healthz
+      POST   /groups   {"kind": "bus", "app": A, "route": R}   {"kind": "crowd", "app": A, "cells": {CELL: W}}
+      GET    /groups   PATCH /groups/ID {"stop": K}   DELETE /groups[/ID]
     """
     disable_created_metrics()  # type: ignore[no-untyped-call]
     try:

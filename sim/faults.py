@@ -14,12 +14,15 @@ Workload placements (JSON body of `PUT /workloads/{ns}/{name}`):
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.scenario import City, describe_validation_error
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class FaultError(ValueError):
@@ -58,17 +61,22 @@ class WorkloadPlacement(_Body):
     cells: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
 
-def parse_fault(data: Any) -> LatencyFault | CpuFault | OfflineFault:
-    """A fault from its JSON body (FaultError names the bad field); not checked against a city."""
+def parse_kind(data: Any, kinds: Mapping[str, type[T]]) -> T:
+    """The model of `kinds` that the JSON body's `kind` names, validated (FaultError names the bad field)."""
     if not isinstance(data, dict):
         raise FaultError(f"body: expected a JSON object, got {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in FAULT_KINDS:
-        raise FaultError(f"kind: must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise FaultError(f"kind: must be one of {', '.join(kinds)}, got {kind!r}")
     try:
-        return FAULT_KINDS[kind].model_validate(data)
+        return kinds[kind].model_validate(data)
     except ValidationError as exc:
         raise FaultError(describe_validation_error(exc)) from exc
+
+
+def parse_fault(data: Any) -> LatencyFault | CpuFault | OfflineFault:
+    """A fault from its JSON body (FaultError names the bad field); not checked against a city."""
+    return parse_kind(data, FAULT_KINDS)
 
 
 def parse_placement(data: Any) -> WorkloadPlacement:

@@ -36,12 +36,14 @@ def primary_site(sites: list[str]) -> str:
 
 
 def placement_of(workload: Mapping[str, Any]) -> WorkloadPlacement | None:
-    """Where an EdgeWorkload's synthetic requests go, from its status and users (None: runs nowhere)."""
-    sites = [p["site"] for p in (workload.get("status") or {}).get("placements") or [] if p.get("site")]
+    """Where an EdgeWorkload's synthetic requests go, from its status and users (None: runs nowhere): the
+    users its placement was solved for (status.users, when it measures them) or else spec.users.cells."""
+    status = workload.get("status") or {}
+    sites = [p["site"] for p in status.get("placements") or [] if p.get("site")]
     if not sites:
         return None
-    cells = {c["cell"]: float(c["share"]) for c in ((workload.get("spec") or {}).get("users") or {}).get("cells") or []
-             if c.get("cell") and c.get("share")}
+    users = (status.get("users") or {}).get("cells") or ((workload.get("spec") or {}).get("users") or {}).get("cells")
+    cells = {c["cell"]: float(c["share"]) for c in users or [] if c.get("cell") and c.get("share")}
     return WorkloadPlacement(site=primary_site(sites), cells=cells)
 
 

@@ -97,6 +97,22 @@ class CellSpec(_Model):
     capacity_mbps: float = Field(default=2000.0, gt=0, description="Radio capacity of the cell in Mbit/s.")
 
 
+class StopSpec(_Model):
+    """One stop of a route: the cell a group of users is in, and for how long."""
+
+    cell: Name
+    dwell_s: float = Field(gt=0, le=86400, description="Seconds the group stays in this cell.")
+
+
+class RouteSpec(_Model):
+    """A route through the city (a bus line): the cells its users pass, in order, with dwell times."""
+
+    name: Label
+    description: str = ""
+    stops: list[StopSpec] = Field(min_length=1, max_length=256)
+    loop: bool = Field(default=True, description="Start again at the first stop after the last (else stay there).")
+
+
 class TierLatency(_Model):
     """Parameters of the latency model for sites of one tier (milliseconds, round trip)."""
 
@@ -154,6 +170,7 @@ class City(_Model):
     cells: list[CellSpec] = Field(min_length=1)
     latency: LatencyModel = Field(default_factory=LatencyModel)
     bandwidth_overrides: dict[str, dict[str, Annotated[float, Field(gt=0)]]] = Field(default_factory=dict)
+    routes: list[RouteSpec] = Field(default_factory=list, description="Routes moving users follow (bus lines).")
 
     @field_validator("zones")
     @classmethod
@@ -188,6 +205,13 @@ class City(_Model):
         nodes = [n for s in self.sites for n in s.node_names()]
         if dup := _duplicates(nodes):
             raise ValueError(f"sites: node name(s) {dup[:5]} generated twice; rename the sites")
+        cells = {c.name for c in self.cells}
+        if dup := _duplicates(r.name for r in self.routes):
+            raise ValueError(f"duplicate route name(s): {', '.join(dup)}")
+        for i, route in enumerate(self.routes):
+            for j, stop in enumerate(route.stops):
+                if stop.cell not in cells:
+                    raise ValueError(f"routes[{i}].stops[{j}].cell: unknown cell {stop.cell!r}")
         for field, table in (("latency.overrides", self.latency.overrides),
                              ("bandwidth_overrides", self.bandwidth_overrides)):
             for cell, row in table.items():
@@ -211,6 +235,12 @@ class City(_Model):
             if c.name == name:
                 return c
         raise KeyError(f"no cell {name!r} in city {self.name!r}")
+
+    def route(self, name: str) -> RouteSpec:
+        for r in self.routes:
+            if r.name == name:
+                return r
+        raise KeyError(f"no route {name!r} in city {self.name!r}")
 
     def sites_of_tier(self, tier: Tier) -> list[SiteSpec]:
         return [s for s in self.sites if s.tier == tier]

@@ -1,4 +1,5 @@
-"""`edgeorch sim latency | cpu | offline | online | heal | faults`: faults in the simulated city."""
+"""`edgeorch sim latency | cpu | offline | online | heal | faults`: faults in the simulated city;
+`edgeorch sim bus | move-bus | groups`: its users who move (sim.mobility)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _faults(state_dir: Path | None, do: Callable[[Faults], T]) -> T:
 
 @click.group()
 def sim() -> None:
-    """Inject faults into the simulated city and heal them."""
+    """Inject faults into the simulated city and heal them; start and move its moving users."""
 
 
 @sim.command()
@@ -90,3 +91,41 @@ def faults(state_dir: Path | None) -> None:
     """List the active faults."""
     for f in _faults(state_dir, lambda f: f.faults()):
         click.echo(f"{f.get('id')}: " + ", ".join(f"{k}={v}" for k, v in f.items() if k != "id"))
+
+
+@sim.command()
+@click.option("--app", required=True, help="The app whose users ride it (the label `app` of edgeorch_sim_cell_users).")
+@click.option("--route", required=True, help="A route of the city's scenario (barcelona: v15, h12).")
+@click.option("--users", type=click.FloatRange(min=0, min_open=True), default=40.0, show_default=True)
+@click.option("--handover-s", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds at the end of each stop during which its users pass to the next cell.")
+@STATE_DIR
+def bus(app: str, route: str, users: float, handover_s: float, state_dir: Path | None) -> None:
+    """Start a bus of users along a route; prints the group's id (users who move: docs/how-it-works.md)."""
+    click.echo(_faults(state_dir, lambda f: f.control.start_bus(app, route, users=users, handover_s=handover_s))["id"])
+
+
+@sim.command("move-bus")
+@click.argument("group_id")
+@click.argument("stop", type=click.IntRange(min=0))
+@STATE_DIR
+def move_bus(group_id: str, stop: int, state_dir: Path | None) -> None:
+    """Put bus GROUP_ID at its STOP (0: the first) now."""
+    group = _faults(state_dir, lambda f: f.control.move_bus(group_id, stop))
+    click.echo(f"{group['id']}: stop {group['stop']}, " + ", ".join(f"{c} {n:g}" for c, n in group["cells_now"].items()))
+
+
+@sim.command()
+@click.option("--remove", "remove", is_flag=True, help="Remove them (all, or the one GROUP_ID).")
+@click.argument("group_id", required=False)
+@STATE_DIR
+def groups(remove: bool, group_id: str | None, state_dir: Path | None) -> None:
+    """List the moving user groups (buses, crowds), or remove them."""
+    if remove:
+        click.echo(" ".join(_faults(state_dir, lambda f: f.control.remove_groups(group_id))) or "no groups")
+        return
+    for g in _faults(state_dir, lambda f: f.control.groups()):
+        if group_id in (None, g["id"]):
+            where = ", ".join(f"{c} {n:g}" for c, n in g["cells_now"].items()) or "nobody yet"
+            route = f" on route {g['route']}" if g.get("route") else ""
+            click.echo(f"{g['id']}: {g['kind']} of {g['app']}{route}: {where}")

@@ -36,7 +36,6 @@ from orchestrator.resources.edgesite import (
 from orchestrator.resources.edgeworkload import (
     AppService,
     CellEndpoint,
-    CellShare,
     Container,
     EdgeWorkload,
     EdgeWorkloadSpec,
@@ -51,7 +50,6 @@ from orchestrator.resources.edgeworkload import (
     ResourceRequest,
     ServicePort,
     SolverReport,
-    UserDistribution,
 )
 from orchestrator.resources.radiocell import RadioCell, RadioCellSpec, RadioCellStatus, ServingSite
 from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
@@ -70,6 +68,7 @@ from orchestrator.resources.sla import (
     Thresholds,
     Validity,
 )
+from orchestrator.resources.users import CellShare, UserDistribution, UsersFromMetric, UsersInUse
 from orchestrator.vocabulary import (
     CellCondition,
     Health,
@@ -134,6 +133,8 @@ __all__ = [
     "Thresholds",
     "Tier",
     "UserDistribution",
+    "UsersFromMetric",
+    "UsersInUse",
     "Validity",
     "WorkloadCondition",
     "crd_for_kind",

@@ -22,11 +22,8 @@ from orchestrator.resources.common import (
     parse_quantity,
     scaled,
 )
+from orchestrator.resources.users import UserDistribution, UsersInUse
 from orchestrator.vocabulary import GROUP_VERSION, Phase
-
-SHARE_TOLERANCE = 0.001
-"""How far the sum of spec.users.cells[*].share may be from 1."""
-
 
 # -- spec -----------------------------------------------------------------------------------------------
 
@@ -142,46 +139,6 @@ class ResourceRequest(K8sModel):
     memory: Quantity = Field(
         description=f'Memory per replica as a Kubernetes quantity (e.g. "256Mi"), at most {MAX_MEMORY}.')
     gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs per replica (0..16).")
-
-
-class CellShare(K8sModel):
-    """The fraction of the workload's users attached to one radio cell."""
-
-    cell: str = Field(
-        min_length=1, max_length=63, pattern=DNS_LABEL,
-        description="Name of the radio cell (e.g. cell-eixample-1).",
-    )
-    share: float = Field(gt=0, le=1, description="Fraction of users in this cell (0 < share <= 1).")
-
-
-def _shares_sum_to_one(users: UserDistribution) -> bool:
-    total = sum(c.share for c in users.cells)
-    return 1 - SHARE_TOLERANCE <= total <= 1 + SHARE_TOLERANCE
-
-
-class UserDistribution(K8sModel):
-    """Where the workload's users are: a distribution over radio cells."""
-
-    __cel__: ClassVar[tuple[CelRule, ...]] = (
-        CelRule(
-            rule=f"self.cells.map(c, c.share).sum() >= {1 - SHARE_TOLERANCE} && "
-            f"self.cells.map(c, c.share).sum() <= {1 + SHARE_TOLERANCE}",
-            message=f"spec.users.cells: the shares must sum to 1 (tolerance {SHARE_TOLERANCE})",
-            field_path=".cells",
-            check=_shares_sum_to_one,
-        ),
-        CelRule(
-            rule="self.cells.all(a, self.cells.exists_one(b, b.cell == a.cell))",
-            message="spec.users.cells: each cell may appear only once",
-            field_path=".cells",
-            check=lambda u: len({c.cell for c in u.cells}) == len(u.cells),
-        ),
-    )
-
-    cells: list[CellShare] = Field(
-        min_length=1, max_length=64,
-        description="Cells with their share of users; the shares must sum to 1 and each cell appears once.",
-    )
 
 
 class QosTarget(K8sModel):
@@ -347,7 +304,8 @@ class EdgeWorkloadSpec(K8sModel):
     )
     template: PodTemplate = Field(description="Pod template of every replica (metadata and spec; spec.containers required).")
     resources: ResourceRequest = Field(description="Resources requested per replica (cpu, memory, gpu).")
-    users: UserDistribution = Field(description="Distribution of the workload's users over radio cells.")
+    users: UserDistribution = Field(
+        description="Distribution of the workload's users over radio cells: fixed (cells) or measured (fromMetric).")
     qos: QosTarget = Field(description="QoS targets: maximum latency and minimum bandwidth per user.")
     placement: PlacementConstraints = Field(
         default_factory=PlacementConstraints,
@@ -497,8 +455,11 @@ class EdgeWorkloadStatus(StatusModel):
     )
     migration_log: list[int] = Field(
         default_factory=list, max_length=1000,
-        description="Unix times of the offload and fail-back moves of the last hour (the migration budget).",
+        description="Unix times of the moves of the last hour for an offload, a fail-back or users who moved "
+        "(the migration budget).",
     )
+    users: UsersInUse | None = Field(
+        default=None, description="The user distribution the placement was solved for (spec.users.fromMetric's).")
     conditions: Conditions
 
     @staticmethod

@@ -75,6 +75,18 @@ def live_pods(stack: StackHandle, ns: str) -> list[dict[str, Any]]:
     return [p for p in get_json(stack, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
+def placed_ready(stack: StackHandle, ns: str, name: str, replicas: int) -> dict[str, Any] | None:
+    """The workload's status once its `replicas` Pods run where it says, all Ready."""
+    st = get_json(stack, "edgeworkload", name, "-n", ns).get("status") or {}
+    pods = [p for p in live_pods(stack, ns) if p["metadata"]["labels"].get("edgeorch.io/workload") == name]
+    ready = [p for p in pods if pod_ready(p)]
+    nodes = sorted(p["spec"].get("nodeName") or "" for p in ready)
+    if st.get("phase") != "Placed" or len(pods) != replicas or len(ready) != replicas \
+            or nodes != sorted(p["node"] for p in st.get("placements") or []):
+        return None
+    return {**st, "podNodes": nodes}
+
+
 def pod_ready(pod: Mapping[str, Any]) -> bool:
     """Ready and not terminating (a Pod being deleted serves no one we count on)."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}

@@ -19,7 +19,7 @@ from devstack.faults import Faults
 from devstack.localstack.tools import k8s_binary
 from orchestrator.resources.common import parse_quantity
 from tests.conftest import StackHandle
-from tests.operator.conftest import apply_all, get_json, live_pods, own_namespace, wait_for, workload
+from tests.operator.conftest import apply_all, get_json, own_namespace, placed_ready, wait_for, workload
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
 SITE = "fe-sants"
@@ -101,25 +101,12 @@ def _cpu(quantity: str) -> float:
     return float(parse_quantity(quantity))
 
 
-def _placed(stack: StackHandle, ns: str, name: str, replicas: int) -> dict[str, Any] | None:
-    """The workload's status once its `replicas` Pods run where it says, all Ready."""
-    st = get_json(stack, "edgeworkload", name, "-n", ns).get("status") or {}
-    pods = [p for p in live_pods(stack, ns) if p["metadata"]["labels"].get("edgeorch.io/workload") == name]
-    ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
-                                    for c in (p.get("status") or {}).get("conditions") or [])]
-    nodes = sorted(p["spec"].get("nodeName") or "" for p in ready)
-    if st.get("phase") != "Placed" or len(pods) != replicas or len(ready) != replicas \
-            or nodes != sorted(p["node"] for p in st.get("placements") or []):
-        return None
-    return {**st, "podNodes": nodes}
-
-
 def _site_events(stack: StackHandle, name: str) -> list[str]:
     return [e["reason"] for e in get_json(stack, "events", "-A", "--field-selector",
                                           f"involvedObject.kind=EdgeSite,involvedObject.name={name}")["items"]]
 
 
-def test_kubectl_get_edgesites_shows_the_columns_and_free_cpu_drops_when_a_workload_is_placed(
+def test_kubectl_get_edgesites_shows_the_columns_and_free_cpu_drops_when_a_workload_isplaced_ready(
         operator: StackHandle) -> None:
     def table() -> list[dict[str, str]] | None:
         rows = _columns(operator.kubectl("get", "edgesites").stdout)
@@ -145,7 +132,7 @@ def test_kubectl_get_edgesites_shows_the_columns_and_free_cpu_drops_when_a_workl
     with own_namespace(operator, "site-free") as ns:
         apply_all(operator, [workload("andreu-map", ns, cells={"cell-sant-andreu-1": 1.0}, max_latency_ms=50,
                                       cpu="2")])
-        st = wait_for(lambda: _placed(operator, ns, "andreu-map", 1), 90, "andreu-map placed")
+        st = wait_for(lambda: placed_ready(operator, ns, "andreu-map", 1), 90, "andreu-map placed")
         site = st["placements"][0]["site"]
         after = wait_for(lambda: (lambda f: f if f <= free[site] - 2 else None)(
             _cpu(_site(operator, site)["status"]["free"]["cpu"])), 30, f"free CPU of {site} down by 2 cores")
@@ -161,7 +148,7 @@ def test_a_cordoned_site_drains_make_before_break_takes_nothing_new_and_gets_its
         ew = workload(name, ns, replicas=2, cells={"cell-sants-1": 1.0}, max_latency_ms=50)
         ew["spec"]["placement"]["preferTier"] = "far-edge"  # a far-edge app: the site at its users is worth a move
         apply_all(operator, [ew])
-        st = wait_for(lambda: _placed(operator, ns, name, 2), 90, "sants-cam placed")
+        st = wait_for(lambda: placed_ready(operator, ns, name, 2), 90, "sants-cam placed")
         assert set(st["podNodes"]) <= nodes, st  # at its users' far-edge cabinet
 
         watch = PodWatch(operator, ns)
@@ -169,7 +156,7 @@ def test_a_cordoned_site_drains_make_before_break_takes_nothing_new_and_gets_its
             wait_for(lambda: watch.arm(2), 30, "the Pod watch sees the 2 Ready replicas")
             operator.kubectl("patch", "edgesite", SITE, "--type=merge", "-p", json.dumps({"spec": {"cordoned": True}}))
             st = wait_for(lambda: (lambda s: s if s and not set(s["podNodes"]) & nodes else None)(
-                _placed(operator, ns, name, 2)), 120, "sants-cam's replicas elsewhere, Ready")
+                placed_ready(operator, ns, name, 2)), 120, "sants-cam's replicas elsewhere, Ready")
             watch.stop()
             # maxSurge 25 % (1), maxUnavailable 25 % (0 of 2): never fewer than 2 Ready
             print(f"drain: {watch.events} Pod events, fewest Ready {watch.min_ready}")
@@ -185,7 +172,7 @@ def test_a_cordoned_site_drains_make_before_break_takes_nothing_new_and_gets_its
             assert {"Cordoned", "Drained"} <= set(_site_events(operator, SITE))
 
             apply_all(operator, [{**ew, "metadata": {"name": "sants-new", "namespace": ns}}])
-            new = wait_for(lambda: _placed(operator, ns, "sants-new", 2), 90, "sants-new placed while cordoned")
+            new = wait_for(lambda: placed_ready(operator, ns, "sants-new", 2), 90, "sants-new placed while cordoned")
             assert not set(new["podNodes"]) & nodes and SITE not in new["sites"].split(","), new
         finally:
             watch.stop()
@@ -193,7 +180,7 @@ def test_a_cordoned_site_drains_make_before_break_takes_nothing_new_and_gets_its
                              json.dumps({"spec": {"cordoned": False}}))
 
         back = wait_for(lambda: (lambda s: s if s and set(s["podNodes"]) <= nodes else None)(
-            _placed(operator, ns, name, 2)), 120, "sants-cam back at its users' site")
+            placed_ready(operator, ns, name, 2)), 120, "sants-cam back at its users' site")
         assert back["sites"] == SITE
         wait_for(lambda: "Uncordoned" in _site_events(operator, SITE), 30, "an Uncordoned Event")
         conds = {c["type"]: c["status"] for c in _site(operator, SITE)["status"]["conditions"]}

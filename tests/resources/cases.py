@@ -75,6 +75,18 @@ INVALID: list[Invalid] = [
     Invalid("shares-just-outside-tolerance", BUS, _set("spec.users.cells", [
         {"cell": f"cell-x-{i}", "share": 0.33} for i in range(3)]), "spec.users.cells"),
     Invalid("duplicate-cell", VIDEO, _set("spec.users.cells.1.cell", "cell-eixample-1"), "spec.users.cells"),
+    Invalid("no-users-at-all", BUS, _set("spec.users", {}), "spec.users.cells"),
+    Invalid("no-cells-and-no-metric", BUS, _set("spec.users", {"cells": []}), "spec.users.cells"),
+    Invalid("a-blank-users-query", BUS, _set("spec.users", {"fromMetric": {"query": "   "}}),
+            "spec.users.fromMetric.query"),
+    Invalid("a-cell-label-prometheus-refuses", BUS, _set("spec.users", {"fromMetric": {
+        "query": "sum by (cell) (up)", "cellLabel": "radio-cell"}}), "spec.users.fromMetric.cellLabel"),
+    Invalid("a-zero-move-threshold", BUS, _set("spec.users", {"fromMetric": {
+        "query": "sum by (cell) (up)", "moveThreshold": 0}}), "spec.users.fromMetric.moveThreshold"),
+    Invalid("a-min-share-above-one-half", BUS, _set("spec.users", {"fromMetric": {
+        "query": "sum by (cell) (up)", "minShare": 0.6}}), "spec.users.fromMetric.minShare"),
+    Invalid("a-negative-smoothing-time", BUS, _set("spec.users", {"fromMetric": {
+        "query": "sum by (cell) (up)", "smoothingSeconds": -1}}), "spec.users.fromMetric.smoothingSeconds"),
     Invalid("negative-replicas", VIDEO, _set("spec.replicas", -1), "spec.replicas"),
     Invalid("too-many-replicas", VIDEO, _set("spec.replicas", 1001), "spec.replicas"),
     Invalid("a-strategy-that-cannot-progress", VIDEO, _set("spec.strategy", {"maxSurge": "0%", "maxUnavailable": 0}),
@@ -169,6 +181,11 @@ VALID: list[Valid] = [
     Valid("single-cell-integer-share", BUS, _set("spec.users.cells", [{"cell": "cell-sants-1", "share": 1}])),
     Valid("shares-within-tolerance", BUS, _set("spec.users.cells", [
         {"cell": f"cell-x-{i}", "share": 0.3333} for i in range(3)])),
+    Valid("users-from-a-metric-only", BUS, _set("spec.users", {"fromMetric": {
+        "query": 'sum by (cell) (edgeorch_sim_cell_users{app="bus-tracking"})'}})),
+    Valid("cells-until-the-metric-gives-users", BUS, _set("spec.users.fromMetric", {
+        "query": "sum by (radio_cell) (rate(requests_total[1m]))", "cellLabel": "radio_cell", "smoothingSeconds": 0,
+        "minShare": 0, "moveThreshold": 1, "intervalSeconds": 3600})),
     Valid("integer-cpu-and-memory", VIDEO, _set("spec.resources", {"cpu": 2, "memory": 1073741824})),
     Valid("the-largest-quantities", VIDEO, _set("spec.resources", {"cpu": "100k", "memory": "1Pi"})),
     Valid("the-largest-integer-quantities", VIDEO, _set("spec.resources", {"cpu": 100000, "memory": 2**50})),

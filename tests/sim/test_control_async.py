@@ -40,3 +40,26 @@ async def test_async_client_round_trip() -> None:
                 await ctl.remove_workload("ns", "app")
     finally:
         await server.close()
+
+
+async def test_async_client_starts_moves_and_removes_groups() -> None:
+    exporter = Exporter(QoSModel(CityState(load_scenario("barcelona"))))
+    server = TestServer(build_app(exporter))
+    await server.start_server()
+    try:
+        async with ExporterControl(str(server.make_url(""))) as ctl:
+            bus = await ctl.start_bus("tracker", "v15", users=10)
+            crowd = await ctl.start_crowd("stadium", {"cell-les-corts-1": 1}, users=300, ramp_s=0, hold_s=60)
+            assert (bus["stop"], bus["cells_now"]) == (0, {"cell-sants-1": 10.0})
+            assert crowd["cells_now"] == {"cell-les-corts-1": 300.0}
+            assert (await ctl.move_bus(bus["id"], 4))["cells_now"] == {"cell-poblenou-1": 10.0}
+            assert exporter.groups.cell_users() == {("cell-poblenou-1", "tracker"): 10.0,
+                                                    ("cell-les-corts-1", "stadium"): 300.0}
+            with pytest.raises(ControlError, match=r"stop: group .* is a crowd"):
+                await ctl.move_bus(crowd["id"], 0)
+            assert await ctl.remove_groups(crowd["id"]) == [crowd["id"]]
+            assert [g["id"] for g in await ctl.groups()] == [bus["id"]]
+            with pytest.raises(ControlError, match="404"):
+                await ctl.remove_groups(crowd["id"])
+    finally:
+        await server.close()

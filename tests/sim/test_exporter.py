@@ -277,3 +277,30 @@ def test_cli_help_and_bad_scenario() -> None:
     assert bad.returncode == 2
     assert "--scenario" in bad.stderr
     assert "atlantis" in bad.stderr
+
+
+def test_a_bus_moved_through_the_control_api_moves_its_users_metric(exporter: Running) -> None:
+    key = "edgeorch_sim_cell_users"
+    bus = exporter.ctl.start_bus("tracker", stops=[("cell-eixample-1", 3600), ("cell-poblenou-1", 3600)], users=25)
+    try:
+        types, samples = exporter.scrape()
+        assert types[key] == "gauge"
+        assert {k[1]: v for k, v in samples.items() if k[0] == key} == {
+            (("app", "tracker"), ("cell", "cell-eixample-1")): 25.0}
+        moved = exporter.ctl.move_bus(bus["id"], 1)
+        assert (moved["stop"], moved["cells_now"]) == (1, {"cell-poblenou-1": 25.0})
+        _, samples = exporter.scrape()
+        assert {k[1]: v for k, v in samples.items() if k[0] == key} == {
+            (("app", "tracker"), ("cell", "cell-poblenou-1")): 25.0}
+        assert [g["id"] for g in exporter.ctl.groups()] == [bus["id"]]
+        for body, status, field in ((b'{"stop": 2}', 400, "stop: must be 0..1"), (b'{"stop": "x"}', 400, "body:"),
+                                    (b'{"stop": 0}', 404, "id: no group")):
+            path = f"/groups/{bus['id'] if status != 404 else 'g404'}"
+            assert _raw(exporter.control_url + path, "PATCH", body)[0] == status
+            assert _raw(exporter.control_url + path, "PATCH", body)[1]["error"].startswith(field)
+        with pytest.raises(ControlError, match=r"400.*route: unknown route 'v15'"):
+            exporter.ctl.start_bus("tracker", "v15")  # the mini city has no routes
+    finally:
+        assert exporter.ctl.remove_groups() == [bus["id"]]
+    _, samples = exporter.scrape()
+    assert not [k for k in samples if k[0] == key]

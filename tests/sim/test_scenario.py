@@ -98,6 +98,13 @@ def test_invalid_yaml_file(tmp_path: Path) -> None:
         (lambda d: d.update(latency={"tiers": {"edge": {"base_ms": 3, "per_km_ms": 0, "min_ms": 9, "max_ms": 2}}}),
          r"latency\.tiers\.edge: min_ms"),
         (lambda d: d.pop("sites"), r"sites: Field required"),
+        (lambda d: d.update(routes=[{"name": "v1", "stops": [{"cell": "cell-nowhere", "dwell_s": 5}]}]),
+         r"routes\[0\]\.stops\[0\]\.cell: unknown cell 'cell-nowhere'"),
+        (lambda d: d.update(routes=[{"name": "v1", "stops": [{"cell": "cell-gracia-1", "dwell_s": 0}]}]),
+         r"routes\[0\]\.stops\[0\]\.dwell_s"),
+        (lambda d: d.update(routes=[{"name": "v1", "stops": []}]), r"routes\[0\]\.stops"),
+        (lambda d: d.update(routes=[{"name": "v1", "stops": [{"cell": "cell-gracia-1", "dwell_s": 5}]}] * 2),
+         r"duplicate route name\(s\): v1"),
     ],
 )
 def test_validation_errors_name_the_field(mutate: Any, field: str) -> None:

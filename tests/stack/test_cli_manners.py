@@ -116,3 +116,22 @@ def test_setup_and_devstack_kill_nothing_by_name() -> None:
         assert not re.search(r"\b(pkill|killall|fuser\s+-k)\b", text), path
         if path.name != "procs.py":
             assert not re.search(r"\bos\.kill(pg)?\(|\.send_signal\(", text), f"{path} signals a process"
+
+
+@pytest.mark.cluster
+def test_a_bus_is_started_moved_listed_and_removed_from_the_command_line(stack: StackHandle) -> None:
+    state_dir = str(stack.state_dir)
+    started = edgeorch("sim", "bus", "--app", "cli-bus", "--route", "v15", "--users", "12", "--state-dir", state_dir)
+    assert started.returncode == 0, started.stderr
+    group = started.stdout.strip()
+    try:
+        assert re.fullmatch(r"g\d+", group), started.stdout
+        moved = edgeorch("sim", "move-bus", group, "4", "--state-dir", state_dir)
+        assert moved.stdout.strip() == f"{group}: stop 4, cell-poblenou-1 12", moved.stdout + moved.stderr
+        listed = edgeorch("sim", "groups", "--state-dir", state_dir).stdout
+        assert f"{group}: bus of cli-bus on route v15: cell-poblenou-1 12" in listed, listed
+        line = one_error_line(edgeorch("sim", "bus", "--app", "cli-bus", "--route", "v99", "--state-dir", state_dir))
+        assert "route: unknown route 'v99'" in line and "v15" in line, line
+    finally:
+        removed = edgeorch("sim", "groups", "--remove", group, "--state-dir", state_dir)
+    assert removed.stdout.strip() == group, removed.stdout + removed.stderr
