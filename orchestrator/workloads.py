@@ -29,7 +29,7 @@ from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.rollout import PodState
-from orchestrator.snapshot import Request, Reserved, fits, node_up, pod_requests
+from orchestrator.snapshot import Request, Reserved, fits, pod_requests
 from orchestrator.vocabulary import NODE_LABEL, WORKLOAD_LABEL, EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
 
@@ -245,8 +245,10 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
     surge, unavailable = rollout.limits(spec)
-    up = {n["metadata"]["name"] for n in engine.view.nodes() if node_up(n)}
-    gone = frozenset(p.node for p in pods.values() if p.node not in up)
+    # only a replica whose node is gone cannot wait; one on a NotReady node goes at once only when it
+    # is not Ready itself (the node controller marks it so), else within the budget like any other
+    known = {n["metadata"]["name"] for n in engine.view.nodes()}
+    gone = frozenset(p.node for p in pods.values() if p.node not in known)
     plan = rollout.step(pods, target, version, surge, unavailable, gone)
     try:
         creates = [build_pod(body, spec, node, i, site_of[node], st.decision_id or "", binding=binding, version=version)
