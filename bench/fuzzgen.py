@@ -156,12 +156,27 @@ def _object(node: Node, path: str, overrides: dict[str, st.SearchStrategy[Any]])
 
 # -- the CEL rules, met ---------------------------------------------------------------------------------
 def _repair_workload(spec: dict[str, Any]) -> None:
-    cells = list({c["cell"]: c for c in spec["users"]["cells"]}.values())
-    total = sum(c["share"] for c in cells)
-    for c in cells:
-        c["share"] = max(round(c["share"] / total, 6), 1e-6)
-    cells[-1]["share"] = max(round(1 - sum(c["share"] for c in cells[:-1]), 6), 1e-6)
-    spec["users"]["cells"] = cells
+    cells = list({c["cell"]: c for c in spec["users"].get("cells") or []}.values())
+    if cells:
+        total = sum(c["share"] for c in cells)
+        for c in cells:
+            c["share"] = max(round(c["share"] / total, 6), 1e-6)
+        cells[-1]["share"] = max(round(1 - sum(c["share"] for c in cells[:-1]), 6), 1e-6)
+        spec["users"]["cells"] = cells
+    elif "fromMetric" not in spec["users"]:
+        spec["users"]["cells"] = [{"cell": "cell-eixample-1", "share": 1.0}]
+    ports = (spec.get("service") or {}).get("ports") or []
+    seen: set[tuple[Any, Any]] = set()
+    unique = []
+    for port in ports:
+        key = (port.get("port"), port.get("protocol", "TCP"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(port)
+    for i, port in enumerate(unique):  # several ports: each named, names unique (the Service's CEL rules)
+        port["name"] = f"p{i}"
+    if ports:
+        spec["service"]["ports"] = unique
     p = spec.get("placement", {})
     if p.get("preferTier") and p.get("allowedTiers") and p["preferTier"] not in p["allowedTiers"]:
         del p["preferTier"]
