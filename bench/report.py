@@ -180,6 +180,10 @@ def rollout(data: dict[str, Any]) -> list[str]:
     if ratio := summ.get("ratio"):
         out += ["", "edgeorch / Deployment, medians over rounds: "
                 + ", ".join(f"{k.removesuffix('_s')} {v}x" for k, v in ratio.items()) + "."]
+    worst = min(rows, key=lambda r: r["min_ready"])
+    if worst["min_ready"] < worst["replicas"] - 1:
+        out += ["", f"**The budget was broken**: {worst['notes'].get('fewest_ready_of')} had {worst['min_ready']} of "
+                f"{worst['replicas']} Ready in round {worst['round']} ({worst['system']}); its trace is in the JSON."]
     return out
 
 
