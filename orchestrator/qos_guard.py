@@ -95,6 +95,7 @@ class QosGuard(Periodic):
         self._verdicts: dict[str, Verdict] = {}
         self._tracks: dict[str, _Track] = {}
         self._specs: dict[str, tuple[tuple[str, int], EdgeWorkloadSpec]] = {}  # key -> ((uid, generation), spec)
+        self._readings: dict[str, tuple[tuple[Any, ...], Assessment | None]] = {}  # key -> (what it read, reading)
 
     # -- what the controller reads ----------------------------------------------------------------
     def verdict(self, key: str) -> Verdict | None:
@@ -126,6 +127,7 @@ class QosGuard(Periodic):
         self._verdicts.pop(key, None)
         self._tracks.pop(key, None)
         self._specs.pop(key, None)
+        self._readings.pop(key, None)
 
     def _spec(self, key: str, body: Mapping[str, Any]) -> EdgeWorkloadSpec | None:
         meta = body.get("metadata") or {}
@@ -151,8 +153,7 @@ class QosGuard(Periodic):
             return
         sla = self.book.of(key)
         own = self.moves.sync(key, body, sla)
-        a = qos_status.reading(key, spec, [str(p.get("site")) for p in placements], sites, metrics,
-                               self.engine.site_penalty_ms)
+        a = self._reading(key, spec, [str(p.get("site")) for p in placements], metrics, sites)
         if a is None:
             return  # not measurable now: the last verdict stands
         nodes = tuple(str(p.get("node")) for p in placements)
@@ -246,6 +247,24 @@ class QosGuard(Periodic):
         self.moves.put(key, back)
         t.better_since = None
         self.request(key)
+
+    def _reading(self, key: str, spec: EdgeWorkloadSpec, placed: list[str], metrics: QosMetrics,
+                 sites: Mapping[str, Mapping[str, Any]]) -> Assessment | None:
+        """qos_status.reading of the placement, again only when what it reads changed (every workload,
+        every tick: most of them see the same numbers as 2 s ago)."""
+        distinct = sorted(set(placed))
+        cells = [c.cell for c in spec.users.cells]
+        seen = (self._specs[key][0], tuple(placed), tuple(metrics.latency_ms.get(c, {}).get(s) for c in cells for s in distinct),
+                tuple(metrics.bandwidth_mbps.get(c, {}).get(s) for c in cells for s in distinct)
+                if spec.qos.min_bandwidth_mbps is not None else (),
+                tuple(metrics.site_up.get(s) for s in distinct), tuple(sites.get(s) is not None for s in distinct),
+                tuple(self.engine.site_penalty_ms.get(s) for s in distinct))
+        known = self._readings.get(key)
+        if known is not None and known[0] == seen:
+            return known[1]
+        a = qos_status.reading(key, spec, placed, sites, metrics, self.engine.site_penalty_ms)
+        self._readings[key] = (seen, a)
+        return a
 
     def _site_ok(self, key: str, spec: EdgeWorkloadSpec, site: str, metrics: QosMetrics,
                  sites: Mapping[str, Mapping[str, Any]]) -> Assessment | None:

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
-from orchestrator.resources.common import Condition, ConditionStatus, set_condition, status_patch
+from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.snapshot import QosMetrics, Request, build_workload
 from orchestrator.vocabulary import EventType, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
@@ -115,12 +115,13 @@ def _measured(message: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _says_new(current: Condition | None, state: ConditionStatus, v: Verdict) -> bool:
-    if current is None or current.status != state or current.reason != v.reason:
+def _says_new(current: Mapping[str, Any] | None, state: ConditionStatus, v: Verdict) -> bool:
+    if current is None or current.get("status") != state or current.get("reason") != v.reason:
         return True
-    if _NUMBER.sub("#", current.message) != _NUMBER.sub("#", v.message):
+    message = str(current.get("message") or "")
+    if _NUMBER.sub("#", message) != _NUMBER.sub("#", v.message):
         return True  # other words: another action, another cell or site
-    old, new = _measured(current.message), _measured(v.message)
+    old, new = _measured(message), _measured(v.message)
     return old is None or new is None or abs(new - old) > CHANGE * max(old, 1e-9)
 
 
@@ -144,19 +145,20 @@ def status_change(body: Mapping[str, Any], v: Verdict, patch: Mapping[str, Any] 
     after = {**before, **(patch or {})}
     if v.nodes not in (_nodes(before), _nodes(after)):
         return {}, []
-    try:
-        conds = EdgeWorkloadStatus.model_validate({"conditions": after.get("conditions") or []}).conditions
-    except ValidationError:
-        conds = []
-    current = next((c for c in conds if c.type == Cond.QOS_DEGRADED), None)
+    current = next((c for c in after.get("conditions") or [] if isinstance(c, Mapping)
+                    and c.get("type") == Cond.QOS_DEGRADED), None)  # (read raw: this runs for every workload)
     state = ConditionStatus.FALSE if v.holds else ConditionStatus.TRUE
     out: dict[str, Any] = {}
     events: list[Event] = []
     if not (current is None and v.holds) and _says_new(current, state, v):
+        try:
+            conds = EdgeWorkloadStatus.model_validate({"conditions": after.get("conditions") or []}).conditions
+        except ValidationError:
+            conds = []
         gen = (body.get("metadata") or {}).get("generation")
         out.update(status_patch(EdgeWorkloadStatus(conditions=set_condition(conds, Cond.QOS_DEGRADED, state, v.reason,
                                                                              v.message, gen))))
-        if current is None or current.status != state:
+        if current is None or current.get("status") != state:
             events.append((EventType.NORMAL, Reason.QOS_RECOVERED, v.message) if v.holds
                           else (EventType.WARNING, Reason.QOS_DEGRADED, v.message))
     if v.nodes == _nodes(after) and _moved(after.get("predictedLatencyMs"), v.predicted_ms, v.bound_ms):

@@ -93,9 +93,17 @@ def free_room(nodes: Iterable[Mapping[str, Any]], sites: Mapping[str, Mapping[st
     return {site: Room(*v) for site, v in out.items()}
 
 
-def shapes(bodies: Mapping[str, Mapping[str, Any]]) -> dict[str, Shape]:
+def shapes(bodies: Mapping[str, Mapping[str, Any]],
+           cache: dict[str, tuple[tuple[str, int], Shape]] | None = None) -> dict[str, Shape]:
+    """Each workload's Shape; `cache` (key -> ((uid, generation), shape)) saves parsing a spec again."""
     out: dict[str, Shape] = {}
     for key, body in bodies.items():
+        meta = body.get("metadata") or {}
+        version = (str(meta.get("uid", "")), int(meta.get("generation") or 0))
+        known = cache.get(key) if cache is not None else None
+        if known is not None and known[0] == version:
+            out[key] = known[1]
+            continue
         spec = body.get("spec") or {}
         res = spec.get("resources") or {}
         try:
@@ -103,6 +111,11 @@ def shapes(bodies: Mapping[str, Mapping[str, Any]]) -> dict[str, Shape]:
                              int(res.get("gpu") or 0), int(spec.get("priority") or 0))
         except (ValueError, TypeError):
             continue
+        if cache is not None:
+            cache[key] = (version, out[key])
+    if cache is not None:
+        for key in [k for k in cache if k not in bodies]:
+            del cache[key]
     return out
 
 

@@ -95,6 +95,7 @@ class Reoptimiser(Periodic):
         self.interval_s = tick_s
         self.runs = 0
         self._last: plan.Look | None = None
+        self._shapes: dict[str, tuple[tuple[str, int], plan.Shape]] = {}  # parsed once per generation
         self._pending: list[str] = []  # the events not run for yet
         self._freed: set[str] = set()  # sites whose room grew since the last run
         self._due = 0.0
@@ -109,7 +110,7 @@ class Reoptimiser(Periodic):
             return False
         bodies = dict(self.bodies())
         look = plan.Look(plan.free_room(self.view.nodes(), self.view.sites(), self.view.replica_pods(),
-                                        self.view.foreign(), metrics.site_up), plan.shapes(bodies))
+                                        self.view.foreign(), metrics.site_up), plan.shapes(bodies, self._shapes))
         if self._last is not None:
             reasons = plan.triggers(self._last, look)
             if reasons:

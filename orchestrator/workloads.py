@@ -270,7 +270,8 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     stalled = not plan.done and (now - last).total_seconds() > spec.strategy.progress_deadline_seconds
     events: list[tuple[str, str, str]] = []
     if decided_now is None and st.template_hash == version and plan.create \
-            and sum(1 for p in pods.values() if p.version == version) < (st.updated_replicas or 0):
+            and sum(1 for p in pods.values() if p.version == version) < min(st.updated_replicas or 0, len(target)):
+        # (a move of the same version counts its surge Pod as updated, then deletes an old one: no loss)
         where = ", ".join(sorted({node for node, _ in plan.create}))
         events.append((EventType.WARNING, Reason.REPLICA_LOST,
                        f"replica Pods missing on node(s) {where} (deleted or evicted): made again"))
