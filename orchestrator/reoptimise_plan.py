@@ -5,11 +5,12 @@ move, and which answers of a what-if solve are worth a move.
   open better places: room freed at a site (a workload deleted, a request lowered or scaled down,
   Pods gone), a site usable again or a node added, a request lowered, a priority changed.
 - `waiting`: the workloads no placement holds for (Unplaceable, or Degraded on older Pods) for lack
-  of room: solved again at once when room frees.
+  of room: solved again at once when room they `could_use` frees.
 - `why_not`: why a placed workload may not move now (an agreement's or the guard's offload is open,
   its own move is not finished, its QoS is degraded (the guard's), its budget or cool-down);
   `could_gain`: whether some usable site is nearer to its users than every site it runs on.
-- `worth`: a what-if's answer gains enough (the same thresholds as the guard's fail-back).
+- `worth`: a what-if's answer gains enough (the same thresholds as the guard's fail-back);
+  `confirmed`: and it did a little while ago too (a metrics blip moves nothing).
 - `settled` / `in_progress`: moves of the operator's own intents still rolling (the cluster-wide
   limit on concurrent moves counts them).
 No I/O.
@@ -166,6 +167,20 @@ def waiting(body: Mapping[str, Any]) -> bool:
         and cond.get("status") == "True" and cond.get("reason") == Reason.NO_FEASIBLE_PLACEMENT
 
 
+def could_use(body: Mapping[str, Any], shape: Shape, site: str, site_spec: Mapping[str, Any], room: Room,
+              latency_ms: Mapping[str, Mapping[str, float]]) -> bool:
+    """Whether a waiting workload might be placed in `room` at `site`: one replica's request fits in
+    what the site has left, its tier is allowed and every cell with traffic is within the latency
+    bound (a cheap first look: the solve decides)."""
+    spec = body.get("spec") or {}
+    tiers = (spec.get("placement") or {}).get("allowedTiers") or []
+    bound = float((spec.get("qos") or {}).get("maxLatencyMs") or 0)
+    cells = [str(c.get("cell")) for c in (spec.get("users") or {}).get("cells") or [] if float(c.get("share") or 0) > 0]
+    return room.cpu_m >= shape.cpu_m and room.memory_mb >= shape.memory_mb \
+        and (not tiers or site_spec.get("tier") in tiers) \
+        and all(latency_ms.get(c, {}).get(site, float("inf")) <= bound for c in cells)
+
+
 def settled(body: Mapping[str, Any], pods: Mapping[str, PodState] | None) -> bool:
     """Whether the workload's replica Pods are the ones its status places, all Ready (no rollout or
     move under way); False when they are unknown."""
@@ -209,6 +224,15 @@ def could_gain(body: Mapping[str, Any], usable: Iterable[str], latency_ms: Mappi
     return any(gains_from(body, site, latency_ms) for site in usable if site not in here)
 
 
+def confirmed(first_seen: Mapping[str, float], gaining: Sequence[str], now: float, after_s: float
+              ) -> tuple[list[str], dict[str, float]]:
+    """Of the workloads `gaining` now (best first), those whose gain was first seen at least `after_s`
+    ago (a gain seen in one look only, a metrics blip, moves nothing), and when each of the gaining
+    ones was first seen (those that stopped gaining are forgotten)."""
+    seen = {key: first_seen.get(key, now) for key in gaining}
+    return [key for key in gaining if now - seen[key] >= after_s], seen
+
+
 def worth(now_ms: float, current: Sequence[str], what_if: Outcome, min_ms: float, min_share: float) -> bool:
     """Whether the what-if's answer moves the workload and gains enough predicted latency."""
     then_ms = what_if.predicted_latency_ms
@@ -216,5 +240,5 @@ def worth(now_ms: float, current: Sequence[str], what_if: Outcome, min_ms: float
         and qos_status.enough(now_ms, then_ms, min_ms, min_share)
 
 
-__all__ = ["MOVE_TIMEOUT_S", "Look", "Room", "Shape", "could_gain", "free_room", "in_progress", "settled",
+__all__ = ["MOVE_TIMEOUT_S", "Look", "Room", "Shape", "confirmed", "could_gain", "could_use", "free_room", "in_progress", "settled",
            "shapes", "triggers", "waiting", "why_not", "worth"]

@@ -7,14 +7,16 @@ gone), a site usable again, a node added, a priority changed.  Shortly after suc
 (`DEBOUNCE_S`, at most every `MIN_GAP_S`), and every `period_s` in any case, it runs:
 
 1. workloads that wait for room (Unplaceable, or Degraded on older Pods, for lack of a feasible
-   placement) whose request fits in the room just freed are queued at once: the controller solves
-   them again now, not at their next retry;
-2. the placed workloads that may move (no open offload, no move of theirs under way, QoS not broken,
-   within their migration budget and cool-down) and could gain latency (a usable site nearer to
+   placement) that could use the room just freed (their request fits, the site's tier is allowed and
+   within their latency bound) are queued at once: the controller solves them again now, not at
+   their next retry;
+2. the placed workloads that may move (no open offload, no move of theirs under way, their QoS bound
+   holding on the links now (a broken one is the QoS guard's), within their migration budget and cool-down) and could gain latency (a usable site nearer to
    their users than every site they run on) are solved together in one dry run, with migration
    costs, the other workloads held where they are (they could gain nothing: they are never moved);
-3. those whose answer gains at least `min_gain_ms` and `min_gain` of their predicted latency, best
-   gain first, are confirmed by a dry run of their own (the others as they are now) and, up to
+3. those whose answer gains at least `min_gain_ms` and `min_gain` of their predicted latency, and
+   gained already in a run `CONFIRM_S` earlier (a gain seen once, a metrics blip, moves nothing: the
+   run is repeated), best gain first, are confirmed by a dry run of their own (the others as they are now) and, up to
    `max_moves` own moves under way cluster-wide, get a Reoptimise intent (orchestrator.move_intents)
    that the controller carries out make-before-break; its moves count in the workload's
    `status.migrationLog`, so budgets and cool-downs bound how often anything moves (no oscillation).
@@ -49,6 +51,7 @@ log = logging.getLogger("edgeorch.reoptimiser")
 TICK_S = 1.0  # how often the cluster is looked at for events
 DEBOUNCE_S = 0.5  # events that come together make one run
 MIN_GAP_S = 2.0  # event-driven runs at most this often
+CONFIRM_S = 2.0  # a gain must be seen again this much later before anything moves for it
 SETTLE_S = 3.0  # after queueing waiting workloads, the dry run waits (this long at most) for their solves
 PERIOD_S = 30.0
 MAX_MOVES = 5
@@ -99,6 +102,7 @@ class Reoptimiser(Periodic):
         self._pending: list[str] = []  # the events not run for yet
         self._freed: set[str] = set()  # sites whose room grew since the last run
         self._due = 0.0
+        self._gains: dict[str, float] = {}  # workload -> when a run first saw it gain enough (monotonic)
         self._last_run = time.monotonic()
 
     async def tick(self, mono: float | None = None) -> bool:
@@ -128,17 +132,19 @@ class Reoptimiser(Periodic):
         reasons, freed = self._pending or ["periodic"], self._freed
         self._pending, self._freed = [], set()
         self._last_run = mono
-        await self.run("; ".join(reasons), bodies, metrics, look, freed)
+        await self.run("; ".join(reasons), bodies, metrics, look, freed, mono=mono)
         return True
 
     async def run(self, why: str, bodies: Mapping[str, Mapping[str, Any]], metrics: QosMetrics, look: plan.Look,
-                  freed: set[str], now: float | None = None) -> list[str]:
+                  freed: set[str], now: float | None = None, mono: float | None = None) -> list[str]:
         """One re-optimisation (see the module docstring); the workloads asked to move."""
         now = time.time() if now is None else now
+        mono = time.monotonic() if mono is None else mono
         self.runs += 1
-        fits = [look.room[s] for s in freed if s in look.room]
-        waiting = [k for k, b in bodies.items() if plan.waiting(b) and k in look.shapes
-                   and any(r.cpu_m >= look.shapes[k].cpu_m and r.memory_mb >= look.shapes[k].memory_mb for r in fits)]
+        sites = self.view.sites()
+        freed_rooms = [(s, look.room[s]) for s in sorted(freed) if s in look.room and s in sites]
+        waiting = [k for k, b in bodies.items() if plan.waiting(b) and k in look.shapes and any(
+            plan.could_use(b, look.shapes[k], s, sites[s], room, metrics.latency_ms) for s, room in freed_rooms)]
         for key in waiting:
             self.enqueue(key)
         if waiting:
@@ -147,16 +153,22 @@ class Reoptimiser(Periodic):
             await self._settle()
         candidates = self._candidates(bodies, metrics, look, now)
         if not candidates:
+            self._gains = {}
             return []
         answers = await asyncio.gather(*(self._what_if(key, body, spec) for key, (body, spec, _) in candidates.items()))
         joint = dict(zip(candidates, answers, strict=True))
         gains = sorted(((now_ms - (o.predicted_latency_ms or 0.0), key) for key, (body, _, now_ms) in candidates.items()
                         if (o := joint[key]) is not None
                         and plan.worth(now_ms, _nodes(body), o, self.min_gain_ms, self.min_gain)), reverse=True)
+        ready, self._gains = plan.confirmed(self._gains, [key for _, key in gains], mono, CONFIRM_S)
+        if len(ready) < len(gains):  # look again shortly: a gain seen twice is no blip
+            if why not in self._pending:
+                self._pending.append(why)
+            self._due = mono + CONFIRM_S
         busy = sum(1 for key, body in bodies.items()
                    if plan.in_progress(self.moves.sync(key, body, self.book.of(key)), body, self.view.replicas(key), now))
         asked: list[str] = []
-        for _, key in gains:
+        for key in ready:
             if busy + len(asked) >= self.max_moves:
                 log.info("re-optimiser: %d move(s) under way (limit %d): the other gains wait", busy + len(asked),
                          self.max_moves)
@@ -192,7 +204,7 @@ class Reoptimiser(Periodic):
             placements = (body.get("status") or {}).get("placements") or []
             a = qos_status.reading(key, spec, [str(p.get("site")) for p in placements], sites, metrics,
                                    self.engine.site_penalty_ms)
-            if a is not None:
+            if a is not None and a.holds:  # one that breaks its bound is the QoS guard's (its readings, its hysteresis)
                 out[key] = (body, spec, a.predicted_latency_ms)
         return out
 

@@ -14,7 +14,7 @@ from orchestrator import reoptimise_plan as plan
 from orchestrator.health import Replica
 from orchestrator.intents import IntentBook
 from orchestrator.move_intents import MoveBook, Own, offload, reoptimise
-from orchestrator.reoptimiser import Reoptimiser
+from orchestrator.reoptimiser import CONFIRM_S, Reoptimiser
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.rollout import PodState
 from orchestrator.snapshot import QosMetrics, Request, Reserved
@@ -136,9 +136,14 @@ class Fixture:
         self.r = Reoptimiser(self.engine, View(), lambda: self.bodies, snapshot, IntentBook(), self.moves,
                              lambda _k: False, self.asked.append, self.queued.append, max_moves=max_moves)
 
-    def run(self, freed: set[str] | None = None) -> list[str]:
+    def run(self, freed: set[str] | None = None, mono: float = 0.0) -> list[str]:
         look = plan.Look(plan.free_room(NODES, SITES, {}, {}, {}), plan.shapes(self.bodies))
-        return asyncio.run(self.r.run("test", self.bodies, metrics(), look, freed or set(), now=T0))
+        return asyncio.run(self.r.run("test", self.bodies, metrics(), look, freed or set(), now=T0, mono=mono))
+
+    def run_twice(self) -> list[str]:
+        """A run, and the one that confirms its gains (CONFIRM_S later): what the second asked."""
+        assert self.run(mono=0.0) == [] and self.asked == []  # a gain seen once moves nothing
+        return self.run(mono=CONFIRM_S)
 
 
 def test_only_moves_that_gain_enough_are_asked_for_best_first_within_the_limit() -> None:
@@ -148,7 +153,7 @@ def test_only_moves_that_gain_enough_are_asked_for_best_first_within_the_limit()
               "city/mid": ("fe-a-n2",)}
     latency = {"city/far0": 1.5, "city/far1": 4.0, "city/far2": 20.0, "city/mid": 1.5}
     f = Fixture(bodies, answer, latency, max_moves=2)
-    asked = f.run()
+    asked = f.run_twice()
     assert asked == ["city/far0", "city/far1"]  # best gains first (18.5, 16 ms); the limit stops mid (2.5 ms)
     assert f.asked == asked and all(f.moves.of(k).action == "Reoptimise" for k in asked)  # type: ignore[union-attr]
     assert "20.0 -> 1.5 ms" in f.moves.of("city/far0").reason  # type: ignore[union-attr]
@@ -161,15 +166,26 @@ def test_nothing_is_asked_when_nothing_gains_enough_and_a_gain_that_needs_others
     bodies = {"city/near": body("near", nodes=["fe-a-n1"]), "city/mid": body("mid", nodes=["mec-b-n1"],
                                                                           cells={"cell-2": 1.0})}
     f = Fixture(bodies, {"city/near": ("fe-a-n1",), "city/mid": ("fe-a-n1",)}, {"city/mid": 6.0})
-    assert f.run() == [] and f.asked == []  # mid: 4.5 -> 6.0 is no gain
+    assert f.run_twice() == [] and f.asked == []  # mid: 4.5 -> 6.0 is no gain
     # jointly the dry run finds gains for both, but alone far's needs room another would have to give
     far = {"city/far": body("far", nodes=["cloud-c-n1"], max_ms=25), "city/far2": body("far2", nodes=["cloud-c-n1"],
                                                                                       max_ms=25)}
     engine = TwoRounds({"city/far": ("fe-a-n1",), "city/far2": ("fe-a-n2",)},
-                       {"city/far": ("cloud-c-n1",), "city/far2": ("fe-a-n2",)}, {"city/far": 1.5, "city/far2": 1.5}, 2)
+                       {"city/far": ("cloud-c-n1",), "city/far2": ("fe-a-n2",)}, {"city/far": 1.5, "city/far2": 1.5}, 4)
     g = Fixture(far, {}, {}, engine=engine)
-    assert g.run() == ["city/far2"]
-    assert len(engine.requests) == 4  # one joint dry run of both, then one of each alone
+    assert g.run_twice() == ["city/far2"]
+    assert len(engine.requests) == 6  # twice one joint dry run of both, then one of each alone
+
+
+def test_a_gain_seen_once_moves_nothing() -> None:
+    bodies = {"city/far": body("far", nodes=["cloud-c-n1"], max_ms=25)}
+    f = Fixture(bodies, {"city/far": ("fe-a-n1",)}, {"city/far": 1.5})
+    assert f.run(mono=0.0) == []
+    f.engine.answer = {"city/far": ("cloud-c-n1",)}  # the next look: it was a blip
+    assert f.run(mono=CONFIRM_S) == []
+    f.engine.answer = {"city/far": ("fe-a-n1",)}
+    assert f.run(mono=2 * CONFIRM_S) == []  # seen anew: confirmed only at the next look
+    assert f.run(mono=3 * CONFIRM_S) == ["city/far"]
 
 
 def test_waiting_workloads_are_solved_again_when_room_that_fits_them_frees() -> None:
@@ -177,9 +193,10 @@ def test_waiting_workloads_are_solved_again_when_room_that_fits_them_frees() -> 
         {"type": "Unplaceable", "status": "True", "reason": "NoFeasiblePlacement", "message": "no room",
          "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
     huge = body("huge", nodes=[], phase="Unplaceable", cpu="64", status=late["status"])
-    f = Fixture({"city/late": late, "city/huge": huge}, {}, {})
+    strict = body("strict", nodes=[], phase="Unplaceable", max_ms=1.0, status=late["status"])
+    f = Fixture({"city/late": late, "city/huge": huge, "city/strict": strict}, {}, {})
     f.run(freed={"fe-a"})
-    assert f.queued == ["city/late"]  # huge does not fit in what freed
+    assert f.queued == ["city/late"]  # huge does not fit in what freed, fe-a is too far for strict
     f.queued.clear()
     f.run()
     assert f.queued == []  # a periodic run leaves them to their own retries
