@@ -23,6 +23,7 @@ that do not see the links).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -96,6 +97,7 @@ class QosGuard(Periodic):
         self._tracks: dict[str, _Track] = {}
         self._specs: dict[str, tuple[tuple[str, int], EdgeWorkloadSpec]] = {}  # key -> ((uid, generation), spec)
         self._readings: dict[str, tuple[tuple[Any, ...], Assessment | None]] = {}  # key -> (what it read, reading)
+        self._now = (0.0, 0.0)  # the tick's (wall, monotonic) clocks
 
     # -- what the controller reads ----------------------------------------------------------------
     def verdict(self, key: str) -> Verdict | None:
@@ -110,6 +112,7 @@ class QosGuard(Periodic):
         """Check every placed workload once (`now`: wall clock, `mono`: monotonic)."""
         now = time.time() if now is None else now
         mono = time.monotonic() if mono is None else mono
+        self._now = (now, mono)
         try:
             metrics = await self.metrics()
         except MetricsUnavailable as exc:  # no verdict without metrics: the last ones stand
@@ -120,8 +123,8 @@ class QosGuard(Periodic):
         for key in [k for k in self._tracks if k not in bodies]:
             self._forget(key)
         self.moves.forget(set(bodies))
-        for key, body in bodies.items():
-            await self._check(key, body, metrics, sites, now, mono)
+        checks = [c for key, body in bodies.items() if (c := self._check(key, body, metrics, sites, now, mono))]
+        await asyncio.gather(*checks)  # the fail-back what-ifs, solved together
 
     def _forget(self, key: str) -> None:
         self._verdicts.pop(key, None)
@@ -142,38 +145,41 @@ class QosGuard(Periodic):
         self._specs[key] = (version, spec)
         return spec
 
-    async def _check(self, key: str, body: Mapping[str, Any], metrics: QosMetrics,
-                     sites: Mapping[str, Mapping[str, Any]], now: float, mono: float) -> None:
+    def _check(self, key: str, body: Mapping[str, Any], metrics: QosMetrics,
+               sites: Mapping[str, Mapping[str, Any]], now: float, mono: float) -> Awaitable[None] | None:
+        """The verdict on one workload (and what is done about it); a fail-back check still to run, if any."""
         status = body.get("status") or {}
         placements = [p for p in status.get("placements") or [] if isinstance(p, Mapping)]
         spec = self._spec(key, body)
         if spec is None or not placements or spec.replicas == 0 or (body.get("metadata") or {}).get("deletionTimestamp"):
             self._verdicts.pop(key, None)
             self._tracks.pop(key, None)
-            return
+            return None
         sla = self.book.of(key)
         own = self.moves.sync(key, body, sla)
         a = self._reading(key, spec, [str(p.get("site")) for p in placements], metrics, sites)
         if a is None:
-            return  # not measurable now: the last verdict stands
+            return None  # not measurable now: the last verdict stands
         nodes = tuple(str(p.get("node")) for p in placements)
         t = self._tracks.setdefault(key, _Track())
+        follow: Awaitable[None] | None = None
         if a.holds:
             t.bad, t.broken_since = 0, None
             v = qos_status.verdict(nodes, spec, a)
-            await self._holding(key, body, spec, a, own, t, metrics, sites, now, mono)
+            follow = self._holding(key, body, spec, a, own, t, metrics, sites)
         else:
             t.bad += 1
             t.better_since = None
             if t.broken_since is None:
                 t.broken_since = mono
             if t.bad < BREACH_AFTER:
-                return
+                return None
             v = qos_status.verdict(nodes, spec, a, self._act(key, body, spec, a, sla, own, t, now, mono))
         self._verdicts[key] = v
         extra, events = qos_status.status_change(body, v)
         if extra or events:
             self.enqueue(key)
+        return follow
 
     # -- the bound is broken ----------------------------------------------------------------------
     def _act(self, key: str, body: Mapping[str, Any], spec: EdgeWorkloadSpec, a: Assessment,
@@ -206,27 +212,33 @@ class QosGuard(Periodic):
         return "re-placing"
 
     # -- the bound holds --------------------------------------------------------------------------
-    async def _holding(self, key: str, body: Mapping[str, Any], spec: EdgeWorkloadSpec, a: Assessment,
-                       own: Own | None, t: _Track, metrics: QosMetrics, sites: Mapping[str, Mapping[str, Any]],
-                       now: float, mono: float) -> None:
-        """Fail back (or stop avoiding) once what the guard's Offload left is good again."""
+    def _holding(self, key: str, body: Mapping[str, Any], spec: EdgeWorkloadSpec, a: Assessment, own: Own | None,
+                 t: _Track, metrics: QosMetrics, sites: Mapping[str, Mapping[str, Any]]) -> Awaitable[None] | None:
+        """Stop avoiding what the guard's Offload left once it is good again; with failBack, the check
+        whether to go back (to run: it asks the engine)."""
         if own is None or own.intent.sla != QOS_GUARD_INTENT:
             t.better_since = None
-            return
+            return None
         intent = own.intent
         if not own.done:
             if intent.action == intents.OFFLOAD:  # never carried out (nothing else met the bound): withdrawn
                 log.info("%s: the QoS bound holds again; no longer leaving %s", key, ", ".join(intent.avoid))
                 self.moves.drop(key)
                 self.enqueue(key)
-            return
+            return None
         if intent.action != intents.OFFLOAD:
-            return
+            return None
         if not spec.migration.fail_back:
             good = [s for s in intent.avoid if self._site_ok(key, spec, s, metrics, sites)]
             if len(good) == len(intent.avoid):
                 self.moves.drop(key)  # no fail-back wanted: only no longer avoided
-            return
+            return None
+        return self._fail_back(key, body, spec, a, intent, t, metrics, sites)
+
+    async def _fail_back(self, key: str, body: Mapping[str, Any], spec: EdgeWorkloadSpec, a: Assessment, intent: Intent,
+                         t: _Track, metrics: QosMetrics, sites: Mapping[str, Mapping[str, Any]]) -> None:
+        """A FailBack intent once going back gains enough and has for `fail_back_hold_s`, within the budget."""
+        now, mono = self._now
         then_ms = await self._better(key, body, spec, a, intent, metrics, sites)
         if then_ms is None:
             t.better_since = None
