@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
@@ -156,21 +156,64 @@ async def first_seen(check: Callable[[], Awaitable[bool]], t0: float, timeout: f
     return None
 
 
-async def trial(i: int, cl: Cluster, control: ExporterControl, chain_url: str, ledgers: dict[str, Ledger],
-                s: Settings) -> dict[str, Any]:
+async def bound_sites(cl: Cluster, name: str, timeout: float) -> list[str]:
+    """The sites of the workload's replicas once it is placed and every Pod is bound where it says."""
+    async def placed() -> list[str] | None:
+        ew = await asyncio.to_thread(cl.get, "edgeworkloads", name)
+        want = sorted(p["site"] for p in (ew.get("status") or {}).get("placements") or [])
+        return want if want and await asyncio.to_thread(cl.pod_sites, name) == want else None
+
+    sites: list[str] = await until(placed, timeout, f"{name} placed and bound")
+    return sites
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One fault at the workload's site and its heal, timed from the client."""
+
+    site: str
+    first_s: float | None  # until the caller's first check held
+    replace_s: float | None  # until every replica Pod is bound at a site within the bound
+    to_sites: list[str]
+    failback_s: float | None  # from the heal until the Pods are bound at the home sites again
+
+
+async def fault_cycle(cl: Cluster, control: ExporterControl, name: str, cell: str, home_sites: list[str], replicas: int,
+                      max_latency_ms: float, add_ms: float, timeout: float,
+                      first: Callable[[], Awaitable[bool]]) -> Cycle:
+    """+`add_ms` at the site hosting most replicas; time `first` and the re-placement; heal; time the fail-back."""
     city = load_scenario(SCENARIO)
     latency = city.latency_ms()
-    tier = {site.name: site.tier for site in city.sites}
+    site = Counter(home_sites).most_common(1)[0][0]
+    compliant = {x.name for x in city.sites if x.name != site and x.tier in ("far-edge", "edge")
+                 and latency[cell][x.name] <= max_latency_ms}
+
+    async def moved() -> bool:
+        sites = await asyncio.to_thread(cl.pod_sites, name)
+        return len(sites) == replicas and all(x in compliant for x in sites)
+
+    t0 = time.monotonic()
+    fault = await control.inject_latency(site, add_ms)
+    try:
+        first_s, replace_s = await asyncio.gather(first_seen(first, t0, timeout), first_seen(moved, t0, timeout))
+        new_sites = await asyncio.to_thread(cl.pod_sites, name)
+    finally:
+        t_heal = time.monotonic()
+        await control.heal(fault)
+
+    async def back() -> bool:
+        return await asyncio.to_thread(cl.pod_sites, name) == home_sites
+
+    return Cycle(site, first_s, replace_s, new_sites, await first_seen(back, t_heal, timeout))
+
+
+async def trial(i: int, cl: Cluster, control: ExporterControl, chain_url: str, ledgers: dict[str, Ledger],
+                s: Settings) -> dict[str, Any]:
     cell = CELLS[i % len(CELLS)]
     name = f"qos-{i}-{int(time.time()) % 100000}"
     await asyncio.to_thread(Applier(cl.api).apply_all, manifests(name, cell, s), 1)
     try:
-        async def placed() -> list[str] | None:
-            ew = await asyncio.to_thread(cl.get, "edgeworkloads", name)
-            want = sorted(p["site"] for p in (ew.get("status") or {}).get("placements") or [])
-            return want if want and await asyncio.to_thread(cl.pod_sites, name) == want else None
-
-        home_sites: list[str] = await until(placed, s.timeout_s, f"{name} placed and bound")
+        home_sites = await bound_sites(cl, name, s.timeout_s)
 
         async def ok() -> dict[str, Any] | None:
             st = (await asyncio.to_thread(cl.get, "servicelevelagreements", f"{name}-sla")).get("status") or {}
@@ -184,31 +227,13 @@ async def trial(i: int, cl: Cluster, control: ExporterControl, chain_url: str, l
         if contract not in ledgers:
             ledgers[contract] = await open_ledger(chain_url, address=contract, deploy=False)
         ledger = ledgers[contract]
-        site = Counter(home_sites).most_common(1)[0][0]
-        compliant = {x for x in tier if x != site and tier[x] in ("far-edge", "edge")
-                     and latency[cell][x] <= s.max_latency_ms}
 
         async def breached() -> bool:
             return bool(await ledger.breach_count(aid) > 0)
 
-        async def moved() -> bool:
-            sites = await asyncio.to_thread(cl.pod_sites, name)
-            return len(sites) == s.replicas and all(x in compliant for x in sites)
-
-        t0 = time.monotonic()
-        fault = await control.inject_latency(site, s.add_ms)
-        try:
-            breach_s, replace_s = await asyncio.gather(first_seen(breached, t0, s.timeout_s),
-                                                       first_seen(moved, t0, s.timeout_s))
-            new_sites = await asyncio.to_thread(cl.pod_sites, name)
-        finally:
-            t_heal = time.monotonic()
-            await control.heal(fault)
-
-        async def back() -> bool:
-            return await asyncio.to_thread(cl.pod_sites, name) == home_sites
-
-        failback_s = await first_seen(back, t_heal, s.timeout_s)
+        c = await fault_cycle(cl, control, name, cell, home_sites, s.replicas, s.max_latency_ms, s.add_ms, s.timeout_s,
+                              breached)
+        site, new_sites, breach_s, replace_s, failback_s = c.site, c.to_sites, c.first_s, c.replace_s, c.failback_s
         events = await ledger.breach_events(aid)
         row = {"trial": i, "workload": name, "cell": cell, "site": site, "from_sites": home_sites,
                "to_sites": new_sites, "breach_s": _r(breach_s), "replace_s": _r(replace_s),
@@ -236,16 +261,20 @@ def pct(values: list[float], q: float) -> float | None:
     return round(percentile(values, q / 100), 3) if values else None
 
 
-def summarise(raw: list[dict[str, Any]], s: Settings, info: dict[str, Any]) -> dict[str, Any]:
+def summarise(raw: list[dict[str, Any]], s: TrialSettings, info: dict[str, Any],
+              steps: tuple[str, ...] = ("breach", "replace", "failback"),
+              targeted: tuple[str, ...] = ("breach", "replace")) -> dict[str, Any]:
+    """The JSON row: per step (`<step>_s` of each trial) completed, p50, p95 and max; the p95 target of
+    the `targeted` steps; references, settings, the trials and the machine."""
     row: dict[str, Any] = {"system": "edgeorch", "trials": len(raw)}
-    for key in ("breach", "replace", "failback"):
+    for key in steps:
         values = [r[f"{key}_s"] for r in raw if r[f"{key}_s"] is not None]
         row[f"{key}_completed"] = len(values)
         row[f"{key}_p50_s"], row[f"{key}_p95_s"] = pct(values, 50), pct(values, 95)
         row[f"{key}_max_s"] = max(values) if values else None
     row["targets"] = {f"{k}_p95<={TARGET_P95_S:g}s": row[f"{k}_p95_s"] is not None
                       and row[f"{k}_completed"] == len(raw) and row[f"{k}_p95_s"] <= TARGET_P95_S
-                      for k in ("breach", "replace")}
+                      for k in targeted}
     row["references"] = {"descheduler_period_s": DESCHEDULER_S, "pledger_sla_check_plus_decision_s": PLEDGER_S}
     row["settings"], row["raw"], row["machine"] = s.as_dict(), raw, info
     return row
@@ -281,8 +310,18 @@ def report(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class TrialSettings(Protocol):
+    @property
+    def timeout_s(self) -> float: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+Trial = Callable[[int, "Cluster", ExporterControl, str, dict[str, Ledger], Any], Awaitable[dict[str, Any]]]
+
+
 async def run_trials(trials: int, kubeconfig: Path, chain_url: str, exporter_url: str,
-                     s: Settings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                     s: TrialSettings, one: Trial = trial) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     api = api_client(kubeconfig)
     ledgers: dict[str, Ledger] = {}
     control = ExporterControl(exporter_url)
@@ -294,7 +333,7 @@ async def run_trials(trials: int, kubeconfig: Path, chain_url: str, exporter_url
             call(cl.core.create_namespace, {"metadata": {"name": NAMESPACE}})
         except Exception:
             log(f"  (namespace {NAMESPACE} exists)")
-        raw = [await trial(i, cl, control, chain_url, ledgers, s) for i in range(trials)]
+        raw = [await one(i, cl, control, chain_url, ledgers, s) for i in range(trials)]
         return raw, info
     finally:
         await control.close()
@@ -303,7 +342,9 @@ async def run_trials(trials: int, kubeconfig: Path, chain_url: str, exporter_url
         api.close()
 
 
-def run(trials: int, s: Settings, state_dir: Path | None = None, keep: bool = False) -> dict[str, Any]:
+def run(trials: int, s: TrialSettings, state_dir: Path | None = None, keep: bool = False, one: Trial = trial,
+        **summary: Any) -> dict[str, Any]:
+    """`trials` trials (`one`, default the SLA trial) on a fresh stack with the operator; the summary row."""
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="edgeorch-bench-qos-"))
     stack = Stack(state / "stack")
     try:
@@ -312,8 +353,8 @@ def run(trials: int, s: Settings, state_dir: Path | None = None, keep: bool = Fa
             st = stack.up(SCENARIO, log=log)
         log(f"stack up in {time.monotonic() - t0:.1f} s; state in {stack.dir}")
         stack.start_operator()
-        raw, info = asyncio.run(run_trials(trials, Path(st.kubeconfig), st.chain_url, st.exporter_url, s))
-        return summarise(raw, s, info)
+        raw, info = asyncio.run(run_trials(trials, Path(st.kubeconfig), st.chain_url, st.exporter_url, s, one))
+        return summarise(raw, s, info, **summary)
     finally:
         stack.down(log=log)
         if not keep and not state_dir:

@@ -25,6 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from orchestrator import telemetry, workloads
@@ -56,9 +57,12 @@ class WorkloadController:
                  replicas: Callable[[str], dict[str, PodState] | None] | None = None, binding: str = "scheduler",
                  health: Callable[[], Mapping[str, Repair]] | None = None,
                  intents: Callable[[str], Sequence[Intent]] | None = None,
-                 users: Callable[[str], Reading] | None = None) -> None:
+                 users: Callable[[str], Reading] | None = None,
+                 annotate: Callable[[str, Mapping[str, Any], workloads.Reconciled], workloads.Reconciled] | None = None
+                 ) -> None:
         self.engine = engine
         self.users = users  # workload key -> where its users are, measured (orchestrator.mobility)
+        self.annotate = annotate  # adds what other loops observed to the status written (orchestrator.qos_status)
         self.intents = intents  # workload key -> the offload intents its agreements hold (orchestrator.intents)
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
@@ -123,6 +127,11 @@ class WorkloadController:
         if key in self._latest:
             self._resolve.add(key)
             self.enqueue(key)
+
+    def latest(self) -> Mapping[str, Mapping[str, Any]]:
+        """Every EdgeWorkload as last seen (its watch event, or the object our own write returned), by
+        key; read only (other loops decide from it, the controller alone writes)."""
+        return MappingProxyType(self._latest)
 
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)
@@ -283,6 +292,8 @@ class WorkloadController:
                                                    users=reading.cells if reading is not None else None)
                 if reading is not None:  # status.users, the UsersMeasured condition, their Events
                     result = reading.report(body, result, time.time())
+                if self.annotate is not None:
+                    result = self.annotate(key, body, result)
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)

@@ -98,6 +98,8 @@ class IntentBook:
     def __init__(self) -> None:
         self._key_of: dict[str, str] = {}  # sla uid -> its workload's key
         self._by_key: dict[str, dict[str, Intent]] = {}  # workload key -> sla uid -> intent
+        self._covers: dict[str, str] = {}  # sla uid -> its workload's key, intent or not
+        self._covered: dict[str, set[str]] = {}  # workload key -> the uids of its agreements
 
     def observe(self, sla: Mapping[str, Any]) -> None:
         """An agreement as read or written (its status holds its intent, or none)."""
@@ -107,9 +109,11 @@ class IntentBook:
             return
         uid = str(meta["uid"])
         self.forget(uid)
+        key = f"{meta.get('namespace')}/{ref}"
+        self._covers[uid] = key
+        self._covered.setdefault(key, set()).add(uid)
         intent = of_agreement(sla)
         if intent is not None:
-            key = f"{meta.get('namespace')}/{ref}"
             self._key_of[uid] = key
             self._by_key.setdefault(key, {})[uid] = intent
 
@@ -119,6 +123,12 @@ class IntentBook:
 
     def forget(self, uid: str) -> None:
         """The agreement is gone (or its intent withdrawn)."""
+        covered = self._covers.pop(uid, None)
+        if covered is not None:
+            uids = self._covered.get(covered, set())
+            uids.discard(uid)
+            if not uids:
+                self._covered.pop(covered, None)
         key = self._key_of.pop(uid, None)
         if key is not None:
             held = self._by_key.get(key, {})
@@ -129,6 +139,10 @@ class IntentBook:
     def of(self, key: str) -> Sequence[Intent]:
         """The intents of every agreement on workload `key`."""
         return tuple(self._by_key.get(key, {}).values())
+
+    def covered(self, key: str) -> bool:
+        """Whether an agreement names workload `key` (its SLA loop may move it)."""
+        return key in self._covered
 
 
 def site_moves(before: list[str], after: list[str]) -> list[tuple[str, str]]:

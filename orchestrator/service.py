@@ -12,14 +12,14 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, start_http_server
 
-from orchestrator import telemetry
+from orchestrator import qos_status, telemetry
 from orchestrator.cells import CellLoop
 from orchestrator.controller import WorkloadController
 from orchestrator.decision import BINDINGS
@@ -28,16 +28,20 @@ from orchestrator.endpoints.server import ApiSettings, AppServer
 from orchestrator.endpoints.service_loop import ServiceLoop
 from orchestrator.engine import Holding, PlacementEngine
 from orchestrator.health import Repair, Replica, diagnose, node_state
-from orchestrator.intents import IntentBook
+from orchestrator.intents import Intent, IntentBook
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.ledger import LedgerConnection
 from orchestrator.mobility import MobilityLoop
+from orchestrator.move_intents import MoveBook
 from orchestrator.prometheus import PrometheusSource
+from orchestrator.qos_guard import QosGuard
+from orchestrator.reoptimiser import Reoptimiser
 from orchestrator.rollout import PodState
 from orchestrator.sites import SiteLoop
 from orchestrator.sla_loop import SlaLoop
 from orchestrator.snapshot import NOTHING_RESERVED, Reserved, add, cpu_m, memory_mb
 from orchestrator.vocabulary import SITE_LABEL, SLAS
+from orchestrator.workloads import Reconciled
 from placement import SolverConfig, SolveResult, Weights
 from sla_contracts import LedgerConfig
 
@@ -60,6 +64,11 @@ class Settings:
     workers: int = 256  # concurrent reconciliations (so many can share one solve)
     solve_workers: int = 2  # CP-SAT search threads per solve
     binding: str = "scheduler"  # how replica Pods reach their node (orchestrator.decision.BINDINGS)
+    qos_check_s: float = 2.0  # how often every placed workload's own QoS bound is checked (orchestrator.qos_guard)
+    reoptimise_s: float = 30.0  # the re-optimiser's period (0: only its events; orchestrator.reoptimiser)
+    max_concurrent_moves: int = 5  # re-optimiser moves under way at once, cluster-wide
+    min_gain_ms: float = 2.0  # a re-optimiser move or a fail-back must gain this much predicted latency,
+    min_gain_percent: float = 20.0  # and this share of it
     ledger: LedgerConfig = field(default_factory=LedgerConfig)  # chain, keys, contract (sla_contracts.config)
     api: ApiSettings = field(default_factory=ApiSettings)  # the app API (orchestrator.endpoints.api)
 
@@ -80,6 +89,12 @@ class Settings:
             workers=int(env.get("EDGEORCH_WORKERS", cls.workers)),
             solve_workers=int(env.get("EDGEORCH_SOLVE_WORKERS", cls.solve_workers)),
             binding=_binding(env.get("EDGEORCH_BINDING", cls.binding)),
+            qos_check_s=_number(env, "EDGEORCH_QOS_CHECK_S", cls.qos_check_s, positive=True),
+            reoptimise_s=_number(env, "EDGEORCH_REOPTIMISE_S", cls.reoptimise_s),
+            max_concurrent_moves=int(_number(env, "EDGEORCH_MAX_CONCURRENT_MOVES", cls.max_concurrent_moves,
+                                             positive=True, integer=True)),
+            min_gain_ms=_number(env, "EDGEORCH_MIN_GAIN_MS", cls.min_gain_ms),
+            min_gain_percent=_number(env, "EDGEORCH_MIN_GAIN_PERCENT", cls.min_gain_percent),
             ledger=LedgerConfig.from_env(env),  # EDGEORCH_CHAIN_ID, EDGEORCH_LEDGER_*: docs/operations.md
             api=ApiSettings.from_env(env),  # EDGEORCH_API_*: docs/app-api.md
         )
@@ -88,6 +103,22 @@ class Settings:
 def _binding(value: str) -> str:
     if value not in BINDINGS:
         raise ValueError(f"EDGEORCH_BINDING: expected one of {', '.join(BINDINGS)}, got {value!r}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, positive: bool = False,
+            integer: bool = False) -> float:
+    """A numeric setting: `default` when unset; a ValueError naming it when it is no number, or below 0
+    (or not above 0 when `positive`)."""
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(int(text)) if integer else float(text)
+    except ValueError:
+        raise ValueError(f"{name}: expected {'an integer' if integer else 'a number'}, got {text!r}") from None
+    if not (value > 0 if positive else value >= 0) or value != value:
+        raise ValueError(f"{name}: must be {'> 0' if positive else '>= 0'}, got {text!r}")
     return value
 
 
@@ -206,6 +237,9 @@ class OperatorService:
     app_api: AppServer | None = None
     mobility: MobilityLoop | None = None  # workloads whose users move (spec.users.fromMetric)
     intents: IntentBook = field(default_factory=IntentBook)  # the agreements' offload intents, per workload
+    moves: MoveBook = field(default_factory=MoveBook)  # the QoS guard's and the re-optimiser's intents
+    qos: QosGuard | None = None  # every workload's own QoS bound, all the time
+    reoptimiser: Reoptimiser | None = None  # moves that gain enough when better places open
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
@@ -225,7 +259,7 @@ class OperatorService:
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
-                                            health=self.view.repairs, intents=self.intents.of)
+                                            health=self.view.repairs, intents=self._wanted, annotate=self._annotate)
         weights = self.engine.weights
         self.mobility = MobilityLoop(self.prometheus.query, self.prometheus.snapshot, self.workloads.resolve,
                                      self.workloads.enqueue, sites=self.view.sites,
@@ -244,6 +278,16 @@ class OperatorService:
         self.services.start()
         self.app_api = AppServer(s.api, self.book, self.kube)
         await self.app_api.start()
+        gain = {"min_gain_ms": s.min_gain_ms, "min_gain": s.min_gain_percent / 100}
+        self.qos = QosGuard(self.engine, self.view.sites, self.workloads.latest, self.prometheus.snapshot, self.intents,
+                            self.moves, self.workloads.request, self.workloads.enqueue, self.post_events,
+                            interval_s=s.qos_check_s, **gain)
+        self.qos.start()
+        self.reoptimiser = Reoptimiser(self.engine, self.view, self.workloads.latest, self.prometheus.snapshot,
+                                       self.intents, self.moves, self.qos.degraded, self.workloads.request,
+                                       self.workloads.enqueue, period_s=s.reoptimise_s,
+                                       max_moves=s.max_concurrent_moves, **gain)
+        self.reoptimiser.start()
         if not self._metrics_started:
             engine, workloads = self.engine, self.workloads
             telemetry.QUEUE_DEPTH.set_function(lambda: engine.queue_depth() + workloads.queue_depth())
@@ -262,6 +306,14 @@ class OperatorService:
         if self.services:
             self.services.observe_workload(event_type, body)
         self.book.observe(event_type, body)
+
+    def _wanted(self, key: str) -> Sequence[Intent]:
+        """The intents the controller honours for a workload: its agreements', or the operator's own."""
+        return self.moves.wanted(key, self.intents.of(key))
+
+    def _annotate(self, key: str, body: Mapping[str, Any], result: Reconciled) -> Reconciled:
+        """The QoS guard's verdict, in the status the controller writes anyway (orchestrator.qos_status)."""
+        return qos_status.merge(body, result, self.qos.verdict(key) if self.qos is not None else None)
 
     def post_events(self, involved: Mapping[str, Any], events: Iterable[tuple[str, str, str]]) -> None:
         """Post (type, reason, message) Events about `involved` in the background, in order, through
@@ -286,6 +338,9 @@ class OperatorService:
     async def stop(self) -> None:
         for task in list(self._posting):
             task.cancel()
+        for loop in (self.reoptimiser, self.qos):
+            if loop is not None:
+                await loop.stop()
         if self.sites:
             await self.sites.stop()
         if self.cells:

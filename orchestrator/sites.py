@@ -30,7 +30,7 @@ from orchestrator.engine import Holding
 from orchestrator.health import Replica
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
-from orchestrator.periodic import every
+from orchestrator.loops import Periodic
 from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.site_status import SiteReport, gains_from, site_status
 from orchestrator.snapshot import QosMetrics, Reserved
@@ -54,7 +54,9 @@ class SiteSource(Protocol):
     def replica_pods(self) -> dict[str, list[Replica]] | None: ...
 
 
-class SiteLoop:
+class SiteLoop(Periodic):
+    name = "edgeorch-sites"
+
     def __init__(self, kube: AsyncKube, view: SiteSource, metrics: Callable[[], Awaitable[QosMetrics]],
                  resolve: Callable[[str], None], *, interval_s: float = TICK_S, min_write_s: float = MIN_WRITE_S,
                  resolve_cooldown_s: float = RESOLVE_COOLDOWN_S) -> None:
@@ -71,7 +73,6 @@ class SiteLoop:
         self._asked: dict[str, float] = {}  # workload key -> when it was last asked to leave a cordoned site
         self._site_up: dict[str, bool] = {}  # the last edgeorch_site_up Prometheus gave, per site
         self._latency: Mapping[str, Mapping[str, float]] = {}
-        self._task: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[None]] = set()
 
     # -- the watch side ---------------------------------------------------------------------------
@@ -85,17 +86,12 @@ class SiteLoop:
             return
         self._sites[name] = dict(body)
 
-    # -- the loop ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                every(self.interval_s, self.tick, log, "the EdgeSite loop"), name="edgeorch-sites")
-
+    # -- the loop (orchestrator.loops.Periodic: every interval_s, tick) ---------------------------
     async def stop(self) -> None:
-        for task in [*([self._task] if self._task else []), *self._side]:
+        for task in self._side:
             task.cancel()
-        await asyncio.gather(*([self._task] if self._task else []), *self._side, return_exceptions=True)
-        self._task = None
+        await asyncio.gather(*self._side, return_exceptions=True)
+        await super().stop()
 
     async def tick(self, now: float | None = None) -> None:
         """Write every site's status that changed; ask for the moves cordoned sites call for."""

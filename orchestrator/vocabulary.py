@@ -51,6 +51,12 @@ ANNOTATION_PREFIX = API_GROUP
 FINALIZER = f"{API_GROUP}/finalizer"
 """On ServiceLevelAgreements: the agreement's termination is recorded on chain before it goes."""
 
+# -- intents of the operator's own loops (orchestrator.move_intents) ----------------------------------
+QOS_GUARD_INTENT = "qos-bound"
+"""Source of the QoS guard's intents: an EdgeWorkload's status.offload.id `qos-bound:0:<unix time>`."""
+REOPTIMISER_INTENT = "reoptimiser"
+"""Source of the re-optimiser's intents: status.offload.id `reoptimiser:0:<unix time>`."""
+
 # -- priority classes --------------------------------------------------------------------------------
 PRIORITY_CLASS_PREFIX = "edgeorch-priority-"
 """Replica Pods of an EdgeWorkload of priority P get the PriorityClass `edgeorch-priority-P` (value P,
@@ -88,6 +94,7 @@ class WorkloadCondition(StrEnum):
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     USERS_MEASURED = "UsersMeasured"  # spec.users.fromMetric: whether its query gives a distribution
+    QOS_DEGRADED = "QoSDegraded"  # the placement breaks spec.qos on the measured links (orchestrator.qos_guard)
 
 
 class Health(StrEnum):
@@ -167,6 +174,12 @@ class Reason(StrEnum):
     SERVICE_NOT_CREATED = "ServiceNotCreated"  # its Service cannot be made (name taken, or no valid name)
     USERS_MOVED = "UsersMoved"
     WAITING_FOR_USERS = "WaitingForUsers"
+    LATENCY_BOUND_EXCEEDED = "LatencyBoundExceeded"
+    BANDWIDTH_BELOW_BOUND = "BandwidthBelowBound"
+    WITHIN_QOS_BOUND = "WithinQoSBound"
+    QOS_DEGRADED = "QoSDegraded"
+    QOS_RECOVERED = "QoSRecovered"
+    REOPTIMISED = "Reoptimised"
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"

@@ -28,6 +28,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
+from orchestrator.resources.edgeworkload import MoveAction
 from orchestrator.rollout import PodState
 from orchestrator.snapshot import Request, Reserved, fits, pod_requests
 from orchestrator.vocabulary import NODE_LABEL, WORKLOAD_LABEL, EventType, Phase, Reason
@@ -102,6 +103,11 @@ def needs_work(event_type: str | None, body: Mapping[str, Any], seen: Mapping[st
     return bool(meta.get("generation") != (seen.get("metadata") or {}).get("generation"))
 
 
+INTENT_EVENTS = {  # the Event that says an intent's moves were made
+    intents.OFFLOAD: (EventType.WARNING, Reason.OFFLOADED),
+    intents.FAIL_BACK: (EventType.NORMAL, Reason.FAILED_BACK),
+    MoveAction.REOPTIMISE.value: (EventType.NORMAL, Reason.REOPTIMISED),
+}
 UNPLACEABLE_RETRY_S = 30.0  # no feasible placement: capacity or metrics may change
 TIMED_OUT_RETRY_S = 2.0  # the solver ran out of time before placing it
 MIGRATION_LOG_S = 3600  # offload and fail-back moves are counted against the budget this long
@@ -203,10 +209,8 @@ async def reconcile(
         t = int(now.timestamp())
         status["migrationLog"] = [x for x in st.migration_log if t - x < MIGRATION_LOG_S] + [t] * len(site_moves)
         if site_moves:
-            offloaded = intent.action == intents.OFFLOAD
-            events.append((EventType.WARNING if offloaded else EventType.NORMAL,
-                           Reason.OFFLOADED if offloaded else Reason.FAILED_BACK,
-                           f"{'; '.join(f'{a} -> {b}' for a, b in site_moves)} ({intent.reason})"[:1000]))
+            type_, verb = INTENT_EVENTS.get(intent.action, (EventType.NORMAL, Reason.FAILED_BACK))
+            events.append((type_, verb, f"{'; '.join(f'{a} -> {b}' for a, b in site_moves)} ({intent.reason})"[:1000]))
     if Counter(before) != Counter(outcome.nodes) or not pods:
         verb = Reason.MOVED if moved else Reason.SCALED if pods and len(before) != len(placements) else Reason.PLACED
         events.append((EventType.NORMAL, verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "
@@ -270,7 +274,8 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     stalled = not plan.done and (now - last).total_seconds() > spec.strategy.progress_deadline_seconds
     events: list[tuple[str, str, str]] = []
     if decided_now is None and st.template_hash == version and plan.create \
-            and sum(1 for p in pods.values() if p.version == version) < (st.updated_replicas or 0):
+            and sum(1 for p in pods.values() if p.version == version) < min(st.updated_replicas or 0, len(target)):
+        # (a move of the same version counts its surge Pod as updated, then deletes an old one: no loss)
         where = ", ".join(sorted({node for node, _ in plan.create}))
         events.append((EventType.WARNING, Reason.REPLICA_LOST,
                        f"replica Pods missing on node(s) {where} (deleted or evicted): made again"))

@@ -364,6 +364,14 @@ class OffloadAction(StrEnum):
     FAIL_BACK = "FailBack"
 
 
+class MoveAction(StrEnum):
+    """What an intent the controller carried out asked (an agreement's OffloadAction, or the re-optimiser's)."""
+
+    OFFLOAD = "Offload"
+    FAIL_BACK = "FailBack"
+    REOPTIMISE = "Reoptimise"  # move to a placement that gains enough (orchestrator.reoptimiser)
+
+
 class SiteMove(K8sModel):
     """One replica that left a site for another."""
 
@@ -372,12 +380,15 @@ class SiteMove(K8sModel):
 
 
 class OffloadRecord(K8sModel):
-    """The last offload intent the controller carried out (an agreement's status.offloadIntent)."""
+    """The last intent the controller carried out: an agreement's status.offloadIntent, or one of the
+    operator's own loops (the QoS guard, the re-optimiser: orchestrator.move_intents)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, max_length=256, description="Id of the breach the intent answered.")
-    action: OffloadAction = Field(description="Offload or FailBack.")
+    id: str = Field(min_length=1, max_length=256, description="Id of the intent: the breach it answered "
+                    "(agreement uid:objective:window start), or qos-bound:0:<unix time> (the workload's own QoS "
+                    "bound) or reoptimiser:0:<unix time>.")
+    action: MoveAction = Field(description="Offload, FailBack or Reoptimise.")
     moves: list[SiteMove] = Field(default_factory=list, max_length=1000, description="Replica moves it made.")
     time: datetime | None = Field(default=None, description="When it was carried out.")
 
@@ -451,12 +462,13 @@ class EdgeWorkloadStatus(StatusModel):
     migrations: int = Field(default=0, ge=0, description="Replica migrations performed so far.")
     last_migration_time: datetime | None = Field(default=None, description="When a replica was last migrated.")
     offload: OffloadRecord | None = Field(
-        default=None, description="The last offload or fail-back carried out for an SLA breach, and its moves."
+        default=None, description="The last offload, fail-back or re-optimisation carried out (for an SLA breach, the "
+        "workload's own QoS bound or the re-optimiser), and its moves."
     )
     migration_log: list[int] = Field(
         default_factory=list, max_length=1000,
-        description="Unix times of the moves of the last hour for an offload, a fail-back or users who moved "
-        "(the migration budget).",
+        description="Unix times of the moves of the last hour for an offload, a fail-back, the re-optimiser or "
+        "users who moved (the migration budget).",
     )
     users: UsersInUse | None = Field(
         default=None, description="The user distribution the placement was solved for (spec.users.fromMetric's).")

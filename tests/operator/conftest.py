@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -92,6 +93,38 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     return not meta.get("deletionTimestamp") and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+class KubectlWatch:
+    """`kubectl get ARGS --watch -o json` in the background: `on_object` gets every object (or watch
+    event, with `--output-watch-events` among ARGS) as it is printed; `stop()` ends it."""
+
+    def __init__(self, stack: StackHandle, args: list[str], on_object: Callable[[dict[str, Any]], None]) -> None:
+        from devstack.localstack.tools import k8s_binary
+
+        self._on = on_object
+        self._proc = subprocess.Popen([str(k8s_binary("kubectl")), f"--kubeconfig={stack.kubeconfig}", "get", *args,
+                                       "--watch", "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        decoder, buffer = json.JSONDecoder(), ""
+        for line in self._proc.stdout:
+            buffer += line
+            try:
+                obj, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue  # an object printed over several lines: not complete yet
+            buffer = buffer.lstrip()[end:]
+            self._on(obj)
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(10)
+        self._thread.join(10)
 
 
 class WatchLost(Exception):

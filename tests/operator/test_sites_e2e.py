@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
 from typing import Any
@@ -16,10 +15,17 @@ from typing import Any
 import pytest
 
 from devstack.faults import Faults
-from devstack.localstack.tools import k8s_binary
 from orchestrator.resources.common import parse_quantity
 from tests.conftest import StackHandle
-from tests.operator.conftest import apply_all, get_json, own_namespace, placed_ready, wait_for, workload
+from tests.operator.conftest import (
+    KubectlWatch,
+    apply_all,
+    get_json,
+    own_namespace,
+    placed_ready,
+    wait_for,
+    workload,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
 SITE = "fe-sants"
@@ -35,23 +41,7 @@ class PodWatch:
         self.events = 0
         self.armed = False
         self._lock = threading.Lock()
-        self._proc = subprocess.Popen(
-            [str(k8s_binary("kubectl")), f"--kubeconfig={stack.kubeconfig}", "get", "pods", "-n", ns, "--watch",
-             "--output-watch-events", "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self._proc.stdout is not None
-        decoder, buffer = json.JSONDecoder(), ""
-        for line in self._proc.stdout:
-            buffer += line
-            try:
-                event, end = decoder.raw_decode(buffer.lstrip())
-            except ValueError:
-                continue  # an event printed over several lines: not complete yet
-            buffer = buffer.lstrip()[end:]
-            self._apply(event)
+        self._watch = KubectlWatch(stack, ["pods", "-n", ns, "--output-watch-events"], self._apply)
 
     def _apply(self, event: dict[str, Any]) -> None:
         pod = event["object"]
@@ -75,9 +65,7 @@ class PodWatch:
             return self.armed
 
     def stop(self) -> None:
-        self._proc.terminate()
-        self._proc.wait(10)
-        self._thread.join(10)
+        self._watch.stop()
 
 
 def _columns(text: str) -> list[dict[str, str]]:
