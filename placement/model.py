@@ -192,6 +192,7 @@ class SolverConfig:
     deterministic: bool = True
     incremental: bool = True
     prices: Prices | None = None  # an earlier solve's LP prices: a re-placement's bound starts from them
+    priority_band: int = 100  # priorities // this = a band; higher bands are placed first (placement.priority)
 
 
 class Status(enum.Enum):

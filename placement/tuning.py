@@ -189,5 +189,9 @@ class Tuning:
     #: CP-SAT presolve by default (passes that need it ask for it)
     cpsat_presolve: bool = False
 
+    # --- priority bands (placement.priority) ---------------------------------------------------------
+    #: share of the time limit split evenly between the bands of a solve (the rest goes by their workloads)
+    band_floor_share: float = 0.2
+
 
 TUNING = Tuning()
