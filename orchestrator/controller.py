@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from orchestrator import telemetry, workloads
+from orchestrator import preemption, telemetry, workloads
 from orchestrator.engine import PlacementEngine
 from orchestrator.health import Repair, avoid_annotation, avoided_nodes
 from orchestrator.intents import Intent
@@ -35,6 +35,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.rollout import PodState
+from orchestrator.snapshot import Request
 from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS, EventType, Reason
 
 log = logging.getLogger("edgeorch.controller")
@@ -82,6 +83,9 @@ class WorkloadController:
         self._deferred: dict[str, float] = {}  # key -> monotonic time a status refresh of it was first put off
         self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
         self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
+        self._preempted: dict[str, tuple[str, ...]] = {}  # key -> who took its room (preempted())
+        self._freed: dict[str, set[str]] = {}  # deleted workload -> its sites, until its Pods are gone
+        self._specs = preemption.SpecCache()
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -90,6 +94,9 @@ class WorkloadController:
         if event_type == "DELETED":
             self._forget(key)
             self.engine.release(key)
+            if sites := preemption.freed_sites(body):
+                self._freed[key] = sites
+                self._room_freed(key)
             return
         seen = self._latest.get(key)
         self._latest[key] = dict(body)
@@ -112,6 +119,8 @@ class WorkloadController:
             self._pod_ready[pod] = ready
         if (gone or ready != bool(before)) and (key in self._rolling or key in self._running):
             self.enqueue(key)
+        if gone and key in self._freed:
+            self._room_freed(key)
 
     def resolve(self, key: str) -> None:
         """Another loop asks for a new solve of the workload although its status holds a decision (a
@@ -119,6 +128,35 @@ class WorkloadController:
         if key in self._latest:
             self._resolve.add(key)
             self.enqueue(key)
+
+    def preempted(self, key: str, by: tuple[str, ...]) -> None:
+        """The engine gave room this workload holds to workloads of a higher priority band (`by`, named
+        in its Event): solve it again, to its next best place or Unplaceable (orchestrator.preemption)."""
+        if key in self._latest:
+            self._preempted[key] = by
+            self.resolve(key)
+
+    def placed_requests(self) -> dict[str, Request]:
+        """The workloads whose status holds a decided placement, as the engine's preemption looks at them."""
+        return preemption.placed_requests(self._latest, self._specs)
+
+    def _room_freed(self, key: str) -> None:
+        """Once a deleted workload's Pods are gone (terminating ones hold their room), the workloads
+        that could gain from its sites are solved again: the freed room is used at once."""
+        watch = getattr(self.engine.view, "replica_pods", None)
+        pods = watch() if callable(watch) else None
+        if pods and pods.get(key):
+            return
+        sites = self._freed.pop(key)
+
+        async def resolve_gainers() -> None:
+            metrics = await self.engine.metrics()
+            keys = preemption.gainers(self._latest, sites, metrics.latency_ms)
+            log.info("room freed on %s: solving %d workload(s) again", ", ".join(sorted(sites)), len(keys))
+            for k in keys:
+                self.resolve(k)
+
+        self._side_task(resolve_gainers())
 
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)
@@ -148,6 +186,8 @@ class WorkloadController:
         self._rolling.discard(key)
         self._deferred.pop(key, None)
         self._resolve.discard(key)
+        self._preempted.pop(key, None)
+        self._specs.forget(key)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
@@ -256,6 +296,7 @@ class WorkloadController:
         repair = self._repairs.pop(key, None)
         resolve = key in self._resolve
         self._resolve.discard(key)
+        preempted_by = self._preempted.pop(key, ())
         try:
             if key in self._refresh:
                 self._refresh.discard(key)
@@ -274,10 +315,12 @@ class WorkloadController:
                                                    watched=watched,
                                                    force=(repair is not None and repair.force) or resolve,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
-                                                   wanted=self.intents(key) if self.intents else ())
+                                                   wanted=self.intents(key) if self.intents else (),
+                                                   preempted_by=preempted_by)
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
+                self._solve_again(key, resolve, preempted_by)
                 await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
                 return self._backoff(key, METRICS_RETRY_S)
             if result.status is not None and result.refresh and self._defer(key):
@@ -290,6 +333,7 @@ class WorkloadController:
         except KubeError as exc:
             telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
             log.warning("%s: Kubernetes API: %s", key, exc)
+            self._solve_again(key, resolve, preempted_by)
             return self._backoff(key, API_RETRY_S)
         if repair is not None and not repair.force and result.outcome is not None:
             self._lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
@@ -303,6 +347,13 @@ class WorkloadController:
         else:
             self._rolling.discard(key)
         return result.retry_after
+
+    def _solve_again(self, key: str, resolve: bool, preempted_by: tuple[str, ...]) -> None:
+        """A reconciliation asked to solve again failed: the retry must solve again too."""
+        if resolve:
+            self._resolve.add(key)
+        if preempted_by:
+            self._preempted[key] = preempted_by
 
     async def _flush_loop(self) -> None:
         while True:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orchestrator import rollout
+from orchestrator import preemption, rollout
 from orchestrator.decision import decision_id
 from orchestrator.snapshot import (
     NOTHING_RESERVED,
@@ -30,6 +30,7 @@ from orchestrator.snapshot import (
     Reserved,
     add,
     build_instance,
+    cordoned_sites,
     cpu_m,
     left,
     memory_mb,
@@ -91,6 +92,7 @@ class Outcome:
     batch_size: int
     displaced: tuple[str, ...] = ()
     invalid: bool = False  # the request itself cannot be solved (its reason says why): the same spec fails again
+    preempts: tuple[str, ...] = ()  # lower-priority workloads whose room it takes ("ns/name (priority P)")
 
     @property
     def placed(self) -> bool:
@@ -129,6 +131,10 @@ class PlacementEngine:
         self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
         self._task: asyncio.Task[None] | None = None
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
+        # preemption (orchestrator.preemption): the placed workloads that may yield room to a higher band
+        # (key -> Request with its current nodes), and who hears of the ones that must (key, by whom)
+        self.placed_requests: Callable[[], Mapping[str, Request]] | None = None
+        self.on_preempt: Callable[[str, tuple[str, ...]], None] | None = None
 
     # -- public ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -283,14 +289,16 @@ class PlacementEngine:
         self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
         foreign: Mapping[str, Reserved], metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
     ) -> dict[str, Outcome]:
-        reserved = self._holdings({r.key for r in group})
+        extra = self._contenders(group, nodes, sites, metrics, avoid, migration_weight)
+        reserved = self._holdings({r.key for r in group} | {c.key for c in extra})
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
 
-        config = dataclasses.replace(self.config, time_limit_s=online_limit(len(group), self.config.time_limit_s))
+        config = dataclasses.replace(self.config, time_limit_s=online_limit(len(group) + len(extra),
+                                                                            self.config.time_limit_s))
 
         def run() -> SolveResult:
-            inst = build_instance(nodes, sites, group, metrics, reserved, foreign=foreign,
+            inst = build_instance(nodes, sites, [*group, *extra], metrics, reserved, foreign=foreign,
                                   excluded_sites=self.excluded_sites | avoid, site_penalty_ms=self.site_penalty_ms)
             return solve(inst, weights, config)
 
@@ -300,10 +308,39 @@ class PlacementEngine:
             return await self._isolate(group, exc, nodes, sites, foreign, metrics, avoid, migration_weight)
         if self.on_batch:
             self.on_batch(len(group), result)
-        log.info("batch of %d: %d placed, %d not; %s gap %.4f in %.3f s (limit %.2f s)", len(group),
-                 len(result.assignment), len(group) - len(result.assignment), result.status.value, result.gap,
-                 result.wall_s, config.time_limit_s)
-        return self._outcomes(group, result, nodes, sites)
+        log.info("batch of %d (+%d lower-priority): %d placed, %d not; %s gap %.4f in %.3f s (limit %.2f s)",
+                 len(group), len(extra), len(result.assignment), len(group) + len(extra) - len(result.assignment),
+                 result.status.value, result.gap, result.wall_s, config.time_limit_s)
+        outcomes = self._outcomes(group, result, nodes, sites)
+        if extra:
+            self._preempt(group, extra, result, outcomes)
+        return outcomes
+
+    def _contenders(self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
+                    metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None) -> list[Request]:
+        """The placed lower-priority workloads that hold room a request of `group` could need, to solve
+        with it (orchestrator.preemption); none for what-ifs, sites to avoid or a migration cost of their own."""
+        if self.placed_requests is None or avoid or migration_weight is not None or any(r.dry_run for r in group):
+            return []
+        placed = dict(self.placed_requests())
+        for key, own in self._own.items():  # this process's decisions are newer than the statuses
+            if key in placed:
+                placed[key] = dataclasses.replace(placed[key], current=own.nodes if own else ())
+        site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(SITE_LABEL, "") for n in nodes}
+        return preemption.contenders(group, placed, sites, site_of, metrics.latency_ms,
+                                     self.excluded_sites | cordoned_sites(sites), self.config.priority_band)
+
+    def _preempt(self, group: list[Request], extra: list[Request], result: SolveResult,
+                 outcomes: dict[str, Outcome]) -> None:
+        """The contenders whose room went to a request of the batch: the controller solves them again."""
+        for key, takers in preemption.displaced(group, extra, result.assignment, self.config.priority_band).items():
+            victim = next(c for c in extra if c.key == key)
+            log.info("%s yields room to %s", key, ", ".join(t.key for t in takers))
+            for t in takers:
+                o = outcomes[t.key]
+                outcomes[t.key] = dataclasses.replace(o, preempts=(*o.preempts, preemption.describe(victim)))
+            if self.on_preempt:
+                self.on_preempt(key, tuple(preemption.describe(t) for t in takers))
 
     async def _isolate(
         self, group: list[Request], exc: Exception, nodes: list[Mapping[str, Any]],

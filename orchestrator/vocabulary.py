@@ -155,6 +155,8 @@ class Reason(StrEnum):
     OFFLOAD_FAILED = "OffloadFailed"
     OFFLOAD_DEFERRED = "OffloadDeferred"
     FAIL_BACK_DEFERRED = "FailBackDeferred"
+    PREEMPTED = "Preempted"  # its room went to a workload of a higher priority band (named in the message)
+    PREEMPTING = "Preempting"  # it takes the room of workloads of a lower priority band (named in the message)
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"

@@ -4,10 +4,13 @@ Owns: the band of a priority (`band_of`: priority // SolverConfig.priority_band,
 0-99, 100-199, ..., 900-999, 1000) and the lexicographic solve by band (`solve_by_band`). The
 highest band is solved first, as if no lower band existed: its workloads get the placement the
 objective (placed at all, then their users' latency, their own moves, cost and the rest) finds
-best on the whole capacity. Each lower band is then solved on the capacity the higher bands left,
-its current placement kept where that still fits and pays. So a lower-band workload holds no room
-that a higher-band one could use to be placed or to lower its objective; within a band, priorities
-only order who is placed (the unplaced penalties of placement.objective).
+best on the whole capacity. Among placements as good for it, it takes the one that leaves the
+most lower bands where they run (the lowest band yields first; on instances of up to
+Tuning.band_keep_max_workloads workloads). Each lower band is then solved on the capacity the higher
+bands left, its current placement kept where that still fits and pays. So a lower-band workload
+holds no room that a higher-band one could use to be placed or to lower its objective, and yields
+none that it could not; within a band, priorities only order who is placed (the unplaced penalties
+of placement.objective).
 
 The result is scored and explained on the whole instance (placement.objective's sum, as for every
 solver), so a workload's unplaced reason names the higher-priority workloads on its nodes. Its
@@ -77,6 +80,29 @@ def taken(nodes: tuple[Node, ...], inst: Instance, assignment: Mapping[str, tupl
                  if pods[n.name] else n for n in nodes)
 
 
+def _band(inst: Instance, nodes: tuple[Node, ...], group: list[int], lower: list[list[int]], weights: Weights,
+          config: SolverConfig, solve_one: SolveFn) -> tuple[Instance, SolveResult]:
+    """Band `group` on `nodes`: the best it can do with every lower band ignored, and among placements
+    as good, the one that leaves the most lower bands where they run, the lowest band yielding first
+    (a try per band that has running replicas, decided on the limit: small instances only)."""
+    def sub(on: tuple[Node, ...]) -> Instance:
+        return Instance(on, inst.sites, tuple(inst.workloads[wi] for wi in group), inst.latency_ms,
+                        inst.bandwidth_mbps, inst.excluded_sites, inst.site_penalty_ms)
+
+    holders = [g for g in lower if any(inst.workloads[wi].current for wi in g)]  # the highest first
+    if not holders or len(inst.workloads) > T.band_keep_max_workloads:
+        return sub(nodes), solve_one(sub(nodes), weights, config)
+    each = replace(config, time_limit_s=config.time_limit_s / (len(holders) + 1))
+    free = solve_one(sub(nodes), weights, each)
+    for k in range(len(holders), 0, -1):  # the k highest lower bands stay where they run
+        kept = [inst.workloads[wi] for g in holders[:k] for wi in g]
+        held = taken(nodes, inst, {w.name: w.current for w in kept if w.current})
+        result = solve_one(sub(held), weights, each)
+        if result.objective <= free.objective + 1e-6 * max(1.0, abs(free.objective)):
+            return sub(nodes), result  # (as good with less room: as good with all of it)
+    return sub(nodes), free
+
+
 def _proven(result: SolveResult) -> bool:
     """The band's solve proved its placement optimal (an unplaced workload makes the status
     INFEASIBLE; its gap then says whether the rest was proven)."""
@@ -95,10 +121,9 @@ def solve_by_band(inst: Instance, weights: Weights, config: SolverConfig, solve_
     slack = 0.0
     statuses: list[Status] = []
     proven = True
-    for group, limit in zip(groups, band_limits([len(g) for g in groups], config.time_limit_s), strict=True):
-        sub = Instance(nodes, inst.sites, tuple(inst.workloads[wi] for wi in group), inst.latency_ms,
-                       inst.bandwidth_mbps, inst.excluded_sites, inst.site_penalty_ms)
-        result = solve_one(sub, weights, replace(config, time_limit_s=limit))
+    limits = band_limits([len(g) for g in groups], config.time_limit_s)
+    for i, (group, limit) in enumerate(zip(groups, limits, strict=True)):
+        sub, result = _band(inst, nodes, group, groups[i + 1:], weights, replace(config, time_limit_s=limit), solve_one)
         assignment.update(result.assignment)
         slack += max(0.0, result.objective - result.bound)
         statuses.append(result.status)

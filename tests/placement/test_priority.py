@@ -71,6 +71,15 @@ def test_a_raised_priority_moves_in_and_the_lowest_on_the_edge_moves_out() -> No
     assert r.migrations == 2 and r.assignment["p700"] == ("cloud1-a",)  # p400 in, p700 out
 
 
+def test_room_is_taken_only_where_needed_and_the_lowest_band_yields_first() -> None:
+    r = solve(small([replace(APPS[0], current=("fe1-a",)), APPS[1]], NODES), config=CONFIG)
+    assert r.assignment == {"p200": ("fe1-a",), "p400": ("fe1-b",)}  # a free node is as good: nobody moves
+    placed = [replace(APPS[0], current=("fe1-a",)), replace(APPS[1], current=("fe1-b",)), APPS[2]]
+    r = solve(small(placed, NODES), config=CONFIG)
+    assert r.assignment == {"p700": ("fe1-a",), "p400": ("fe1-b",), "p200": ("cloud1-a",)}, r.assignment
+    assert r.migrations == 1
+
+
 def test_within_a_band_a_higher_priority_does_not_move_a_placed_one_out() -> None:
     now = [app("holder", 900, 1800, ("fe1-a",)), app("other", 900, 1800, ("fe1-b",)), app("newcomer", 950, 1800)]
     r = solve(small(now, NODES), config=CONFIG)

@@ -1,0 +1,168 @@
+"""Preemption: a higher-priority workload takes the room of lower-priority ones it needs.
+
+The placement core is lexicographic by priority band (placement.priority: a band is a 100 of
+spec.priority; a lower band never holds room a higher band could use).  A batch is solved with the
+room of the workloads outside it taken, so for that rule to reach workloads placed earlier, the
+engine adds to a batch the placed workloads of lower bands that hold room its higher-band requests
+could use (`contenders`): they are in the solve with their current nodes, so they stay where they
+are unless a higher band needs their room.  The engine applies nothing to them: a contender whose
+room went to a workload of the batch (`displaced`) is handed to the workload controller, which
+solves it again (its next best place, or Unplaceable) and says who displaced it.
+
+Also here: which workloads may gain from room freed at some sites (`gainers`), so a deleted
+workload's room is used at once, and the contenders' Requests built from the controller's bodies.
+
+Pure: plain data in, plain data out; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.resources import EdgeWorkloadSpec
+from orchestrator.site_status import gains_from
+from orchestrator.snapshot import Request
+from orchestrator.vocabulary import Phase
+from placement.priority import band_of
+
+MAX_CONTENDERS = 64  # lower-band workloads added to one solve, at most (those holding the nearest room first)
+
+
+def _site_latency(spec: EdgeWorkloadSpec, site: str, latency_ms: Mapping[str, Mapping[str, float]]
+                  ) -> tuple[float, float]:
+    """(traffic-weighted mean, worst cell) latency from the workload's users to `site` (inf: unknown)."""
+    mean, worst = 0.0, -math.inf
+    for c in spec.users.cells:
+        ms = latency_ms.get(c.cell, {}).get(site)
+        if ms is None:
+            return math.inf, math.inf
+        mean += c.share * ms
+        worst = max(worst, ms)
+    return mean, worst
+
+
+def wanted_sites(req: Request, sites: Mapping[str, Mapping[str, Any]], site_of: Mapping[str, str],
+                 latency_ms: Mapping[str, Mapping[str, float]], excluded: frozenset[str]) -> dict[str, float]:
+    """The sites where `req` could run (tier, zone, latency bound; not excluded) and that are nearer
+    its users than where it runs now, with their mean latency: the room it could need."""
+    spec = req.spec
+    tiers = {str(t) for t in spec.placement.allowed_tiers}
+    zones = set(spec.placement.allowed_zones)
+    bound = spec.qos.max_latency_ms
+    now = [_site_latency(spec, site_of[n], latency_ms)[0] for n in req.current if n in site_of]
+    better_than = max(now) if now else math.inf
+    out: dict[str, float] = {}
+    for name, site in sites.items():
+        if name in excluded or site.get("cordoned") or (tiers and str(site.get("tier")) not in tiers) \
+                or (zones and str(site.get("zone")) not in zones):
+            continue
+        mean, worst = _site_latency(spec, name, latency_ms)
+        if math.isfinite(mean) and (bound is None or worst <= bound) and mean < better_than:
+            out[name] = mean
+    return out
+
+
+def contenders(group: Sequence[Request], placed: Mapping[str, Request], sites: Mapping[str, Mapping[str, Any]],
+               site_of: Mapping[str, str], latency_ms: Mapping[str, Mapping[str, float]], excluded: frozenset[str],
+               band_width: int, limit: int = MAX_CONTENDERS) -> list[Request]:
+    """The placed workloads (`placed`: key -> Request with its current nodes) of a lower band than some
+    request of `group` that hold room at a site that request could need (`wanted_sites`), nearest
+    room first; none on an `excluded` site (they would have to move for another reason)."""
+    keys = {r.key for r in group}
+    wants = [(band_of(r.spec.priority, band_width), wanted_sites(r, sites, site_of, latency_ms, excluded))
+             for r in group]
+    wants = [(b, w) for b, w in wants if w]
+    if not wants:
+        return []
+    ranked: list[tuple[float, int, str]] = []
+    for key, c in placed.items():
+        held = {site_of.get(n, "") for n in c.current}
+        if key in keys or not c.current or held & excluded:
+            continue
+        band = band_of(c.spec.priority, band_width)
+        nearest = min((w[s] for b, w in wants if b > band for s in held if s in w), default=math.inf)
+        if math.isfinite(nearest):
+            ranked.append((nearest, band, key))
+    return [placed[key] for _, _, key in sorted(ranked)[:limit]]
+
+
+def displaced(group: Sequence[Request], extra: Sequence[Request], assignment: Mapping[str, Sequence[str]],
+              band_width: int) -> dict[str, list[Request]]:
+    """The contenders (`extra`) that leave a node a workload of `group` of a higher band takes in
+    `assignment`, with those workloads; contenders that stay, or only moved for their own gain, are
+    not in it."""
+    out: dict[str, list[Request]] = {}
+    for c in extra:
+        left = Counter(c.current) - Counter(assignment.get(c.key, ()))
+        if not left:
+            continue
+        band = band_of(c.spec.priority, band_width)
+        takers = [r for r in group
+                  if band_of(r.spec.priority, band_width) > band and set(assignment.get(r.key, ())) & set(left)]
+        if takers:
+            out[c.key] = takers
+    return out
+
+
+def describe(req: Request) -> str:
+    """A workload as Events name it: "namespace/name (priority P)"."""
+    return f"{req.key} (priority {req.spec.priority})"
+
+
+class SpecCache:
+    """Validated specs of the workloads the controller knows, by key, re-validated only when the
+    generation changes (contenders are looked at for every batch)."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, tuple[object, EdgeWorkloadSpec | None]] = {}
+
+    def spec(self, key: str, body: Mapping[str, Any]) -> EdgeWorkloadSpec | None:
+        gen = (body.get("metadata") or {}).get("generation")
+        seen = self._specs.get(key)
+        if seen is None or seen[0] != gen:
+            try:
+                spec: EdgeWorkloadSpec | None = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
+            except ValidationError:
+                spec = None
+            self._specs[key] = seen = (gen, spec)
+        return seen[1]
+
+    def forget(self, key: str) -> None:
+        self._specs.pop(key, None)
+
+
+def placed_requests(bodies: Mapping[str, Mapping[str, Any]], cache: SpecCache) -> dict[str, Request]:
+    """A Request per workload (not being deleted, its spec valid), its current nodes those of its
+    status when that holds a placement decided for its generation, else none: the engine puts its
+    own decisions over them (they are newer than the statuses) and leaves out those without any."""
+    out: dict[str, Request] = {}
+    for key, body in bodies.items():
+        meta, st = body.get("metadata") or {}, body.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        spec = cache.spec(key, body)
+        if spec is None:
+            continue
+        decided = st.get("phase") == Phase.PLACED and st.get("observedGeneration") == meta.get("generation")
+        out[key] = Request(key, spec, tuple(str(p.get("node")) for p in st.get("placements") or []) if decided else ())
+    return out
+
+
+def gainers(bodies: Mapping[str, Mapping[str, Any]], sites: Iterable[str],
+            latency_ms: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The workloads that could gain from room freed at `sites` (orchestrator.site_status.gains_from:
+    Unplaceable or Degraded ones, and those with users nearer one of those sites), by key."""
+    freed = sorted(set(sites))
+    return sorted(key for key, body in bodies.items() if not (body.get("metadata") or {}).get("deletionTimestamp")
+                  and any(gains_from(body, site, latency_ms) for site in freed))
+
+
+def freed_sites(body: Mapping[str, Any]) -> set[str]:
+    """The sites a (deleted) workload's status placed replicas on."""
+    return {str(p["site"]) for p in (body.get("status") or {}).get("placements") or []
+            if isinstance(p, Mapping) and p.get("site")}
