@@ -131,10 +131,8 @@ class PlacementEngine:
         self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
         self._task: asyncio.Task[None] | None = None
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
-        # preemption (orchestrator.preemption): the placed workloads that may yield room to a higher band
-        # (key -> Request with its current nodes), and who hears of the ones that must (key, by whom)
-        self.placed_requests: Callable[[], Mapping[str, Request]] | None = None
-        self.on_preempt: Callable[[str, tuple[str, ...]], None] | None = None
+        # which placed workloads may yield room to a higher band, and who hears of those that must
+        self.preemption = preemption.Preemption(self.config.priority_band)
 
     # -- public ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -159,6 +157,7 @@ class PlacementEngine:
     def release(self, key: str) -> None:
         """The workload is gone: its capacity is free again."""
         self._own[key] = None
+        self.preemption.taking.discard(key)
 
     def forget(self, key: str) -> None:
         """This process's last decision for `key` was not carried out: what the cluster shows of the
@@ -288,8 +287,13 @@ class PlacementEngine:
     async def _solve_group(
         self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
         foreign: Mapping[str, Reserved], metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
+        preempt: bool = True,
     ) -> dict[str, Outcome]:
-        extra = self._contenders(group, nodes, sites, metrics, avoid, migration_weight)
+        # the lower-band workloads holding room the group could need (none for sites to avoid or a
+        # migration cost of its own: they would have to leave those sites, or move for nothing)
+        extra = [] if avoid or migration_weight is not None or not preempt else self.preemption.contenders(
+            group, nodes, sites, metrics.latency_ms, self.excluded_sites | cordoned_sites(sites),
+            {k: h.nodes if h else () for k, h in self._own.items()})
         reserved = self._holdings({r.key for r in group} | {c.key for c in extra})
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
@@ -305,6 +309,9 @@ class PlacementEngine:
         try:
             result = await asyncio.to_thread(run)
         except Exception as exc:  # InvalidInstance naming a request's field, or a solver bug one request trips
+            if extra:  # (not the group's fault, maybe: try it without the others first)
+                log.warning("batch of %d with %d lower-priority failed (%s); solving it alone", len(group), len(extra), exc)
+                return await self._solve_group(group, nodes, sites, foreign, metrics, avoid, migration_weight, False)
             return await self._isolate(group, exc, nodes, sites, foreign, metrics, avoid, migration_weight)
         if self.on_batch:
             self.on_batch(len(group), result)
@@ -312,35 +319,9 @@ class PlacementEngine:
                  len(group), len(extra), len(result.assignment), len(group) + len(extra) - len(result.assignment),
                  result.status.value, result.gap, result.wall_s, config.time_limit_s)
         outcomes = self._outcomes(group, result, nodes, sites)
-        if extra:
-            self._preempt(group, extra, result, outcomes)
+        for key, victims in self.preemption.apply(group, extra, result.assignment).items():
+            outcomes[key] = dataclasses.replace(outcomes[key], preempts=victims)
         return outcomes
-
-    def _contenders(self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
-                    metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None) -> list[Request]:
-        """The placed lower-priority workloads that hold room a request of `group` could need, to solve
-        with it (orchestrator.preemption); none for what-ifs, sites to avoid or a migration cost of their own."""
-        if self.placed_requests is None or avoid or migration_weight is not None or any(r.dry_run for r in group):
-            return []
-        placed = dict(self.placed_requests())
-        for key, own in self._own.items():  # this process's decisions are newer than the statuses
-            if key in placed:
-                placed[key] = dataclasses.replace(placed[key], current=own.nodes if own else ())
-        site_of = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(SITE_LABEL, "") for n in nodes}
-        return preemption.contenders(group, placed, sites, site_of, metrics.latency_ms,
-                                     self.excluded_sites | cordoned_sites(sites), self.config.priority_band)
-
-    def _preempt(self, group: list[Request], extra: list[Request], result: SolveResult,
-                 outcomes: dict[str, Outcome]) -> None:
-        """The contenders whose room went to a request of the batch: the controller solves them again."""
-        for key, takers in preemption.displaced(group, extra, result.assignment, self.config.priority_band).items():
-            victim = next(c for c in extra if c.key == key)
-            log.info("%s yields room to %s", key, ", ".join(t.key for t in takers))
-            for t in takers:
-                o = outcomes[t.key]
-                outcomes[t.key] = dataclasses.replace(o, preempts=(*o.preempts, preemption.describe(victim)))
-            if self.on_preempt:
-                self.on_preempt(key, tuple(preemption.describe(t) for t in takers))
 
     async def _isolate(
         self, group: list[Request], exc: Exception, nodes: list[Mapping[str, Any]],

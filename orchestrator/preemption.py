@@ -12,14 +12,16 @@ solves it again (its next best place, or Unplaceable) and says who displaced it.
 Also here: which workloads may gain from room freed at some sites (`gainers`), so a deleted
 workload's room is used at once, and the contenders' Requests built from the controller's bodies.
 
-Pure: plain data in, plain data out; no I/O.
+No I/O: plain data in, plain data out (the engine's `Preemption` calls back the controller).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,10 +29,50 @@ from pydantic import ValidationError
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.site_status import gains_from
 from orchestrator.snapshot import Request
-from orchestrator.vocabulary import Phase
+from orchestrator.vocabulary import SITE_LABEL, Phase
 from placement.priority import band_of
 
 MAX_CONTENDERS = 64  # lower-band workloads added to one solve, at most (those holding the nearest room first)
+log = logging.getLogger("edgeorch.engine")
+
+
+@dataclass
+class Preemption:
+    """The engine's side: where the placed workloads come from (`placed`: the controller's
+    `placed_requests`), who hears of those that must yield (`on_preempt`: the controller's
+    `preempted`), and the workloads whose decision took room a lower band still holds (`taking`: their
+    new Pods wait for the room, orchestrator.workloads)."""
+
+    band_width: int = 100
+    placed: Callable[[], Mapping[str, Request]] | None = None
+    on_preempt: Callable[[str, tuple[str, ...]], None] | None = None
+    taking: set[str] = field(default_factory=set)
+
+    def contenders(self, group: Sequence[Request], nodes: Iterable[Mapping[str, Any]],
+                   sites: Mapping[str, Mapping[str, Any]], latency_ms: Mapping[str, Mapping[str, float]],
+                   excluded: frozenset[str], decided: Mapping[str, tuple[str, ...]]) -> list[Request]:
+        """`contenders` of the placed workloads, their nodes those of the engine's own decisions where it
+        has one (`decided`); none for what-ifs."""
+        if self.placed is None or any(r.dry_run for r in group):
+            return []
+        site_of = {n["metadata"]["name"]: str((n["metadata"].get("labels") or {}).get(SITE_LABEL, "")) for n in nodes}
+        return contenders(group, with_decisions(self.placed(), decided), sites, site_of, latency_ms, excluded,
+                          self.band_width)
+
+    def apply(self, group: Sequence[Request], extra: Sequence[Request],
+              assignment: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+        """Tell `on_preempt` of every contender whose room went to the batch; per workload of the batch
+        that took such room, whose ("ns/name (priority P)")."""
+        preempts: dict[str, list[str]] = {}
+        by_key = {c.key: c for c in extra}
+        for key, takers in displaced(group, extra, assignment, self.band_width).items():
+            log.info("%s yields room to %s", key, ", ".join(t.key for t in takers))
+            for t in takers:
+                preempts.setdefault(t.key, []).append(describe(by_key[key]))
+                self.taking.add(t.key)
+            if self.on_preempt:
+                self.on_preempt(key, tuple(describe(t) for t in takers))
+        return {k: tuple(v) for k, v in preempts.items()}
 
 
 def _site_latency(spec: EdgeWorkloadSpec, site: str, latency_ms: Mapping[str, Mapping[str, float]]
@@ -74,21 +116,36 @@ def contenders(group: Sequence[Request], placed: Mapping[str, Request], sites: M
     request of `group` that hold room at a site that request could need (`wanted_sites`), nearest
     room first; none on an `excluded` site (they would have to move for another reason)."""
     keys = {r.key for r in group}
-    wants = [(band_of(r.spec.priority, band_width), wanted_sites(r, sites, site_of, latency_ms, excluded))
-             for r in group]
-    wants = [(b, w) for b, w in wants if w]
-    if not wants:
+    lowest = min((band_of(c.spec.priority, band_width) for c in placed.values() if c.current), default=None)
+    nearest: dict[int, dict[str, float]] = {}  # band -> site -> the nearest its requests could get there
+    for r in group:
+        band = band_of(r.spec.priority, band_width)
+        if lowest is None or band <= lowest:
+            continue  # no lower band holds room anywhere (the common case: one band): nothing to look at
+        for site, ms in wanted_sites(r, sites, site_of, latency_ms, excluded).items():
+            best = nearest.setdefault(band, {})
+            best[site] = min(ms, best.get(site, math.inf))
+    top = max(nearest, default=None)
+    if top is None:
         return []
     ranked: list[tuple[float, int, str]] = []
     for key, c in placed.items():
-        held = {site_of.get(n, "") for n in c.current}
-        if key in keys or not c.current or held & excluded:
-            continue
         band = band_of(c.spec.priority, band_width)
-        nearest = min((w[s] for b, w in wants if b > band for s in held if s in w), default=math.inf)
-        if math.isfinite(nearest):
-            ranked.append((nearest, band, key))
+        if band >= top or key in keys or not c.current or any(u.cell not in latency_ms for u in c.spec.users.cells):
+            continue
+        held = {site_of.get(n, "") for n in c.current}
+        if held & excluded:
+            continue
+        near = min((w[s] for b, w in nearest.items() if b > band for s in held if s in w), default=math.inf)
+        if math.isfinite(near):
+            ranked.append((near, band, key))
     return [placed[key] for _, _, key in sorted(ranked)[:limit]]
+
+
+def with_decisions(placed: Mapping[str, Request], decided: Mapping[str, tuple[str, ...]]) -> dict[str, Request]:
+    """`placed` with the nodes of the engine's own decisions (`decided`: newer than the statuses; empty:
+    released) as their current nodes."""
+    return {key: replace(r, current=decided[key]) if key in decided else r for key, r in placed.items()}
 
 
 def displaced(group: Sequence[Request], extra: Sequence[Request], assignment: Mapping[str, Sequence[str]],

@@ -210,8 +210,8 @@ class OperatorService:
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
                                             health=self.view.repairs, intents=self.intents.of)
-        self.engine.placed_requests = self.workloads.placed_requests  # preemption (orchestrator.preemption)
-        self.engine.on_preempt = self.workloads.preempted
+        self.engine.preemption.placed = self.workloads.placed_requests  # (orchestrator.preemption)
+        self.engine.preemption.on_preempt = self.workloads.preempted
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()
         self.slas = SlaLoop(self.kube, self.engine, self.prometheus, self.ledger, self.workloads.request,

@@ -282,7 +282,11 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     except TEMPLATE_ERRORS as exc:
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
-    creates, crowded = _with_room(engine, creates) if pods else (creates, [])
+    # (a first placement was solved against the room left, unless it took a lower band's: orchestrator.preemption)
+    taking = key_of(body) in engine.preemption.taking
+    creates, crowded = _with_room(engine, creates) if pods or taking else (creates, [])
+    if taking and plan.done:
+        engine.preemption.taking.discard(key_of(body))
     if creates:
         await kube.ensure_priority_class(spec.priority)
     refused = await create_pods(kube, meta["namespace"], creates)

@@ -53,12 +53,21 @@ def bands(inst: Instance, width: int) -> list[list[int]]:
 
 
 def band_limits(sizes: list[int], limit: float) -> list[float]:
-    """Each band's time limit: the limit less the late allowance of every extra solve, shared out as a
-    floor of band_floor_share among all bands and the rest by their workloads."""
+    """Each band's time limit: the limit (less the result's time) shared out as band_floor_share evenly
+    among the bands and the rest by their workloads, and at least band_min_s each (a solve of several
+    bands on a short limit may run over it by that much per band)."""
     k, n = len(sizes), sum(sizes)
-    usable = max(0.5 * limit, limit - (k - 1) * T.late_s - T.result_s_per_workload * n)
+    usable = max(0.5 * limit, limit - T.result_s_per_workload * n)
     floor = T.band_floor_share / k
-    return [usable * (floor + (1.0 - T.band_floor_share) * size / max(1, n)) for size in sizes]
+    return [max(T.band_min_s, usable * (floor + (1.0 - T.band_floor_share) * size / max(1, n))) for size in sizes]
+
+
+def fits(nodes: tuple[Node, ...], inst: Instance, assignment: Mapping[str, tuple[str, ...]]) -> bool:
+    """Whether `assignment` (workloads of `inst`) fits in what `nodes` have free."""
+    after = {n.name: n for n in taken(nodes, inst, assignment)}
+    return all(n.used_cpu_m <= max(n.cpu_m, m.used_cpu_m) and n.used_memory_mb <= max(n.memory_mb, m.used_memory_mb)
+               and n.used_gpu <= max(n.gpu, m.used_gpu) and (n.pods is None or n.used_pods <= max(n.pods, m.used_pods))
+               for m in nodes for n in (after[m.name],) if n is not m)
 
 
 def taken(nodes: tuple[Node, ...], inst: Instance, assignment: Mapping[str, tuple[str, ...]]) -> tuple[Node, ...]:
@@ -92,12 +101,19 @@ def _band(inst: Instance, nodes: tuple[Node, ...], group: list[int], lower: list
     holders = [g for g in lower if any(inst.workloads[wi].current for wi in g)]  # the highest first
     if not holders or len(inst.workloads) > T.band_keep_max_workloads:
         return sub(nodes), solve_one(sub(nodes), weights, config)
-    each = replace(config, time_limit_s=config.time_limit_s / (len(holders) + 1))
-    free = solve_one(sub(nodes), weights, each)
-    for k in range(len(holders), 0, -1):  # the k highest lower bands stay where they run
+    limit = config.time_limit_s
+    free = solve_one(sub(nodes), weights, replace(config, time_limit_s=max(T.band_min_s, limit / 2)))
+
+    def keeping(k: int) -> tuple[Node, ...]:
+        """`nodes` with the running replicas of the k highest lower bands counted as used."""
         kept = [inst.workloads[wi] for g in holders[:k] for wi in g]
-        held = taken(nodes, inst, {w.name: w.current for w in kept if w.current})
-        result = solve_one(sub(held), weights, each)
+        return taken(nodes, inst, {w.name: w.current for w in kept if w.current})
+
+    if fits(keeping(len(holders)), sub(nodes), free.assignment):
+        return sub(nodes), free  # it displaces nobody
+    each = replace(config, time_limit_s=max(T.band_min_s / 2, limit / (2 * len(holders))))
+    for k in range(len(holders), 0, -1):  # the k highest lower bands stay where they run
+        result = solve_one(sub(keeping(k)), weights, each)
         if result.objective <= free.objective + 1e-6 * max(1.0, abs(free.objective)):
             return sub(nodes), result  # (as good with less room: as good with all of it)
     return sub(nodes), free

@@ -192,6 +192,8 @@ class Tuning:
     # --- priority bands (placement.priority) ---------------------------------------------------------
     #: share of the time limit split evenly between the bands of a solve (the rest goes by their workloads)
     band_floor_share: float = 0.2
+    #: and each band's solve gets at least this many seconds
+    band_min_s: float = 0.04
     #: up to this many workloads, a band first tries to leave the lower bands' running replicas where they are
     band_keep_max_workloads: int = 500
 

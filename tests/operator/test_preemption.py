@@ -60,8 +60,8 @@ def run(placed: dict[str, Request], request: Request) -> tuple[Outcome, list[tup
         view = View(placed)
         engine = PlacementEngine(view, metrics, window_s=0.01)
         heard: list[tuple[str, tuple[str, ...]]] = []
-        engine.placed_requests = lambda: view.requests
-        engine.on_preempt = lambda key, by: heard.append((key, by))
+        engine.preemption.placed = lambda: view.requests
+        engine.preemption.on_preempt = lambda key, by: heard.append((key, by))
         try:
             return await engine.place(request), heard
         finally:
@@ -134,8 +134,8 @@ def test_a_decision_not_yet_in_the_status_yields_too() -> None:
         view = View({})
         engine = PlacementEngine(view, metrics, window_s=0.01)
         heard: list[tuple[str, tuple[str, ...]]] = []
-        engine.placed_requests = lambda: {"ns/low": Request("ns/low", spec(200))}  # status: nothing decided yet
-        engine.on_preempt = lambda key, by: heard.append((key, by))
+        engine.preemption.placed = lambda: {"ns/low": Request("ns/low", spec(200))}  # status: nothing decided yet
+        engine.preemption.on_preempt = lambda key, by: heard.append((key, by))
         try:
             low = await engine.place(Request("ns/low", spec(200)))
             high = await engine.place(Request("ns/high", spec(900)))

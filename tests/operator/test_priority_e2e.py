@@ -4,7 +4,8 @@ Poblenou, each wanting one GPU on the far-edge or in the cloud: the far-edge cab
 (23 ms and more).  Whatever the order they are created in, and all at once, the two highest
 priorities end at fe-poblenou; raising a cloud app's priority moves it in (and the app it displaces
 gets a Preempted Event naming it, while every app keeps a Ready replica: make before break);
-deleting an app at the far-edge lets the next one in within seconds."""
+deleting an app at the far-edge lets the next one in within seconds.  An app allowed nowhere else
+that a higher one displaces is Unplaceable (its Pod gone, the room given) until room returns."""
 
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ EDGE = "fe-poblenou"
 PRIORITIES = {"p200": 200, "p400": 400, "p700": 700, "p900": 900}
 
 
-def app(name: str, ns: str) -> dict[str, Any]:
-    ew = workload(name, ns, cells={"cell-poblenou-1": 1.0}, max_latency_ms=40, tiers=["far-edge", "cloud"], cpu="500m")
+def app(name: str, ns: str, priority: int | None = None, tiers: tuple[str, ...] = ("far-edge", "cloud")) -> dict[str, Any]:
+    ew = workload(name, ns, cells={"cell-poblenou-1": 1.0}, max_latency_ms=40, tiers=list(tiers), cpu="500m")
     ew["spec"]["resources"]["gpu"] = 1
-    ew["spec"]["priority"] = PRIORITIES[name]
+    ew["spec"]["priority"] = PRIORITIES[name] if priority is None else priority
     return ew
 
 
@@ -82,6 +83,13 @@ def state(stack: StackHandle, ns: str) -> str:
     return "\n".join(lines)
 
 
+def placed_at(stack: StackHandle, ns: str) -> dict[str, str]:
+    """The site of each app whose status says Placed."""
+    return {ew["metadata"]["name"]: ew["status"]["placements"][0]["site"]
+            for ew in get_json(stack, "edgeworkloads", "-n", ns)["items"]
+            if (ew.get("status") or {}).get("phase") == "Placed" and ew["status"].get("placements")}
+
+
 def events(stack: StackHandle, ns: str, name: str, reason: str) -> list[str]:
     return [e["message"] for e in get_json(stack, "events", "-n", ns, "--field-selector",
                                            f"involvedObject.name={name},reason={reason}")["items"]]
@@ -123,3 +131,28 @@ def test_all_at_once_then_a_raised_priority_moves_in_and_a_deleted_app_lets_the_
         took = time.monotonic() - start
         print(f"p900 deleted: p700 Ready at {EDGE} after {took:.1f} s")
         assert took < 45, took  # within seconds (generous: a shared, noisy machine)
+
+
+def test_a_displaced_app_with_nowhere_else_to_go_is_unplaceable_until_the_room_returns(operator: StackHandle) -> None:
+    far_edge = ("far-edge",)
+    with own_namespace(operator, "prio-only-edge") as ns:
+        apply_all(operator, [app("p200", ns, 200, far_edge), app("p400", ns, 400, far_edge)])
+        on_edge(operator, ns, {"p200", "p400"}, apps=2)
+        apply_all(operator, [app("p700", ns, 700, far_edge)])
+
+        def p200_out() -> dict[str, Any] | None:
+            st = get_json(operator, "edgeworkload", "p200", "-n", ns).get("status") or {}
+            pods = [p for p in live_pods(operator, ns) if p["metadata"]["labels"]["edgeorch.io/workload"] == "p200"]
+            conds = {c["type"]: c for c in st.get("conditions") or []}
+            return st if st.get("phase") == "Unplaceable" and not pods and not st.get("placements") \
+                and conds.get("Unplaceable", {}).get("status") == "True" else None
+
+        wait_for(p200_out, 90, "p200 Unplaceable, its Pod gone")
+        assert any(f"{ns}/p700 (priority 700)" in m and "no other place" in m
+                   for m in events(operator, ns, "p200", "Preempted")), state(operator, ns)
+        wait_for(lambda: placed_at(operator, ns) == {"p400": EDGE, "p700": EDGE}, 90, "p700 and p400 at the far-edge")
+
+        operator.kubectl("delete", "edgeworkload", "p400", "-n", ns, "--wait=false")
+        start = time.monotonic()
+        on_edge(operator, ns, {"p200", "p700"}, apps=2, timeout=60)  # the room returns to p200
+        print(f"p400 deleted: p200 Ready at {EDGE} after {time.monotonic() - start:.1f} s")
