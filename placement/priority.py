@@ -53,11 +53,12 @@ def bands(inst: Instance, width: int) -> list[list[int]]:
 
 
 def band_limits(sizes: list[int], limit: float) -> list[float]:
-    """Each band's time limit: the limit (less the result's time) shared out as band_floor_share evenly
-    among the bands and the rest by their workloads, and at least band_min_s each (a solve of several
-    bands on a short limit may run over it by that much per band)."""
+    """Each band's time limit: the limit, less the result's time and the late allowance of every extra
+    solve, shared out as band_floor_share evenly among the bands and the rest by their workloads, and
+    at least band_min_s each (a solve of several bands on a short limit may run over it by that much
+    per band)."""
     k, n = len(sizes), sum(sizes)
-    usable = max(0.5 * limit, limit - T.result_s_per_workload * n)
+    usable = max(0.5 * limit, limit - (k - 1) * T.late_s - T.result_s_per_workload * n)
     floor = T.band_floor_share / k
     return [max(T.band_min_s, usable * (floor + (1.0 - T.band_floor_share) * size / max(1, n))) for size in sizes]
 
