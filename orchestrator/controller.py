@@ -55,8 +55,9 @@ class WorkloadController:
     def __init__(self, engine: PlacementEngine, kube: AsyncKube, *, workers: int = 256,
                  replicas: Callable[[str], dict[str, PodState] | None] | None = None, binding: str = "scheduler",
                  health: Callable[[], Mapping[str, Repair]] | None = None,
-                 intents: Callable[[str], Sequence[Intent]] | None = None) -> None:
+                 intents: Callable[[str], Sequence[Intent]] | None = None, band_width: int = 100) -> None:
         self.engine = engine
+        self.band_width = band_width  # priorities per band (placement.priority; the engine's SolverConfig)
         self.intents = intents  # workload key -> the offload intents its agreements hold (orchestrator.intents)
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
@@ -102,6 +103,8 @@ class WorkloadController:
         self._latest[key] = dict(body)
         if workloads.needs_work(event_type, body, seen):
             self.enqueue(key)
+        if seen is not None and preemption.lowered(seen, body, self.band_width):
+            self._resolve_gainers(preemption.freed_sites(seen))  # its room may now be a higher band's
 
     def request(self, key: str) -> None:
         """Another loop changed what the workload must do (its offload intent): reconcile it from a
@@ -142,21 +145,18 @@ class WorkloadController:
 
     def _room_freed(self, key: str) -> None:
         """Once a deleted workload's Pods are gone (terminating ones hold their room), the workloads
-        that could gain from its sites are solved again: the freed room is used at once."""
+        that could gain from its sites are solved again: the freed room is used at once (and when a
+        workload's priority drops to a lower band: `observe`)."""
         watch = getattr(self.engine.view, "replica_pods", None)
         pods = watch() if callable(watch) else None
         if pods and pods.get(key):
             return
-        sites = self._freed.pop(key)
+        self._resolve_gainers(self._freed.pop(key))
 
-        async def resolve_gainers() -> None:
-            metrics = await self.engine.metrics()
-            keys = preemption.gainers(self._latest, sites, metrics.latency_ms)
-            log.info("room freed on %s: solving %d workload(s) again", ", ".join(sorted(sites)), len(keys))
-            for k in keys:
-                self.resolve(k)
-
-        self._side_task(resolve_gainers())
+    def _resolve_gainers(self, sites: set[str]) -> None:
+        """Solve again the workloads that could gain from room at `sites` (orchestrator.preemption.gainers)."""
+        if sites:
+            self._side_task(preemption.resolve_gainers(self._latest, sites, self.engine.metrics, self.resolve))
 
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)

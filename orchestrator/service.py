@@ -209,7 +209,8 @@ class OperatorService:
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
-                                            health=self.view.repairs, intents=self.intents.of)
+                                            health=self.view.repairs, intents=self.intents.of,
+                                            band_width=self.engine.config.priority_band)
         self.engine.preemption.placed = self.workloads.placed_requests  # (orchestrator.preemption)
         self.engine.preemption.on_preempt = self.workloads.preempted
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation

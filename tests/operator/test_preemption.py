@@ -122,6 +122,9 @@ def test_placed_requests_and_gainers_read_the_bodies() -> None:
                                                        "ns/u": ()}  # undecided: the engine's own decision, if any
     assert preemption.gainers(bodies, {"near"}, METRICS.latency_ms) == ["ns/far", "ns/u"]
     assert preemption.freed_sites(bodies["ns/far"]) == {"far"}
+    assert preemption.lowered({"spec": {"priority": 950}}, {"spec": {"priority": 100}}, 100)
+    assert not preemption.lowered({"spec": {"priority": 950}}, {"spec": {"priority": 900}}, 100)  # same band
+    assert not preemption.lowered({"spec": {}}, {"spec": {"priority": 300}}, 100)
 
 
 def test_a_decision_not_yet_in_the_status_yields_too() -> None:

@@ -4,7 +4,8 @@ Poblenou, each wanting one GPU on the far-edge or in the cloud: the far-edge cab
 (23 ms and more).  Whatever the order they are created in, and all at once, the two highest
 priorities end at fe-poblenou; raising a cloud app's priority moves it in (and the app it displaces
 gets a Preempted Event naming it, while every app keeps a Ready replica: make before break);
-deleting an app at the far-edge lets the next one in within seconds.  An app allowed nowhere else
+deleting an app at the far-edge lets the next one in within seconds, and so does lowering one's
+priority below a cloud app's.  An app allowed nowhere else
 that a higher one displaces is Unplaceable (its Pod gone, the room given) until room returns."""
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ def test_all_at_once_then_a_raised_priority_moves_in_and_a_deleted_app_lets_the_
         took = time.monotonic() - start
         print(f"p900 deleted: p700 Ready at {EDGE} after {took:.1f} s")
         assert took < 45, took  # within seconds (generous: a shared, noisy machine)
+
+        operator.kubectl("patch", "edgeworkload", "p400", "-n", ns, "--type=merge",
+                         "-p", json.dumps({"spec": {"priority": 100}}))  # below p200 now: it gives way
+        on_edge(operator, ns, {"p200", "p700"}, apps=3, timeout=90)
 
 
 def test_a_displaced_app_with_nowhere_else_to_go_is_unplaceable_until_the_room_returns(operator: StackHandle) -> None:
