@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator import telemetry, workloads
+from orchestrator import preemption, telemetry, workloads
 from orchestrator.engine import PlacementEngine
 from orchestrator.health import Repair, avoid_annotation, avoided_nodes
 from orchestrator.intents import Intent
@@ -36,6 +36,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
 from orchestrator.rollout import PodState
+from orchestrator.snapshot import Request
 from orchestrator.users import Reading
 from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS, EventType, Reason
 
@@ -58,11 +59,12 @@ class WorkloadController:
                  health: Callable[[], Mapping[str, Repair]] | None = None,
                  intents: Callable[[str], Sequence[Intent]] | None = None,
                  users: Callable[[str], Reading] | None = None,
-                 annotate: Callable[[str, Mapping[str, Any], workloads.Reconciled], workloads.Reconciled] | None = None
-                 ) -> None:
+                 annotate: Callable[[str, Mapping[str, Any], workloads.Reconciled], workloads.Reconciled] | None = None,
+                 band_width: int = 100) -> None:
         self.engine = engine
         self.users = users  # workload key -> where its users are, measured (orchestrator.mobility)
         self.annotate = annotate  # adds what other loops observed to the status written (orchestrator.qos_status)
+        self.band_width = band_width  # priorities per band (placement.priority; the engine's SolverConfig)
         self.intents = intents  # workload key -> the offload intents its agreements hold (orchestrator.intents)
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
@@ -89,6 +91,9 @@ class WorkloadController:
         self._deferred: dict[str, float] = {}  # key -> monotonic time a status refresh of it was first put off
         self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
         self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
+        self._preempted: dict[str, tuple[str, ...]] = {}  # key -> who took its room (preempted())
+        self._freed: dict[str, set[str]] = {}  # deleted workload -> its sites, until its Pods are gone
+        self._specs = preemption.SpecCache()
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -97,11 +102,16 @@ class WorkloadController:
         if event_type == "DELETED":
             self._forget(key)
             self.engine.release(key)
+            if sites := preemption.freed_sites(body):
+                self._freed[key] = sites
+                self._room_freed(key)
             return
         seen = self._latest.get(key)
         self._latest[key] = dict(body)
         if workloads.needs_work(event_type, body, seen):
             self.enqueue(key)
+        if seen is not None and preemption.lowered(seen, body, self.band_width):
+            self._resolve_gainers(preemption.freed_sites(seen))  # its room may now be a higher band's
 
     def request(self, key: str) -> None:
         """Another loop changed what the workload must do (its offload intent): reconcile it from a
@@ -119,6 +129,8 @@ class WorkloadController:
             self._pod_ready[pod] = ready
         if (gone or ready != bool(before)) and (key in self._rolling or key in self._running):
             self.enqueue(key)
+        if gone and key in self._freed:
+            self._room_freed(key)
 
     def resolve(self, key: str) -> None:
         """Another loop asks for a new solve of the workload although its status holds a decision (a
@@ -132,6 +144,32 @@ class WorkloadController:
         """Every EdgeWorkload as last seen (its watch event, or the object our own write returned), by
         key; read only (other loops decide from it, the controller alone writes)."""
         return MappingProxyType(self._latest)
+
+    def preempted(self, key: str, by: tuple[str, ...]) -> None:
+        """The engine gave room this workload holds to workloads of a higher priority band (`by`, named
+        in its Event): solve it again, to its next best place or Unplaceable (orchestrator.preemption)."""
+        if key in self._latest:
+            self._preempted[key] = by
+            self.resolve(key)
+
+    def placed_requests(self) -> dict[str, Request]:
+        """The workloads whose status holds a decided placement, as the engine's preemption looks at them."""
+        return preemption.placed_requests(self._latest, self._specs)
+
+    def _room_freed(self, key: str) -> None:
+        """Once a deleted workload's Pods are gone (terminating ones hold their room), the workloads
+        that could gain from its sites are solved again: the freed room is used at once (and when a
+        workload's priority drops to a lower band: `observe`)."""
+        watch = getattr(self.engine.view, "replica_pods", None)
+        pods = watch() if callable(watch) else None
+        if pods and pods.get(key):
+            return
+        self._resolve_gainers(self._freed.pop(key))
+
+    def _resolve_gainers(self, sites: set[str]) -> None:
+        """Solve again the workloads that could gain from room at `sites` (orchestrator.preemption.gainers)."""
+        if sites:
+            self._side_task(preemption.resolve_gainers(self._latest, sites, self.engine.metrics, self.resolve))
 
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)
@@ -161,6 +199,8 @@ class WorkloadController:
         self._rolling.discard(key)
         self._deferred.pop(key, None)
         self._resolve.discard(key)
+        self._preempted.pop(key, None)
+        self._specs.forget(key)
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
@@ -269,6 +309,7 @@ class WorkloadController:
         repair = self._repairs.pop(key, None)
         resolve = key in self._resolve
         self._resolve.discard(key)
+        preempted_by = self._preempted.pop(key, ())
         try:
             if key in self._refresh:
                 self._refresh.discard(key)
@@ -289,7 +330,8 @@ class WorkloadController:
                                                    force=(repair is not None and repair.force) or resolve,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
                                                    wanted=self.intents(key) if self.intents else (),
-                                                   users=reading.cells if reading is not None else None)
+                                                   users=reading.cells if reading is not None else None,
+                                                   preempted_by=preempted_by)
                 if reading is not None:  # status.users, the UsersMeasured condition, their Events
                     result = reading.report(body, result, time.time())
                 if self.annotate is not None:
@@ -297,6 +339,7 @@ class WorkloadController:
             except MetricsUnavailable as exc:
                 telemetry.RECONCILE_ERRORS.labels("metrics").inc()
                 log.warning("%s: QoS metrics unavailable, nothing changed: %s", key, exc)
+                self._solve_again(key, resolve, preempted_by)
                 await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
                 return self._backoff(key, METRICS_RETRY_S)
             if result.status is not None and result.refresh and self._defer(key):
@@ -309,6 +352,7 @@ class WorkloadController:
         except KubeError as exc:
             telemetry.RECONCILE_ERRORS.labels("kubernetes").inc()
             log.warning("%s: Kubernetes API: %s", key, exc)
+            self._solve_again(key, resolve, preempted_by)
             return self._backoff(key, API_RETRY_S)
         if repair is not None and not repair.force and result.outcome is not None:
             self._lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
@@ -322,6 +366,13 @@ class WorkloadController:
         else:
             self._rolling.discard(key)
         return result.retry_after
+
+    def _solve_again(self, key: str, resolve: bool, preempted_by: tuple[str, ...]) -> None:
+        """A reconciliation asked to solve again failed: the retry must solve again too."""
+        if resolve:
+            self._resolve.add(key)
+        if preempted_by:
+            self._preempted[key] = preempted_by
 
     async def _flush_loop(self) -> None:
         while True:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orchestrator import rollout
+from orchestrator import preemption, rollout
 from orchestrator.decision import decision_id
 from orchestrator.snapshot import (
     NOTHING_RESERVED,
@@ -31,6 +31,7 @@ from orchestrator.snapshot import (
     Reserved,
     add,
     build_instance,
+    cordoned_sites,
     cpu_m,
     left,
     memory_mb,
@@ -92,6 +93,7 @@ class Outcome:
     batch_size: int
     displaced: tuple[str, ...] = ()
     invalid: bool = False  # the request itself cannot be solved (its reason says why): the same spec fails again
+    preempts: tuple[str, ...] = ()  # lower-priority workloads whose room it takes ("ns/name (priority P)")
 
     @property
     def placed(self) -> bool:
@@ -132,6 +134,8 @@ class PlacementEngine:
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
         self.last_metrics: QosMetrics | None = None  # what the latest solve read (orchestrator.endpoints.serving)
         self._metrics_retry_at = 0.0
+        # which placed workloads may yield room to a higher band, and who hears of those that must
+        self.preemption = preemption.Preemption(self.config.priority_band)
 
     # -- public ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,6 +160,7 @@ class PlacementEngine:
     def release(self, key: str) -> None:
         """The workload is gone: its capacity is free again."""
         self._own[key] = None
+        self.preemption.taking.discard(key)
 
     def forget(self, key: str) -> None:
         """This process's last decision for `key` was not carried out: what the cluster shows of the
@@ -297,28 +302,41 @@ class PlacementEngine:
     async def _solve_group(
         self, group: list[Request], nodes: list[Mapping[str, Any]], sites: Mapping[str, Mapping[str, Any]],
         foreign: Mapping[str, Reserved], metrics: QosMetrics, avoid: frozenset[str], migration_weight: float | None,
+        preempt: bool = True,
     ) -> dict[str, Outcome]:
-        reserved = self._holdings({r.key for r in group})
+        # the lower-band workloads holding room the group could need (none for sites to avoid or a
+        # migration cost of its own: they would have to leave those sites, or move for nothing)
+        extra = [] if avoid or migration_weight is not None or not preempt else self.preemption.contenders(
+            group, nodes, sites, metrics.latency_ms, self.excluded_sites | cordoned_sites(sites),
+            {k: h.nodes if h else () for k, h in self._own.items()})
+        reserved = self._holdings({r.key for r in group} | {c.key for c in extra})
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
 
-        config = dataclasses.replace(self.config, time_limit_s=online_limit(len(group), self.config.time_limit_s))
+        config = dataclasses.replace(self.config, time_limit_s=online_limit(len(group) + len(extra),
+                                                                            self.config.time_limit_s))
 
         def run() -> SolveResult:
-            inst = build_instance(nodes, sites, group, metrics, reserved, foreign=foreign,
+            inst = build_instance(nodes, sites, [*group, *extra], metrics, reserved, foreign=foreign,
                                   excluded_sites=self.excluded_sites | avoid, site_penalty_ms=self.site_penalty_ms)
             return solve(inst, weights, config)
 
         try:
             result = await asyncio.to_thread(run)
         except Exception as exc:  # InvalidInstance naming a request's field, or a solver bug one request trips
+            if extra:  # (not the group's fault, maybe: try it without the others first)
+                log.warning("batch of %d with %d lower-priority failed (%s); solving it alone", len(group), len(extra), exc)
+                return await self._solve_group(group, nodes, sites, foreign, metrics, avoid, migration_weight, False)
             return await self._isolate(group, exc, nodes, sites, foreign, metrics, avoid, migration_weight)
         if self.on_batch:
             self.on_batch(len(group), result)
-        log.info("batch of %d: %d placed, %d not; %s gap %.4f in %.3f s (limit %.2f s)", len(group),
-                 len(result.assignment), len(group) - len(result.assignment), result.status.value, result.gap,
-                 result.wall_s, config.time_limit_s)
-        return self._outcomes(group, result, nodes, sites)
+        log.info("batch of %d (+%d lower-priority): %d placed, %d not; %s gap %.4f in %.3f s (limit %.2f s)",
+                 len(group), len(extra), len(result.assignment), len(group) + len(extra) - len(result.assignment),
+                 result.status.value, result.gap, result.wall_s, config.time_limit_s)
+        outcomes = self._outcomes(group, result, nodes, sites)
+        for key, victims in self.preemption.apply(group, extra, result.assignment).items():
+            outcomes[key] = dataclasses.replace(outcomes[key], preempts=victims)
+        return outcomes
 
     async def _isolate(
         self, group: list[Request], exc: Exception, nodes: list[Mapping[str, Any]],

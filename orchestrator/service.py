@@ -259,12 +259,15 @@ class OperatorService:
         self.engine.start()
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
-                                            health=self.view.repairs, intents=self._wanted, annotate=self._annotate)
+                                            health=self.view.repairs, intents=self._wanted, annotate=self._annotate,
+                                            band_width=self.engine.config.priority_band)
         weights = self.engine.weights
         self.mobility = MobilityLoop(self.prometheus.query, self.prometheus.snapshot, self.workloads.resolve,
                                      self.workloads.enqueue, sites=self.view.sites,
                                      min_gain_ms=weights.migration / weights.latency if weights.latency else math.inf)
         self.workloads.users = self.mobility.reading
+        self.engine.preemption.placed = self.workloads.placed_requests  # (orchestrator.preemption)
+        self.engine.preemption.on_preempt = self.workloads.preempted
         self.intents.seed(await self.kube.list_custom(SLAS))  # before the first reconciliation
         self.workloads.start()
         self.mobility.start()

@@ -180,6 +180,8 @@ class Reason(StrEnum):
     QOS_DEGRADED = "QoSDegraded"
     QOS_RECOVERED = "QoSRecovered"
     REOPTIMISED = "Reoptimised"
+    PREEMPTED = "Preempted"  # its room went to a workload of a higher priority band (named in the message)
+    PREEMPTING = "Preempting"  # it takes the room of workloads of a lower priority band (named in the message)
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"

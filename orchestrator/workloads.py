@@ -123,6 +123,7 @@ async def reconcile(
     migration_weight: float | None = None, pods: Mapping[str, PodState] | None = None, binding: str = "scheduler",
     avoid_nodes: frozenset[str] = frozenset(), wanted: Sequence[intents.Intent] = (),
     watched: Mapping[str, PodState] | None = None, users: Mapping[str, float] | None = None,
+    preempted_by: tuple[str, ...] = (),
 ) -> Reconciled:
     """Place (or re-place) the workload and roll its Pods towards the placement; see the module
     docstring.  `pods` are its replica Pods when the caller knows them; else they are listed.  Nodes
@@ -134,7 +135,9 @@ async def reconcile(
     `watched` are its Pods as the Pod watch sees them: enough to see that a rollout step has nothing
     to do (it waits for Pods to get Ready); a step that creates or deletes lists them first, since
     the watch may lag behind the Pods this operator just made or deleted.  `users`: where its users
-    are, measured (orchestrator.mobility), for a solve instead of spec.users.cells."""
+    are, measured (orchestrator.mobility), for a solve instead of spec.users.cells.  `preempted_by`:
+    workloads of a higher priority band took room it holds (orchestrator.preemption): it moves, said in
+    a Preempted Event, or, with no other place, its Pods go (the room is theirs) and it is Unplaceable."""
     try:
         spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
@@ -161,6 +164,8 @@ async def reconcile(
                                          migration_weight=migration_weight, users=users))
     st = _status(body)
     gen = meta.get("generation")
+    if not outcome.placed and preempted_by and pods and not outcome.invalid:
+        return await preempted_out(body, engine, kube, pods, outcome, preempted_by)
     if not outcome.placed:
         why = Reason.INVALID_SPEC if outcome.invalid else Reason.NO_FEASIBLE_PLACEMENT
         conds = set_condition(st.conditions, Cond.UNPLACEABLE, ConditionStatus.TRUE, why, outcome.reason or "", gen)
@@ -217,10 +222,36 @@ async def reconcile(
                        f"{outcome.predicted_latency_ms or 0:.1f} ms; {outcome.solver.get('name')} "
                        f"{outcome.solver.get('status')} gap {outcome.solver.get('gap')} "
                        f"(batch of {outcome.batch_size})"))
+    if preempted_by and moved:
+        events.append((EventType.WARNING, Reason.PREEMPTED, f"room on {', '.join(sorted(set(before) - set(outcome.nodes)))}"
+                       f" taken by higher-priority {', '.join(preempted_by)}; moving to {_summary(outcome)}"[:1000]))
+    if outcome.preempts:
+        events.append((EventType.NORMAL, Reason.PREEMPTING, f"takes the room of lower-priority "
+                       f"{', '.join(outcome.preempts)} (they move first where they can)"[:1000]))
     placed = {**body, "status": {**(body.get("status") or {}), **status_patch(EdgeWorkloadStatus.model_validate(status))}}
     rolled = await _roll(placed, spec, engine, kube, pods, binding, outcome=outcome, decided_now=status)
     rolled.events[:0] = events
     return rolled
+
+
+async def preempted_out(body: Mapping[str, Any], engine: PlacementEngine, kube: AsyncKube,
+                        pods: Mapping[str, PodState], outcome: Outcome, by: tuple[str, ...]) -> Reconciled:
+    """Preempted with no other place to go: its replica Pods are deleted (the workloads of a higher
+    band that took the room wait for it) and it is Unplaceable until room returns."""
+    meta = body["metadata"]
+    await asyncio.gather(*(kube.delete_pod(meta["namespace"], p) for p in pods))
+    engine.release(key_of(body))
+    message = f"room taken by higher-priority {', '.join(by)}; no other place: {outcome.reason or 'no room'}"[:1000]
+    st = _status(body)
+    gen = meta.get("generation")
+    conds = set_condition(st.conditions, Cond.UNPLACEABLE, ConditionStatus.TRUE, Reason.PREEMPTED, message, gen)
+    conds = set_condition(conds, Cond.PLACED, ConditionStatus.FALSE, Reason.PREEMPTED, message, gen)
+    status: dict[str, Any] = {
+        "phase": Phase.UNPLACEABLE, "observedGeneration": gen, "placements": [], "sites": None,
+        "predictedLatencyMs": None, "solver": outcome.solver, "decisionId": outcome.decision_id, "conditions": conds,
+        "replicas": 0, "readyReplicas": 0, "availableReplicas": 0, "updatedReplicas": 0, "selector": selector_of(body)}
+    return Reconciled(status_patch(EdgeWorkloadStatus.model_validate(status)),
+                      [(EventType.WARNING, Reason.PREEMPTED, message)], retry_after=UNPLACEABLE_RETRY_S, outcome=outcome)
 
 
 def _nothing_to_do(body: Mapping[str, Any], spec: EdgeWorkloadSpec, pods: Mapping[str, PodState]) -> bool:
@@ -260,7 +291,11 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     except TEMPLATE_ERRORS as exc:
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
-    creates, crowded = _with_room(engine, creates) if pods else (creates, [])
+    # (a first placement was solved against the room left, unless it took a lower band's: orchestrator.preemption)
+    taking = key_of(body) in engine.preemption.taking
+    creates, crowded = _with_room(engine, creates) if pods or taking else (creates, [])
+    if taking and plan.done:
+        engine.preemption.taking.discard(key_of(body))
     if creates:
         await kube.ensure_priority_class(spec.priority)
     refused = await create_pods(kube, meta["namespace"], creates)

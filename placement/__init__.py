@@ -4,7 +4,8 @@ Owns: the validated placement instance (nodes, sites, cells, workloads, weights)
 filter plugins that prune impossible workload/node pairs, the CP-SAT model, the
 baseline heuristics and the always-complete result with explanations. The `cpsat`
 solver is a pipeline of named stages (placement.pipeline: its recipes; placement.budget:
-the time each stage gets; placement.tuning: every tuning constant).
+the time each stage gets; placement.tuning: every tuning constant), run per priority band, the
+highest first (placement.priority: a lower band never holds room a higher band could use).
 
 Must not: do any I/O. No Kubernetes, no chain, no Prometheus, no HTTP, no files,
 no clocks other than the solver's own wall-time measurement. The same input and

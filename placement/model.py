@@ -183,7 +183,9 @@ class SolverConfig:
     """How to solve. `deterministic` makes CP-SAT stop on a deterministic-time budget derived from
     `time_limit_s` (same input + seed -> same result) unless the wall-time limit is reached first
     on a slow or loaded machine. The wall-time limit holds within 10 % + 50 ms: a solve returns by
-    1.1 x `time_limit_s` + 0.05 s (stages that cannot finish in what is left do not start)."""
+    1.1 x `time_limit_s` + 0.05 s (stages that cannot finish in what is left do not start); workloads
+    of several priority bands are solved band by band, each band's solve keeping it for its share, at
+    least Tuning.band_min_s (placement.priority)."""
 
     time_limit_s: float = 2.0
     seed: int = 0
@@ -192,6 +194,7 @@ class SolverConfig:
     deterministic: bool = True
     incremental: bool = True
     prices: Prices | None = None  # an earlier solve's LP prices: a re-placement's bound starts from them
+    priority_band: int = 100  # priorities // this = a band; higher bands are placed first (placement.priority)
 
 
 class Status(enum.Enum):

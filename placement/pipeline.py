@@ -12,6 +12,8 @@ baseline) and a bound.
     TINY_BATCH    a short limit, at most quick_pairs pairs: CP-SAT proves it in the quick try
     ONLINE_BATCH  a short limit and more pairs: a greedy start and the LP rounding, no CP-SAT
 
+Workloads of several priority bands: a recipe per band, the highest band first (placement.priority).
+
 Must not: hold tuning numbers (placement.tuning) or time arithmetic (placement.budget).
 """
 
@@ -22,6 +24,7 @@ from dataclasses import replace
 from placement.budget import Budget
 from placement.explain import build_result
 from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
+from placement.priority import solve_by_band
 from placement.problem import Problem
 from placement.search_large import local_search, lp_large, lp_or_lagrangian_bound, other_starts, roundings
 from placement.search_replace import replace_affected_stage, warm_start_bound, without_own_lp
@@ -114,6 +117,11 @@ def run(recipe: Recipe, state: State, budget: Budget) -> State:
 
 
 def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
+    """Lexicographic by priority band (placement.priority), each band solved by `solve_band`."""
+    return solve_by_band(inst, weights, config, solve_band)
+
+
+def solve_band(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large ones; for
     re-placement, a model over the affected workloads only (see the recipes above)."""
     budget = Budget.open(config.time_limit_s, len(inst.workloads))

@@ -189,5 +189,13 @@ class Tuning:
     #: CP-SAT presolve by default (passes that need it ask for it)
     cpsat_presolve: bool = False
 
+    # --- priority bands (placement.priority) ---------------------------------------------------------
+    #: share of the time limit split evenly between the bands of a solve (the rest goes by their workloads)
+    band_floor_share: float = 0.2
+    #: and each band's solve gets at least this many seconds
+    band_min_s: float = 0.04
+    #: up to this many workloads, a band first tries to leave the lower bands' running replicas where they are
+    band_keep_max_workloads: int = 500
+
 
 TUNING = Tuning()

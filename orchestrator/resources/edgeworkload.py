@@ -313,7 +313,10 @@ class EdgeWorkloadSpec(K8sModel):
         json_schema_extra={"default": {}},
     )
     priority: int = Field(
-        default=0, ge=0, le=1000, description="Priority when capacity is short (0..1000, higher wins)."
+        default=0, ge=0, le=1000,
+        description="Priority when capacity is short (0..1000, higher wins), in bands of 100: a workload of a higher "
+        "band takes the room a lower band holds when it needs it to be placed or nearer its users; within a band "
+        "nobody is moved out.",
     )
     strategy: RolloutStrategy = Field(
         default_factory=RolloutStrategy,
