@@ -13,7 +13,6 @@ a cell Prometheus knows nothing about gets no sites and MetricsAvailable False (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
+from orchestrator.loops import Periodic
 from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch, to_k8s
 from orchestrator.resources.radiocell import MAX_SERVING_SITES, RadioCellStatus, ServingSite
@@ -111,33 +111,16 @@ async def measure(prometheus: PrometheusSource) -> Measured:
     return Measured(matrix, {m["site"]: v >= 1 for m, v in up if "site" in m})
 
 
-class CellLoop:
+class CellLoop(Periodic):
     """Keeps every RadioCell's status current (see the module docstring)."""
+
+    name = "edgeorch-cells"
+    tick_at_start = True
 
     def __init__(self, kube: AsyncKube, prometheus: PrometheusSource, interval_s: float = 5.0) -> None:
         self.kube, self.prometheus, self.interval_s = kube, prometheus, interval_s
         self.writes = 0  # status patches sent (tests and logs)
-        self._task: asyncio.Task[None] | None = None
         self._missing_crd_logged = False
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="edgeorch-cells")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # one bad tick must not end the loop
-                log.warning("radio cells: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(self.interval_s)
 
     async def tick(self) -> int:
         """One pass: the number of cells whose status was written."""

@@ -9,10 +9,12 @@ from typing import Any
 
 
 class Periodic:
-    """Subclasses set `name` and `interval_s` and implement `tick()`."""
+    """Subclasses set `name` and `interval_s` and implement `tick()`; `tick_at_start` runs the first
+    tick at once instead of after one interval."""
 
     name = "edgeorch-loop"
     interval_s = 1.0
+    tick_at_start = False
     _task: asyncio.Task[None] | None = None
 
     async def tick(self) -> Any:
@@ -29,11 +31,13 @@ class Periodic:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        if not self.tick_at_start:
             await asyncio.sleep(self.interval_s)
+        while True:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug here must not stop the loop
                 logging.getLogger("edgeorch").exception("%s: a tick failed", self.name)
+            await asyncio.sleep(self.interval_s)

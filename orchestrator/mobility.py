@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator import offload, users
-from orchestrator.periodic import every
+from orchestrator.loops import Periodic
 from orchestrator.prometheus import EXECUTION, MetricsUnavailable, QueryRejected, Sample
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.resources.common import ConditionStatus
@@ -80,7 +80,9 @@ class Track:
         return Reading(cells or None, self.read_at, status, reason, message, retry_s=float(self.metric.interval_seconds))
 
 
-class MobilityLoop:
+class MobilityLoop(Periodic):
+    name = "edgeorch-mobility"
+
     def __init__(self, query: Callable[[str], Awaitable[list[Sample]]], metrics: Callable[[], Awaitable[QosMetrics]],
                  resolve: Callable[[str], None], enqueue: Callable[[str], None], *, interval_s: float = TICK_S,
                  sites: Callable[[], Mapping[str, Mapping[str, Any]]] = dict, min_gain_ms: float = MIN_GAIN_MS,
@@ -95,7 +97,6 @@ class MobilityLoop:
         self.clock = clock
         self.wall = wall
         self._tracks: dict[str, Track] = {}
-        self._task: asyncio.Task[None] | None = None
 
     # -- the watch side ---------------------------------------------------------------------------
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -125,17 +126,6 @@ class MobilityLoop:
         return track.reading() if track is not None else users.STATIC
 
     # -- the loop ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                every(self.interval_s, self.tick, log, "the mobility loop"), name="edgeorch-mobility")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
     async def tick(self, now: float | None = None) -> list[str]:
         """Read every workload whose interval has passed; the keys asked to be solved again."""
         now = self.clock() if now is None else now
