@@ -59,10 +59,12 @@ class WorkloadController:
                  health: Callable[[], Mapping[str, Repair]] | None = None,
                  intents: Callable[[str], Sequence[Intent]] | None = None,
                  users: Callable[[str], Reading] | None = None,
-                 annotate: Callable[[str, Mapping[str, Any], workloads.Reconciled], workloads.Reconciled] | None = None) -> None:
+                 annotate: Callable[[str, Mapping[str, Any], workloads.Reconciled], workloads.Reconciled] | None = None,
+                 band_width: int = 100) -> None:
         self.engine = engine
         self.users = users  # workload key -> where its users are, measured (orchestrator.mobility)
         self.annotate = annotate  # adds what other loops observed to the status written (orchestrator.qos_status)
+        self.band_width = band_width  # priorities per band (placement.priority; the engine's SolverConfig)
         self.intents = intents  # workload key -> the offload intents its agreements hold (orchestrator.intents)
         self.health = health  # workload key -> what is wrong with its replicas (orchestrator.health)
         self.binding = binding  # how replica Pods reach their node (decision.BINDINGS)
@@ -90,6 +92,7 @@ class WorkloadController:
         self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
         self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
         self._preempted: dict[str, tuple[str, ...]] = {}  # key -> who took its room (preempted())
+        self._freed: dict[str, set[str]] = {}  # deleted workload -> its sites, until its Pods are gone
         self._specs = preemption.SpecCache()
 
     # -- the watch side ---------------------------------------------------------------------------
@@ -99,11 +102,16 @@ class WorkloadController:
         if event_type == "DELETED":
             self._forget(key)
             self.engine.release(key)
+            if sites := preemption.freed_sites(body):
+                self._freed[key] = sites
+                self._room_freed(key)
             return
         seen = self._latest.get(key)
         self._latest[key] = dict(body)
         if workloads.needs_work(event_type, body, seen):
             self.enqueue(key)
+        if seen is not None and preemption.lowered(seen, body, self.band_width):
+            self._resolve_gainers(preemption.freed_sites(seen))  # its room may now be a higher band's
 
     def request(self, key: str) -> None:
         """Another loop changed what the workload must do (its offload intent): reconcile it from a
@@ -121,6 +129,8 @@ class WorkloadController:
             self._pod_ready[pod] = ready
         if (gone or ready != bool(before)) and (key in self._rolling or key in self._running):
             self.enqueue(key)
+        if gone and key in self._freed:
+            self._room_freed(key)
 
     def resolve(self, key: str) -> None:
         """Another loop asks for a new solve of the workload although its status holds a decision (a
@@ -145,6 +155,23 @@ class WorkloadController:
     def placed_requests(self) -> dict[str, Request]:
         """The workloads whose status holds a decided placement, as the engine's preemption looks at them."""
         return preemption.placed_requests(self._latest, self._specs)
+
+    def _room_freed(self, key: str) -> None:
+        """Once a deleted workload's Pods are gone (terminating ones hold their room), the workloads
+        that could gain from its sites are solved again, together, so the priority bands decide who
+        gets the room (and when a workload's priority drops to a lower band: `observe`).  The
+        re-optimiser sees the same room later, but moves only on a confirmed gain and outside
+        cool-downs: a workload just preempted out would lose the room to a lower band there."""
+        watch = getattr(self.engine.view, "replica_pods", None)
+        pods = watch() if callable(watch) else None
+        if pods and pods.get(key):
+            return
+        self._resolve_gainers(self._freed.pop(key))
+
+    def _resolve_gainers(self, sites: set[str]) -> None:
+        """Solve again the workloads that could gain from room at `sites` (orchestrator.preemption.gainers)."""
+        if sites:
+            self._side_task(preemption.resolve_gainers(self._latest, sites, self.engine.metrics, self.resolve))
 
     def enqueue(self, key: str) -> None:
         timer = self._timers.pop(key, None)

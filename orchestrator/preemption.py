@@ -9,12 +9,11 @@ are unless a higher band needs their room.  The engine applies nothing to them: 
 room went to a workload of the batch (`displaced`) is handed to the workload controller, which
 solves it again (its next best place, or Unplaceable) and says who displaced it.
 
-Also here: the contenders' Requests built from the controller's bodies.  Room freed by a deleted
-workload or a lowered priority is used by the re-optimiser (orchestrator.reoptimiser: its room-freed
-and priority-changed events), not here.
+Also here: which workloads may gain from room freed at some sites (`gainers`), so a deleted
+workload's room is used at once, and the contenders' Requests built from the controller's bodies.
 
-No I/O of its own: plain data in, plain data out (the engine's `Preemption` calls back the
-controller through the callables it is given).
+No I/O of its own: plain data in, plain data out (the engine's `Preemption` and `resolve_gainers` call
+back the controller and read the metrics through the callables they are given).
 """
 
 from __future__ import annotations
@@ -22,14 +21,15 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from orchestrator.resources import EdgeWorkloadSpec
-from orchestrator.snapshot import Request
+from orchestrator.site_status import gains_from
+from orchestrator.snapshot import QosMetrics, Request
 from orchestrator.vocabulary import SITE_LABEL, Phase
 from placement.priority import band_of
 
@@ -210,3 +210,35 @@ def placed_requests(bodies: Mapping[str, Mapping[str, Any]], cache: SpecCache) -
         out[key] = Request(key, spec, tuple(str(p.get("node")) for p in st.get("placements") or []) if decided else ())
     return out
 
+
+def gainers(bodies: Mapping[str, Mapping[str, Any]], sites: Iterable[str],
+            latency_ms: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The workloads that could gain from room freed at `sites` (orchestrator.site_status.gains_from:
+    Unplaceable or Degraded ones, and those with users nearer one of those sites), by key."""
+    freed = sorted(set(sites))
+    return sorted(key for key, body in bodies.items() if not (body.get("metadata") or {}).get("deletionTimestamp")
+                  and any(gains_from(body, site, latency_ms) for site in freed))
+
+
+async def resolve_gainers(bodies: Mapping[str, Mapping[str, Any]], sites: set[str],
+                          metrics: Callable[[], Awaitable[QosMetrics]], resolve: Callable[[str], None]) -> None:
+    """`resolve` every workload of `bodies` that could gain from room at `sites` (`gainers`)."""
+    keys = gainers(bodies, sites, (await metrics()).latency_ms)
+    log.info("room at %s: solving %d workload(s) again", ", ".join(sorted(sites)), len(keys))
+    for key in keys:
+        resolve(key)
+
+
+def lowered(before: Mapping[str, Any], after: Mapping[str, Any], band_width: int) -> bool:
+    """Whether an EdgeWorkload's spec.priority dropped to a lower band between two bodies."""
+    def band(body: Mapping[str, Any]) -> int:
+        value = (body.get("spec") or {}).get("priority") or 0
+        return band_of(value, band_width) if isinstance(value, int) else 0
+
+    return band(after) < band(before)
+
+
+def freed_sites(body: Mapping[str, Any]) -> set[str]:
+    """The sites a (deleted) workload's status placed replicas on."""
+    return {str(p["site"]) for p in (body.get("status") or {}).get("placements") or []
+            if isinstance(p, Mapping) and p.get("site")}

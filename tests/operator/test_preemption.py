@@ -108,7 +108,7 @@ def test_contenders_are_the_lower_bands_on_sites_the_request_could_gain_from() -
         == [placed["ns/b"]]
 
 
-def test_placed_requests_read_the_bodies() -> None:
+def test_placed_requests_and_gainers_read_the_bodies() -> None:
     def body(name: str, phase: str, gen: int = 1, site: str = "near") -> dict[str, Any]:
         return {"metadata": {"name": name, "namespace": "ns", "generation": 1},
                 "spec": spec(300).model_dump(by_alias=True, exclude_none=True),
@@ -120,6 +120,11 @@ def test_placed_requests_read_the_bodies() -> None:
     reqs = preemption.placed_requests(bodies, preemption.SpecCache())
     assert {k: r.current for k, r in reqs.items()} == {"ns/p": ("near-1",), "ns/far": ("far-1",), "ns/old": (),
                                                        "ns/u": ()}  # undecided: the engine's own decision, if any
+    assert preemption.gainers(bodies, {"near"}, METRICS.latency_ms) == ["ns/far", "ns/u"]
+    assert preemption.freed_sites(bodies["ns/far"]) == {"far"}
+    assert preemption.lowered({"spec": {"priority": 950}}, {"spec": {"priority": 100}}, 100)
+    assert not preemption.lowered({"spec": {"priority": 950}}, {"spec": {"priority": 900}}, 100)  # same band
+    assert not preemption.lowered({"spec": {}}, {"spec": {"priority": 300}}, 100)
 
 
 def test_a_decision_not_yet_in_the_status_yields_too() -> None:
