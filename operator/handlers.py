@@ -148,7 +148,8 @@ async def replica_idx(namespace: str | None, name: str, labels: kopf.Labels, spe
     terminating ones are marked so (they hold their room until they are gone)."""
     node = labels.get(NODE_LABEL) or spec.get("nodeName") or ""
     return {f"{namespace}/{labels[WORKLOAD_LABEL]}": replica_of(name, node, status, labels.get(TEMPLATE_HASH_LABEL, ""),
-                                                             pod_requests(spec), bool(meta.get("deletionTimestamp")))}
+                                                             pod_requests(spec), bool(meta.get("deletionTimestamp")),
+                                                             str(meta.get("uid") or ""))}
 
 
 @kopf.index("", "v1", "pods", labels={WORKLOAD_LABEL: kopf.ABSENT})

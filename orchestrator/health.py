@@ -40,6 +40,7 @@ class Replica:
     requests: Reserved = NOTHING_RESERVED  # what it holds on its node (snapshot.pod_requests)
     terminating: bool = False  # being deleted: no replica any more, but it holds its room until it is gone
     ip: str = ""  # its Pod IP (the serving map: orchestrator.endpoints.serving)
+    uid: str = ""  # metadata.uid: a delete names it, so it never hits a newer Pod of the same name
 
 
 @dataclass(frozen=True)
@@ -62,26 +63,27 @@ def _epoch(text: str | None) -> float | None:
 
 
 def replica_of(name: str, node: str, status: Mapping[str, Any], version: str = "",
-               requests: Reserved = NOTHING_RESERVED, terminating: bool = False) -> Replica:
+               requests: Reserved = NOTHING_RESERVED, terminating: bool = False, uid: str = "") -> Replica:
     """A replica Pod's health from its status: Failed, or Unschedulable (with since when), or fine.
     A terminating one is no replica any more; it only holds its room until it is gone."""
     if terminating:
-        return Replica(name, node, version=version, requests=requests, terminating=True)
+        return Replica(name, node, version=version, requests=requests, terminating=True, uid=uid)
     phase = status.get("phase") or "Pending"
     ready = pod_ready(status)
     if phase == "Failed":
         why = status.get("reason") or "Failed"
         message = status.get("message") or "the Pod failed"
-        return Replica(name, node, f"Pod {name} failed on node {node} ({why}: {message})"[:300], version=version)
+        return Replica(name, node, f"Pod {name} failed on node {node} ({why}: {message})"[:300], version=version,
+                       uid=uid)
         # (a Failed Pod holds nothing on its node)
     for cond in status.get("conditions") or []:
         if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
                 and cond.get("reason") == "Unschedulable"):
             message = cond.get("message") or "no reason given"
             return Replica(name, node, f"Pod {name} is Unschedulable on node {node} ({message})"[:300],
-                           _epoch(cond.get("lastTransitionTime")), version=version, requests=requests)
+                           _epoch(cond.get("lastTransitionTime")), version=version, requests=requests, uid=uid)
     return Replica(name, node, running=phase == "Running", version=version, ready=ready, requests=requests,
-                   ip=status.get("podIP") or "")
+                   ip=status.get("podIP") or "", uid=uid)
 
 
 def node_state(node: Mapping[str, Any]) -> str:

@@ -36,6 +36,7 @@ class PodState:
     version: str = ""
     ready: bool = False
     ip: str = ""
+    uid: str = ""  # metadata.uid (names are reused across versions: a delete is for this Pod only)
 
 
 def pod_state(pod: Mapping[str, Any]) -> PodState:
@@ -43,7 +44,8 @@ def pod_state(pod: Mapping[str, Any]) -> PodState:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     labels = meta.get("labels") or {}
     node = labels.get(NODE_LABEL) or (pod.get("spec") or {}).get("nodeName") or ""
-    return PodState(node, labels.get(TEMPLATE_HASH_LABEL, ""), pod_ready(status), status.get("podIP") or "")
+    return PodState(node, labels.get(TEMPLATE_HASH_LABEL, ""), pod_ready(status), status.get("podIP") or "",
+                    str(meta.get("uid") or ""))
 
 
 def pod_ready(status: Mapping[str, Any]) -> bool:

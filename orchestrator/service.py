@@ -182,7 +182,7 @@ class IndexView:
         """The watched replica Pods of workload `key` (pod -> state); None without a pod watch."""
         if self.replica_index is None:
             return None
-        return {r.pod: PodState(r.node, r.version, r.ready, r.ip)
+        return {r.pod: PodState(r.node, r.version, r.ready, r.ip, r.uid)
                 for r in self.replica_index().get(key, ()) if not r.terminating}
 
     def replica_pods(self) -> dict[str, list[Replica]] | None:

@@ -9,7 +9,6 @@ nothing); a new generation, an offload intent or a repair solves again.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,19 +18,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator import intents, rollout
+from orchestrator import intents, replica_pods, rollout
 from orchestrator.decision import build_pod, decision_id, pod_name
 from orchestrator.endpoints import serving
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
-from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.resources.edgeworkload import MoveAction
 from orchestrator.rollout import PodState
-from orchestrator.snapshot import Request, Reserved, fits, pod_requests
-from orchestrator.vocabulary import NODE_LABEL, WORKLOAD_LABEL, EventType, Phase, Reason
+from orchestrator.snapshot import Request
+from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
 
 
@@ -239,7 +237,7 @@ async def preempted_out(body: Mapping[str, Any], engine: PlacementEngine, kube: 
     """Preempted with no other place to go: its replica Pods are deleted (the workloads of a higher
     band that took the room wait for it) and it is Unplaceable until room returns."""
     meta = body["metadata"]
-    await asyncio.gather(*(kube.delete_pod(meta["namespace"], p) for p in pods))
+    await replica_pods.delete(kube, meta["namespace"], pods, pods)
     engine.release(key_of(body))
     message = f"room taken by higher-priority {', '.join(by)}; no other place: {outcome.reason or 'no room'}"[:1000]
     st = _status(body)
@@ -258,7 +256,7 @@ def _nothing_to_do(body: Mapping[str, Any], spec: EdgeWorkloadSpec, pods: Mappin
     """Whether a rollout step from `pods` towards the status' placement creates and deletes nothing."""
     try:
         version = rollout.version_of(spec)
-    except TEMPLATE_ERRORS:
+    except replica_pods.TEMPLATE_ERRORS:
         return False
     surge, unavailable = rollout.limits(spec)
     return rollout.step(pods, [p.node for p in _status(body).placements], version, surge, unavailable).empty
@@ -276,7 +274,7 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     site_of = {p.node: p.site for p in st.placements}
     try:
         version = rollout.version_of(spec)
-    except TEMPLATE_ERRORS as exc:
+    except replica_pods.TEMPLATE_ERRORS as exc:
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
     surge, unavailable = rollout.limits(spec)
@@ -288,20 +286,20 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
     try:
         creates = [build_pod(body, spec, node, i, site_of[node], st.decision_id or "", binding=binding, version=version)
                    for node, i in plan.create]
-    except TEMPLATE_ERRORS as exc:
+    except replica_pods.TEMPLATE_ERRORS as exc:
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
     # (a first placement was solved against the room left, unless it took a lower band's: orchestrator.preemption)
     taking = key_of(body) in engine.preemption.taking
-    creates, crowded = _with_room(engine, creates) if pods or taking else (creates, [])
+    creates, crowded = replica_pods.with_room(engine, creates) if pods or taking else (creates, [])
     if taking and plan.done:
         engine.preemption.taking.discard(key_of(body))
     if creates:
         await kube.ensure_priority_class(spec.priority)
-    refused = await create_pods(kube, meta["namespace"], creates)
+    refused = await replica_pods.create(kube, meta["namespace"], creates)
     if refused is not None:
         return template_rejected(body, pods, engine, *refused)
-    await asyncio.gather(*(kube.delete_pod(meta["namespace"], p) for p in plan.delete))
+    await replica_pods.delete(kube, meta["namespace"], plan.delete, pods)
     now = datetime.now(UTC).replace(microsecond=0)
     progressed = decided_now is not None or st.template_hash != version or plan.ready > (st.ready_replicas or 0) \
         or plan.updated > (st.updated_replicas or 0)  # a new decision or version starts the clock
@@ -339,53 +337,6 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
                       refresh=decided_now is None and plan.empty and not events)
 
 
-TEMPLATE_ERRORS = (ValueError, TypeError, AttributeError, RecursionError)
-"""What building a replica Pod raises on a template of the wrong shape (a string where a list is
-expected, nesting deeper than Python recurses, ...): the tenant's mistake, said in the status."""
-FORBIDDEN_RETRY_S = 30.0  # a Pod refused by admission (quota, RBAC, policy): that may change
-
-
-def _with_room(engine: PlacementEngine, creates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The replica Pods of a rollout step that fit on their node now, as the kube-scheduler counts
-    room (every Pod there, terminating ones too), and the nodes where the others wait for room (a Pod
-    of this workload still going, say): created there, they would be refused and sit Pending."""
-    room: dict[str, Reserved | None] = {}
-    keep, crowded = [], []
-    for pod in creates:
-        need = pod_requests(pod["spec"])
-        node = pod["metadata"]["labels"][NODE_LABEL]
-        if node not in room:
-            room[node] = engine.room(node)
-        left = room[node]
-        if left is None or fits(need, left):
-            keep.append(pod)
-            if left is not None:
-                room[node] = Reserved(left.cpu_m - need.cpu_m, left.memory_mb - need.memory_mb, left.gpu - need.gpu,
-                                      left.pods - need.pods)
-        else:
-            crowded.append(node)
-    return keep, sorted(set(crowded))
-
-
-async def create_pods(kube: AsyncKube, namespace: str, pods: list[dict[str, Any]]) -> tuple[str, str, float | None] | None:
-    """Create the replica Pods.  When the API server refuses them (422/400: the Pod API rejects the
-    template; 403: an admission plugin or RBAC does), the ones made now are deleted again and the
-    refusal is returned as (reason, message, retry after); any other error raises."""
-    results = await asyncio.gather(*(kube.create_pod(p) for p in pods), return_exceptions=True)
-    refusals = [r for r in results if isinstance(r, KubeInvalid | KubeForbidden)]
-    if not refusals:
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-        return None
-    made = [p["metadata"]["name"] for p, r in zip(pods, results, strict=True) if r is True]
-    await asyncio.gather(*(kube.delete_pod(namespace, name) for name in made))
-    first: KubeError = refusals[0]
-    if isinstance(first, KubeInvalid):  # the same template is refused again: wait for a new generation
-        return Reason.INVALID_TEMPLATE, f"the Pod API rejected the template: {first}", None
-    return Reason.POD_FORBIDDEN, f"the API server refused the replica Pod: {first}", FORBIDDEN_RETRY_S
-
-
 def template_rejected(body: Mapping[str, Any], pods: Mapping[str, PodState], engine: PlacementEngine, reason: str,
                       message: str, retry_after: float | None = None) -> Reconciled:
     """No replica Pod of this generation could be made: say why (phase, conditions, a Warning) and
@@ -420,7 +371,7 @@ async def scaled_to_zero(body: Mapping[str, Any], engine: PlacementEngine, kube:
     """`spec.replicas: 0`: no replica runs (the workload, its SLAs and its history stay); an intent
     is carried out with nothing to move."""
     meta = body["metadata"]
-    await asyncio.gather(*(kube.delete_pod(meta["namespace"], p) for p in pods))
+    await replica_pods.delete(kube, meta["namespace"], pods, pods)
     engine.release(key_of(body))
     st = _status(body)
     gen = meta.get("generation")
@@ -446,7 +397,6 @@ def _summary(outcome: Outcome) -> str:
 
 __all__ = [
     "Reconciled",
-    "create_pods",
     "decided",
     "invalid",
     "key_of",

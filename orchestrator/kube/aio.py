@@ -123,10 +123,14 @@ class AsyncKube:
             return False
         return True
 
-    async def delete_pod(self, namespace: str, name: str) -> bool:
+    async def delete_pod(self, namespace: str, name: str, uid: str = "") -> bool:
+        """Delete a replica Pod; with `uid`, only that Pod (a precondition: a newer Pod that took the
+        name since is left alone).  False when it was not there (or is another one now)."""
+        # (with a body the API server reads the options from it alone, not from the query)
+        body: dict[str, Any] = {"gracePeriodSeconds": 0, **({"preconditions": {"uid": uid}} if uid else {})}
         try:
-            await call(self.core.delete_namespaced_pod, name, namespace, grace_period_seconds=0)
-        except KubeNotFound:
+            await call(self.core.delete_namespaced_pod, name, namespace, body=body)
+        except (KubeNotFound, KubeConflict):
             return False
         return True
 

@@ -16,9 +16,11 @@ import pytest
 import orchestrator.engine as engine_module
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.kube.errors import KubeForbidden, KubeInvalid
+from orchestrator.replica_pods import FORBIDDEN_RETRY_S
+from orchestrator.replica_pods import create as create_pods
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.snapshot import QosMetrics, Request
-from orchestrator.workloads import FORBIDDEN_RETRY_S, create_pods, template_rejected
+from orchestrator.workloads import template_rejected
 from tests.operator.test_engine_capacity import METRICS, View, k8s_node, spec
 
 
@@ -91,7 +93,7 @@ class RefusingKube:
         self.created.append(name)
         return True
 
-    async def delete_pod(self, namespace: str, name: str) -> bool:
+    async def delete_pod(self, namespace: str, name: str, uid: str = "") -> bool:
         self.deleted.append(name)
         return True
 
