@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine import PlacementEngine
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeForbidden, KubeInvalid
 from orchestrator.rollout import PodState
 from orchestrator.snapshot import Reserved, fits, pod_requests
 from orchestrator.vocabulary import NODE_LABEL, Reason
+
+if TYPE_CHECKING:  # (orchestrator.engine imports the workloads module, which imports this one)
+    from orchestrator.engine import PlacementEngine
 
 TEMPLATE_ERRORS = (ValueError, TypeError, AttributeError, RecursionError)
 """What building a replica Pod raises on a template of the wrong shape (a string where a list is
