@@ -44,6 +44,7 @@ log = logging.getLogger("edgeorch.engine")
 
 ONLINE_S_PER_WORKLOAD = 0.004  # an online batch's solver budget: this much per workload in it,
 ONLINE_MIN_S = 0.15  # at least this, at most the configured limit
+RELEASED_KEEP_S = 600.0  # how long a release is remembered (longer than any solve)
 
 
 def online_limit(batch: int, cap: float) -> float:
@@ -130,6 +131,7 @@ class PlacementEngine:
         self.site_penalty_ms: dict[str, float] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
+        self._released: dict[str, float] = {}  # key -> monotonic time it was released (deleted)
         self._task: asyncio.Task[None] | None = None
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
         self.last_metrics: QosMetrics | None = None  # what the latest solve read (orchestrator.endpoints.serving)
@@ -158,8 +160,12 @@ class PlacementEngine:
             self._waiting -= 1
 
     def release(self, key: str) -> None:
-        """The workload is gone: its capacity is free again."""
+        """The workload is gone: its capacity is free again (also from a solve of it under way)."""
         self._own[key] = None
+        now = time.monotonic()
+        self._released[key] = now
+        for old in [k for k, at in self._released.items() if now - at > RELEASED_KEEP_S]:
+            del self._released[old]
         self.preemption.taking.discard(key)
 
     def forget(self, key: str) -> None:
@@ -230,6 +236,9 @@ class PlacementEngine:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
+        for p in pending:  # deleted while it waited or was solved: its decision holds no room
+            if self._released.get(p.request.key, -1.0) >= p.queued_at and not p.request.dry_run:
+                self._own[p.request.key] = None
         for p in pending:
             if not p.future.done():
                 p.future.set_result(outcomes[p.request.key])

@@ -173,3 +173,28 @@ def test_room_on_a_node_counts_every_pod_there_terminating_ones_too() -> None:
     assert near == Reserved(alloc.cpu_m - 4000, alloc.memory_mb - 768, alloc.gpu, 110 - 2)
     assert far is not None and far.cpu_m == left(nodes[1], Reserved()).cpu_m - 500
     assert engine.room("nowhere") is None and PlacementEngine(View(nodes), metrics).room("near-1") is None
+
+
+def test_a_workload_deleted_while_it_is_solved_holds_no_room_afterwards() -> None:
+    """Found by test_priority_e2e: a namespace was deleted while the freed-room re-solve of one of its
+    workloads was in the solver; the decision came back after the release and held its GPU node for
+    good (the next workload stayed Unplaceable)."""
+    async def metrics() -> QosMetrics:
+        return METRICS
+
+    async def run() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        nodes = [k8s_node("near-1", "near", pods="110", gpu="1"), k8s_node("far-1", "far", pods="110", gpu="0")]
+        engine = PlacementEngine(View(nodes), metrics, window_s=0.2)
+        try:
+            solving = asyncio.ensure_future(engine.place(Request("ns/gone", spec(gpu=1))))
+            await asyncio.sleep(0.05)  # in the batch window: its answer comes after the release
+            engine.release("ns/gone")
+            first = (await solving).nodes
+            second = (await engine.place(Request("ns/next", spec(gpu=1)))).nodes
+            return first, second
+        finally:
+            await engine.stop()
+
+    first, second = asyncio.run(run())
+    assert first == ("near-1",)  # (it was answered, as any caller is)
+    assert second == ("near-1",)  # the deleted one's decision holds nothing
