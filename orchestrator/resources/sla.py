@@ -24,6 +24,7 @@ from orchestrator.resources.common import (
     StatusModel,
 )
 from orchestrator.resources.edgeworkload import OffloadAction
+from orchestrator.resources.elasticity import BreachType, Elasticity, ResizeIntent
 from orchestrator.vocabulary import GROUP_VERSION, NAMED_METRIC_MEANING, NamedMetric, ObjectiveState
 
 DURATION = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
@@ -159,6 +160,12 @@ class SlaObjective(K8sModel):
     thresholds: Thresholds = Field(
         description="Thresholds per severity level; monotonic in the comparator's bad direction."
     )
+    breach_type: BreachType = Field(
+        default=BreachType.ACT,
+        description="What a breach means: act (resource-related: resize per spec.elasticity, else move away), "
+        "suspend (an outside cause, e.g. a radio failure: no resize or move of the workload until it ends), "
+        "ignore (recorded on chain, nothing changes).  Every breach is recorded on chain.",
+    )
 
 
 class Validity(K8sModel):
@@ -234,6 +241,10 @@ class ServiceLevelAgreementSpec(K8sModel):
         json_schema_extra={"default": {}},
     )
     penalties: Penalties | None = Field(default=None, description="Penalty per severity level (optional).")
+    elasticity: Elasticity | None = Field(
+        default=None, description="Resizing of the workload on a breach of an `act` objective while its CPU use is "
+        "high (vertical, then horizontal), and back after a quiet period (unset: breaches only move it).",
+    )
 
 
 # -- status ---------------------------------------------------------------------------------------------
@@ -334,6 +345,13 @@ class ServiceLevelAgreementStatus(StatusModel):
     migrations_recorded: str | None = Field(
         default=None, max_length=300,
         description="The workload's last offload or fail-back (id/action) whose moves are queued for the ledger.",
+    )
+    resize_intent: ResizeIntent | None = Field(
+        default=None, description="The size this agreement asks of its workload (spec.elasticity), if any.",
+    )
+    resizes_recorded: int | None = Field(
+        default=None, ge=0, description="The last resize (resizeIntent.seq) the workload carried out whose record "
+        "is queued for the ledger.",
     )
     conditions: Conditions
 
