@@ -184,6 +184,7 @@ class Reason(StrEnum):
     REOPTIMISED = "Reoptimised"
     PREEMPTED = "Preempted"  # its room went to a workload of a higher priority band (named in the message)
     PREEMPTING = "Preempting"  # it takes the room of workloads of a lower priority band (named in the message)
+    RESIZED = "Resized"  # its size returned to the spec's
     SCALED_UP = "ScaledUp"  # an agreement's elasticity raised its CPU request or added a replica
     SCALED_DOWN = "ScaledDown"  # ... lowered it or removed one after a quiet period
     AS_SPECIFIED = "AsSpecified"  # its size is the spec's (no agreement resizes it)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from orchestrator import intents, resize, rollout
 from orchestrator.decision import build_pod, decision_id, pod_name
+from orchestrator.elasticity import millicores
 from orchestrator.endpoints import serving
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
@@ -152,7 +153,7 @@ async def reconcile(
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
     if sized.cpu_changed:  # every Pod is replaced anyway: a move costs nothing more; where the new size
         migration_weight = 0.0  # cannot be made beside the old one, the replica moves
-        avoid |= resize.crowded(engine.room, [p.node for p in pods.values()], resize.millicores(spec.resources.cpu),
+        avoid |= resize.crowded(engine.room, [p.node for p in pods.values()], millicores(spec.resources.cpu),
                                 resize.running_cpu(body, given), rollout.limits(spec)[1])
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(p.node for p in pods.values())),
                                          avoid_sites=intents.avoided_sites(wanted), avoid_nodes=avoid,

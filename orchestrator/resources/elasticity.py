@@ -49,7 +49,7 @@ class CpuUse(K8sModel):
     """Where the workload's CPU use is read, and what counts as high and low use."""
 
     __cel__: ClassVar[tuple[CelRule, ...]] = (
-        CelRule(rule="self.low < self.high", message="spec.elasticity.cpuUse.low: must be below high",
+        CelRule(rule="!has(self.low) || !has(self.high) || self.low < self.high", message="spec.elasticity.cpuUse.low: must be below high",
                 field_path=".low", check=lambda u: u.low < u.high),
     )
 
@@ -91,7 +91,7 @@ class HorizontalScaling(K8sModel):
     owns the workload's replica count)."""
 
     __cel__: ClassVar[tuple[CelRule, ...]] = (
-        CelRule(rule="self.minReplicas <= self.maxReplicas", message="spec.elasticity.horizontal.minReplicas: "
+        CelRule(rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas", message="spec.elasticity.horizontal.minReplicas: "
                 "must not exceed maxReplicas", field_path=".minReplicas", check=lambda h: h.min_replicas <= h.max_replicas),
     )
 
