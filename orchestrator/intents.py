@@ -160,6 +160,11 @@ class IntentBook:
         held = sorted((uid, r) for uid, r in self._resizes.items() if self._covers.get(uid) == key)
         return held[0] if held else None
 
+    def resized_by(self, uid: str) -> str | None:
+        """The workload agreement `uid` holds a resize intent for, if any (it returns to its spec's size
+        when the agreement goes)."""
+        return self._covers.get(uid) if uid in self._resizes else None
+
     def frozen(self, key: str) -> bool:
         """Whether an agreement on workload `key` has a `suspend` breach open (nothing moves)."""
         return any(self._covers.get(uid) == key for uid in self._frozen)

@@ -82,7 +82,10 @@ class SlaLoop:
         self._recheck_at.pop(uid, None)
         self._asked.pop(uid, None)
         self.scaler.forget(uid)
+        resized = self.book.resized_by(uid)
         self.book.forget(uid)
+        if resized is not None:  # back to the spec's size: the controller hears of it now
+            self.enqueue(resized)
         if self._pending.pop(uid, None) is not None:
             telemetry.LEDGER_PENDING.set(sum(self._pending.values()))
         labels = self._compliance_labels.pop(uid, None)

@@ -1,12 +1,15 @@
 """SLA-driven elasticity (#22 part 2) on the real stack: the simulator's load and latency faults, its
 metrics through Prometheus, the operator, the chain on anvil.  One test per behaviour: scale up then
 down; out then in; resize-then-offload then fail-back; `suspend` freezes and `ignore` only records;
-an HPA-owned workload is never resized horizontally.  Every resize is read back from the chain (cast)
+an HPA-owned workload is never resized horizontally; a resize survives an operator killed in the middle
+and lands on chain once.  Every resize is read back from the chain (cast)
 and from `edgeorch sla history`."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import time
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from devstack.cli import main
+from devstack.localstack.tools import k8s_binary
 from sim.control import ExporterControlSync
 from tests.conftest import StackHandle
 from tests.operator.conftest import apply_all, get_json, own_namespace, wait_for, workload
@@ -249,3 +253,50 @@ def test_a_workload_an_hpa_scales_is_never_resized_horizontally(operator: StackH
         finally:
             control.heal(fault)
             control.heal(load)
+
+
+def test_a_resize_survives_a_crash_and_lands_on_chain_once(operator: StackHandle) -> None:
+    """The operator is killed -9 the moment the resize intent appears in the agreement's status (before
+    the controller can carry it out), then restarted: the workload is resized, and the chain holds one
+    record of that resize."""
+    control = ExporterControlSync(operator.exporter_url)
+    with own_namespace(operator, "el-crash") as ns:
+        apply_all(operator, [app("crash", ns, cpu="500m"), elastic_sla("crash-sla", ns, "crash", {
+            "vertical": {"stepPercent": 20, "minCpu": "500m", "maxCpu": "600m"}})])
+        (home,) = {p["site"] for p in placed(operator, ns, "crash")}
+        contract, agreement = on_chain(operator, ns, "crash-sla")
+        killed = _kill_when(operator, ns, "crash-sla", "{.status.resizeIntent.seq}", "1")
+        load = control.load_app(f"{ns}/crash", 0.45)
+        fault = control.inject_latency(home, 40.0)
+        try:
+            assert killed.wait(90), "no resize intent appeared in the agreement's status"
+            print(f"killed with the Pods at {pods(operator, ns)}")
+            operator.stack.start_operator()
+            resized(operator, ns, "crash", "600m", 1)
+            got = wait_for(lambda: chain_resizes(operator, contract, agreement), 60, "the resize on chain")
+        finally:
+            control.heal(fault)
+            control.heal(load)
+        time.sleep(3)
+        got = chain_resizes(operator, contract, agreement)
+        assert [g[:4] for g in got] == [(1, 600, 1, True)], got
+
+
+def _kill_when(stack: StackHandle, ns: str, sla_name: str, jsonpath: str, value: str) -> threading.Event:
+    """Watch the agreement (kubectl get -w) and kill -9 the operator once `jsonpath` reads `value`."""
+    killed = threading.Event()
+    proc = subprocess.Popen(
+        [str(k8s_binary("kubectl")), f"--kubeconfig={stack.kubeconfig}", "get", "sla", sla_name, "-n", ns,
+         "-w", "-o", f'jsonpath={jsonpath}{{"\\n"}}'], stdout=subprocess.PIPE, text=True)
+
+    def watch() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == value:
+                stack.stack.stop_operator(kill=True)
+                killed.set()
+                break
+        proc.kill()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return killed
