@@ -94,6 +94,10 @@ def decide(policy: Elasticity, spec: Mapping[str, Any], size: Size, seen: Observ
     use = None if seen.use_cores is None else seen.use_cores / (size.cpu_m / 1000)
     base = millicores(spec["resources"]["cpu"])
     v, h = policy.vertical, policy.horizontal
+    if seen.hpa is not None and size.replicas != int(spec["replicas"]):  # an HPA came: its count rules
+        return Decision(Size(size.cpu_m, int(spec["replicas"])), ResizeDirection.DOWN if size.replicas > int(
+            spec["replicas"]) else ResizeDirection.UP, f"HorizontalPodAutoscaler {seen.hpa} owns the replica count: "
+            f"replicas {size.replicas} -> {spec['replicas']} (spec.replicas)")
     if seen.breach is not None:
         if use is None or use < policy.cpu_use.high or seen.since_last_s < policy.step_seconds:
             return Decision()

@@ -103,8 +103,9 @@ class Scaler:
                                f"asks {key} for cpu {decision.size.cpu_m}m x {decision.size.replicas}: "
                                f"{decision.reason}"[:1000]))
             return Scaled(acting=True, events=out.events, workload_events=out.workload_events)
-        if decision.held and self._held.get(uid) != decision.held:
-            self._held[uid] = decision.held
+        held = decision.held.rpartition(", but ")[2]  # said once per bound reached, whatever the use
+        if decision.held and self._held.get(uid) != held:
+            self._held[uid] = held
             assert out.workload_events is not None
             out.workload_events.append((EventType.WARNING, Reason.RESIZE_HELD, decision.held[:1000]))
         out.acting = breach is not None and since < policy.step_seconds  # the last step gets time to work

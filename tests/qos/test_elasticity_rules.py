@@ -45,7 +45,7 @@ def test_the_cpu_ladder_comes_back_to_where_it_started() -> None:
     (BOTH, Size(3400, 1), seen(breach=False, use=0.1, quiet=40), Decision()),  # at the floor
     (BOTH, Size(4080, 1), seen(breach=False, use=0.1, quiet=10), Decision()),  # not quiet long enough
     (BOTH, Size(4080, 1), seen(breach=False, use=3.9, quiet=40), Decision()),  # quiet, but use is not low
-    (OUT, Size(250, 2), seen(breach=False, use=0.0, quiet=40, hpa="web"), Decision()),  # never in under an HPA
+    (OUT, Size(250, 2), seen(hpa="web"), Decision(Size(250, 1), ResizeDirection.DOWN)),  # an HPA came: spec.replicas
 ])
 def test_decisions(policy: Elasticity, size: Size, obs: Observed, want: Decision | None) -> None:
     got = decide(policy, SPEC, size, obs)
@@ -53,6 +53,12 @@ def test_decisions(policy: Elasticity, size: Size, obs: Observed, want: Decision
         assert got.size is None and got.held, got
     else:
         assert (got.size, got.direction) == (want.size, want.direction), got
+
+
+def test_never_in_under_an_hpa() -> None:
+    spec = {**SPEC, "replicas": 2}  # the HPA's count
+    assert decide(OUT, spec, Size(250, 2), seen(breach=False, use=0.0, quiet=40, hpa="web")) == Decision()
+    assert decide(OUT, spec, Size(250, 2), seen(breach=False, use=0.0, quiet=40)).size == Size(250, 1)
 
 
 def test_an_intent_holds_only_what_differs_from_the_spec_and_stops_when_the_spec_changes() -> None:
