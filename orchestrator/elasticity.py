@@ -139,7 +139,7 @@ def intent(decision: Decision, spec: Mapping[str, Any], seq: int, seen: Observed
 
 # -- what the agreement's objectives say ------------------------------------------------------------
 def breach_types(spec: ServiceLevelAgreementSpec) -> list[BreachType]:
-    return [o.breach_type for o in spec.objectives]
+    return [o.meaning for o in spec.objectives]
 
 
 def open_breaches(objectives: Sequence[Mapping[str, Any]], types: Sequence[BreachType],

@@ -194,7 +194,7 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
             bad = tuple(sorted(s for s, v in per_site.items() if s and qos.severity(o, v) is not None))
             where = f" at {', '.join(bad)}" if bad else ""
             msg = (f"objective {o.name}: {value:.3g} breaks the {sev.value} threshold{where} "
-                   f"({policy.breach_after} bad windows of {o.window}){MEANING[o.breach_type]}")
+                   f"({policy.breach_after} bad windows of {o.window}){MEANING[o.meaning]}")
             out.events.append((EventType.WARNING, Reason.SLA_BREACHED, msg))
             out.breaches.append(sev.value)
             # the offload follows from the state (orchestrator.sla_loop), so a crash cannot lose it
@@ -212,7 +212,7 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
                           ", ".join(breached), gen)
     conds = _compliant(conds, spec, states, with_data, rejected, workload, gen)
     frozen = [s.name for o, s in zip(spec.objectives, states, strict=True)
-              if o.breach_type == BreachType.SUSPEND and s.state == ObjectiveState.BREACHED]
+              if o.meaning == BreachType.SUSPEND and s.state == ObjectiveState.BREACHED]
     conds = set_condition(conds, Cond.SUSPENDED, ConditionStatus.TRUE if frozen else ConditionStatus.FALSE,
                           Reason.SUSPENDED if frozen else Reason.NOT_SUSPENDED,
                           f"objective(s) {', '.join(frozen)} of breach type suspend breached: no resize or move of "

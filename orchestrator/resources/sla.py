@@ -160,12 +160,19 @@ class SlaObjective(K8sModel):
     thresholds: Thresholds = Field(
         description="Thresholds per severity level; monotonic in the comparator's bad direction."
     )
-    breach_type: BreachType = Field(
-        default=BreachType.ACT,
-        description="What a breach means: act (resource-related: resize per spec.elasticity, else move away), "
+    breach_type: BreachType | None = Field(
+        default=None,
+        description="What a breach means: act (the default when unset: resource-related: resize per "
+        "spec.elasticity, else move away), "
         "suspend (an outside cause, e.g. a radio failure: no resize or move of the workload until it ends), "
-        "ignore (recorded on chain, nothing changes).  Every breach is recorded on chain.",
+        "ignore (recorded on chain, nothing changes).  Every breach is recorded on chain.  Unset, not defaulted, so "
+        "that an agreement's file hashes as written (edgeorch sla verify --spec).",
     )
+
+    @property
+    def meaning(self) -> BreachType:
+        """What a breach of this objective means (act when unset)."""
+        return self.breach_type or BreachType.ACT
 
 
 class Validity(K8sModel):
