@@ -284,7 +284,7 @@ class LedgerRecord(K8sModel):
 
     kind: str = Field(
         min_length=1, max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$",
-        description="Kind of record in CamelCase (e.g. Agreement, Breach, Recovery).",
+        description="Kind of record in CamelCase: Agreement, Breach, Migration or Resize.",
     )
     key: str = Field(min_length=1, max_length=256, description="Idempotency key of the record.")
     payload: str = Field(max_length=16384, description="Record payload as a JSON string.")
