@@ -20,6 +20,7 @@ bench: setup
 	.venv/bin/python -m bench.ledger
 	.venv/bin/python -m bench.operator --quick
 	.venv/bin/python -m bench.qos --quick
+	.venv/bin/python -m bench.elasticity --quick
 	.venv/bin/python -m bench.rollout --quick
 	.venv/bin/python -m bench.mobility --quick
 	.venv/bin/python -m bench.report

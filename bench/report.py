@@ -182,6 +182,18 @@ def qos_guard(rows: list[Row]) -> list[str]:
         (("fault to QoSDegraded", "degraded"), ("fault to new placement", "replace"), ("heal to fail-back", "failback")))
 
 
+def elasticity(rows: list[Row]) -> list[str]:
+    return _closed_loop(
+        rows, "## SLA-driven elasticity: `bench.elasticity`",
+        "A latency fault at the site of an SLA-covered workload whose CPU use is high (90 % of its 500m request): time "
+        "to the breach on chain, to both replicas resized to 600m and Ready (from the fault and from the breach), and "
+        "from the heal to the step back down (3 s quiet period included; nearest-rank percentiles). Baseline in the "
+        "same run: the agreement deleted, the user patches spec.resources.cpu to 600m (the rollout alone).",
+        (("fault to breach on chain", "breach"), ("fault to resized replicas Ready", "resize"),
+         ("breach to resized replicas Ready", "breach_to_resize"), ("heal to stepped down Ready", "stepdown"),
+         ("baseline: spec patched to resized Ready", "manual")))
+
+
 def rollout(data: dict[str, Any]) -> list[str]:
     rows, summ = data["rounds"], data["summary"]
     first = rows[0]
@@ -280,6 +292,7 @@ SECTIONS: tuple[tuple[str, Callable[..., list[str]]], ...] = (
     ("operator-1000.json", lambda rows: operator(rows, "full")),
     ("qos.json", qos),
     ("qos_guard.json", qos_guard),
+    ("elasticity.json", elasticity),
     ("rollout.json", rollout),
     ("mobility.json", mobility),
     ("ledger.json", ledger),

@@ -26,6 +26,9 @@ class Faults:
     def cpu(self, node: str, cores: float) -> str:
         return str(self.control.saturate_cpu(node, cores))
 
+    def load(self, workload: str, cores: float) -> str:
+        return str(self.control.load_app(workload, cores))
+
     def offline(self, site: str) -> str:
         """The site's metrics say it is down, and its Nodes turn NotReady (kwok leaves them so)."""
         fault = str(self.control.take_offline(site))

@@ -35,6 +35,7 @@ from orchestrator.intents import Intent
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
+from orchestrator.resize import Wanted
 from orchestrator.rollout import PodState
 from orchestrator.snapshot import Request
 from orchestrator.users import Reading
@@ -60,8 +61,11 @@ class WorkloadController:
                  intents: Callable[[str], Sequence[Intent]] | None = None,
                  users: Callable[[str], Reading] | None = None,
                  annotate: Callable[[str, Mapping[str, Any], workloads.Reconciled], workloads.Reconciled] | None = None,
-                 band_width: int = 100) -> None:
+                 band_width: int = 100, resizes: Callable[[str], Wanted | None] | None = None,
+                 frozen: Callable[[str], bool] | None = None) -> None:
         self.engine = engine
+        self.resizes = resizes  # workload key -> the resize intent of its agreement (orchestrator.resize)
+        self.frozen = frozen  # workload key -> a `suspend` breach of an agreement is open: nothing moves
         self.users = users  # workload key -> where its users are, measured (orchestrator.mobility)
         self.annotate = annotate  # adds what other loops observed to the status written (orchestrator.qos_status)
         self.band_width = band_width  # priorities per band (placement.priority; the engine's SolverConfig)
@@ -327,9 +331,12 @@ class WorkloadController:
                     body = await self._start_repair(key, body, repair)
                 watched = self.replicas(key) if self.replicas is not None and repair is None else None
                 reading = self.users(key) if self.users is not None else None
+                frozen = self.frozen(key) if self.frozen is not None else False
                 result = await workloads.reconcile(body, self.engine, self.kube, pods=pods, binding=self.binding,
                                                    watched=watched,
-                                                   force=(repair is not None and repair.force) or resolve,
+                                                   force=(repair is not None and repair.force) or (resolve and not frozen),
+                                                   wanted_size=self.resizes(key) if self.resizes is not None else None,
+                                                   frozen=frozen,
                                                    avoid_nodes=repair.avoid_nodes if repair else frozenset(),
                                                    wanted=self.intents(key) if self.intents else (),
                                                    users=reading.cells if reading is not None else None,

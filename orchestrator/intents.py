@@ -16,6 +16,7 @@ pure: it reads and builds status records; no I/O.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ from typing import Any
 
 from orchestrator.resources import OffloadIntent
 from orchestrator.resources.edgeworkload import OffloadAction
+from orchestrator.resources.elasticity import ResizeIntent
+from orchestrator.vocabulary import SlaCondition
+
+SUSPENDED = SlaCondition.SUSPENDED.value
 
 OFFLOAD, FAIL_BACK = OffloadAction.OFFLOAD.value, OffloadAction.FAIL_BACK.value
 
@@ -100,6 +105,8 @@ class IntentBook:
         self._by_key: dict[str, dict[str, Intent]] = {}  # workload key -> sla uid -> intent
         self._covers: dict[str, str] = {}  # sla uid -> its workload's key, intent or not
         self._covered: dict[str, set[str]] = {}  # workload key -> the uids of its agreements
+        self._resizes: dict[str, ResizeIntent] = {}  # sla uid -> its resize intent (orchestrator.resize)
+        self._frozen: set[str] = set()  # sla uids with an open `suspend` breach
 
     def observe(self, sla: Mapping[str, Any]) -> None:
         """An agreement as read or written (its status holds its intent, or none)."""
@@ -112,6 +119,12 @@ class IntentBook:
         key = f"{meta.get('namespace')}/{ref}"
         self._covers[uid] = key
         self._covered.setdefault(key, set()).add(uid)
+        status = sla.get("status") or {}
+        with contextlib.suppress(ValueError):
+            if status.get("resizeIntent"):
+                self._resizes[uid] = ResizeIntent.model_validate(status["resizeIntent"])
+        if any(c.get("type") == SUSPENDED and c.get("status") == "True" for c in status.get("conditions") or []):
+            self._frozen.add(uid)
         intent = of_agreement(sla)
         if intent is not None:
             self._key_of[uid] = key
@@ -123,6 +136,8 @@ class IntentBook:
 
     def forget(self, uid: str) -> None:
         """The agreement is gone (or its intent withdrawn)."""
+        self._resizes.pop(uid, None)
+        self._frozen.discard(uid)
         covered = self._covers.pop(uid, None)
         if covered is not None:
             uids = self._covered.get(covered, set())
@@ -139,6 +154,20 @@ class IntentBook:
     def of(self, key: str) -> Sequence[Intent]:
         """The intents of every agreement on workload `key`."""
         return tuple(self._by_key.get(key, {}).values())
+
+    def resize_of(self, key: str) -> tuple[str, ResizeIntent] | None:
+        """The resize intent of an agreement on workload `key` (of the lowest uid, if several have one)."""
+        held = sorted((uid, r) for uid, r in self._resizes.items() if self._covers.get(uid) == key)
+        return held[0] if held else None
+
+    def resized_by(self, uid: str) -> str | None:
+        """The workload agreement `uid` holds a resize intent for, if any (it returns to its spec's size
+        when the agreement goes)."""
+        return self._covers.get(uid) if uid in self._resizes else None
+
+    def frozen(self, key: str) -> bool:
+        """Whether an agreement on workload `key` has a `suspend` breach open (nothing moves)."""
+        return any(self._covers.get(uid) == key for uid in self._frozen)
 
     def covered(self, key: str) -> bool:
         """Whether an agreement names workload `key` (its SLA loop may move it)."""

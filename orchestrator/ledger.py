@@ -1,6 +1,6 @@
 """The operator's side of the SLA ledger: one connection, and the outbox that makes writes exactly-once.
 
-Every record (an agreement version, a breach, a migration) is first written into the SLA's status
+Every record (an agreement version, a breach, a migration, a resize) is first written into the SLA's status
 (`status.outbox`, keyed by its idempotency key) and only then sent to the chain; it leaves the outbox
 once the chain has it.  A crash between the two re-sends it, and the chain's duplicate check turns
 that into success, so each record lands exactly once.  While the chain is unreachable records wait.
@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.resources.common import parse_quantity
 from sla_contracts import (
     Breach,
     Ledger,
@@ -26,6 +28,7 @@ from sla_contracts import (
     LedgerRevert,
     LedgerUnavailable,
     Migration,
+    Resize,
     agreement_id,
     name_ref,
     terms_from_spec,
@@ -127,6 +130,18 @@ def migration_record(uid: str, objective: int, window_start: int, workload: str,
     })
 
 
+def resize_record(uid: str, intent: Any, workload: str, ew: Mapping[str, Any]) -> dict[str, Any]:
+    """The ledger record of resize `intent` (an orchestrator.resources.ResizeIntent) of agreement `uid`,
+    as the workload `ew` carried it out (its status.resize: CPU per replica, replicas, moves)."""
+    done = (ew.get("status") or {}).get("resize") or {}
+    cpu = math.ceil(parse_quantity(done.get("cpu") or ew["spec"]["resources"]["cpu"]) * 1000)
+    return record("Resize", f"resize:{intent.seq}", {
+        "uid": uid, "seq": intent.seq, "objective": intent.objective or 0, "windowStart": intent.window_start or 0,
+        "workload": workload, "cpuMillis": cpu, "replicas": int(done.get("replicas", ew["spec"]["replicas"])),
+        "direction": str(intent.direction.value), "moved": len(done.get("moves") or []),
+    })
+
+
 @dataclass
 class FlushResult:
     remaining: list[dict[str, Any]]
@@ -168,6 +183,13 @@ async def _write(ledger: Ledger, rec: Mapping[str, Any]) -> str | None:
             workload_ref=name_ref(p["workload"]), from_site=p["from"], to_site=p["to"],
         ))
         return str(mig.receipt.tx_hash) if mig.receipt else None
+    if rec["kind"] == "Resize":
+        res = await ledger.record_resize(Resize(
+            agreement_id=agreement_id(p["uid"]), seq=p["seq"], objective=p["objective"], window_start=p["windowStart"],
+            workload_ref=name_ref(p["workload"]), cpu_m=p["cpuMillis"], replicas=p["replicas"],
+            up=p["direction"] == "Up", moved=p["moved"],
+        ))
+        return str(res.receipt.tx_hash) if res.receipt else None
     raise LedgerInputError(f"outbox[{rec['key']}].kind: unknown record kind {rec['kind']!r}")
 
 

@@ -17,10 +17,11 @@ from typing import Any
 from orchestrator import intents
 from orchestrator.engine import PlacementEngine
 from orchestrator.intents import Intent
+from orchestrator.reconciled import MIGRATION_LOG_S
 from orchestrator.resources import EdgeWorkloadSpec
 from orchestrator.snapshot import QosMetrics, Request
 from orchestrator.users import cells_in_use
-from orchestrator.workloads import MIGRATION_LOG_S, key_of
+from orchestrator.workloads import key_of
 
 FAIL_BACK_GAIN = 0.10
 

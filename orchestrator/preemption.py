@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.resources import EdgeWorkloadSpec
+from orchestrator.site_status import gains_from
 from orchestrator.snapshot import QosMetrics, Request
 from orchestrator.vocabulary import SITE_LABEL, Phase
 from placement.priority import band_of
@@ -214,9 +215,6 @@ def gainers(bodies: Mapping[str, Mapping[str, Any]], sites: Iterable[str],
             latency_ms: Mapping[str, Mapping[str, float]]) -> list[str]:
     """The workloads that could gain from room freed at `sites` (orchestrator.site_status.gains_from:
     Unplaceable or Degraded ones, and those with users nearer one of those sites), by key."""
-    # (imported here: site_status imports the workloads module, which imports the engine, which imports this one)
-    from orchestrator.site_status import gains_from
-
     freed = sorted(set(sites))
     return sorted(key for key, body in bodies.items() if not (body.get("metadata") or {}).get("deletionTimestamp")
                   and any(gains_from(body, site, latency_ms) for site in freed))

@@ -260,7 +260,8 @@ class OperatorService:
         self.workloads = WorkloadController(self.engine, self.kube, workers=s.workers,
                                             replicas=self.view.replicas, binding=s.binding,
                                             health=self.view.repairs, intents=self._wanted, annotate=self._annotate,
-                                            band_width=self.engine.config.priority_band)
+                                            band_width=self.engine.config.priority_band,
+                                            resizes=self.intents.resize_of, frozen=self.intents.frozen)
         weights = self.engine.weights
         self.mobility = MobilityLoop(self.prometheus.query, self.prometheus.snapshot, self.workloads.resolve,
                                      self.workloads.enqueue, sites=self.view.sites,

@@ -21,14 +21,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import intents, offload, slas, telemetry
+from orchestrator import elasticity, intents, offload, slas, telemetry
 from orchestrator.engine import PlacementEngine
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.ledger import LedgerConnection, flush, migration_record
 from orchestrator.prometheus import MetricsUnavailable, PrometheusSource
-from orchestrator.resources import EdgeWorkloadSpec, ServiceLevelAgreementStatus
+from orchestrator.resources import EdgeWorkloadSpec, ServiceLevelAgreementSpec, ServiceLevelAgreementStatus
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, status_patch
+from orchestrator.resources.elasticity import BreachType
+from orchestrator.scaler import Scaler
 from orchestrator.vocabulary import EDGEWORKLOADS, SLAS, EventType, ObjectiveState, Reason
 from orchestrator.vocabulary import SlaCondition as Cond
 from orchestrator.workloads import key_of
@@ -55,6 +57,7 @@ class SlaLoop:
         self.engine = engine
         self.prometheus = prometheus
         self.ledger = ledger
+        self.scaler = Scaler(kube, prometheus, enqueue)  # resizes for `act` breaches (orchestrator.scaler)
         self._written: dict[str, dict[str, Any]] = {}  # uid -> the last status we wrote
         self._last_eval: dict[str, float] = {}
         self._recheck_at: dict[str, float] = {}  # uid -> when an unrecorded generation is checked again
@@ -78,7 +81,11 @@ class SlaLoop:
         self._last_eval.pop(uid, None)
         self._recheck_at.pop(uid, None)
         self._asked.pop(uid, None)
+        self.scaler.forget(uid)
+        resized = self.book.resized_by(uid)
         self.book.forget(uid)
+        if resized is not None:  # back to the spec's size: the controller hears of it now
+            self.enqueue(resized)
         if self._pending.pop(uid, None) is not None:
             telemetry.LEDGER_PENDING.set(sum(self._pending.values()))
         labels = self._compliance_labels.pop(uid, None)
@@ -189,11 +196,19 @@ class SlaLoop:
         await self._record_moves(body, ew, result)
         body = self._fresh(body)
         status = {**(body.get("status") or {}), **result.status}
-        breached = [(int(o["breachWindowStart"]), -i, i, o) for i, o in enumerate(status.get("objectives") or [])
-                    if o.get("state") == ObjectiveState.BREACHED and o.get("breachWindowStart") is not None]
+        # only `act` breaches move (or resize) the workload; a `suspend` breach freezes it (orchestrator.scaler)
+        types = elasticity.breach_types(ServiceLevelAgreementSpec.model_validate(body["spec"]))
+        breached = [(w, -i, i, status["objectives"][i])
+                    for w, i, _ in elasticity.open_breaches(status.get("objectives") or [], types, BreachType.ACT)]
         current = intents.of_agreement(body)
         uid = body["metadata"]["uid"]
         try:
+            scaled = await self.scaler.drive(body, ew, status, now, lambda st: self._persist(body, _checked(st)),
+                                             lambda upd: self._merge(body, upd, result))
+            result.events.extend(scaled.events or [])
+            result.workload_events.extend((dict(ew), e) for e in scaled.workload_events or [])
+            if scaled.acting:  # resized for the breach (or frozen): nothing moves for it now
+                return
             if breached:
                 _, _, i, o = max(breached)
                 reason = (f"SLA {body['metadata']['name']}: objective {o['name']} breached "
@@ -266,6 +281,12 @@ class SlaLoop:
         telemetry.MIGRATIONS.inc(len(records))
         more = await self._commit(self._fresh(body), slas.SlaUpdate(status={"migrationsRecorded": mark},
                                                                      new_records=records))
+        result.status.update(more.status)
+        result.events.extend(more.events)
+
+    async def _merge(self, body: Mapping[str, Any], upd: slas.SlaUpdate, result: TickResult) -> None:
+        """Commit `upd` (status and ledger records) and fold what it says into this tick's result."""
+        more = await self._commit(self._fresh(body), upd)
         result.status.update(more.status)
         result.events.extend(more.events)
 

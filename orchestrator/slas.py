@@ -19,11 +19,14 @@ from orchestrator import qos
 from orchestrator.ledger import agreement_record, breach_record
 from orchestrator.prometheus import EXECUTION, MetricsUnavailable, PrometheusSource, QueryRejected, Sample
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, status_patch
+from orchestrator.resources.elasticity import BreachType
 from orchestrator.resources.sla import ObjectiveStatus, ServiceLevelAgreementSpec, ServiceLevelAgreementStatus
 from orchestrator.vocabulary import EventType, ObjectiveState, Reason
 from orchestrator.vocabulary import SlaCondition as Cond
 
 Status = ServiceLevelAgreementStatus
+MEANING = {BreachType.ACT: "", BreachType.IGNORE: "; breach type ignore: recorded, nothing changes",
+           BreachType.SUSPEND: "; breach type suspend: no resize or move until it ends"}
 
 
 @dataclass
@@ -191,7 +194,7 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
             bad = tuple(sorted(s for s, v in per_site.items() if s and qos.severity(o, v) is not None))
             where = f" at {', '.join(bad)}" if bad else ""
             msg = (f"objective {o.name}: {value:.3g} breaks the {sev.value} threshold{where} "
-                   f"({policy.breach_after} bad windows of {o.window})")
+                   f"({policy.breach_after} bad windows of {o.window}){MEANING[o.meaning]}")
             out.events.append((EventType.WARNING, Reason.SLA_BREACHED, msg))
             out.breaches.append(sev.value)
             # the offload follows from the state (orchestrator.sla_loop), so a crash cannot lose it
@@ -208,6 +211,12 @@ async def evaluate(body: Mapping[str, Any], prometheus: PrometheusSource, placed
     conds = set_condition(conds, Cond.BREACHED, ConditionStatus.TRUE if breached else ConditionStatus.FALSE, why,
                           ", ".join(breached), gen)
     conds = _compliant(conds, spec, states, with_data, rejected, workload, gen)
+    frozen = [s.name for o, s in zip(spec.objectives, states, strict=True)
+              if o.meaning == BreachType.SUSPEND and s.state == ObjectiveState.BREACHED]
+    conds = set_condition(conds, Cond.SUSPENDED, ConditionStatus.TRUE if frozen else ConditionStatus.FALSE,
+                          Reason.SUSPENDED if frozen else Reason.NOT_SUSPENDED,
+                          f"objective(s) {', '.join(frozen)} of breach type suspend breached: no resize or move of "
+                          f"{workload} until they are met again" if frozen else "", gen)
     out.status = status_patch(Status(objectives=states, conditions=conds,
                                      compliance=_compliance(st.compliance, with_data),
                                      breaches=st.breaches + len(out.breaches)))

@@ -24,13 +24,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.reconciled import MIGRATION_LOG_S, Reconciled
 from orchestrator.resources import EdgeWorkloadStatus
 from orchestrator.resources.common import Condition, ConditionStatus, set_condition, status_patch
 from orchestrator.resources.users import MAX_CELLS
 from orchestrator.rollout import same_conditions
 from orchestrator.vocabulary import EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
-from orchestrator.workloads import MIGRATION_LOG_S, Reconciled
 
 Distribution = Mapping[str, float]
 FORGET_BELOW = 1e-4  # a smoothed share below this is forgotten (the users left that cell long ago)

@@ -95,6 +95,7 @@ class WorkloadCondition(StrEnum):
     PROGRESSING = "Progressing"
     USERS_MEASURED = "UsersMeasured"  # spec.users.fromMetric: whether its query gives a distribution
     QOS_DEGRADED = "QoSDegraded"  # the placement breaks spec.qos on the measured links (orchestrator.qos_guard)
+    RESIZED = "Resized"  # True while an agreement's elasticity sets its size (orchestrator.resize)
 
 
 class Health(StrEnum):
@@ -135,6 +136,7 @@ class SlaCondition(StrEnum):
     BREACHED = "Breached"
     LEDGER_PENDING = "LedgerPending"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    SUSPENDED = "Suspended"  # a `suspend` objective is breached: no resize or move of the workload
 
 
 class EventType(StrEnum):
@@ -182,6 +184,12 @@ class Reason(StrEnum):
     REOPTIMISED = "Reoptimised"
     PREEMPTED = "Preempted"  # its room went to a workload of a higher priority band (named in the message)
     PREEMPTING = "Preempting"  # it takes the room of workloads of a lower priority band (named in the message)
+    RESIZED = "Resized"  # its size returned to the spec's
+    SCALED_UP = "ScaledUp"  # an agreement's elasticity raised its CPU request or added a replica
+    SCALED_DOWN = "ScaledDown"  # ... lowered it or removed one after a quiet period
+    AS_SPECIFIED = "AsSpecified"  # its size is the spec's (no agreement resizes it)
+    RESIZE_IMPOSSIBLE = "ResizeImpossible"  # the new size fits nowhere: the size is kept
+    RESIZE_HELD = "ResizeHeld"  # a breach while use is high, but every bound is reached (or an HPA owns replicas)
     # EdgeSites
     SITE_UP = "SiteUp"
     NODES_NOT_READY = "NodesNotReady"
@@ -206,6 +214,9 @@ class Reason(StrEnum):
     ALL_OBJECTIVES_MET = "AllObjectivesMet"
     SLA_BREACHED = "SLABreached"
     SLA_RECOVERED = "SLARecovered"
+    BREACH_IGNORED = "BreachIgnored"  # a breach of an `ignore` objective: recorded, nothing changes
+    SUSPENDED = "Suspended"  # a breach of a `suspend` objective: resizes and moves wait until it ends
+    NOT_SUSPENDED = "NotSuspended"
     # the ledger
     RECORDED = "Recorded"
     BREACH_RECORDED = "BreachRecorded"

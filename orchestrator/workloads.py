@@ -12,18 +12,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator import intents, replica_pods, rollout
+from orchestrator import intents, replica_pods, resize, rollout
 from orchestrator.decision import build_pod, decision_id, pod_name
+from orchestrator.elasticity import millicores
 from orchestrator.endpoints import serving
 from orchestrator.engine import Outcome, PlacementEngine
 from orchestrator.health import avoided_nodes
 from orchestrator.kube.aio import AsyncKube
+from orchestrator.reconciled import MIGRATION_LOG_S, Reconciled
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.resources.edgeworkload import MoveAction
@@ -31,18 +32,6 @@ from orchestrator.rollout import PodState
 from orchestrator.snapshot import Request
 from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
-
-
-@dataclass
-class Reconciled:
-    """What the handler must write: a status patch, Events, and whether to try again later."""
-
-    status: dict[str, Any] | None
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
-    retry_after: float | None = None
-    outcome: Outcome | None = None
-    rolling: bool = False  # its Pods are being replaced or moved: a change of one of them wakes it
-    refresh: bool = False  # the status only reports what the Pods did (Ready counts): no decision, no Event
 
 
 def _status(body: Mapping[str, Any]) -> EdgeWorkloadStatus:
@@ -108,7 +97,6 @@ INTENT_EVENTS = {  # the Event that says an intent's moves were made
 }
 UNPLACEABLE_RETRY_S = 30.0  # no feasible placement: capacity or metrics may change
 TIMED_OUT_RETRY_S = 2.0  # the solver ran out of time before placing it
-MIGRATION_LOG_S = 3600  # offload and fail-back moves are counted against the budget this long
 INVALID_RETRY_S = 300.0  # the solver could not take its request (a new generation is tried at once)
 
 
@@ -121,7 +109,7 @@ async def reconcile(
     migration_weight: float | None = None, pods: Mapping[str, PodState] | None = None, binding: str = "scheduler",
     avoid_nodes: frozenset[str] = frozenset(), wanted: Sequence[intents.Intent] = (),
     watched: Mapping[str, PodState] | None = None, users: Mapping[str, float] | None = None,
-    preempted_by: tuple[str, ...] = (),
+    preempted_by: tuple[str, ...] = (), wanted_size: resize.Wanted | None = None, frozen: bool = False,
 ) -> Reconciled:
     """Place (or re-place) the workload and roll its Pods towards the placement; see the module
     docstring.  `pods` are its replica Pods when the caller knows them; else they are listed.  Nodes
@@ -135,28 +123,36 @@ async def reconcile(
     the watch may lag behind the Pods this operator just made or deleted.  `users`: where its users
     are, measured (orchestrator.mobility), for a solve instead of spec.users.cells.  `preempted_by`:
     workloads of a higher priority band took room it holds (orchestrator.preemption): it moves, said in
-    a Preempted Event, or, with no other place, its Pods go (the room is theirs) and it is Unplaceable."""
+    a Preempted Event, or, with no other place, its Pods go (the room is theirs) and it is Unplaceable.
+    `wanted_size`: an agreement's resize intent (orchestrator.resize): the size it runs at, carried
+    out with a new solve.  `frozen`: a `suspend` breach is open: no intent is carried out."""
     try:
-        spec = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
+        given = EdgeWorkloadSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
         return invalid(body, exc)
+    sized = resize.size_of(body, given, wanted_size, frozen)
+    spec = sized.spec
     meta = body["metadata"]
     ns = meta["namespace"]
     if pods is None and watched is not None and decided(body) and not force and not wanted \
-            and _nothing_to_do(body, spec, watched):
+            and not sized.pending and _nothing_to_do(body, spec, watched):
         pods = watched
     if pods is None:
         pods = {p["metadata"]["name"]: rollout.pod_state(p) for p in await kube.live_pods(ns, selector_of(body))}
-    intent = intents.pending(body, wanted)
+    intent = intents.pending(body, wanted) if not frozen else None
     if spec.replicas == 0:
         if not force and intent is None and decided(body) and not pods:
             return Reconciled(None)
         return await scaled_to_zero(body, engine, kube, pods, intent)
-    if not force and intent is None and decided(body):
+    if not force and intent is None and not sized.pending and decided(body):
         return await _roll(body, spec, engine, kube, pods, binding)
     if intent is not None and intent.action == intents.FAIL_BACK:
         migration_weight = 0.0  # the what-if that asked for it counted no migration cost either
     avoid = avoid_nodes | frozenset(avoided_nodes(meta.get("annotations"), time.time()))
+    if sized.cpu_changed:  # every Pod is replaced anyway: a move costs nothing more; where the new size
+        migration_weight = 0.0  # cannot be made beside the old one, the replica moves
+        avoid |= resize.crowded(engine.room, [p.node for p in pods.values()], millicores(spec.resources.cpu),
+                                resize.running_cpu(body, given), rollout.limits(spec)[1])
     outcome = await engine.place(Request(key_of(body), spec, tuple(sorted(p.node for p in pods.values())),
                                          avoid_sites=intents.avoided_sites(wanted), avoid_nodes=avoid,
                                          migration_weight=migration_weight, users=users))
@@ -182,6 +178,9 @@ async def reconcile(
         elif intent is not None and intent.action == intents.OFFLOAD:
             warning = (EventType.WARNING, Reason.OFFLOAD_IMPOSSIBLE,
                        f"{outcome.reason or 'no other site fits'}; {intent.reason}"[:1000])
+        elif sized.pending and sized.wanted is not None:
+            warning = (EventType.WARNING, Reason.RESIZE_IMPOSSIBLE, f"cpu {spec.resources.cpu} x {spec.replicas} fits "
+                       f"nowhere ({outcome.reason or 'no room'}); the replicas keep their size"[:1000])
         else:
             warning = (EventType.WARNING, Reason.UNPLACEABLE, outcome.reason or "no feasible placement")
         return Reconciled(failed, [warning], retry_after=retry, outcome=outcome)
@@ -214,6 +213,11 @@ async def reconcile(
         if site_moves:
             type_, verb = INTENT_EVENTS.get(intent.action, (EventType.NORMAL, Reason.FAILED_BACK))
             events.append((type_, verb, f"{'; '.join(f'{a} -> {b}' for a, b in site_moves)} ({intent.reason})"[:1000]))
+    if sized.pending:  # carried out: said once, in the same write as the placement it made
+        site_moves = intents.site_moves([p.site for p in st.placements], list(outcome.sites))
+        status["resize"] = resize.record(sized, site_moves, now)
+        status["conditions"], said = resize.report(sized, given, status["conditions"], gen, site_moves)
+        events.append(said)
     if Counter(before) != Counter(outcome.nodes) or not pods:
         verb = Reason.MOVED if moved else Reason.SCALED if pods and len(before) != len(placements) else Reason.PLACED
         events.append((EventType.NORMAL, verb, f"{len(placements)} replicas on {_summary(outcome)}; predicted latency "

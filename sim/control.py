@@ -112,6 +112,9 @@ class ExporterControl:
     async def saturate_cpu(self, node: str, cores: float) -> str:
         return await self.inject({"kind": "cpu", "node": node, "usage_cores": cores})
 
+    async def load_app(self, workload: str, cores: float) -> str:
+        return await self.inject({"kind": "load", "workload": workload, "cpu_cores": cores})
+
     async def take_offline(self, site: str) -> str:
         return await self.inject({"kind": "offline", "site": site})
 
@@ -191,6 +194,9 @@ class ExporterControlSync:
 
     def saturate_cpu(self, node: str, cores: float) -> str:
         return self.inject({"kind": "cpu", "node": node, "usage_cores": cores})
+
+    def load_app(self, workload: str, cores: float) -> str:
+        return self.inject({"kind": "load", "workload": workload, "cpu_cores": cores})
 
     def take_offline(self, site: str) -> str:
         return self.inject({"kind": "offline", "site": site})

@@ -14,6 +14,8 @@ workloads' histograms never delay or time out the scrape of the city's links and
   edgeorch_app_request_latency_seconds{workload, site} histogram of synthetic requests of registered workloads
                                                        (workload = "<namespace>/<name>")
   edgeorch_app_requests_failed_total{workload, site}   requests that failed because the site was offline
+  edgeorch_app_cpu_usage_cores{workload, site}         CPU one replica uses, in cores: the app's need (a load
+                                                       fault, else idle) shared by its replicas
 
 Control API (same port unless --control-port; JSON in and out; errors are 400 {"error": "<field>: ..."}):
   GET    /healthz                  {"status": "ok", "scenario": name}
@@ -100,6 +102,23 @@ class CityCollector(Collector):
         return [latency, bandwidth, up, cpu, mem, users]
 
 
+class AppCpuCollector(Collector):
+    """The CPU use of one replica of every simulated app, computed at every scrape."""
+
+    def __init__(self, state: CityState) -> None:
+        self.state = state
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        cpu = GaugeMetricFamily("edgeorch_app_cpu_usage_cores", "CPU one replica of the app uses, in cores.",
+                                labels=["workload", "site"])
+        for workload, placement in sorted(self.state.workloads.items()):
+            cpu.add_metric([workload, placement.site], round(self.state.app_cpu_cores(workload), 6))
+        return [cpu]
+
+
 class Exporter:
     """The city's state, its metrics registry and the synthetic request sampler."""
 
@@ -112,7 +131,8 @@ class Exporter:
         self.samples_per_second = samples_per_second
         self.registry = CollectorRegistry()  # the city: links, sites, nodes, users on the move
         self.registry.register(CityCollector(model, self.groups))
-        self.app_registry = CollectorRegistry()  # the simulated apps' requests
+        self.app_registry = CollectorRegistry()  # the simulated apps' requests and CPU use
+        self.app_registry.register(AppCpuCollector(model.state))
         self.requests = Histogram("edgeorch_app_request_latency_seconds",
                                   "Latency of the synthetic requests of a workload, in seconds.",
                                   ["workload", "site"], buckets=LATENCY_BUCKETS, registry=self.app_registry)

@@ -4,7 +4,8 @@ Faults (JSON bodies of `POST /faults`, discriminated by `kind`):
   {"kind": "latency", "site": S, "add_ms": X [, "cell": C]}  adds X ms to every link to S (or only C -> S)
   {"kind": "cpu", "node": N, "usage_cores": X}               the node's CPU usage becomes X cores
   {"kind": "offline", "site": S}                             the site is down (edgeorch_site_up 0)
-Latency faults add up; of several cpu faults on a node the latest wins.
+  {"kind": "load", "workload": "ns/name", "cpu_cores": X}    the app needs X cores in all, shared by its replicas
+Latency faults add up; of several cpu faults on a node (load faults on an app) the latest wins.
 
 Workload placements (JSON body of `PUT /workloads/{ns}/{name}`):
   {"site": S, "cells": {cell: weight, ...}}  the cells the workload's users come from, with their share of
@@ -51,13 +52,25 @@ class OfflineFault(_Body):
     site: str = Field(min_length=1)
 
 
-Fault = Annotated[LatencyFault | CpuFault | OfflineFault, Field(discriminator="kind")]
-FAULT_KINDS: dict[str, type[LatencyFault | CpuFault | OfflineFault]] = {
-    "latency": LatencyFault, "cpu": CpuFault, "offline": OfflineFault}
+class LoadFault(_Body):
+    """The CPU an app needs (all its replicas together): each replica uses its share."""
+
+    kind: Literal["load"]
+    workload: str = Field(min_length=3, pattern=r"^[^/]+/[^/]+$")
+    cpu_cores: float = Field(ge=0, le=100_000)
+
+
+AnyFault = LatencyFault | CpuFault | OfflineFault | LoadFault
+Fault = Annotated[AnyFault, Field(discriminator="kind")]
+FAULT_KINDS: dict[str, type[AnyFault]] = {
+    "latency": LatencyFault, "cpu": CpuFault, "offline": OfflineFault, "load": LoadFault}
+APP_IDLE_CPU_CORES = 0.02
+"""What an app with no load fault needs in all (cores): it idles."""
 
 
 class WorkloadPlacement(_Body):
     site: str = Field(min_length=1)
+    replicas: int = Field(default=1, ge=1, le=1000)
     cells: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
 
@@ -74,7 +87,7 @@ def parse_kind(data: Any, kinds: Mapping[str, type[T]]) -> T:
         raise FaultError(describe_validation_error(exc)) from exc
 
 
-def parse_fault(data: Any) -> LatencyFault | CpuFault | OfflineFault:
+def parse_fault(data: Any) -> AnyFault:
     """A fault from its JSON body (FaultError names the bad field); not checked against a city."""
     return parse_kind(data, FAULT_KINDS)
 
@@ -92,7 +105,7 @@ def parse_placement(data: Any) -> WorkloadPlacement:
 @dataclass(frozen=True)
 class ActiveFault:
     id: str
-    fault: LatencyFault | CpuFault | OfflineFault
+    fault: AnyFault
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, **self.fault.model_dump(exclude_none=True)}
@@ -124,10 +137,12 @@ class CityState:
 
     def add_fault(self, data: Any) -> ActiveFault:
         """Validate and activate a fault (a JSON body or a model); FaultError names the bad field."""
-        fault = data if isinstance(data, LatencyFault | CpuFault | OfflineFault) else parse_fault(data)
+        fault = data if isinstance(data, AnyFault) else parse_fault(data)
         if isinstance(fault, CpuFault):
             if fault.node not in self._node_site:
                 raise FaultError(f"node: unknown node {fault.node!r}")
+        elif isinstance(fault, LoadFault):
+            pass  # any app: one the simulator does not follow yet gets it once it runs
         else:
             self._check_site(fault.site)
         if isinstance(fault, LatencyFault) and fault.cell is not None:
@@ -177,6 +192,16 @@ class CityState:
         return sum(f.fault.add_ms for f in self.faults.values()
                    if isinstance(f.fault, LatencyFault) and f.fault.site == site
                    and f.fault.cell in (None, cell))
+
+    def app_cpu_cores(self, workload: str) -> float:
+        """The CPU one replica of `workload` uses: the app's need (its latest load fault, else idle)
+        shared by its replicas."""
+        need = APP_IDLE_CPU_CORES
+        for f in self.faults.values():
+            if isinstance(f.fault, LoadFault) and f.fault.workload == workload:
+                need = f.fault.cpu_cores
+        placement = self.workloads.get(workload)
+        return need / (placement.replicas if placement is not None else 1)
 
     def cpu_override(self, node: str) -> float | None:
         """The CPU usage forced on `node` by the latest cpu fault, if any."""

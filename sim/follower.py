@@ -44,7 +44,7 @@ def placement_of(workload: Mapping[str, Any]) -> WorkloadPlacement | None:
         return None
     users = (status.get("users") or {}).get("cells") or ((workload.get("spec") or {}).get("users") or {}).get("cells")
     cells = {c["cell"]: float(c["share"]) for c in users or [] if c.get("cell") and c.get("share")}
-    return WorkloadPlacement(site=primary_site(sites), cells=cells)
+    return WorkloadPlacement(site=primary_site(sites), cells=cells, replicas=len(sites))
 
 
 def covered(slas: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:

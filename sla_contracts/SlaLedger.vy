@@ -2,12 +2,12 @@
 """
 @title edgeorch SLA ledger
 @notice Agreements between an infrastructure provider and a pseudonymous consumer, the QoS breaches
-        of their objectives and the migrations they caused. Storage holds only what the contract checks
+        of their objectives and the migrations and resizes they caused. Storage holds only what the contract checks
         (status, version, validity, comparators and thresholds, a seen-bitmap of breach windows and
         per-severity counters); events carry the rest. No personal data: consumer, provider and workload
         are hashes, sites are infrastructure names.
 @dev Roles are bits of `roles[account]`: ADMIN grants and revokes roles, OPERATOR creates, amends and
-     terminates agreements and records migrations, ORACLE is the only writer of breaches. The provider
+     terminates agreements and records migrations and resizes, ORACLE is the only writer of breaches. The provider
      account of an agreement (optional) may accept its current version. Every version carries a
      revision (the SLA object's generation) that only grows: a late replay of an older amendment
      reverts instead of rolling the terms back.
@@ -115,6 +115,17 @@ event MigrationRecorded:
     from_site: String[64]
     to_site: String[64]
 
+event ResizeRecorded:
+    resize_id: indexed(bytes32)
+    agreement_id: indexed(bytes32)
+    breach_id: indexed(bytes32)
+    workload_ref: bytes32
+    seq: uint32
+    cpu_m: uint32
+    replicas: uint16
+    up: bool
+    moved: uint16
+
 roles: public(HashMap[address, uint256])
 # valid_from (40) | breach count per severity (40 bits each, warning first) | migration count (16) at bit 240
 _head: HashMap[bytes32, uint256]
@@ -131,6 +142,7 @@ _more_objectives: HashMap[bytes32, HashMap[uint256, uint256]]
 # keccak(agreement, objective, window_start >> 8) -> bit (window_start & 255) set when recorded
 _seen_windows: HashMap[bytes32, uint256]
 _migrations: HashMap[bytes32, bool]
+_resizes: HashMap[bytes32, bool]
 
 
 @deploy
@@ -405,6 +417,33 @@ def record_migration(agreement_id: bytes32, objective: uint8, window_start: uint
     self._head[agreement_id] = self._head[agreement_id] + (1 << 240)
     log MigrationRecorded(migration_id=migration_id, agreement_id=agreement_id, breach_id=breach,
                           workload_ref=workload_ref, from_site=from_site, to_site=to_site)
+
+
+# -- resizes ------------------------------------------------------------------------------------------
+
+@external
+def record_resize(agreement_id: bytes32, seq: uint32, objective: uint8, window_start: uint64, workload_ref: bytes32,
+                  cpu_m: uint32, replicas: uint16, up: bool, moved: uint16):
+    """@notice The agreement's elasticity resized its workload (resize number `seq` of the agreement): to
+               `cpu_m` millicores per replica and `replicas` replicas, `moved` of them moved with it; up
+               for the given (recorded) breach, or down (window_start 0) after a quiet period."""
+    self._only(ROLE_OPERATOR)
+    assert self._state[agreement_id] != 0, "unknown agreement"
+    assert seq > 0, "seq: must be > 0"
+    assert cpu_m > 0, "cpu_m: must be > 0"
+    breach: bytes32 = empty(bytes32)
+    if window_start != 0:
+        key: bytes32 = empty(bytes32)
+        bit: uint256 = 0
+        seen: uint256 = 0
+        key, bit, seen = self._seen(agreement_id, objective, window_start)
+        assert seen & bit != 0, "unknown breach"
+        breach = self._breach_id(agreement_id, objective, window_start)
+    resize_id: bytes32 = keccak256(abi_encode(agreement_id, seq))
+    assert not self._resizes[resize_id], "duplicate resize"
+    self._resizes[resize_id] = True
+    log ResizeRecorded(resize_id=resize_id, agreement_id=agreement_id, breach_id=breach, workload_ref=workload_ref,
+                       seq=seq, cpu_m=cpu_m, replicas=replicas, up=up, moved=moved)
 
 
 # -- compliance views ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Must not: import orchestrator, Kopf or Kubernetes, or put personal data on chain
 
 Modules:
     SlaLedger.vy / SlaLedger.json  the contract and its compiled artefact (artifact.py rebuilds and checks it)
-    model       typed records (AgreementTerms, Objective, Breach, Migration, results) and input validation
+    model       typed records (AgreementTerms, Objective, Breach, Migration, Resize, results) and input validation
     ids         agreement_id(uid), breach_id(...), terms_hash(spec), name_ref, metric_id
     writer      KeyWriter: one per signing key, owns its nonce; reverts become LedgerRevert
     backends    embedded (eth-tester on one worker thread) and JSON-RPC AsyncWeb3; LedgerKeys
@@ -32,7 +32,7 @@ _EXPORTS = {
     "LedgerUnavailable": "errors", "LedgerConfigError": "errors", "NoContract": "errors", "ToolMissing": "errors",
     "UnknownAgreement": "writer",
     "agreement_id": "ids", "breach_id": "ids", "terms_hash": "ids", "name_ref": "ids", "metric_id": "ids",
-    "AgreementTerms": "model", "Objective": "model", "Breach": "model", "Migration": "model",
+    "AgreementTerms": "model", "Objective": "model", "Breach": "model", "Migration": "model", "Resize": "model",
     "Severity": "model", "Comparator": "model", "AgreementStatus": "model", "AgreementInfo": "model",
     "TxReceiptInfo": "model", "WriteResult": "model", "WriteStatus": "model", "BatchResult": "model",
     "LedgerEvent": "model",

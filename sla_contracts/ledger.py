@@ -39,6 +39,7 @@ from sla_contracts.model import (
     Comparator,
     LedgerEvent,
     Migration,
+    Resize,
     Role,
     Severity,
     TxReceiptInfo,
@@ -50,7 +51,7 @@ from sla_contracts.model import (
 from sla_contracts.writer import KeyWriter, UnknownAgreement, as_ledger_error, receipt_info, revert_reason
 
 EVENTS = ("AgreementCreated", "AgreementAmended", "AgreementTerminated", "AgreementAccepted",
-          "BreachRecorded", "MigrationRecorded")
+          "BreachRecorded", "MigrationRecorded", "ResizeRecorded")
 GAS_DEPLOY = 3_000_000
 
 
@@ -235,6 +236,20 @@ class Ledger:
                 return WriteResult(WriteStatus.DUPLICATE, mid, None)
             raise
         return WriteResult(WriteStatus.WRITTEN, mid, receipt_info(receipt))
+
+    async def record_resize(self, resize: Resize, *, writer: KeyWriter | None = None) -> WriteResult:
+        """Record a resize of the agreement's workload (idempotent per (agreement, seq): DUPLICATE if already)."""
+        r = resize.validated()
+        rid = keccak(encode(["bytes32", "uint32"], [r["agreement_id"], r["seq"]]))
+        try:
+            receipt = await self._write(writer or self.operator, "record_resize", [
+                r["agreement_id"], r["seq"], r["objective"], r["window_start"], r["workload_ref"], r["cpu_m"],
+                r["replicas"], r["up"], r["moved"]], 120_000)
+        except LedgerRevert as exc:
+            if exc.reason == "duplicate resize":
+                return WriteResult(WriteStatus.DUPLICATE, rid, None)
+            raise
+        return WriteResult(WriteStatus.WRITTEN, rid, receipt_info(receipt))
 
     # -- compliance views -------------------------------------------------------------------------
 

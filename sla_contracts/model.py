@@ -252,6 +252,37 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class Resize:
+    """An agreement's elasticity resized its workload: number `seq` of the agreement, to `cpu_m` per
+    replica and `replicas`; up for a recorded breach (objective, window_start), or down (window_start 0)."""
+
+    agreement_id: bytes
+    seq: int
+    objective: int
+    window_start: int
+    workload_ref: bytes
+    cpu_m: int
+    replicas: int
+    up: bool
+    moved: int = 0
+
+    def validated(self) -> dict[str, Any]:
+        for name, top in (("seq", 2**32 - 1), ("cpu_m", 2**32 - 1), ("replicas", 2**16 - 1), ("moved", 2**16 - 1),
+                          ("objective", 255)):
+            value = getattr(self, name)
+            low = 1 if name in ("seq", "cpu_m") else 0
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+                raise LedgerInputError(f"{name}: must be a whole number {low}..{top}, got {value!r}")
+        return {
+            "agreement_id": check_bytes32("agreement_id", self.agreement_id), "seq": self.seq,
+            "objective": self.objective,
+            "window_start": 0 if self.window_start == 0 else check_time("window_start", self.window_start),
+            "workload_ref": check_bytes32("workload_ref", self.workload_ref), "cpu_m": self.cpu_m,
+            "replicas": self.replicas, "up": bool(self.up), "moved": self.moved,
+        }
+
+
+@dataclass(frozen=True)
 class TxReceiptInfo:
     """What a mined transaction cost and where it landed."""
 

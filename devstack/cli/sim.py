@@ -1,4 +1,4 @@
-"""`edgeorch sim latency | cpu | offline | online | heal | faults`: faults in the simulated city;
+"""`edgeorch sim latency | cpu | load | offline | online | heal | faults`: faults in the simulated city;
 `edgeorch sim bus | move-bus | groups`: its users who move (sim.mobility)."""
 
 from __future__ import annotations
@@ -59,6 +59,15 @@ def latency(site: str, add_ms: float, state_dir: Path | None) -> None:
 def cpu(node: str, cores: float, state_dir: Path | None) -> None:
     """Saturate a node's CPU (as seen by the metrics)."""
     click.echo(_faults(state_dir, lambda f: f.cpu(node, cores)))
+
+
+@sim.command()
+@click.option("--workload", required=True, help="The app: NAMESPACE/NAME of its EdgeWorkload.")
+@click.option("--cores", type=float, required=True, help="CPU cores the app needs in all (its replicas share them).")
+@STATE_DIR
+def load(workload: str, cores: float, state_dir: Path | None) -> None:
+    """Load an app: its replicas' CPU use (edgeorch_app_cpu_usage_cores) rises."""
+    click.echo(_faults(state_dir, lambda f: f.load(workload, cores)))
 
 
 @sim.command()

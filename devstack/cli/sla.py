@@ -171,7 +171,7 @@ def show(ref: str, namespace: str | None, kubeconfig: Path | None, rpc_url: str 
 
 
 def describe_event(e: LedgerEvent) -> str:
-    """One line about a ledger event (agreement versions, breaches, migrations), as `sla history` prints it."""
+    """One line about a ledger event (agreement versions, breaches, migrations, resizes), as `sla history` prints it."""
     a = e.args
     if e.name == "BreachRecorded":
         from sla_contracts.model import Severity, from_fixed
@@ -181,6 +181,11 @@ def describe_event(e: LedgerEvent) -> str:
                 f"id {_hex(a['breach_id'])[:18]}… evidence {_hex(a['evidence_hash'])[:18]}…")
     if e.name == "MigrationRecorded":
         return f"migration {a['from_site']} -> {a['to_site']} because of breach {_hex(a['breach_id'])[:18]}…"
+    if e.name == "ResizeRecorded":
+        why = f"because of breach {_hex(a['breach_id'])[:18]}…" if any(bytes(a["breach_id"])) else "after a quiet period"
+        moved = f", {a['moved']} moved" if a["moved"] else ""
+        return (f"resize   #{a['seq']} {'up' if a['up'] else 'down'} to cpu {a['cpu_m']}m x {a['replicas']} "
+                f"replica(s){moved} {why}")
     if e.name in ("AgreementCreated", "AgreementAmended"):
         verb = "created " if e.name == "AgreementCreated" else "amended "
         return (f"{verb} version {a['version']} terms {_hex(a['terms_hash'])[:18]}… valid "
@@ -199,7 +204,7 @@ def describe_event(e: LedgerEvent) -> str:
 @ADDRESS
 def history(ref: str, namespace: str | None, kubeconfig: Path | None, rpc_url: str | None, state_dir: Path | None,
             address: str | None) -> None:
-    """List the versions, breaches and migrations of the agreement of REF (as for show) in chain order."""
+    """List the versions, breaches, migrations and resizes of the agreement of REF (as for show) in chain order."""
     aid, what = _agreement_ref(ref, namespace, kubeconfig)
 
     async def body(ledger: Ledger) -> list[LedgerEvent]:

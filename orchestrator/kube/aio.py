@@ -165,6 +165,15 @@ class AsyncKube:
             return False
         return True
 
+    async def autoscaled(self, namespace: str, kind: str, name: str) -> str | None:
+        """The HorizontalPodAutoscaler in `namespace` that scales the object `kind`/`name`, or None."""
+        hpas = await call_json(k8s.AutoscalingV2Api(self.api).list_namespaced_horizontal_pod_autoscaler, namespace)
+        for hpa in hpas.get("items") or []:
+            ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+            if ref.get("kind") == kind and ref.get("name") == name:
+                return str(hpa["metadata"]["name"])
+        return None
+
     # -- custom objects (EdgeWorkloads, ServiceLevelAgreements) ----------------------------------
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         co = k8s.CustomObjectsApi(self.api)

@@ -22,6 +22,7 @@ from orchestrator.resources.common import (
     parse_quantity,
     scaled,
 )
+from orchestrator.resources.elasticity import ResizeDirection
 from orchestrator.resources.users import UserDistribution, UsersInUse
 from orchestrator.vocabulary import GROUP_VERSION, Phase
 
@@ -396,6 +397,20 @@ class OffloadRecord(K8sModel):
     time: datetime | None = Field(default=None, description="When it was carried out.")
 
 
+class ResizeRecord(K8sModel):
+    """The size the controller last carried out for an agreement (its status.resizeIntent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=256, description="Agreement uid:seq of the resize.")
+    direction: ResizeDirection = Field(description="Up or Down.")
+    cpu: str = Field(max_length=64, description="CPU request of every replica Pod now (e.g. 275m).")
+    replicas: int = Field(ge=0, le=1000, description="Replicas now.")
+    reason: str = Field(default="", max_length=1000, description="Why.")
+    moves: list[SiteMove] = Field(default_factory=list, max_length=1000, description="Replicas moved with it.")
+    time: datetime | None = Field(default=None, description="When it was carried out.")
+
+
 class CellEndpoint(K8sModel):
     """The replica that serves the users of one radio cell (orchestrator.endpoints.serving)."""
 
@@ -468,6 +483,9 @@ class EdgeWorkloadStatus(StatusModel):
         default=None, description="The last offload, fail-back or re-optimisation carried out (for an SLA breach, the "
         "workload's own QoS bound or the re-optimiser), and its moves."
     )
+    resize: ResizeRecord | None = Field(
+        default=None, description="The size an agreement's elasticity set, last carried out (absent: the spec's); "
+        "the replica Pods request it.")
     migration_log: list[int] = Field(
         default_factory=list, max_length=1000,
         description="Unix times of the moves of the last hour for an offload, a fail-back, the re-optimiser or "

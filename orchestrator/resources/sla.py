@@ -24,6 +24,7 @@ from orchestrator.resources.common import (
     StatusModel,
 )
 from orchestrator.resources.edgeworkload import OffloadAction
+from orchestrator.resources.elasticity import BreachType, Elasticity, ResizeIntent
 from orchestrator.vocabulary import GROUP_VERSION, NAMED_METRIC_MEANING, NamedMetric, ObjectiveState
 
 DURATION = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
@@ -159,6 +160,19 @@ class SlaObjective(K8sModel):
     thresholds: Thresholds = Field(
         description="Thresholds per severity level; monotonic in the comparator's bad direction."
     )
+    breach_type: BreachType | None = Field(
+        default=None,
+        description="What a breach means: act (the default when unset: resource-related: resize per "
+        "spec.elasticity, else move away), "
+        "suspend (an outside cause, e.g. a radio failure: no resize or move of the workload until it ends), "
+        "ignore (recorded on chain, nothing changes).  Every breach is recorded on chain.  Unset, not defaulted, so "
+        "that an agreement's file hashes as written (edgeorch sla verify --spec).",
+    )
+
+    @property
+    def meaning(self) -> BreachType:
+        """What a breach of this objective means (act when unset)."""
+        return self.breach_type or BreachType.ACT
 
 
 class Validity(K8sModel):
@@ -234,6 +248,10 @@ class ServiceLevelAgreementSpec(K8sModel):
         json_schema_extra={"default": {}},
     )
     penalties: Penalties | None = Field(default=None, description="Penalty per severity level (optional).")
+    elasticity: Elasticity | None = Field(
+        default=None, description="Resizing of the workload on a breach of an `act` objective while its CPU use is "
+        "high (vertical, then horizontal), and back after a quiet period (unset: breaches only move it).",
+    )
 
 
 # -- status ---------------------------------------------------------------------------------------------
@@ -266,7 +284,7 @@ class LedgerRecord(K8sModel):
 
     kind: str = Field(
         min_length=1, max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$",
-        description="Kind of record in CamelCase (e.g. Agreement, Breach, Recovery).",
+        description="Kind of record in CamelCase: Agreement, Breach, Migration or Resize.",
     )
     key: str = Field(min_length=1, max_length=256, description="Idempotency key of the record.")
     payload: str = Field(max_length=16384, description="Record payload as a JSON string.")
@@ -334,6 +352,13 @@ class ServiceLevelAgreementStatus(StatusModel):
     migrations_recorded: str | None = Field(
         default=None, max_length=300,
         description="The workload's last offload or fail-back (id/action) whose moves are queued for the ledger.",
+    )
+    resize_intent: ResizeIntent | None = Field(
+        default=None, description="The size this agreement asks of its workload (spec.elasticity), if any.",
+    )
+    resizes_recorded: int | None = Field(
+        default=None, ge=0, description="The last resize (resizeIntent.seq) the workload carried out whose record "
+        "is queued for the ledger.",
     )
     conditions: Conditions
 

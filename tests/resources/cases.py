@@ -151,6 +151,16 @@ INVALID: list[Invalid] = [
             "spec.template.metadata.labels.app"),
     Invalid("consumer-looks-like-an-email", SLA, _set("spec.consumer", "Jane.Doe@example.org"), "spec.consumer"),
     Invalid("no-objectives", SLA, _set("spec.objectives", []), "spec.objectives"),
+    Invalid("unknown-breach-type", SLA, _set("spec.objectives.0.breachType", "panic"), "spec.objectives[0].breachType"),
+    Invalid("elasticity-min-above-max", SLA, _set("spec.elasticity", {"vertical": {"minCpu": "2", "maxCpu": "500m"}}),
+            "spec.elasticity.vertical.minCpu"),
+    Invalid("elasticity-min-above-max-as-integers", SLA, _set("spec.elasticity", {"vertical": {"minCpu": 3, "maxCpu": 2}}),
+            "spec.elasticity.vertical.minCpu"),
+    Invalid("elasticity-low-use-above-high", SLA, _set("spec.elasticity", {
+        "cpuUse": {"high": 0.4}, "horizontal": {"maxReplicas": 3}}), "spec.elasticity.cpuUse.low"),
+    Invalid("elasticity-without-a-way-to-scale", SLA, _set("spec.elasticity", {"quietSeconds": 30}), "spec.elasticity"),
+    Invalid("elasticity-fewer-max-than-min-replicas", SLA, _set("spec.elasticity", {
+        "horizontal": {"minReplicas": 3, "maxReplicas": 2}}), "spec.elasticity.horizontal.minReplicas"),
 ]
 
 
@@ -205,6 +215,9 @@ VALID: list[Valid] = [
     Valid("annotations-as-large-as-a-pods", VIDEO, _set("spec.template.metadata.annotations", {"a": "x" * 262143})),
     Valid("windows-in-prometheus-units", SLA, _set("spec.objectives.0.window", "1h30m15s500ms")),
     Valid("a-window-of-a-day", SLA, _set("spec.objectives.0.window", "24h")),
+    Valid("breach-types-and-elasticity", SLA, _set("spec.elasticity", {
+        "vertical": {"stepPercent": 10, "minCpu": "250m", "maxCpu": 1}, "horizontal": {"maxReplicas": 4}})),
+    Valid("an-ignored-objective", SLA, _set("spec.objectives.1.breachType", "ignore")),
     Valid("thresholds-at-the-ledger-bound", SLA, _set("spec.objectives.0.thresholds", {"warning": -1e12, "mild": 1e12})),
     Valid("the-largest-site-numbers", SITE, _set("spec", {
         **samples()[SITE]["spec"], "costPerCpuHour": 1e4, "bandwidthMbps": 1e8,

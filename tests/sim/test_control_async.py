@@ -33,7 +33,7 @@ async def test_async_client_round_trip() -> None:
             assert err.value.status == 400
             assert err.value.message.startswith("node:")
             placed = await ctl.set_workload_site("ns", "app", "fe-eixample", {"cell-eixample-1": 2})
-            assert placed == {"workload": "ns/app", "site": "fe-eixample", "cells": {"cell-eixample-1": 2.0}}
+            assert placed == {"workload": "ns/app", "site": "fe-eixample", "cells": {"cell-eixample-1": 2.0}, "replicas": 1}
             assert set(await ctl.workloads()) == {"ns/app"}
             await ctl.remove_workload("ns", "app")
             with pytest.raises(ControlError, match="404"):

@@ -205,7 +205,27 @@ def test_app_series_are_a_scrape_target_of_their_own(exporter: Running) -> None:
              lambda: "edgeorch_app_request_latency_seconds" in names(exporter.metrics_url + "/apps"))
     city, apps = names(exporter.metrics_url), names(exporter.metrics_url + "/apps")
     assert "edgeorch_link_latency_seconds" in city and "edgeorch_app_request_latency_seconds" not in city
-    assert apps == {"edgeorch_app_request_latency_seconds", "edgeorch_app_requests_failed"}
+    assert apps == {"edgeorch_app_request_latency_seconds", "edgeorch_app_requests_failed", "edgeorch_app_cpu_usage_cores"}
+
+
+def test_a_load_fault_sets_the_cpu_each_replica_of_the_app_uses(exporter: Running) -> None:
+    """The app's need (a load fault, else idle) shared by its replicas: edgeorch_app_cpu_usage_cores."""
+    exporter.ctl._request("PUT", "/workloads/city/busy", {"site": "mec-22at", "replicas": 3})
+    fault = exporter.ctl.load_app("city/busy", 1.5)
+
+    def value() -> float | None:
+        with urllib.request.urlopen(exporter.metrics_url + "/apps", timeout=10) as resp:
+            for family in text_string_to_metric_families(resp.read().decode()):
+                for s in family.samples:
+                    if s.name == "edgeorch_app_cpu_usage_cores" and s.labels["workload"] == "city/busy":
+                        return float(s.value)
+        return None
+
+    assert value() == pytest.approx(0.5)
+    exporter.ctl.heal(fault)
+    assert value() == pytest.approx(0.02 / 3, abs=1e-6)
+    with pytest.raises(ControlError, match="workload"):
+        exporter.ctl.load_app("no-slash", 1.0)
 
 
 def test_offline_site_fails_requests(exporter: Running) -> None:

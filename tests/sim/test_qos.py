@@ -79,7 +79,7 @@ def test_offline_site(model: QoSModel) -> None:
         ({"kind": "cpu", "node": "mec-22at-n99", "usage_cores": 1}, "node: unknown node 'mec-22at-n99'"),
         ({"kind": "cpu", "node": "mec-22at-n01", "usage_cores": "lots"}, "usage_cores: Input should be a valid"),
         ({"kind": "offline", "site": "mec-22at", "when": "now"}, "when: Extra inputs are not permitted"),
-        ({"kind": "flood", "site": "mec-22at"}, "kind: must be one of latency, cpu, offline, got 'flood'"),
+        ({"kind": "flood", "site": "mec-22at"}, "kind: must be one of latency, cpu, offline, load, got 'flood'"),
         ({"site": "mec-22at"}, "kind: must be one of"),
         (["latency"], "body: expected a JSON object"),
     ],

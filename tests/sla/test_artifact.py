@@ -20,6 +20,6 @@ def test_shipped_artifact_is_the_compiled_source() -> None:
 def test_runtime_artifact_has_every_entry_point() -> None:
     names = {e["name"] for e in load_artifact()["abi"] if "name" in e}
     assert {"create_agreement", "amend_agreement", "terminate_agreement", "accept_agreement", "record_breach",
-            "record_breaches", "record_migration", "breach_count", "breach_counts", "get_agreement",
-            "grant_role", "revoke_role", "BreachRecorded", "MigrationRecorded", "AgreementCreated",
+            "record_breaches", "record_migration", "record_resize", "breach_count", "breach_counts", "get_agreement",
+            "grant_role", "revoke_role", "BreachRecorded", "MigrationRecorded", "ResizeRecorded", "AgreementCreated",
             "AgreementAmended", "AgreementTerminated", "AgreementAccepted", "RoleGranted", "RoleRevoked"} <= names

@@ -43,7 +43,8 @@ STATE_CHANGING = {f["name"]: f for f in ABI if f["type"] == "function" and f["st
 GUARD: dict[str, Role | None] = {
     "grant_role": Role.ADMIN, "revoke_role": Role.ADMIN,
     "create_agreement": Role.OPERATOR, "amend_agreement": Role.OPERATOR, "terminate_agreement": Role.OPERATOR,
-    "record_migration": Role.OPERATOR, "record_breach": Role.ORACLE, "record_breaches": Role.ORACLE,
+    "record_migration": Role.OPERATOR, "record_resize": Role.OPERATOR, "record_breach": Role.ORACLE,
+    "record_breaches": Role.ORACLE,
     "accept_agreement": None,  # the agreement's provider account only
 }
 """Who may call each state-changing function; a new one must be added here (the first test says so)."""
