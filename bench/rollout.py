@@ -48,6 +48,7 @@ from bench.kubeload import (
     delete_namespace,
     local_stack_only,
     log,
+    request,
 )
 from bench.machine import describe, machine
 from bench.rollout_watch import RolloutWatch
@@ -159,10 +160,26 @@ def run_row(api: Any, system: str, rnd: int, ns: str, workloads: list[Workload],
               max_s=round(times[-1], 3) if times else float("nan"), unfinished=len(workloads) - len(times),
               min_ready=watch.min_ready, cpu=cpu,
               notes={"watch_errors": len(watch.errors), "first_errors": watch.errors[:3],
-                     "fewest_ready_of": watch.min_ready_of, "its_trace": watch.trace.get(watch.min_ready_of, [])[:40]})
+                     "fewest_ready_of": watch.min_ready_of, "its_trace": watch.trace.get(watch.min_ready_of, [])[:40],
+                     "its_events": _events(api, ns, watch.min_ready_of) if watch.min_ready < REPLICAS - 1 else []})
     log(f"{system} round {rnd}: {len(times)}/{len(workloads)} rolled, makespan {row.makespan_s} s, "
         f"p50 {row.p50_s} s, p95 {row.p95_s} s, fewest Ready {row.min_ready}")
     return row
+
+
+def _events(api: Any, ns: str, name: str | None) -> list[str]:
+    """The Events of the workload (or Deployment) that fell below its budget and of its Pods, oldest
+    first: why its replicas went (the row's notes)."""
+    if not name:
+        return []
+    try:
+        items = json.loads(request(api, "GET", f"/api/v1/namespaces/{ns}/events", timeout=60).data).get("items") or []
+    except Exception as exc:  # the notes are for reading; a failed read says so
+        return [f"events unreadable: {exc}"]
+    mine = [e for e in items if (e.get("involvedObject") or {}).get("name", "").startswith(name)]
+    mine.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return [f"{e.get('lastTimestamp') or e.get('eventTime')} {e['involvedObject']['name']} {e.get('reason')}: "
+            f"{(e.get('message') or '')[:200]} (x{e.get('count') or 1})" for e in mine][:60]
 
 
 def run(count: int, rounds: int, *, nodes: int = 200, seed: int = 7, threads: int = 16, timeout: float = 300,
