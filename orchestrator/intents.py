@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.resources import OffloadIntent
-from orchestrator.resources.edgeworkload import OffloadAction
 from orchestrator.resources.elasticity import ResizeIntent
+from orchestrator.resources.workload_status import OffloadAction
 from orchestrator.vocabulary import SlaCondition
 
 SUSPENDED = SlaCondition.SUSPENDED.value

@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator import intents
 from orchestrator.intents import Intent
-from orchestrator.resources.edgeworkload import MoveAction
+from orchestrator.resources.workload_status import MoveAction
 from orchestrator.vocabulary import QOS_GUARD_INTENT, REOPTIMISER_INTENT
 
 REOPTIMISE = MoveAction.REOPTIMISE.value

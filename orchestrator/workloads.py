@@ -27,7 +27,7 @@ from orchestrator.kube.aio import AsyncKube
 from orchestrator.reconciled import MIGRATION_LOG_S, Reconciled
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
-from orchestrator.resources.edgeworkload import MoveAction
+from orchestrator.resources.workload_status import MoveAction
 from orchestrator.rollout import PodState
 from orchestrator.snapshot import Request
 from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason

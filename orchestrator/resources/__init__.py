@@ -35,21 +35,17 @@ from orchestrator.resources.edgesite import (
 )
 from orchestrator.resources.edgeworkload import (
     AppService,
-    CellEndpoint,
     Container,
     EdgeWorkload,
     EdgeWorkloadSpec,
-    EdgeWorkloadStatus,
     MigrationPolicy,
     PlacementConstraints,
     PodSpec,
     PodTemplate,
     PodTemplateMetadata,
     QosTarget,
-    ReplicaPlacement,
     ResourceRequest,
     ServicePort,
-    SolverReport,
 )
 from orchestrator.resources.radiocell import RadioCell, RadioCellSpec, RadioCellStatus, ServingSite
 from orchestrator.resources.registry import CRDS, CrdInfo, PrinterColumn, crd_for_kind
@@ -69,6 +65,12 @@ from orchestrator.resources.sla import (
     Validity,
 )
 from orchestrator.resources.users import CellShare, UserDistribution, UsersFromMetric, UsersInUse
+from orchestrator.resources.workload_status import (
+    CellEndpoint,
+    EdgeWorkloadStatus,
+    ReplicaPlacement,
+    SolverReport,
+)
 from orchestrator.vocabulary import (
     CellCondition,
     Health,

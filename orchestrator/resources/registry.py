@@ -9,13 +9,14 @@ from pydantic import BaseModel
 
 from orchestrator.resources.common import K8sModel
 from orchestrator.resources.edgesite import EdgeSite, EdgeSiteSpec, EdgeSiteStatus
-from orchestrator.resources.edgeworkload import EdgeWorkload, EdgeWorkloadSpec, EdgeWorkloadStatus
+from orchestrator.resources.edgeworkload import EdgeWorkload, EdgeWorkloadSpec
 from orchestrator.resources.radiocell import RadioCell, RadioCellSpec, RadioCellStatus
 from orchestrator.resources.sla import (
     ServiceLevelAgreement,
     ServiceLevelAgreementSpec,
     ServiceLevelAgreementStatus,
 )
+from orchestrator.resources.workload_status import EdgeWorkloadStatus
 from orchestrator.vocabulary import (
     API_GROUP,
     EDGESITE,

@@ -23,8 +23,8 @@ from orchestrator.resources.common import (
     Name,
     StatusModel,
 )
-from orchestrator.resources.edgeworkload import OffloadAction
 from orchestrator.resources.elasticity import BreachType, Elasticity, ResizeIntent
+from orchestrator.resources.workload_status import OffloadAction
 from orchestrator.vocabulary import GROUP_VERSION, NAMED_METRIC_MEANING, NamedMetric, ObjectiveState
 
 DURATION = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
