@@ -257,8 +257,12 @@ class WorkloadController:
             if latest is None or latest["metadata"].get("deletionTimestamp") or key in self._running \
                     or key in self._repairs:
                 continue  # unknown, being deleted (its Pods go first), or already on it
-            if not repair.force and now - self._reconciled_at.get(key, -math.inf) < MISSING_GRACE_S:
-                continue  # Pods just made here: under load the pod watch lags behind the status
+            if not repair.force and (key in self._rolling
+                                     or now - self._reconciled_at.get(key, -math.inf) < MISSING_GRACE_S):
+                # a rollout deletes replicas itself and makes the missing ones at its next step (a
+                # repair there re-solved mid-rollout and broke its budget under load); and Pods just
+                # made here: under load the pod watch lags behind the status
+                continue
             first = self._suspect.setdefault(key, now)
             if now - first < REPAIR_AFTER_S or now < self._cooldown.get(key, 0.0):
                 continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -193,3 +194,31 @@ def test_no_repair_in_a_namespace_being_deleted(monkeypatch: pytest.MonkeyPatch)
     kube = asyncio.run(run())
     assert calls == ["city"]
     assert [r for r, _ in kube.events] == ["ReplicaLost"]
+
+
+def test_no_missing_replica_repair_while_a_rollout_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollout deletes replicas itself and makes the missing ones at its next step; a repair there
+    solved the workload again mid-rollout and, under load (bench.rollout), took its Ready replicas
+    below the budget.  A lost node is still repaired at once."""
+    async def reconcile(b: dict[str, Any], *_: Any, **kw: Any) -> Reconciled:
+        return Reconciled(None, rolling=True)
+
+    monkeypatch.setattr(ctl.workloads, "reconcile", reconcile)
+    missing = diagnose(["n1"], [], NODES, NOW)
+    assert missing is not None and not missing.force
+    found = {"city/cam": missing}
+
+    async def run() -> list[list[str]]:
+        kube = FakeKube()
+        c = ctl.WorkloadController(object(), kube, workers=2, health=lambda: found)  # type: ignore[arg-type]
+        c.observe("ADDED", {"metadata": {"name": "cam", "namespace": "city", "uid": "u", "generation": 1}})
+        c.start()
+        await asyncio.sleep(0.05)
+        t = time.monotonic() + ctl.MISSING_GRACE_S
+        out = [c.check_health(t), c.check_health(t + ctl.REPAIR_AFTER_S)]
+        found["city/cam"] = replace(missing, force=True)  # (a node gone: no waiting for the rollout)
+        out += [c.check_health(t + 2 * ctl.REPAIR_AFTER_S), c.check_health(t + 3 * ctl.REPAIR_AFTER_S)]
+        await c.stop()
+        return out
+
+    assert asyncio.run(run()) == [[], [], [], ["city/cam"]]
