@@ -27,6 +27,8 @@ class Budget:
     deadline: float  # the search stops here; the rest is the bound's and the result's
     hard: float  # stages that stop on deterministic budgets start no pass after this (a safety net)
     tuning: Tuning = TUNING
+    workloads: int = 0
+    slowness: float = 1.0  # measured wall time / estimated wall time of the baselines (>= 1: a busy machine)
 
     @classmethod
     def open(cls, limit: float, workloads: int, tuning: Tuning = TUNING) -> Budget:
@@ -38,12 +40,27 @@ class Budget:
         reserve = max(t.reserve_share * limit, t.result_s_per_workload * workloads)
         deadline = start + max(0.5 * limit, limit - reserve)
         hard = start + (1.0 + t.late_share) * limit + t.late_s - t.result_s - t.result_s_per_workload * workloads
-        return cls(limit, start, deadline, hard, tuning)
+        return cls(limit, start, deadline, hard, tuning, workloads)
 
     def set_aside(self, seconds: float) -> None:
         """Keep `seconds` for a stage that runs after the search (both ends move earlier)."""
         self.deadline -= seconds
         self.hard -= seconds
+
+    def measured(self, estimate: float, actual: float) -> None:
+        """A stage estimated at `estimate` wall seconds took `actual`: later estimates are scaled by the
+        ratio (at least 1, at most max_slowness), so on a busy machine stages that cannot finish in what
+        is left do not start (safety nets only: what decides a result stays deterministic)."""
+        if estimate <= 0:
+            return
+        slowness = min(self.tuning.max_slowness, max(self.slowness, actual / estimate))
+        # the result's own time (kept before `hard`) grows as much
+        self.hard -= (slowness - self.slowness) * (self.tuning.result_s + self.tuning.result_s_per_workload * self.workloads)
+        self.slowness = slowness
+
+    def estimate(self, seconds: float) -> float:
+        """`seconds` of a wall-time estimate on an idle machine, on this machine now."""
+        return seconds * self.slowness
 
     def share(self, fraction: float) -> float:
         """Seconds of `fraction` of the time limit."""

@@ -120,8 +120,8 @@ def improve(
     opening = (bool(np.any(problem.weights.active_nodes + problem.weights.energy * cat.idle_power > 0))
                and len(cat.site_names) <= T.lns_sites_per_region)
     # unplaced workloads first: a neighbourhood around the main cell of each (at most 20)
-    first = [max(w.cells, key=lambda c: (w.cells[c], c)) for w in inst.workloads
-             if w.name not in best and problem.feasibility[inst.workloads.index(w)].nodes.size][:20]
+    first = [max(w.cells, key=lambda c: (w.cells[c], c)) for wi, w in enumerate(inst.workloads)
+             if w.name not in best and problem.feasibility[wi].nodes.size][:20]
     step = 0
     while time.perf_counter() < deadline - 0.05 and used < budget:
         step += 1
