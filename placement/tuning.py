@@ -36,8 +36,8 @@ class Tuning:
     max_slowness: float = 4.0
     #: wall seconds of one greedy start per (workload, node) pair
     greedy_s_per_pair: float = 1.5e-6
-    #: wall seconds of one step of the Lagrangian bound per workload (kept for it where no LP ran)
-    bound_s_per_step_workload: float = 2e-6
+    #: wall seconds of one step of the Lagrangian bound per workload (kept for half its steps where no LP ran)
+    bound_s_per_step_workload: float = 1.5e-6
     #: wall seconds of all four baselines per (workload, node) pair
     baseline_s_per_pair: float = 2.5e-6
     #: the baselines are starts when they take at most this share of the limit, else a floor at the end
