@@ -7,7 +7,11 @@ CP-SAT's deterministic seconds. Stages ask it for their slice instead of doing t
 
 Deterministic budgets (`dtime`, `share`) depend on the limit only, so the same input and seed give
 the same result; the wall-clock ends (`deadline`, `hard`, `pass_end`) are safety nets for a loaded
-machine.
+machine, and so is `slowness` (how much slower than estimated the baselines ran, at most max_slowness):
+the late, cheap-to-skip stages (the greedy start where a baseline start exists, the placement-first
+model) scale their wall-time estimates by it (issue 21: on a busy machine, single 2 s solves returned
+after up to 2.43 s). The LP's decision does not: the baselines' estimate is linear in the pairs and
+10,000 x 1,000 takes 3x it on an idle machine, which skipped the LP there (gap 2.7 % -> 57 %).
 
 Must not: decide what runs (placement.pipeline's recipes do), or read any clock but perf_counter.
 """
@@ -27,7 +31,6 @@ class Budget:
     deadline: float  # the search stops here; the rest is the bound's and the result's
     hard: float  # stages that stop on deterministic budgets start no pass after this (a safety net)
     tuning: Tuning = TUNING
-    workloads: int = 0
     slowness: float = 1.0  # measured wall time / estimated wall time of the baselines (>= 1: a busy machine)
 
     @classmethod
@@ -40,7 +43,7 @@ class Budget:
         reserve = max(t.reserve_share * limit, t.result_s_per_workload * workloads)
         deadline = start + max(0.5 * limit, limit - reserve)
         hard = start + (1.0 + t.late_share) * limit + t.late_s - t.result_s - t.result_s_per_workload * workloads
-        return cls(limit, start, deadline, hard, tuning, workloads)
+        return cls(limit, start, deadline, hard, tuning)
 
     def set_aside(self, seconds: float) -> None:
         """Keep `seconds` for a stage that runs after the search (both ends move earlier)."""
@@ -48,15 +51,11 @@ class Budget:
         self.hard -= seconds
 
     def measured(self, estimate: float, actual: float) -> None:
-        """A stage estimated at `estimate` wall seconds took `actual`: later estimates are scaled by the
-        ratio (at least 1, at most max_slowness), so on a busy machine stages that cannot finish in what
-        is left do not start (safety nets only: what decides a result stays deterministic)."""
-        if estimate <= 0:
-            return
-        slowness = min(self.tuning.max_slowness, max(self.slowness, actual / estimate))
-        # the result's own time (kept before `hard`) grows as much
-        self.hard -= (slowness - self.slowness) * (self.tuning.result_s + self.tuning.result_s_per_workload * self.workloads)
-        self.slowness = slowness
+        """A stage estimated at `estimate` wall seconds took `actual`: later `estimate`s are scaled by the
+        ratio (at least 1, at most max_slowness), so on a busy machine late stages that cannot finish in
+        what is left do not start (safety nets only)."""
+        if estimate > 0:
+            self.slowness = min(self.tuning.max_slowness, max(self.slowness, actual / estimate))
 
     def estimate(self, seconds: float) -> float:
         """`seconds` of a wall-time estimate on an idle machine, on this machine now."""

@@ -182,7 +182,9 @@ class Weights:
 class SolverConfig:
     """How to solve. `deterministic` makes CP-SAT stop on a deterministic-time budget derived from
     `time_limit_s` (same input + seed -> same result) unless the wall-time limit is reached first
-    on a slow or loaded machine. The wall-time limit holds within 10 % + 50 ms: a solve returns by
+    on a slow or loaded machine: then the wall-clock safety nets (the LP's pricing rounds, the swap
+    passes, the neighbourhood search, stages skipped when the baselines ran slower than estimated)
+    decide how far the search got, and a wall-limited run cannot be reproducible. The wall-time limit holds within 10 % + 50 ms: a solve returns by
     1.1 x `time_limit_s` + 0.05 s (stages that cannot finish in what is left do not start); workloads
     of several priority bands are solved band by band, each band's solve keeping it for its share, at
     least Tuning.band_min_s (placement.priority)."""

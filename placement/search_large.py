@@ -31,20 +31,14 @@ def _after_lp(state: State) -> float:
     """Wall seconds a rounding and a swap pass take after the LP."""
     problem = state.problem
     swap_s = swap_reserve(problem) if applicable(problem) else 0.0
-    pairs = int(problem.pairs().start[-1])
-    return pairs * (T.round_s_per_pair + T.greedy_s_per_pair) + swap_s
-
-
-def _after_lp_now(state: State, budget: Budget) -> float:
-    """`_after_lp` on this machine now (the baselines' measured slowness)."""
-    return budget.estimate(_after_lp(state))
+    return int(problem.pairs().start[-1]) * T.round_s_per_pair + swap_s
 
 
 def lp_large(state: State, budget: Budget) -> None:
     """The grouped LP with column pricing on lp_share_large of the limit at most, leaving time for a
     rounding and a swap pass; none when not even its first solve fits."""
     pairs = int(state.problem.pairs().start[-1])
-    lp_s = min(budget.left() - _after_lp_now(state, budget), budget.share(T.lp_share_large))
+    lp_s = min(budget.left() - _after_lp(state), budget.share(T.lp_share_large))
     if lp_s >= min(T.lp_min_s, pairs * T.lp_s_per_pair):
         state.lp = solve_lp(state.problem, {}, max(0.05, lp_s))
         state.bound, state.prices = state.lp.bound, state.lp.prices
@@ -54,7 +48,7 @@ def roundings(state: State, budget: Budget) -> None:
     """The LP rounded (twice where there are at most two_roundings_max_workloads workloads and the
     clock leaves time: big workloads packed first, by two notions of big); the better one."""
     problem, lp = state.problem, state.lp
-    after_lp = _after_lp_now(state, budget)
+    after_lp = _after_lp(state)
     twice = len(problem.instance.workloads) <= T.two_roundings_max_workloads
     for near_only in (True, False) if twice else (True,):
         if state.best and budget.left() < after_lp:

@@ -32,8 +32,8 @@ class Tuning:
     dtime_per_s: float = 0.15
 
     # --- wall-time estimates, so stages that cannot finish do not start ---------------------------
-    #: estimates are scaled by how much slower than estimated the baselines ran, at most this much
-    max_slowness: float = 4.0
+    #: late stages' estimates are scaled by how much slower than estimated the baselines ran, at most this much
+    max_slowness: float = 2.0
     #: wall seconds of one greedy start per (workload, node) pair
     greedy_s_per_pair: float = 1.5e-6
     #: wall seconds of one step of the Lagrangian bound per workload (kept for half its steps where no LP ran)
