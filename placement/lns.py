@@ -123,6 +123,7 @@ def improve(
     first = [max(w.cells, key=lambda c: (w.cells[c], c)) for wi, w in enumerate(inst.workloads)
              if w.name not in best and problem.feasibility[wi].nodes.size][:20]
     step = 0
+    last = 0.0  # wall seconds of the last neighbourhood's build and solve
     while time.perf_counter() < deadline - 0.05 and used < budget:
         step += 1
         used += T.lns_sub_overhead
@@ -141,10 +142,13 @@ def improve(
         }
         spec = ModelSpec(sorted(candidates), candidates, fixed, complete=False)
         pairs = sum(len(c) for c in candidates.values())
-        left = deadline - time.perf_counter() - pairs * T.build_s_per_pair  # its model must be built in time too
+        # its model must be built in time too: as estimated, or as long as the last build and solve took
+        started = time.perf_counter()
+        left = deadline - started - max(pairs * T.build_s_per_pair, last)
         if left <= 0.05:
             break
         outcome = solve_model(problem, spec, best, sub, left, presolve=True, dtime=T.lns_sub_dtime)
+        last = time.perf_counter() - started
         used += outcome.dtime + T.lns_pair_dtime * pairs
         if not outcome.solved:
             continue

@@ -136,7 +136,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
 def solve_band(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large ones; for
     re-placement, a model over the affected workloads only (see the recipes above)."""
-    budget = Budget.open(config.time_limit_s, len(inst.workloads))
+    budget = Budget.open(config.time_limit_s, len(inst.workloads), wall=config.wall_limit_s)
     problem = Problem(inst, weights)
     _name, recipe = recipe_for(problem, config)
     state = run(recipe, State(problem, config), budget)

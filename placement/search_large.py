@@ -38,7 +38,7 @@ def lp_large(state: State, budget: Budget) -> None:
     """The grouped LP with column pricing on lp_share_large of the limit at most, leaving time for a
     rounding and a swap pass; none when not even its first solve fits."""
     pairs = int(state.problem.pairs().start[-1])
-    lp_s = min(budget.left() - _after_lp(state), budget.share(T.lp_share_large))
+    lp_s = min(budget.left() - _after_lp(state), budget.wall_share(T.lp_share_large))
     if lp_s >= min(T.lp_min_s, pairs * T.lp_s_per_pair):
         state.lp = solve_lp(state.problem, {}, max(0.05, lp_s))
         state.bound, state.prices = state.lp.bound, state.lp.prices
