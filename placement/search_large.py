@@ -79,7 +79,8 @@ def local_search(state: State, budget: Budget) -> None:
     problem = state.problem
     # where no LP ran, the Lagrangian bound runs after the search: keep its time
     bound_s = 0.0 if state.lp is not None else bound_reserve(problem)
-    swapped = improve_swaps(problem, state.best, budget.hard_less(swap_reserve(problem) + bound_s))
+    # (a pass's time kept after the last one starts, longer on a busy machine: one took 0.5 s there)
+    swapped = improve_swaps(problem, state.best, budget.hard_less(budget.estimate(swap_reserve(problem)) + bound_s))
     state.best = repair(problem, improve(problem, swapped, state.config, budget.hard_less(bound_s)))
 
 

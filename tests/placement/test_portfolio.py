@@ -96,15 +96,15 @@ def test_neighbourhood_search_does_not_give_up_on_one_cell() -> None:
     calls: list[int] = []
     import placement.lns as lns
 
-    real = lns.solve_model
+    real = lns.solve_built
 
     def counted(*args: object, **kw: object) -> object:
         calls.append(1)
         return real(*args, **kw)  # type: ignore[arg-type]
 
-    lns.solve_model = counted  # type: ignore[assignment]
+    lns.solve_built = counted  # type: ignore[assignment]
     try:
         improve(problem, dict(start.assignment), replace(SolverConfig(), time_limit_s=4.0), time.perf_counter() + 30)
     finally:
-        lns.solve_model = real
+        lns.solve_built = real
     assert len(calls) > 3 * len(problem.cat.cell_names)
