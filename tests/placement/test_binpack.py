@@ -29,7 +29,7 @@ def _valid(it: binpack.Items, bins: binpack.Bins) -> bool:
 
 
 def test_only_pure_bin_packing_is_recognised() -> None:
-    problem, it = _items(3, False, 0)
+    _, it = _items(3, False, 0)
     assert it.sizes.shape == (90, 3)  # CPU, memory, GPU; Pods never bind
     assert binpack.items(Problem(generate(60, 12, seed=0), Weights())) is None
     latency_too = Weights(latency=1.0, cost=0.0, migration=0.0, active_nodes=1.0, energy=0.0, balance=0.0)
