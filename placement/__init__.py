@@ -9,7 +9,8 @@ highest first (placement.priority: a lower band never holds room a higher band c
 
 Must not: do any I/O. No Kubernetes, no chain, no Prometheus, no HTTP, no files,
 no clocks other than the solver's own wall-time measurement. The same input and
-seed give the same result. Enforced by import-linter (pyproject.toml).
+seed give the same result when the deterministic budgets stop the search, not the wall
+clock's safety nets (SolverConfig). Enforced by import-linter (pyproject.toml).
 """
 
 from collections.abc import Callable

@@ -100,14 +100,22 @@ def _ecoda(problem: Problem) -> dict[str, tuple[str, ...]]:
 
 def regret(problem: Problem, wi: int) -> float:
     """How much worse the second-best site is than the best, per replica (inf: one site only)."""
-    nodes = problem.candidates(wi)
-    if len(nodes) == 0:
-        return 0.0
-    site_best: dict[int, float] = {}
-    for s, c in zip(problem.cat.node_site[nodes].tolist(), problem.unit_cost[wi].tolist(), strict=True):
-        site_best[s] = min(c, site_best.get(s, np.inf))
-    best = sorted(site_best.values())
-    return best[1] - best[0] if len(best) > 1 else float("inf")
+    return float(regrets(problem)[wi])
+
+
+def regrets(problem: Problem) -> FloatArray:
+    """`regret` of every workload at once (0 without any candidate): the per-site cheapest unit cost
+    over all pairs, then each workload's two cheapest sites."""
+    cat, pr = problem.cat, problem.pairs()
+    n_w, n_s = len(problem.instance.workloads), len(cat.site_names)
+    best = np.full(n_w * n_s, np.inf)
+    np.minimum.at(best, pr.w * n_s + cat.node_site[pr.node], pr.unit)
+    per_site = best.reshape(n_w, n_s)
+    two = np.sort(per_site, axis=1)[:, :2] if n_s >= 2 else np.concatenate([per_site, np.full((n_w, 1), np.inf)], axis=1)
+    with np.errstate(invalid="ignore"):
+        out: FloatArray = np.where(np.isfinite(two[:, 1]), two[:, 1] - two[:, 0], np.inf)
+    out[~np.isfinite(two[:, 0])] = 0.0
+    return out
 
 
 def regret_greedy(
@@ -126,10 +134,10 @@ def regret_greedy(
     if order_by == "tight":
         order = sorted(range(len(inst.workloads)), key=lambda i: (n_cands[i], -inst.workloads[i].priority, i))
     elif order_by == "regret":
-        order = priority_order(inst, [-regret(problem, wi) for wi in range(len(inst.workloads))])
+        order = priority_order(inst, (-regrets(problem)).tolist())
     elif order_by == "regret-only":
-        regrets = [regret(problem, wi) for wi in range(len(inst.workloads))]
-        order = sorted(range(len(inst.workloads)), key=lambda i: (-regrets[i], -inst.workloads[i].priority, i))
+        by_regret = regrets(problem).tolist()
+        order = sorted(range(len(inst.workloads)), key=lambda i: (-by_regret[i], -inst.workloads[i].priority, i))
     else:
         order = priority_order(inst, n_cands)
     if first:

@@ -13,7 +13,20 @@ from placement.objective import evaluate
 from placement.problem import Problem
 
 
-def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[str, ...]]) -> str:
+class _Occupancy:
+    """Who runs on each node and how many replicas, counted once per result (per unplaced workload it
+    took 2 ms: 192 unplaced workloads of 1,000 took 0.36 s of a 1 s limit)."""
+
+    def __init__(self, assignment: Mapping[str, tuple[str, ...]]) -> None:
+        self.taken: Counter[str] = Counter(n for nodes in assignment.values() for n in nodes)
+        self.on_node: dict[str, set[str]] = defaultdict(set)
+        for name, nodes in assignment.items():
+            for n in nodes:
+                self.on_node[n].add(name)
+
+
+def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[str, ...]],
+                     occupancy: _Occupancy) -> str:
     cat = problem.cat
     inst = problem.instance
     w = inst.workloads[wi]
@@ -32,15 +45,11 @@ def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[s
             f"nodes across {sites} sites{why}, even with no other workload"
         )
     cand_names = {cat.node_names[n] for n in cands.tolist()}
-    blockers: dict[str, int] = {}
-    for other in inst.workloads:
-        if other.name == w.name:
-            continue
-        if any(n in cand_names for n in assignment.get(other.name, ())):
-            blockers[other.name] = other.priority
+    priority = {o.name: o.priority for o in inst.workloads}
+    blockers = {o: priority[o] for n in cand_names for o in occupancy.on_node.get(n, ()) if o != w.name}
     top = sorted(blockers, key=lambda n: (-blockers[n], n))[:3]
     names = ", ".join(sorted(cand_names)[:5]) + (", ..." if len(cand_names) > 5 else "")
-    taken = Counter(n for other in assignment.values() for n in other)
+    taken = occupancy.taken
     pods_full = all(cat.free_pods[n] - taken[cat.node_names[n]] < 1 for n in cands.tolist())
     what = "a Pod (every node at its allocatable pods)" if pods_full else f"{w.cpu_m}m CPU / {w.memory_mb} MB"
     return (
@@ -50,10 +59,11 @@ def _capacity_reason(problem: Problem, wi: int, assignment: Mapping[str, tuple[s
     )
 
 
-def explain(problem: Problem, wi: int, assignment: Mapping[str, tuple[str, ...]]) -> str:
+def explain(problem: Problem, wi: int, assignment: Mapping[str, tuple[str, ...]],
+            occupancy: _Occupancy | None = None) -> str:
     """Why workload `wi` is not in `assignment`, naming the blocking constraint."""
     reason = problem.feasibility[wi].reason
-    return reason or _capacity_reason(problem, wi, assignment)
+    return reason or _capacity_reason(problem, wi, assignment, occupancy or _Occupancy(assignment))
 
 
 def displaced_by(problem: Problem, assignment: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
@@ -82,10 +92,11 @@ def build_result(
     ev = evaluate(inst, problem.weights, assignment, problem.penalty)
     unplaced: dict[str, str] = {}
     displaced = displaced_by(problem, assignment)
+    occupancy = _Occupancy(assignment)
     for wi, w in enumerate(inst.workloads):
         if w.name in assignment:
             continue
-        reason = explain(problem, wi, assignment)
+        reason = explain(problem, wi, assignment, occupancy)
         takers = displaced.get(w.name)
         if takers:
             reason = f"displaced by higher-priority {', '.join(takers[:3])}; {reason}"

@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from placement.catalog import IntArray
-from placement.cpsat import ModelSpec, solve_model
+from placement.cpsat import ModelSpec, build_model, solve_built
 from placement.model import SolverConfig
 from placement.objective import evaluate
 from placement.problem import Problem
@@ -120,9 +120,10 @@ def improve(
     opening = (bool(np.any(problem.weights.active_nodes + problem.weights.energy * cat.idle_power > 0))
                and len(cat.site_names) <= T.lns_sites_per_region)
     # unplaced workloads first: a neighbourhood around the main cell of each (at most 20)
-    first = [max(w.cells, key=lambda c: (w.cells[c], c)) for w in inst.workloads
-             if w.name not in best and problem.feasibility[inst.workloads.index(w)].nodes.size][:20]
+    first = [max(w.cells, key=lambda c: (w.cells[c], c)) for wi, w in enumerate(inst.workloads)
+             if w.name not in best and problem.feasibility[wi].nodes.size][:20]
     step = 0
+    last_build = 0.0  # wall seconds the last neighbourhood's model took to build
     while time.perf_counter() < deadline - 0.05 and used < budget:
         step += 1
         used += T.lns_sub_overhead
@@ -141,10 +142,14 @@ def improve(
         }
         spec = ModelSpec(sorted(candidates), candidates, fixed, complete=False)
         pairs = sum(len(c) for c in candidates.values())
-        left = deadline - time.perf_counter() - pairs * T.build_s_per_pair  # its model must be built in time too
+        # its model must be built in time too: as estimated, or as long as the last build took
+        started = time.perf_counter()
+        left = deadline - started - max(pairs * T.build_s_per_pair, last_build)
         if left <= 0.05:
             break
-        outcome = solve_model(problem, spec, best, sub, left, presolve=True, dtime=T.lns_sub_dtime)
+        built = build_model(problem, spec)
+        last_build = time.perf_counter() - started
+        outcome = solve_built(problem, built, best, sub, left, presolve=True, dtime=T.lns_sub_dtime)
         used += outcome.dtime + T.lns_pair_dtime * pairs
         if not outcome.solved:
             continue

@@ -364,10 +364,11 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
     prices: Prices | None = None
     values: dict[tuple[int, int], float] = {}
     priced: list[int] = []
+    last = 0.0  # wall seconds of the last pricing round: none starts that would end past the deadline
     for _ in range(T.lp_pricing_rounds):
-
-        left = deadline - time.perf_counter()
-        if left <= 0.02:
+        started = time.perf_counter()
+        left = deadline - started
+        if left <= 0.02 or (values and left < last):
             break
         include |= multi_site
         yw, yg = np.nonzero(include)
@@ -388,6 +389,7 @@ def solve_lp(problem: Problem, hint: dict[str, tuple[str, ...]], time_limit_s: f
             best, prices = bound, lp.prices(duals)
         negative = (rc < -1e-7) & finite & ~include
         priced.append(int(negative.sum()))
+        last = time.perf_counter() - started
         if not negative.any():
             break
         ranked = np.argsort(np.where(negative, rc, np.inf), axis=1, kind="stable")[:, :T.lp_price_columns]

@@ -11,6 +11,8 @@ baseline) and a bound.
     COLD_SMALL    a small model and a limit that leaves time for a second CP-SAT pass: exact CP-SAT
     TINY_BATCH    a short limit, at most quick_pairs pairs: CP-SAT proves it in the quick try
     ONLINE_BATCH  a short limit and more pairs: a greedy start and the LP rounding, no CP-SAT
+    BIN_PACKING   pure bin packing (placement.binpack) on more than small_model_pairs pairs: the
+                  bin-emptying search instead of the LP and the neighbourhood search
 
 Workloads of several priority bands: a recipe per band, the highest band first (placement.priority).
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from placement import binpack
 from placement.budget import Budget
 from placement.explain import build_result
 from placement.model import Instance, SolverConfig, SolveResult, Status, Weights
@@ -34,6 +37,7 @@ from placement.stages import (
     State,
     baseline_floor,
     baselines,
+    bin_packing,
     fill_spec,
     lagrangian_bound,
     leaves_one_out,
@@ -70,9 +74,17 @@ COLD_LARGE: Recipe = (
     FLOOR,
 )
 
+BIN_PACKING: Recipe = (
+    BASELINES,
+    Stage("bin packing", bin_packing),
+    FLOOR,
+    Stage("LP or Lagrangian bound", lp_or_lagrangian_bound),
+)
+
 COLD_SMALL: Recipe = (
     BASELINES,
     Stage("quick CP-SAT", quick_cpsat),
+    Stage("bin packing", bin_packing, when=searching),
     Stage("LP rounding and search", lp_rounding(search=True), when=searching),
     Stage("placement first", fill, when=leaves_one_out),
     Stage("CP-SAT passes", cpsat_passes, when=searching),
@@ -102,7 +114,7 @@ def recipe_for(problem: Problem, config: SolverConfig) -> tuple[str, Recipe]:
         return "REPLACE", REPLACE
     pairs = pairs_of(problem)
     if pairs > T.small_model_pairs:
-        return "COLD_LARGE", COLD_LARGE
+        return ("BIN_PACKING", BIN_PACKING) if binpack.items(problem) is not None else ("COLD_LARGE", COLD_LARGE)
     if config.time_limit_s * (1.0 - T.reserve_share - T.quick_share) >= T.second_pass_min_s:
         return "COLD_SMALL", COLD_SMALL
     return ("TINY_BATCH", TINY_BATCH) if pairs <= T.quick_pairs else ("ONLINE_BATCH", ONLINE_BATCH)
@@ -124,7 +136,7 @@ def solve_cpsat(inst: Instance, weights: Weights, config: SolverConfig) -> Solve
 def solve_band(inst: Instance, weights: Weights, config: SolverConfig) -> SolveResult:
     """Exact CP-SAT on small models; LP rounding and CP-SAT neighbourhood search on large ones; for
     re-placement, a model over the affected workloads only (see the recipes above)."""
-    budget = Budget.open(config.time_limit_s, len(inst.workloads))
+    budget = Budget.open(config.time_limit_s, len(inst.workloads), wall=config.wall_limit_s)
     problem = Problem(inst, weights)
     _name, recipe = recipe_for(problem, config)
     state = run(recipe, State(problem, config), budget)

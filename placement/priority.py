@@ -90,6 +90,12 @@ def taken(nodes: tuple[Node, ...], inst: Instance, assignment: Mapping[str, tupl
                  if pods[n.name] else n for n in nodes)
 
 
+def with_limit(config: SolverConfig, limit: float) -> SolverConfig:
+    """`config` at time limit `limit`, its wall limit (if it has one) scaled as much."""
+    wall = None if config.wall_limit_s is None else config.wall_limit_s * limit / config.time_limit_s
+    return replace(config, time_limit_s=limit, wall_limit_s=wall)
+
+
 def _band(inst: Instance, nodes: tuple[Node, ...], group: list[int], lower: list[list[int]], weights: Weights,
           config: SolverConfig, solve_one: SolveFn) -> tuple[Instance, SolveResult]:
     """Band `group` on `nodes`: the best it can do with every lower band ignored, and among placements
@@ -103,7 +109,7 @@ def _band(inst: Instance, nodes: tuple[Node, ...], group: list[int], lower: list
     if not holders or len(inst.workloads) > T.band_keep_max_workloads:
         return sub(nodes), solve_one(sub(nodes), weights, config)
     limit = config.time_limit_s
-    free = solve_one(sub(nodes), weights, replace(config, time_limit_s=max(T.band_min_s, limit / 2)))
+    free = solve_one(sub(nodes), weights, with_limit(config, max(T.band_min_s, limit / 2)))
 
     def keeping(k: int) -> tuple[Node, ...]:
         """`nodes` with the running replicas of the k highest lower bands counted as used."""
@@ -112,7 +118,7 @@ def _band(inst: Instance, nodes: tuple[Node, ...], group: list[int], lower: list
 
     if fits(keeping(len(holders)), sub(nodes), free.assignment):
         return sub(nodes), free  # it displaces nobody
-    each = replace(config, time_limit_s=max(T.band_min_s / 2, limit / (2 * len(holders))))
+    each = with_limit(config, max(T.band_min_s / 2, limit / (2 * len(holders))))
     for k in range(len(holders), 0, -1):  # the k highest lower bands stay where they run
         result = solve_one(sub(keeping(k)), weights, each)
         if result.objective <= free.objective + 1e-6 * max(1.0, abs(free.objective)):
@@ -140,7 +146,7 @@ def solve_by_band(inst: Instance, weights: Weights, config: SolverConfig, solve_
     proven = True
     limits = band_limits([len(g) for g in groups], config.time_limit_s)
     for i, (group, limit) in enumerate(zip(groups, limits, strict=True)):
-        sub, result = _band(inst, nodes, group, groups[i + 1:], weights, replace(config, time_limit_s=limit), solve_one)
+        sub, result = _band(inst, nodes, group, groups[i + 1:], weights, with_limit(config, limit), solve_one)
         assignment.update(result.assignment)
         slack += max(0.0, result.objective - result.bound)
         statuses.append(result.status)

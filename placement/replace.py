@@ -215,7 +215,7 @@ def replace_affected(problem: Problem, config: SolverConfig, budget: Budget) -> 
         if large:
             candidates, _ = prune(problem, free, best)
         spec = ModelSpec(sorted(free), candidates, fixed, complete=False)
-        wall = min(budget.left(), budget.share(T.replace_wall_share))
+        wall = min(budget.left(), budget.wall_share(T.replace_wall_share))
         outcome = solve_model(problem, spec, best, config, max(0.05, wall), dtime=dtime)
         if outcome.solved:
             solved = True
@@ -239,7 +239,7 @@ def _lp_fallback(problem: Problem, best: dict[str, tuple[str, ...]], solved: boo
     objective, and the LP's proven bound."""
     inst, wt, pen = problem.instance, problem.weights, problem.penalty
     # the LP gets its share of the limit even past the deadline: a running workload left out is worse than a late answer
-    lp = solve_lp(problem, best, max(budget.left(), budget.share(T.fallback_lp_share)))
+    lp = solve_lp(problem, best, max(budget.left(), budget.wall_share(T.fallback_lp_share)))
     value = evaluate(inst, wt, best, pen).objective
     # (big workloads by their mean candidate first; the other notion of big only if that leaves one out)
     for near_only in (False, True) if lp.values else ():
@@ -263,7 +263,7 @@ def _settle(problem: Problem, assignment: dict[str, tuple[str, ...]], config: So
     inst = problem.instance
     free = list(range(len(inst.workloads)))
     spec = ModelSpec(free, {wi: problem.candidates(wi) for wi in free}, complete=False)
-    wall = max(0.05, min(budget.left(), budget.share(T.small_settle_share + T.replace_wall_share)))
+    wall = max(0.05, min(budget.left(), budget.wall_share(T.small_settle_share + T.replace_wall_share)))
     outcome = solve_model(problem, spec, assignment, config, wall, dtime=budget.dtime(budget.share(T.small_settle_share)))
     return outcome.assignment if outcome.solved else assignment
 

@@ -22,7 +22,7 @@ from placement.lns import improve
 from placement.lp import solve_lp
 from placement.portfolio import better, value_of
 from placement.rounding import lp_order, repair, round_lp
-from placement.stages import State, swap_reserve
+from placement.stages import State, bound_reserve, swap_reserve
 from placement.swaps import applicable, improve_swaps
 from placement.tuning import TUNING as T
 
@@ -38,7 +38,7 @@ def lp_large(state: State, budget: Budget) -> None:
     """The grouped LP with column pricing on lp_share_large of the limit at most, leaving time for a
     rounding and a swap pass; none when not even its first solve fits."""
     pairs = int(state.problem.pairs().start[-1])
-    lp_s = min(budget.left() - _after_lp(state), budget.share(T.lp_share_large))
+    lp_s = min(budget.left() - _after_lp(state), budget.wall_share(T.lp_share_large))
     if lp_s >= min(T.lp_min_s, pairs * T.lp_s_per_pair):
         state.lp = solve_lp(state.problem, {}, max(0.05, lp_s))
         state.bound, state.prices = state.lp.bound, state.lp.prices
@@ -63,7 +63,9 @@ def other_starts(state: State, budget: Budget) -> None:
     """The greedy start if the rounding left something out, and the best baseline solution, where either
     is better."""
     problem = state.problem
-    if len(state.best) < len(problem.instance.workloads):
+    greedy_s = budget.estimate(int(problem.pairs().start[-1]) * T.greedy_s_per_pair)
+    if (len(state.best) < len(problem.instance.workloads)
+            and (budget.left() > greedy_s or not (state.best or state.floor))):
         greedy = regret_greedy(problem, "regret")
         if not state.best or better(problem, greedy, state.best):
             state.best = greedy
@@ -75,12 +77,16 @@ def local_search(state: State, budget: Budget) -> None:
     """Swaps, moves and ejections, then CP-SAT neighbourhood search, then the repair of left-out
     workloads (each until its deterministic budget is spent)."""
     problem = state.problem
-    swapped = improve_swaps(problem, state.best, budget.hard_less(swap_reserve(problem)))
-    state.best = repair(problem, improve(problem, swapped, state.config, budget.hard))
+    # where no LP ran, the Lagrangian bound runs after the search: keep its time
+    bound_s = 0.0 if state.lp is not None else bound_reserve(problem)
+    # (a pass's time kept after the last one starts, longer on a busy machine: one took 0.5 s there)
+    swapped = improve_swaps(problem, state.best, budget.hard_less(budget.estimate(swap_reserve(problem)) + bound_s))
+    state.best = repair(problem, improve(problem, swapped, state.config, budget.hard_less(bound_s)))
 
 
 def lp_or_lagrangian_bound(state: State, budget: Budget) -> None:
     """No LP duals at all: the cheaper Lagrangian bound."""
     if not math.isfinite(state.bound):
         value = value_of(state.problem, state.best)
-        state.bound = max(state.bound, lower_bound(state.problem, upper=value, iterations=T.cold_bound_steps))
+        state.bound = max(state.bound, lower_bound(state.problem, upper=value, iterations=T.cold_bound_steps,
+                                                   deadline=budget.hard))

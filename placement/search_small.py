@@ -36,7 +36,7 @@ def quick_cpsat(state: State, budget: Budget) -> None:
     start = best_start(problem, state.floor or {})
     dtime = budget.dtime(share)
     # (the wall limit is only a safety net: the deterministic budget must stop it, or the result would vary)
-    outcome = solve_built(problem, built, start, config, max(0.1, 3 * share), dtime=dtime)
+    outcome = solve_built(problem, built, start, config, max(0.1, 3 * budget.wall_share(T.quick_share)), dtime=dtime)
     state.built = built
     optimal = outcome.solved and outcome.status == "OPTIMAL"
     if not optimal and not (outcome.solved and outcome.dtime >= 0.99 * dtime):
@@ -57,7 +57,7 @@ def lp_rounding(search: bool) -> Callable[[State, Budget], None]:
     the rounding is a start of the second pass."""
     def run(state: State, budget: Budget) -> None:
         problem = state.problem
-        lp = solve_lp(problem, {}, budget.share(T.lp_share_small))
+        lp = solve_lp(problem, {}, budget.wall_share(T.lp_share_small))
         if lp.values:
             rounded = improve_swaps(problem, round_lp(problem, lp, lp_order(problem, lp)))
             state.starts.append(rounded)

@@ -12,11 +12,13 @@ Must not: look at the clock but through the Budget, or decide which recipe runs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from placement import binpack
 from placement.bounds import lower_bound
 from placement.budget import Budget
 from placement.cpsat import BuiltModel, ModelSpec, build_placement_model, solve_built
@@ -93,7 +95,9 @@ def baselines(state: State, budget: Budget) -> None:
     they run at the end, as a floor only (`baseline_floor`)."""
     baseline_s = pairs_of(state.problem) * T.baseline_s_per_pair
     if baseline_s <= budget.share(T.baseline_share):
+        started = time.perf_counter()
         state.floor, state.floor_value, _ = best_baseline(state.problem)
+        budget.measured(baseline_s, time.perf_counter() - started)
     else:
         budget.set_aside(baseline_s)
 
@@ -114,12 +118,34 @@ def swaps(state: State, budget: Budget) -> None:
     state.best = improve_swaps(state.problem, state.best, budget.hard)
 
 
+def bin_packing(state: State, budget: Budget) -> None:
+    """Pure bin packing (placement.binpack): the decreasing heuristics, the incumbent and the best
+    baseline, then the bin-emptying search on binpack_ops_per_s x the limit checks (deterministic;
+    the search deadline is a safety net); its packing where it uses fewer nodes."""
+    problem = state.problem
+    it = binpack.items(problem)
+    if it is None:
+        return
+    starts = [b for b in (binpack.bins_of(problem, a) for a in (state.best, state.floor) if a) if b is not None]
+    ops = int(budget.share(1.0) * T.binpack_ops_per_s)
+    packed = binpack.assignment_of(problem, binpack.solve(it, starts, ops, state.config.seed, budget.deadline))
+    if not state.best or better(problem, packed, state.best):
+        state.best = packed
+
+
 def lagrangian_bound(steps: int) -> Callable[[State, Budget], None]:
     """The Lagrangian bound of the whole problem with `steps` subgradient steps, if it is higher."""
     def run(state: State, budget: Budget) -> None:
         value = value_of(state.problem, state.best)
-        state.bound = max(state.bound, lower_bound(state.problem, upper=value, iterations=steps))
+        state.bound = max(state.bound, lower_bound(state.problem, upper=value, iterations=steps, deadline=budget.hard))
     return run
+
+
+def bound_reserve(problem: Problem) -> float:
+    """Wall seconds kept for the Lagrangian bound where it runs after the search: half its steps on an
+    idle machine (they give most of its value: 1,000 x 200 at load 0.8, 5,297 after 40 steps, 5,331
+    after 80); it stops at the safety net, not scaled by a busy machine (the search is worth more)."""
+    return T.cold_bound_steps / 2 * len(problem.instance.workloads) * T.bound_s_per_step_workload
 
 
 # --- the placement-first model --------------------------------------------------------------------
@@ -158,14 +184,15 @@ def placement_first(spec_of: Callable[[Problem, Assignment], ModelSpec]) -> Call
         dtime = max(T.placement_first_min_dtime, budget.share(T.placement_first_dtime))
         build_s = pairs * T.build_s_per_pair
         end = budget.pass_end
-        if build_s > budget.share(T.placement_first_build_share) or build_s + T.min_pass_s > budget.left(end):
+        # (the second test is a safety net: the build scaled by how busy the machine is)
+        if build_s > budget.share(T.placement_first_build_share) or budget.estimate(build_s) + T.min_pass_s > budget.left(end):
             return
         built = build_placement_model(problem, spec)
         outcome = solve_built(problem, built, best, replace(config, workers=1), max(0.02, budget.left(end)),
                               presolve=True, dtime=dtime)
         if not outcome.solved:
             return
-        filled = improve_swaps(problem, outcome.assignment)
+        filled = improve_swaps(problem, outcome.assignment, budget.hard_less(budget.estimate(swap_reserve(problem))))
         if better(problem, filled, best):
             state.best = filled
     return run

@@ -32,6 +32,12 @@ class Tuning:
     dtime_per_s: float = 0.15
 
     # --- wall-time estimates, so stages that cannot finish do not start ---------------------------
+    #: late stages' estimates are scaled by how much slower than estimated the baselines ran, at most this much
+    max_slowness: float = 2.0
+    #: wall seconds of one greedy start per (workload, node) pair
+    greedy_s_per_pair: float = 1.5e-6
+    #: wall seconds of one step of the Lagrangian bound per workload (kept for half its steps where no LP ran)
+    bound_s_per_step_workload: float = 1.5e-6
     #: wall seconds of all four baselines per (workload, node) pair
     baseline_s_per_pair: float = 2.5e-6
     #: the baselines are starts when they take at most this share of the limit, else a floor at the end
@@ -182,6 +188,12 @@ class Tuning:
     lns_sites_per_region: int = 6
     #: each freed workload may also use this many of its cheapest nodes anywhere
     lns_own_candidates: int = 8
+
+    # --- pure bin packing (placement.binpack) ---------------------------------------------------------
+    #: (bin subset, pool subset) checks of the bin-emptying search per second of the limit
+    binpack_ops_per_s: int = 500_000
+    #: what one bin's move counts for besides its checks (numpy's overhead per call)
+    binpack_bin_ops: int = 40
 
     # --- the CP-SAT model (placement.cpsat) ----------------------------------------------------------
     #: objective coefficients are scaled by this and rounded to integers
