@@ -7,6 +7,7 @@ Nothing here starts a process or touches the network; `stack.py` does.  Every co
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,15 @@ class Ports:
     operator_metrics: int
     operator_health: int
     operator_api: int = 0  # the operator's app API (0 in a stack.json from before it: a free port is chosen)
+    operator2_metrics: int = 0  # a second operator process (a standby: orchestrator.leader), when started
+    operator2_health: int = 0
+    operator2_api: int = 0
+
+    def of_operator(self, instance: int) -> tuple[int, int, int]:
+        """(metrics, health, app API) ports of operator process `instance` (1 or 2)."""
+        if instance == 1:
+            return self.operator_metrics, self.operator_health, self.operator_api
+        return self.operator2_metrics, self.operator2_health, self.operator2_api
 
 
 def kubeconfig(server: str, pki: Pki, user: str) -> dict[str, Any]:
@@ -206,12 +216,20 @@ def exporter(scenario: str, ports: Ports, kubeconfig: Path) -> ProcessSpec:
     ])
 
 
-def operator(handlers: Path, ports: Ports, env: dict[str, str]) -> ProcessSpec:
-    """The edgeorch operator (Kopf) against the stack, with its health endpoint on loopback."""
-    return ProcessSpec("operator", [
+def operator_name(instance: int) -> str:
+    """The process name of operator process `instance`: `operator`, `operator-2`."""
+    return "operator" if instance == 1 else f"operator-{instance}"
+
+
+def operator(handlers: Path, ports: Ports, env: dict[str, str], instance: int = 1) -> ProcessSpec:
+    """The edgeorch operator (Kopf) against the stack, with its health endpoints (/healthz, /readyz:
+    orchestrator.probes) and metrics on loopback; each process its own ports and Lease identity."""
+    metrics, health, api = ports.of_operator(instance)
+    return ProcessSpec(operator_name(instance), [
         sys.executable, "-m", "kopf", "run", str(handlers), "--all-namespaces", "--standalone",
-        f"--liveness=http://{HOST}:{ports.operator_health}/healthz",
-    ], env=env)
+    ], env={"EDGEORCH_LEASE_IDENTITY": f"{socket.gethostname()}-{operator_name(instance)}", **env,
+            "EDGEORCH_OPERATOR_METRICS_PORT": str(metrics), "EDGEORCH_OPERATOR_HEALTH_PORT": str(health),
+            "EDGEORCH_API_PORT": str(api)})
 
 
 def dump_yaml(path: Path, data: dict[str, Any] | list[dict[str, Any]]) -> bool:

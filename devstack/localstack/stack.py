@@ -180,7 +180,8 @@ class Stack:
         owner = {"etcd": "etcd", "etcd_peer": "etcd", "apiserver": "kube-apiserver",
                  "controller_manager": "kube-controller-manager", "scheduler": "kube-scheduler",
                  "prometheus": "prometheus", "anvil": "anvil", "exporter": "exporter",
-                 "operator_metrics": "operator", "operator_health": "operator", "operator_api": "operator"}
+                 "operator_metrics": "operator", "operator_health": "operator", "operator_api": "operator",
+                 "operator2_metrics": "operator-2", "operator2_health": "operator-2", "operator2_api": "operator-2"}
         chosen: dict[str, int] = {}
         fresh = iter(free_ports(len(names)))
         for name in names:
@@ -277,22 +278,32 @@ class Stack:
             wait_until(check, 30, f"{name} to answer (log: {sup.log_file(name)})")
 
     # -- the operator ------------------------------------------------------------------------
-    def start_operator(self, extra_env: dict[str, str] | None = None, timeout: float = 60) -> int:
-        """Run the operator (Kopf, operator/handlers.py) against this stack; wait until it is healthy."""
+    def start_operator(self, extra_env: dict[str, str] | None = None, timeout: float = 60, *, instance: int = 1,
+                       wait: str = "ready") -> int:
+        """Run operator process `instance` (1, or 2 for a second one: two candidates for the leader Lease,
+        orchestrator.leader) against this stack.  Wait until it is `ready` (it leads and its loops run:
+        /readyz) or only `healthy` (it answers /healthz: a standby does)."""
         state = self.load()
         if state is None:
             raise StackError("no stack: run `edgeorch cluster up` first")
         sup = self.supervisor
         env = {**state.env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-        spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env)
-        health = f"http://{comp.HOST}:{state.ports.operator_health}/healthz"
-        self._run(sup, spec, lambda: probes.http_ok(health), timeout)
-        return sup.pid("operator") or 0
+        spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env, instance)
+        url = self.operator_url(state, instance, "readyz" if wait == "ready" else "healthz")
+        self._run(sup, spec, lambda: probes.http_ok(url), timeout)
+        return sup.pid(spec.name) or 0
 
-    def stop_operator(self, *, kill: bool = False) -> bool:
-        """Stop the operator (SIGKILL with `kill`: a crash, for restart tests)."""
+    @staticmethod
+    def operator_url(state: StackState, instance: int, path: str) -> str:
+        """`http://host:port/<path>` of operator process `instance` (healthz, readyz: health; metrics)."""
+        metrics, health, _ = state.ports.of_operator(instance)
+        return f"http://{comp.HOST}:{metrics if path == 'metrics' else health}/{path}"
+
+    def stop_operator(self, *, kill: bool = False, instance: int = 1) -> bool:
+        """Stop operator process `instance` (SIGKILL with `kill`: a crash, for restart and takeover tests)."""
         sup = self.supervisor
-        return sup.kill("operator") if kill else sup.stop("operator")
+        name = comp.operator_name(instance)
+        return sup.kill(name) if kill else sup.stop(name)
 
     # -- status / down -----------------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
@@ -363,7 +374,7 @@ class Stack:
         state = self.load()
         sup = self.supervisor
         stopped = []
-        for name in ("operator", *reversed(ALL_COMPONENTS)):
+        for name in ("operator", "operator-2", *reversed(ALL_COMPONENTS)):
             if sup.stop(name):
                 stopped.append(name)
                 log(f"stopped {name}")
