@@ -115,10 +115,10 @@ def trial(i: int, stack: Stack, state: StackState, api: Any, leases: Leases) -> 
         if marks["decision"] is None and phase(api, name) == "Placed":
             marks["decision"] = now
         time.sleep(POLL_S)
-    row = {"trial": i, "killed": operator_name(leader), "new_leader": operator_name(standby),
-           **{f"{k}_s": None if v is None else round(v, 3) for k, v in marks.items()}}
-    log(f"trial {i:>2}: killed {row['killed']:<10} lease {_fmt(row['lease_s'])} s, ready {_fmt(row['ready_s'])} s, "
-        f"first decision {_fmt(row['decision_s'])} s")
+    took = {f"{k}_s": None if v is None else round(v, 3) for k, v in marks.items()}
+    row = {"trial": i, "killed": operator_name(leader), "new_leader": operator_name(standby), **took}
+    log(f"trial {i:>2}: killed {row['killed']:<10} lease {_fmt(took['lease_s'])} s, ready {_fmt(took['ready_s'])} s, "
+        f"first decision {_fmt(took['decision_s'])} s")
     call(applier.dyn.resources.get(api_version=f"{API_GROUP}/{API_VERSION}", kind="EdgeWorkload").delete,
          name=name, namespace=NS)
     stack.start_operator(LEASE, instance=leader, wait="healthy")  # back, as the standby

@@ -26,6 +26,7 @@ from orchestrator import telemetry
 from orchestrator.health import replica_of
 from orchestrator.kube.errors import KubeError
 from orchestrator.leader import LeaderElector, LeaseConfig
+from orchestrator.ledger import LedgerConnection
 from orchestrator.probes import Probes
 from orchestrator.rollout import pod_ready
 from orchestrator.service import IndexView, OperatorService, Settings, holding_of, serve_metrics
@@ -101,6 +102,10 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
         config = Settings.from_env()
         lease = LeaseConfig.from_env()
     except ValueError as exc:  # a setting that cannot work (LedgerConfigError is one): one line, exit 2
+        _exit_misconfigured(exc)
+    try:  # a ledger set-up that cannot work fails now, on a standby too (nothing written to find out)
+        await LedgerConnection(config.ledger).preflight()
+    except LedgerConfigError as exc:
         _exit_misconfigured(exc)
     telemetry.LEADER.set(0)
     serve_metrics(config)
