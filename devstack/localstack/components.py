@@ -83,7 +83,35 @@ def etcd(bin_dir: Path, data_dir: Path, ports: Ports) -> ProcessSpec:
     ])
 
 
-def apiserver(bin_dir: Path, pki: Pki, ports: Ports) -> ProcessSpec:
+OPERATOR_USER = "system:serviceaccount:edgeorch-system:edgeorch-operator"  # the operator's identity (a token)
+
+
+def audit_policy() -> dict[str, Any]:
+    """The API server's audit policy: every request of the operator's identity, at Metadata level (who,
+    verb, resource, namespace, name, answer; no bodies), when it completed (a watch: also when it
+    started, as it may never complete while the stack runs); nobody else's."""
+    return {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}]}
+
+
+def token_kubeconfig(server: str, pki: Pki, user: str, token: str) -> dict[str, Any]:
+    """A kubeconfig for one bearer token (a ServiceAccount's, from a TokenRequest)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "edgeorch", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "edgeorch", "context": {"cluster": "edgeorch", "user": user}}],
+        "current-context": "edgeorch",
+    }
+
+
+def apiserver(bin_dir: Path, pki: Pki, ports: Ports, audit: tuple[Path, Path] | None = None) -> ProcessSpec:
+    """kube-apiserver: client certificates and ServiceAccount tokens only (no anonymous requests), RBAC;
+    with `audit` (policy file, log file) an audit log in JSON lines."""
+    audit_flags = [f"--audit-policy-file={audit[0]}", f"--audit-log-path={audit[1]}", "--audit-log-format=json",
+                   "--audit-log-maxsize=500", "--audit-log-maxbackup=1", "--audit-log-mode=batch",
+                   "--audit-log-batch-max-wait=1s"] if audit else []
     return ProcessSpec("kube-apiserver", [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers=http://{HOST}:{ports.etcd}",
@@ -98,6 +126,8 @@ def apiserver(bin_dir: Path, pki: Pki, ports: Ports) -> ProcessSpec:
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
+        "--anonymous-auth=false",
+        *audit_flags,
         "--endpoint-reconciler-type=none",  # loopback is not a valid endpoint for the kubernetes Service
         "--allow-privileged=true",
         f"--profiling={'true' if os.environ.get('EDGEORCH_PROFILING') else 'false'}",  # pprof for bench profiling

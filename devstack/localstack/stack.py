@@ -85,6 +85,7 @@ class StackState:
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
             "EDGEORCH_API_PORT": str(self.ports.operator_api),  # the app API (orchestrator.endpoints)
             "EDGEORCH_STATE_DIR": self.state_dir,  # the ledger's contract address is kept there too
+            "EDGEORCH_LEASE_NAMESPACE": "edgeorch-system",  # the operators' Lease, where deploy/rbac lets them write it
             # the local anvil: its public development keys, a contract deployed on first use (sla_contracts.config)
             "EDGEORCH_CHAIN_ID": str(comp.ANVIL_CHAIN_ID),
             "EDGEORCH_LEDGER_DEV_KEYS": "true",
@@ -127,6 +128,11 @@ class Stack:
     @property
     def supervisor(self) -> Supervisor:
         return Supervisor(self.dir)
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): every request of the operator's identity."""
+        return self.dir / "logs" / "kube-apiserver-audit.log"
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, scenario: str = "barcelona", *, chain: bool = True, log: Log = lambda _m: None) -> StackState:
@@ -240,7 +246,9 @@ class Stack:
             api = api or api_client(kcfg["admin"])
             return readyz(api)
 
-        self._run(sup, comp.apiserver(bins, pki, ports), api_ready, 90)
+        policy = self.dir / "audit-policy.yaml"
+        comp.dump_yaml(policy, comp.audit_policy())
+        self._run(sup, comp.apiserver(bins, pki, ports, (policy, self.audit_log)), api_ready, 90)
         log("kube-apiserver ready")
         sched_cfg = self.dir / "kube-scheduler.yaml"
         comp.dump_yaml(sched_cfg, comp.scheduler_config(kcfg["kube-scheduler"]))
@@ -288,10 +296,22 @@ class Stack:
             raise StackError("no stack: run `edgeorch cluster up` first")
         sup = self.supervisor
         env = {**state.env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        if state.mode == "local":  # its own identity: the ServiceAccount deploy/ binds its roles to
+            env["KUBECONFIG"] = str(self._operator_kubeconfig(state))
         spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env, instance)
         url = self.operator_url(state, instance, "readyz" if wait == "ready" else "healthz")
         self._run(sup, spec, lambda: probes.http_ok(url), timeout)
         return sup.pid(spec.name) or 0
+
+    def _operator_kubeconfig(self, state: StackState) -> Path:
+        """A kubeconfig with a fresh token of the ServiceAccount edgeorch-system/edgeorch-operator (so the
+        operator has exactly the rights deploy/rbac grants it, and the audit log tells its requests apart)."""
+        token = kubesetup.service_account_token(Path(state.kubeconfig), "edgeorch-operator")
+        path = self.dir / "operator.kubeconfig"
+        comp.dump_yaml(path, comp.token_kubeconfig(f"https://{comp.HOST}:{state.ports.apiserver}",
+                                                   ensure_pki(self.dir / "pki"), "edgeorch-operator", token))
+        path.chmod(0o600)
+        return path
 
     @staticmethod
     def operator_url(state: StackState, instance: int, path: str) -> str:

@@ -93,7 +93,7 @@ def test_two_operators_exactly_one_acts(pair: StackHandle) -> None:
                       "the standby to read the Lease")
     assert health["role"] == "standby" and health["holder"] == identity(pair, 1)
     assert metric(pair, 1, "edgeorch_leader") == 1 and metric(pair, 2, "edgeorch_leader") == 0
-    lease = get_json(pair, "lease", "edgeorch-operator", "-n", "default")["spec"]
+    lease = get_json(pair, "lease", "edgeorch-operator", "-n", "edgeorch-system")["spec"]
     assert lease["holderIdentity"] == identity(pair, 1)
     with own_namespace(pair, "ha-one") as ns:
         docs = _random_workloads(ns, 15, seed=5)
