@@ -51,6 +51,7 @@ LEASE = {"EDGEORCH_LEASE_DURATION_S": "8", "EDGEORCH_LEASE_RENEW_DEADLINE_S": "5
 STEPS = {"lease": "Lease taken by the standby", "ready": "new leader ready (/readyz)",
          "decision": "first decision (a new workload Placed)"}
 NS = "default"
+LEASE_NS = "edgeorch-system"  # where the local stack (and deploy/) keeps the operators' Lease
 
 
 def log(msg: str) -> None:
@@ -172,7 +173,7 @@ def run(trials: int, state_dir: Path | None = None, keep: bool = False) -> dict[
         stack.start_operator(LEASE, instance=1)
         stack.start_operator(LEASE, instance=2, wait="healthy")
         api = api_client(Path(state.kubeconfig))
-        leases = Leases(api, NS)
+        leases = Leases(api, LEASE_NS)
         info = machine(api)
         raw = [trial(i, stack, state, api, leases) for i in range(trials)]
         return summarise(raw, info)
