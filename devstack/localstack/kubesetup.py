@@ -56,6 +56,8 @@ def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Cal
             applier.invalidate()
         applier.apply_all(rbac_manifests(), parallel=1)
         applier.apply_all(_load(OPERATOR_ACCOUNT), parallel=1)
+        if simulated_nodes:  # our own control plane: the simulator's exporter has an identity of its own
+            applier.apply_all(exporter_rbac(), parallel=1)
         nodes = node_manifests(city) if simulated_nodes else []
         if nodes:
             t0 = time.monotonic()
@@ -74,6 +76,23 @@ def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Cal
             applier.apply_all(sites + cells)
         ready, _ = nodes_by_readiness(api)
     return {"nodes": len(ready), "sites": len(sites), "cells": len(cells)}
+
+
+EXPORTER_USER = "edgeorch-exporter"  # the CN of the exporter's client certificate (devstack.localstack.pki)
+
+
+def exporter_rbac() -> list[dict[str, Any]]:
+    """What the simulator's exporter may do on the local stack: follow the workloads under an agreement
+    (sim.follower lists the SLAs and reads their EdgeWorkloads), nothing else."""
+    meta = {"name": "edgeorch-local-exporter", "labels": {"app.kubernetes.io/part-of": "edgeorch"}}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta,
+         "rules": [{"apiGroups": ["edgeorch.io"], "resources": ["servicelevelagreements"], "verbs": ["list"]},
+                   {"apiGroups": ["edgeorch.io"], "resources": ["edgeworkloads"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": meta["name"]},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": EXPORTER_USER}]},
+    ]
 
 
 def _load(path: Path) -> list[dict[str, Any]]:

@@ -209,7 +209,7 @@ class Stack:
     def _start_side(self, state: StackState, sup: Supervisor, chain: bool, log: Log) -> None:
         ports = state.ports
         if sup.pid("exporter") is None:
-            sup.start(comp.exporter(state.scenario, ports, Path(state.kubeconfig)))
+            sup.start(comp.exporter(state.scenario, ports, self._exporter_kubeconfig(state)))
         targets = self.dir / "prometheus-targets"
         targets.mkdir(exist_ok=True)
         cfg = self.dir / "prometheus.yml"
@@ -223,6 +223,17 @@ class Stack:
             probes.http_post(f"{state.prometheus_url}/-/reload")
         if chain and sup.pid("anvil") is None:
             sup.start(comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), self.dir / "anvil-state.json", ports))
+
+    def _exporter_kubeconfig(self, state: StackState) -> Path:
+        """The exporter's own identity on a local stack (a client certificate of user edgeorch-exporter,
+        bound by kubesetup to reading SLAs and EdgeWorkloads); $KUBECONFIG's on an external cluster."""
+        if state.mode != "local":
+            return Path(state.kubeconfig)
+        path = self.dir / "exporter.kubeconfig"
+        comp.dump_yaml(path, comp.kubeconfig(f"https://{comp.HOST}:{state.ports.apiserver}",
+                                             ensure_pki(self.dir / "pki"), "exporter"))
+        path.chmod(0o600)
+        return path
 
     def _start_kube(self, state: StackState, sup: Supervisor, log: Log) -> None:
         bins = tools.k8s_bin_dir()
