@@ -23,6 +23,7 @@ bench: setup
 	.venv/bin/python -m bench.elasticity --quick
 	.venv/bin/python -m bench.rollout --quick
 	.venv/bin/python -m bench.mobility --quick
+	.venv/bin/python -m bench.takeover --quick
 	.venv/bin/python -m bench.report
 
 clean:

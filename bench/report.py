@@ -194,6 +194,26 @@ def elasticity(rows: list[Row]) -> list[str]:
          ("baseline: spec patched to resized Ready", "manual")))
 
 
+def takeover(rows: list[Row]) -> list[str]:
+    out = ["## High availability: `bench.takeover`", "",
+           "Two operator processes, one Lease (`orchestrator.leader`; lease 8 s, renew deadline 5 s, retry 1 s, as "
+           "deploy/ sets them). kill -9 of the leader, then at once a new EdgeWorkload: time until the Lease names "
+           "the standby, until its `/readyz` answers, and until the new workload is Placed (the new leader's first "
+           "decision). The killed process comes back as the standby, so the roles alternate. The floor is the lease "
+           "duration: a standby may not take the Lease sooner (nearest-rank percentiles; min-max is the spread).",
+           "", *_machines(rows), ""]
+    for r in rows:
+        out += _table(
+            ["step", "completed", "p50", "p95", "min-max"],
+            ([label, f"{r[f'{key}_completed']} of {r['trials']}", f"{r[f'{key}_p50_s']:.2f} s",
+              f"{r[f'{key}_p95_s']:.2f} s", f"{r[f'{key}_min_s']:.2f}-{r[f'{key}_max_s']:.2f} s"]
+             for label, key in (("kill to Lease taken", "lease"), ("kill to new leader ready", "ready"),
+                                ("kill to first decision", "decision")) if r[f"{key}_completed"]))
+        out += ["", "Targets: " + ", ".join(f"`{k}` {'met' if v else '**missed**'}" for k, v in r["targets"].items())
+                + ".", "", "Settings: " + ", ".join(f"{k} {v}" for k, v in r["settings"].items()) + "."]
+    return out
+
+
 def rollout(data: dict[str, Any]) -> list[str]:
     rows, summ = data["rounds"], data["summary"]
     first = rows[0]
@@ -293,6 +313,9 @@ SECTIONS: tuple[tuple[str, Callable[..., list[str]]], ...] = (
     ("qos.json", qos),
     ("qos_guard.json", qos_guard),
     ("elasticity.json", elasticity),
+
+
+    ("takeover.json", takeover),
     ("rollout.json", rollout),
     ("mobility.json", mobility),
     ("ledger.json", ledger),

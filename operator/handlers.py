@@ -1,6 +1,7 @@
 """edgeorch's Kopf handlers: thin glue from Kubernetes events to `orchestrator`.
 
-Run with `kopf run operator/handlers.py --all-namespaces --standalone`.  Every handler is a few
+Run with `kopf run operator/handlers.py --all-namespaces --standalone` (as many replicas as you like:
+one leads, orchestrator.leader; the others wait in `configure`).  Every handler is a few
 lines: it hands plain data to the domain (orchestrator.controller, orchestrator.service) and turns
 the answer into a status patch, Events and Kopf's retry signals.  No placement or ledger logic here.
 Handlers are `async` even where they do not await: Kopf runs sync handlers in a thread pool, which
@@ -11,8 +12,10 @@ per-object state (no annotations, no finalizers) for them, so a wave costs one s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -22,8 +25,11 @@ import kopf
 from orchestrator import telemetry
 from orchestrator.health import replica_of
 from orchestrator.kube.errors import KubeError
+from orchestrator.leader import LeaderElector, LeaseConfig
+from orchestrator.ledger import LedgerConnection
+from orchestrator.probes import Probes
 from orchestrator.rollout import pod_ready
-from orchestrator.service import IndexView, OperatorService, Settings, holding_of
+from orchestrator.service import IndexView, OperatorService, Settings, holding_of, serve_metrics
 from orchestrator.snapshot import pod_requests
 from orchestrator.vocabulary import (
     ANNOTATION_PREFIX,
@@ -48,6 +54,9 @@ GROUP, VERSION = API_GROUP, API_VERSION
 CHANGE_HANDLED = {SLAS: SLA}  # plural -> kind, of every resource
 # with on.create/update/resume/delete handlers (Kopf needs their diff base; the others get none)
 SERVICE: OperatorService | None = None
+ELECTOR: LeaderElector | None = None  # the Lease election (orchestrator.leader)
+PROBES: Probes | None = None  # /healthz and /readyz (orchestrator.probes)
+LOST_LEADERSHIP = 3  # the exit code of a leader that could not renew its Lease in time
 
 
 class ChangedKindsDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -73,8 +82,12 @@ class ChangedKindsDiffBase(kopf.AnnotationsDiffBaseStorage):
 async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_idx: kopf.Index,
                     holding_idx: kopf.Index, replica_idx: kopf.Index, foreign_idx: kopf.Index, phase_idx: kopf.Index,
                     **_: Any) -> None:
-    """All Kopf settings in one place, then the domain service."""
-    global SERVICE
+    """All Kopf settings in one place, the leader election, then (once leading) the domain service.
+
+    A standby waits here: Kopf starts no watch, no handler and no timer before its startup handlers
+    return, so a standby reads and writes nothing but the Lease.  Once it leads, Kopf lists every
+    watched object and hands each to the handlers and indices: a full level-triggered resync."""
+    global SERVICE, ELECTOR, PROBES
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = ChangedKindsDiffBase(
         frozenset(CHANGE_HANDLED.values()), prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
@@ -87,14 +100,40 @@ async def configure(settings: kopf.OperatorSettings, node_idx: kopf.Index, site_
     settings.watching.server_timeout = 300
     try:
         config = Settings.from_env()
+        lease = LeaseConfig.from_env()
     except ValueError as exc:  # a setting that cannot work (LedgerConfigError is one): one line, exit 2
         _exit_misconfigured(exc)
+    try:  # a ledger set-up that cannot work fails now, on a standby too (nothing written to find out)
+        await LedgerConnection(config.ledger).preflight()
+    except LedgerConfigError as exc:
+        _exit_misconfigured(exc)
+    telemetry.LEADER.set(0)
+    serve_metrics(config)
+    ELECTOR = LeaderElector.connect(lease, config.kubeconfig, on_lost=_leadership_lost)
+    PROBES = Probes(ELECTOR, host=config.health_host, port=config.health_port,
+                    started=lambda: SERVICE is not None and SERVICE.workloads is not None,
+                    details=lambda: {"placementQueue": _queue_depth()})
+    await PROBES.start()
+    ELECTOR.start()
+    await ELECTOR.wait_leading()
+    telemetry.LEADER.set(1)
     SERVICE = OperatorService(config, IndexView(lambda: node_idx, lambda: site_idx, lambda: holding_idx,
-                                                lambda: replica_idx, lambda: foreign_idx, phase_index=lambda: phase_idx))
+                                                lambda: replica_idx, lambda: foreign_idx, phase_index=lambda: phase_idx),
+                              user_agent=f"edgeorch@{lease.identity}")
     try:
         await SERVICE.start()
     except LedgerConfigError as exc:  # e.g. the chain is not the configured one
         _exit_misconfigured(exc)
+
+
+def _leadership_lost(why: str) -> None:
+    """Stop acting at once (called from the election's thread): exit, as client-go's users do; the
+    Deployment starts the container again, as a standby."""
+    telemetry.LEADER.set(0)
+    logging.getLogger("edgeorch").error("edgeorch: leadership lost (%s): exiting", why)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(LOST_LEADERSHIP)
 
 
 def _exit_misconfigured(exc: Exception) -> NoReturn:
@@ -107,12 +146,16 @@ def _exit_misconfigured(exc: Exception) -> NoReturn:
 
 @kopf.on.cleanup()
 async def shutdown(**_: Any) -> None:
+    """Stop the loops, then give the Lease up (a standby takes over at its next read)."""
     if SERVICE:
         await SERVICE.stop()
+    if ELECTOR:
+        await asyncio.to_thread(ELECTOR.stop)
+    if PROBES:
+        await PROBES.stop()
 
 
-@kopf.on.probe(id="placementQueue")
-async def queue_depth(**_: Any) -> int:
+def _queue_depth() -> int:
     depth = SERVICE.engine.queue_depth() if SERVICE and SERVICE.engine else 0
     depth += SERVICE.workloads.queue_depth() if SERVICE and SERVICE.workloads else 0
     return depth

@@ -33,6 +33,7 @@ from sla_contracts import (
     name_ref,
     terms_from_spec,
 )
+from sla_contracts.anvil import rpc_chain_id
 
 log = logging.getLogger("edgeorch.ledger")
 MAX_ATTEMPTS_ON_REVERT = 3
@@ -47,6 +48,18 @@ class LedgerConnection:
         self._ledger: Ledger | None = None
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
+
+    async def preflight(self, timeout: float = 5.0) -> None:
+        """What can be checked without writing anything (a standby writes nothing, on chain neither):
+        the signing key, and the chain's id when the node answers; LedgerConfigError as `check` says it."""
+        self.config.keys()
+        if self.config.url is None or self.config.expected_chain_id() is None:
+            return
+        try:
+            chain_id = await asyncio.to_thread(rpc_chain_id, self.config.url, timeout)
+        except Exception:  # not answering now: `check` says so once leading
+            return
+        self.config.check_chain(chain_id)
 
     async def check(self, timeout: float = 10.0) -> None:
         """At start: LedgerConfigError when the configuration cannot work (no or unreadable key, another

@@ -57,6 +57,8 @@ class Settings:
     ledger_dir: Path | None = None
     metrics_port: int = 9090
     metrics_host: str = "127.0.0.1"
+    health_port: int = 8080  # /healthz and /readyz (orchestrator.probes)
+    health_host: str = "127.0.0.1"
     kubeconfig: Path | None = None
     batch_window_s: float = 0.1
     max_batch: int = 1000
@@ -82,6 +84,8 @@ class Settings:
             ledger_dir=Path(env["EDGEORCH_STATE_DIR"]) if env.get("EDGEORCH_STATE_DIR") else None,
             metrics_port=int(env.get("EDGEORCH_OPERATOR_METRICS_PORT", cls.metrics_port)),
             metrics_host=env.get("EDGEORCH_OPERATOR_METRICS_HOST", cls.metrics_host),
+            health_port=int(env.get("EDGEORCH_OPERATOR_HEALTH_PORT", cls.health_port)),
+            health_host=env.get("EDGEORCH_OPERATOR_HEALTH_HOST", cls.health_host),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
             batch_window_s=float(env.get("EDGEORCH_BATCH_WINDOW_S", cls.batch_window_s)),
             max_batch=int(env.get("EDGEORCH_MAX_BATCH", cls.max_batch)),
@@ -98,6 +102,17 @@ class Settings:
             ledger=LedgerConfig.from_env(env),  # EDGEORCH_CHAIN_ID, EDGEORCH_LEDGER_*: docs/operations.md
             api=ApiSettings.from_env(env),  # EDGEORCH_API_*: docs/app-api.md
         )
+
+
+_SERVING: set[tuple[str, int]] = set()
+
+
+def serve_metrics(settings: Settings) -> None:
+    """The operator's /metrics (once per process): a standby serves it too (edgeorch_leader 0)."""
+    where = (settings.metrics_host, settings.metrics_port)
+    if where not in _SERVING:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        _SERVING.add(where)
 
 
 def _binding(value: str) -> str:
@@ -240,6 +255,7 @@ class OperatorService:
     moves: MoveBook = field(default_factory=MoveBook)  # the QoS guard's and the re-optimiser's intents
     qos: QosGuard | None = None  # every workload's own QoS bound, all the time
     reoptimiser: Reoptimiser | None = None  # moves that gain enough when better places open
+    user_agent: str = "edgeorch-operator"  # (its first segment names the writer in managedFields)
     _metrics_started: bool = field(default=False, repr=False)
     _posting: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
@@ -249,7 +265,7 @@ class OperatorService:
         s = self.settings
         self.ledger = LedgerConnection(s.ledger)
         await self.ledger.check()
-        self.kube = await AsyncKube.connect(s.kubeconfig)
+        self.kube = await AsyncKube.connect(s.kubeconfig, user_agent=self.user_agent)
         self.prometheus = PrometheusSource(s.prometheus_url)
         self.engine = PlacementEngine(
             self.view, self.prometheus.snapshot, weights=Weights(),
@@ -296,7 +312,7 @@ class OperatorService:
             engine, workloads = self.engine, self.workloads
             telemetry.QUEUE_DEPTH.set_function(lambda: engine.queue_depth() + workloads.queue_depth())
             REGISTRY.register(telemetry.ClusterCollector(self.view.replicas_by_site, self.view.phases))
-            start_http_server(s.metrics_port, addr=s.metrics_host)
+            serve_metrics(s)
             self._metrics_started = True
         log.info("edgeorch operator started: prometheus %s, metrics on :%d", s.prometheus_url, s.metrics_port)
 

@@ -25,7 +25,6 @@ from orchestrator.health import Replica
 from orchestrator.resources import EdgeSiteStatus
 from orchestrator.resources.common import ConditionStatus, parse_quantity, set_condition, status_patch, to_k8s
 from orchestrator.snapshot import Reserved, cpu_m, memory_mb, node_cordoned, node_up
-from orchestrator.users import cells_in_use
 from orchestrator.vocabulary import EventType, Health, Phase, Reason, SiteCondition
 
 URGENT = ("observedGeneration", "nodes", "readyNodes", "health", "conditions")  # written without waiting
@@ -179,6 +178,8 @@ def gains_from(workload: Mapping[str, Any], site: str, latency_ms: Mapping[str, 
     here = {str(p["site"]) for p in status.get("placements") or [] if isinstance(p, Mapping) and p.get("site")}
     if not here:
         return False  # not placed yet: its own reconciliation places it
+    from orchestrator.users import cells_in_use  # (not at the top: users -> workloads -> engine -> here)
+
     for cell, share in cells_in_use(workload).items():
         row = latency_ms.get(cell, {})
         if share > 0 and site in row and \

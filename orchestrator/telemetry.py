@@ -35,6 +35,8 @@ LEDGER_PENDING = Gauge("edgeorch_ledger_pending_records", "Ledger records waitin
 REPAIRS = Counter("edgeorch_replica_repairs_total",
                   "Workloads re-placed because replicas were lost (node gone or NotReady, Pod failed, "
                   "Unschedulable or missing).")
+LEADER = Gauge("edgeorch_leader", "1 while this operator process holds the leader Lease and acts, 0 on a standby "
+               "(orchestrator.leader).")
 SLA_COMPLIANCE = Gauge("edgeorch_sla_compliance",
                        "Compliance of an agreement (status.compliance: moving share of objectives met, 0..1).",
                        ["namespace", "sla", "workload"])

@@ -139,15 +139,25 @@ class LedgerConfig:
             return await open_ledger(self.url, state_dir=self.state_dir, keys=keys, address=self.address,
                                      deploy=self.deploy or self.url is None, chain_id=self.expected_chain_id())
         except LedgerConfigError as exc:  # the node is another chain
-            if self.chain_id is not None:
-                raise LedgerConfigError(f"EDGEORCH_CHAIN_ID: {exc}") from exc
-            raise LedgerConfigError(f"EDGEORCH_LEDGER_DEV_KEYS: {exc} (anvil's); anvil's development keys are "
-                                    "only for the local stack") from exc
+            raise self._another_chain(exc) from exc
         except NoContract as exc:
             if self.address is not None:
                 raise LedgerConfigError(f"EDGEORCH_LEDGER_ADDRESS: {exc}") from exc
             raise LedgerConfigError(f"EDGEORCH_LEDGER_ADDRESS: {exc}; set the address of your SlaLedger, or "
                                     "EDGEORCH_LEDGER_DEPLOY=true to deploy one") from exc
+
+    def check_chain(self, chain_id: int) -> None:
+        """LedgerConfigError (as `open` raises it) when a node of chain `chain_id` is not the one configured."""
+        expected = self.expected_chain_id()
+        if expected is not None and chain_id != expected:
+            raise self._another_chain(LedgerConfigError(
+                f"chain id: the node at {self.url or 'embedded'} is chain {chain_id}, the configuration says {expected}"))
+
+    def _another_chain(self, exc: LedgerConfigError) -> LedgerConfigError:
+        if self.chain_id is not None:
+            return LedgerConfigError(f"EDGEORCH_CHAIN_ID: {exc}")
+        return LedgerConfigError(f"EDGEORCH_LEDGER_DEV_KEYS: {exc} (anvil's); anvil's development keys are "
+                                 "only for the local stack")
 
     def describe(self) -> str:
         """One line for the log: where, which contract, which signer (addresses only)."""

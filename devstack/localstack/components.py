@@ -7,6 +7,7 @@ Nothing here starts a process or touches the network; `stack.py` does.  Every co
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,15 @@ class Ports:
     operator_metrics: int
     operator_health: int
     operator_api: int = 0  # the operator's app API (0 in a stack.json from before it: a free port is chosen)
+    operator2_metrics: int = 0  # a second operator process (a standby: orchestrator.leader), when started
+    operator2_health: int = 0
+    operator2_api: int = 0
+
+    def of_operator(self, instance: int) -> tuple[int, int, int]:
+        """(metrics, health, app API) ports of operator process `instance` (1 or 2)."""
+        if instance == 1:
+            return self.operator_metrics, self.operator_health, self.operator_api
+        return self.operator2_metrics, self.operator2_health, self.operator2_api
 
 
 def kubeconfig(server: str, pki: Pki, user: str) -> dict[str, Any]:
@@ -73,7 +83,35 @@ def etcd(bin_dir: Path, data_dir: Path, ports: Ports) -> ProcessSpec:
     ])
 
 
-def apiserver(bin_dir: Path, pki: Pki, ports: Ports) -> ProcessSpec:
+OPERATOR_USER = "system:serviceaccount:edgeorch-system:edgeorch-operator"  # the operator's identity (a token)
+
+
+def audit_policy() -> dict[str, Any]:
+    """The API server's audit policy: every request of the operator's identity, at Metadata level (who,
+    verb, resource, namespace, name, answer; no bodies), when it completed (a watch: also when it
+    started, as it may never complete while the stack runs); nobody else's."""
+    return {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}]}
+
+
+def token_kubeconfig(server: str, pki: Pki, user: str, token: str) -> dict[str, Any]:
+    """A kubeconfig for one bearer token (a ServiceAccount's, from a TokenRequest)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "edgeorch", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "edgeorch", "context": {"cluster": "edgeorch", "user": user}}],
+        "current-context": "edgeorch",
+    }
+
+
+def apiserver(bin_dir: Path, pki: Pki, ports: Ports, audit: tuple[Path, Path] | None = None) -> ProcessSpec:
+    """kube-apiserver: client certificates and ServiceAccount tokens only (no anonymous requests), RBAC;
+    with `audit` (policy file, log file) an audit log in JSON lines."""
+    audit_flags = [f"--audit-policy-file={audit[0]}", f"--audit-log-path={audit[1]}", "--audit-log-format=json",
+                   "--audit-log-maxsize=500", "--audit-log-maxbackup=1", "--audit-log-mode=batch",
+                   "--audit-log-batch-max-wait=1s"] if audit else []
     return ProcessSpec("kube-apiserver", [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers=http://{HOST}:{ports.etcd}",
@@ -88,6 +126,8 @@ def apiserver(bin_dir: Path, pki: Pki, ports: Ports) -> ProcessSpec:
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
+        "--anonymous-auth=false",
+        *audit_flags,
         "--endpoint-reconciler-type=none",  # loopback is not a valid endpoint for the kubernetes Service
         "--allow-privileged=true",
         f"--profiling={'true' if os.environ.get('EDGEORCH_PROFILING') else 'false'}",  # pprof for bench profiling
@@ -206,12 +246,20 @@ def exporter(scenario: str, ports: Ports, kubeconfig: Path) -> ProcessSpec:
     ])
 
 
-def operator(handlers: Path, ports: Ports, env: dict[str, str]) -> ProcessSpec:
-    """The edgeorch operator (Kopf) against the stack, with its health endpoint on loopback."""
-    return ProcessSpec("operator", [
+def operator_name(instance: int) -> str:
+    """The process name of operator process `instance`: `operator`, `operator-2`."""
+    return "operator" if instance == 1 else f"operator-{instance}"
+
+
+def operator(handlers: Path, ports: Ports, env: dict[str, str], instance: int = 1) -> ProcessSpec:
+    """The edgeorch operator (Kopf) against the stack, with its health endpoints (/healthz, /readyz:
+    orchestrator.probes) and metrics on loopback; each process its own ports and Lease identity."""
+    metrics, health, api = ports.of_operator(instance)
+    return ProcessSpec(operator_name(instance), [
         sys.executable, "-m", "kopf", "run", str(handlers), "--all-namespaces", "--standalone",
-        f"--liveness=http://{HOST}:{ports.operator_health}/healthz",
-    ], env=env)
+    ], env={"EDGEORCH_LEASE_IDENTITY": f"{socket.gethostname()}-{operator_name(instance)}", **env,
+            "EDGEORCH_OPERATOR_METRICS_PORT": str(metrics), "EDGEORCH_OPERATOR_HEALTH_PORT": str(health),
+            "EDGEORCH_API_PORT": str(api)})
 
 
 def dump_yaml(path: Path, data: dict[str, Any] | list[dict[str, Any]]) -> bool:

@@ -15,13 +15,14 @@ import yaml
 from kubernetes import client as k8s
 
 from devstack.localstack.tools import REPO_ROOT
-from orchestrator.kube.errors import KubeNotFound
+from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.kube.sync import Applier, call, crds_established, nodes_by_readiness, session, wait_until
 from sim.nodes import cell_manifests, node_manifests, site_manifests
 from sim.scenario import load_scenario
 
 CRD_DIR = REPO_ROOT / "deploy" / "crds"
 RBAC_DIR = REPO_ROOT / "deploy" / "rbac"
+OPERATOR_ACCOUNT = REPO_ROOT / "deploy" / "operator" / "serviceaccount.yaml"  # the identity the RBAC is bound to
 NAMESPACE = "edgeorch-system"
 
 
@@ -54,6 +55,9 @@ def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Cal
                        "edgeorch's CRDs to be established")
             applier.invalidate()
         applier.apply_all(rbac_manifests(), parallel=1)
+        applier.apply_all(_load(OPERATOR_ACCOUNT), parallel=1)
+        if simulated_nodes:  # our own control plane: the simulator's exporter has an identity of its own
+            applier.apply_all(exporter_rbac(), parallel=1)
         nodes = node_manifests(city) if simulated_nodes else []
         if nodes:
             t0 = time.monotonic()
@@ -72,6 +76,38 @@ def populate(kubeconfig: Path, scenario: str, *, simulated_nodes: bool, log: Cal
             applier.apply_all(sites + cells)
         ready, _ = nodes_by_readiness(api)
     return {"nodes": len(ready), "sites": len(sites), "cells": len(cells)}
+
+
+EXPORTER_USER = "edgeorch-exporter"  # the CN of the exporter's client certificate (devstack.localstack.pki)
+
+
+def exporter_rbac() -> list[dict[str, Any]]:
+    """What the simulator's exporter may do on the local stack: follow the workloads under an agreement
+    (sim.follower lists the SLAs and reads their EdgeWorkloads), nothing else."""
+    meta = {"name": "edgeorch-local-exporter", "labels": {"app.kubernetes.io/part-of": "edgeorch"}}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta,
+         "rules": [{"apiGroups": ["edgeorch.io"], "resources": ["servicelevelagreements"], "verbs": ["list"]},
+                   {"apiGroups": ["edgeorch.io"], "resources": ["edgeworkloads"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": meta["name"]},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": EXPORTER_USER}]},
+    ]
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def service_account_token(kubeconfig: Path, name: str, namespace: str = NAMESPACE, hours: int = 168) -> str:
+    """A bearer token of ServiceAccount `namespace/name` (a TokenRequest, valid for `hours`)."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": hours * 3600}}
+    with session(kubeconfig) as api:
+        out = call(k8s.CoreV1Api(api).create_namespaced_service_account_token, name, namespace, body)
+    if out.status is None or not out.status.token:
+        raise KubeError(f"TokenRequest for {namespace}/{name} answered no token")
+    return str(out.status.token)
 
 
 def _has_default_service_account(api: Any) -> bool:

@@ -54,6 +54,7 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "kube-controller-manager": ("system:kube-controller-manager", None),
     "kube-scheduler": ("system:kube-scheduler", None),
     "kwok": ("edgeorch-kwok", "system:masters"),
+    "exporter": ("edgeorch-exporter", None),  # the simulator's exporter: reads SLAs and EdgeWorkloads only
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
 }
 

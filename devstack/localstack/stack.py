@@ -85,6 +85,7 @@ class StackState:
             "EDGEORCH_OPERATOR_METRICS_PORT": str(self.ports.operator_metrics),
             "EDGEORCH_API_PORT": str(self.ports.operator_api),  # the app API (orchestrator.endpoints)
             "EDGEORCH_STATE_DIR": self.state_dir,  # the ledger's contract address is kept there too
+            "EDGEORCH_LEASE_NAMESPACE": "edgeorch-system",  # the operators' Lease, where deploy/rbac lets them write it
             # the local anvil: its public development keys, a contract deployed on first use (sla_contracts.config)
             "EDGEORCH_CHAIN_ID": str(comp.ANVIL_CHAIN_ID),
             "EDGEORCH_LEDGER_DEV_KEYS": "true",
@@ -127,6 +128,11 @@ class Stack:
     @property
     def supervisor(self) -> Supervisor:
         return Supervisor(self.dir)
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): every request of the operator's identity."""
+        return self.dir / "logs" / "kube-apiserver-audit.log"
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, scenario: str = "barcelona", *, chain: bool = True, log: Log = lambda _m: None) -> StackState:
@@ -180,7 +186,8 @@ class Stack:
         owner = {"etcd": "etcd", "etcd_peer": "etcd", "apiserver": "kube-apiserver",
                  "controller_manager": "kube-controller-manager", "scheduler": "kube-scheduler",
                  "prometheus": "prometheus", "anvil": "anvil", "exporter": "exporter",
-                 "operator_metrics": "operator", "operator_health": "operator", "operator_api": "operator"}
+                 "operator_metrics": "operator", "operator_health": "operator", "operator_api": "operator",
+                 "operator2_metrics": "operator-2", "operator2_health": "operator-2", "operator2_api": "operator-2"}
         chosen: dict[str, int] = {}
         fresh = iter(free_ports(len(names)))
         for name in names:
@@ -202,7 +209,7 @@ class Stack:
     def _start_side(self, state: StackState, sup: Supervisor, chain: bool, log: Log) -> None:
         ports = state.ports
         if sup.pid("exporter") is None:
-            sup.start(comp.exporter(state.scenario, ports, Path(state.kubeconfig)))
+            sup.start(comp.exporter(state.scenario, ports, self._exporter_kubeconfig(state)))
         targets = self.dir / "prometheus-targets"
         targets.mkdir(exist_ok=True)
         cfg = self.dir / "prometheus.yml"
@@ -216,6 +223,17 @@ class Stack:
             probes.http_post(f"{state.prometheus_url}/-/reload")
         if chain and sup.pid("anvil") is None:
             sup.start(comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), self.dir / "anvil-state.json", ports))
+
+    def _exporter_kubeconfig(self, state: StackState) -> Path:
+        """The exporter's own identity on a local stack (a client certificate of user edgeorch-exporter,
+        bound by kubesetup to reading SLAs and EdgeWorkloads); $KUBECONFIG's on an external cluster."""
+        if state.mode != "local":
+            return Path(state.kubeconfig)
+        path = self.dir / "exporter.kubeconfig"
+        comp.dump_yaml(path, comp.kubeconfig(f"https://{comp.HOST}:{state.ports.apiserver}",
+                                             ensure_pki(self.dir / "pki"), "exporter"))
+        path.chmod(0o600)
+        return path
 
     def _start_kube(self, state: StackState, sup: Supervisor, log: Log) -> None:
         bins = tools.k8s_bin_dir()
@@ -239,7 +257,9 @@ class Stack:
             api = api or api_client(kcfg["admin"])
             return readyz(api)
 
-        self._run(sup, comp.apiserver(bins, pki, ports), api_ready, 90)
+        policy = self.dir / "audit-policy.yaml"
+        comp.dump_yaml(policy, comp.audit_policy())
+        self._run(sup, comp.apiserver(bins, pki, ports, (policy, self.audit_log)), api_ready, 90)
         log("kube-apiserver ready")
         sched_cfg = self.dir / "kube-scheduler.yaml"
         comp.dump_yaml(sched_cfg, comp.scheduler_config(kcfg["kube-scheduler"]))
@@ -277,22 +297,44 @@ class Stack:
             wait_until(check, 30, f"{name} to answer (log: {sup.log_file(name)})")
 
     # -- the operator ------------------------------------------------------------------------
-    def start_operator(self, extra_env: dict[str, str] | None = None, timeout: float = 60) -> int:
-        """Run the operator (Kopf, operator/handlers.py) against this stack; wait until it is healthy."""
+    def start_operator(self, extra_env: dict[str, str] | None = None, timeout: float = 60, *, instance: int = 1,
+                       wait: str = "ready") -> int:
+        """Run operator process `instance` (1, or 2 for a second one: two candidates for the leader Lease,
+        orchestrator.leader) against this stack.  Wait until it is `ready` (it leads and its loops run:
+        /readyz) or only `healthy` (it answers /healthz: a standby does)."""
         state = self.load()
         if state is None:
             raise StackError("no stack: run `edgeorch cluster up` first")
         sup = self.supervisor
         env = {**state.env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-        spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env)
-        health = f"http://{comp.HOST}:{state.ports.operator_health}/healthz"
-        self._run(sup, spec, lambda: probes.http_ok(health), timeout)
-        return sup.pid("operator") or 0
+        if state.mode == "local":  # its own identity: the ServiceAccount deploy/ binds its roles to
+            env["KUBECONFIG"] = str(self._operator_kubeconfig(state))
+        spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env, instance)
+        url = self.operator_url(state, instance, "readyz" if wait == "ready" else "healthz")
+        self._run(sup, spec, lambda: probes.http_ok(url), timeout)
+        return sup.pid(spec.name) or 0
 
-    def stop_operator(self, *, kill: bool = False) -> bool:
-        """Stop the operator (SIGKILL with `kill`: a crash, for restart tests)."""
+    def _operator_kubeconfig(self, state: StackState) -> Path:
+        """A kubeconfig with a fresh token of the ServiceAccount edgeorch-system/edgeorch-operator (so the
+        operator has exactly the rights deploy/rbac grants it, and the audit log tells its requests apart)."""
+        token = kubesetup.service_account_token(Path(state.kubeconfig), "edgeorch-operator")
+        path = self.dir / "operator.kubeconfig"
+        comp.dump_yaml(path, comp.token_kubeconfig(f"https://{comp.HOST}:{state.ports.apiserver}",
+                                                   ensure_pki(self.dir / "pki"), "edgeorch-operator", token))
+        path.chmod(0o600)
+        return path
+
+    @staticmethod
+    def operator_url(state: StackState, instance: int, path: str) -> str:
+        """`http://host:port/<path>` of operator process `instance` (healthz, readyz: health; metrics)."""
+        metrics, health, _ = state.ports.of_operator(instance)
+        return f"http://{comp.HOST}:{metrics if path == 'metrics' else health}/{path}"
+
+    def stop_operator(self, *, kill: bool = False, instance: int = 1) -> bool:
+        """Stop operator process `instance` (SIGKILL with `kill`: a crash, for restart and takeover tests)."""
         sup = self.supervisor
-        return sup.kill("operator") if kill else sup.stop("operator")
+        name = comp.operator_name(instance)
+        return sup.kill(name) if kill else sup.stop(name)
 
     # -- status / down -----------------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
@@ -363,7 +405,7 @@ class Stack:
         state = self.load()
         sup = self.supervisor
         stopped = []
-        for name in ("operator", *reversed(ALL_COMPONENTS)):
+        for name in ("operator", "operator-2", *reversed(ALL_COMPONENTS)):
             if sup.stop(name):
                 stopped.append(name)
                 log(f"stopped {name}")

@@ -75,7 +75,7 @@ class AsyncKube:
         self._event_locks: dict[tuple[str, str], asyncio.Lock] = {}  # Events being posted, one at a time each
 
     @classmethod
-    async def connect(cls, kubeconfig: Path | None = None) -> AsyncKube:
+    async def connect(cls, kubeconfig: Path | None = None, *, user_agent: str = "edgeorch-operator") -> AsyncKube:
         cfg = k8s.Configuration()
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
@@ -85,6 +85,7 @@ class AsyncKube:
             )
         cfg.connection_pool_maxsize = 64
         api = k8s.ApiClient(cfg)
+        api.user_agent = user_agent  # the API server names the writer in managedFields after it
         # kubernetes_asyncio's session trusts the environment, which costs a proxy-variable and
         # ~/.netrc lookup in a thread per request; the API server is reached directly or through
         # the kubeconfig's proxy-url (cfg.proxy), never through *_PROXY variables.

@@ -217,22 +217,29 @@ def test_the_operator_service_account_gets_exactly_what_it_needs(kube: Kubectl) 
         proc = kube.kubectl("auth", "can-i", verb, resource, f"--as={OPERATOR_SA}", *extra, check=False)
         return proc.stdout.strip() == "yes"
 
-    allowed = [("patch", "edgeworkloads.edgeorch.io/status", "-n", "default"),
+    allowed = [("patch", "edgeworkloads.edgeorch.io", "--subresource=status", "-n", "default"),
                ("watch", "servicelevelagreements.edgeorch.io", "-A"), ("list", "edgesites.edgeorch.io"),
-               ("create", "deployments.apps", "-n", "default"), ("create", "pods", "-n", "default"),
-               ("delete", "pods", "-n", "default"), ("update", "edgeworkloads.edgeorch.io/finalizers", "-n", "default"), ("watch", "nodes"), ("list", "pods", "-A"),
-               ("create", "events", "-n", "default"), ("create", "events.events.k8s.io", "-n", "default"),
-               ("list", "customresourcedefinitions.apiextensions.k8s.io"), ("watch", "namespaces"),
+               ("create", "pods", "-n", "default"),
+               ("delete", "pods", "-n", "default"), ("update", "edgeworkloads.edgeorch.io", "--subresource=finalizers", "-n", "default"), ("watch", "nodes"), ("list", "pods", "-A"),
+               ("create", "events", "-n", "default"), ("get", "events", "-n", "default"),
+               ("list", "customresourcedefinitions.apiextensions.k8s.io"),
                ("get", "namespaces"), ("patch", "edgeworkloads.edgeorch.io", "-n", "default"),
-               ("watch", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io", "--subresource=status"),
+               ("list", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io", "--subresource=status"),
                ("watch", "services", "-A"), ("create", "services", "-n", "default"), ("patch", "services", "-n", "default"),
                ("delete", "services", "-n", "default"), ("create", "tokenreviews.authentication.k8s.io"),
-               ("create", "subjectaccessreviews.authorization.k8s.io")]
+               ("create", "subjectaccessreviews.authorization.k8s.io"),
+               ("create", "leases.coordination.k8s.io", "-n", "edgeorch-system"),
+               ("update", "leases.coordination.k8s.io/edgeorch-operator", "-n", "edgeorch-system")]
     # (kopf.dev peerings are checked statically: can-i cannot resolve a kind whose CRD is not installed.)
     denied = [("delete", "edgeworkloads.edgeorch.io", "-n", "default"), ("create", "edgesites.edgeorch.io"),
               ("get", "secrets", "-n", "default"), ("patch", "nodes"), ("patch", "nodes/status"),
               ("patch", "pods", "-n", "default"), ("create", "clusterroles.rbac.authorization.k8s.io"),
               ("delete", "customresourcedefinitions.apiextensions.k8s.io"), ("*", "*"),
-              ("create", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io")]
+              ("create", "radiocells.edgeorch.io"), ("patch", "radiocells.edgeorch.io"),
+              # never used, so not granted (tests/operator/test_least_privilege_e2e.py)
+              ("create", "deployments.apps", "-n", "default"), ("create", "events.events.k8s.io", "-n", "default"),
+              ("watch", "namespaces"), ("update", "edgeworkloads.edgeorch.io", "-n", "default"),
+              ("update", "leases.coordination.k8s.io/someone-else", "-n", "edgeorch-system"),
+              ("create", "leases.coordination.k8s.io", "-n", "default")]
     assert [a for a in allowed if not can(*a)] == []
     assert [d for d in denied if can(*d)] == []

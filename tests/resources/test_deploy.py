@@ -63,19 +63,17 @@ def test_operator_roles_have_no_wildcards_or_secrets(role: str) -> None:
 
 
 def test_operator_permissions_are_the_ones_it_needs() -> None:
+    """The shape of the grants; that each one is used, and none is missing, is measured on the real stack
+    from the API server's audit log (tests/operator/test_least_privilege_e2e.py)."""
     op = rules("edgeorch-operator") + rules("edgeorch-operator-workloads")
-    for res in ("edgesites", "edgeworkloads", "servicelevelagreements"):
-        for verb in ("get", "list", "watch", "patch", "update"):
-            assert grants(op, "edgeorch.io", res, verb)
+    for res in ("edgesites", "edgeworkloads", "servicelevelagreements", "radiocells"):
+        assert grants(op, "edgeorch.io", res, "list")
+        assert grants(op, "edgeorch.io", res, "watch") == (res != "radiocells")  # (the cell loop lists them)
         assert grants(op, "edgeorch.io", f"{res}/status", "patch")
-        assert not grants(op, "edgeorch.io", res, "delete") and not grants(op, "edgeorch.io", res, "create")
-    # RadioCells: read, and only their status written (the simulator or an inventory creates them)
-    for verb in ("get", "list", "watch"):
-        assert grants(op, "edgeorch.io", "radiocells", verb)
-    assert grants(op, "edgeorch.io", "radiocells/status", "patch")
-    for verb in ("create", "update", "patch", "delete"):
-        assert not grants(op, "edgeorch.io", "radiocells", verb)
-    for verb in ("get", "list", "watch"):
+        for verb in ("create", "update", "delete"):  # the operator writes status, never the objects themselves
+            assert not grants(op, "edgeorch.io", res, verb)
+    assert not grants(op, "edgeorch.io", "radiocells", "patch") and not grants(op, "edgeorch.io", "edgesites", "patch")
+    for verb in ("list", "watch"):
         assert grants(op, "", "nodes", verb) and grants(op, "", "pods", verb)
     for verb in ("create", "update", "patch", "delete"):
         assert not grants(op, "", "nodes", verb) and not grants(op, "", "nodes/status", verb)
@@ -84,17 +82,38 @@ def test_operator_permissions_are_the_ones_it_needs() -> None:
     assert not grants(op, "", "pods", "patch") and not grants(op, "", "pods", "update")
     assert not grants(op, "", "pods/binding", "create") and not grants(op, "", "pods/eviction", "create")
     assert grants(op, "edgeorch.io", "edgeworkloads/finalizers", "update")
-    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
-        assert grants(op, "apps", "deployments", verb)
-    assert grants(op, "", "events", "create") and grants(op, "events.k8s.io", "events", "create")
+    assert not any("deployments" in r["resources"] for r in op)  # never used: trimmed
+    assert grants(op, "", "events", "create") and grants(op, "", "events", "patch")
     assert grants(op, "apiextensions.k8s.io", "customresourcedefinitions", "watch")
-    assert grants(op, "", "namespaces", "list") and grants(op, "", "namespaces", "watch")
-    assert grants(op, "kopf.dev", "clusterkopfpeerings", "patch")
+    assert grants(op, "", "namespaces", "get") and not grants(op, "", "namespaces", "list")
+    # Kopf runs --standalone (the Lease elects the active replica): no peering objects
+    assert not any(g == "kopf.dev" for r in op for g in r["apiGroups"])
     # each EdgeWorkload's Service: watched, made, patched, removed; the app API reviews tokens and rights
     for verb in ("get", "list", "watch", "create", "patch", "delete"):
         assert grants(op, "", "services", verb)
     assert grants(op, "authentication.k8s.io", "tokenreviews", "create")
     assert grants(op, "authorization.k8s.io", "subjectaccessreviews", "create")
+
+
+def test_two_replicas_elect_one_leader_on_a_lease_they_may_write() -> None:
+    dep = one("Deployment", "edgeorch-operator")
+    assert dep["spec"]["replicas"] == 2 and dep["spec"]["strategy"]["type"] == "Recreate"
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    refs = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in container["env"]}
+    assert refs["POD_NAME"] == "metadata.name" and refs["POD_NAMESPACE"] == "metadata.namespace"
+    lease = env["EDGEORCH_LEASE_NAME"]
+    assert float(env["EDGEORCH_LEASE_DURATION_S"]) > float(env["EDGEORCH_LEASE_RENEW_DEADLINE_S"]) \
+        > 1.2 * float(env["EDGEORCH_LEASE_RETRY_S"])
+    role = one("Role", "edgeorch-operator-leader")
+    assert role["metadata"]["namespace"] == dep["metadata"]["namespace"]
+    assert grants(role["rules"], "coordination.k8s.io", "leases", "create")
+    named = [r for r in role["rules"] if r.get("resourceNames")]
+    assert named and all(r["resourceNames"] == [lease] for r in named)
+    assert grants(named, "coordination.k8s.io", "leases", "get") and grants(named, "coordination.k8s.io", "leases", "update")
+    binding = one("RoleBinding", "edgeorch-operator-leader")
+    assert binding["roleRef"]["name"] == "edgeorch-operator-leader"
+    assert [(s["name"], s["namespace"]) for s in binding["subjects"]] == [("edgeorch-operator", "edgeorch-system")]
 
 
 def test_the_simulator_role_is_separate_and_bound_to_its_own_account() -> None:
@@ -114,8 +133,7 @@ def test_the_operator_deployment_is_hardened_and_wired() -> None:
     pod = dep["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == "edgeorch/operator:dev"
-    assert container["command"] == ["kopf", "run", "/app/operator/handlers.py", "--all-namespaces",
-                                    "--liveness=http://0.0.0.0:8080/healthz"]
+    assert container["command"] == ["kopf", "run", "/app/operator/handlers.py", "--all-namespaces", "--standalone"]
     assert pod["serviceAccountName"] == one("ServiceAccount", "edgeorch-operator")["metadata"]["name"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     sc = container["securityContext"]
@@ -137,6 +155,8 @@ def test_the_operator_deployment_is_hardened_and_wired() -> None:
     assert api["spec"]["ports"][0]["targetPort"] == "api"
     assert all(labels_of(dep).get(k) == v for k, v in api["spec"]["selector"].items())
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}  # the leader only
+    assert env["EDGEORCH_OPERATOR_HEALTH_HOST"] == "0.0.0.0" and env["EDGEORCH_OPERATOR_HEALTH_PORT"] == "8080"
     svc = one("Service", "edgeorch-operator-metrics")
     labels = dep["spec"]["template"]["metadata"]["labels"]
     assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())

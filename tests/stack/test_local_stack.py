@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -49,6 +50,31 @@ def test_rbac_is_enforced(stack: StackHandle) -> None:
     sa = "--as=system:serviceaccount:default:default"
     assert stack.kubectl("auth", "can-i", "create", "deployments", sa, check=False).stdout.strip() == "no"
     assert stack.kubectl("auth", "can-i", "create", "deployments").stdout.strip() == "yes"
+
+
+def test_no_anonymous_access_and_an_identity_per_component(stack: StackHandle) -> None:
+    """The API server answers nobody without a certificate or token (401), and the components that talk to
+    it each have their own identity with its own rights (the operator: deploy/'s ServiceAccount, a token;
+    the exporter: a certificate that may only follow the workloads under an agreement)."""
+    import ssl
+
+    import yaml
+
+    ctx = ssl.create_default_context(cafile=str(stack.state_dir / "pki" / "ca.crt"))
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"https://127.0.0.1:{stack.state.ports.apiserver}/api", context=ctx, timeout=5)
+    assert anonymous.value.code == 401
+    users = {}
+    for name in ("kubeconfig", "exporter.kubeconfig", "kube-controller-manager.kubeconfig",
+                 "kube-scheduler.kubeconfig", "kwok.kubeconfig"):
+        (user,) = yaml.safe_load((stack.state_dir / name).read_text())["users"]
+        users[name] = user["user"].get("client-certificate")
+    assert len(set(users.values())) == len(users), users  # one certificate each
+    def can(verb: str, resource: str, who: str) -> bool:
+        return stack.kubectl("auth", "can-i", verb, resource, f"--as={who}", "-A", check=False).stdout.strip() == "yes"
+    assert can("list", "servicelevelagreements.edgeorch.io", "edgeorch-exporter")
+    assert can("get", "edgeworkloads.edgeorch.io", "edgeorch-exporter")
+    assert not can("list", "pods", "edgeorch-exporter") and not can("patch", "edgeworkloads.edgeorch.io", "edgeorch-exporter")
 
 
 def test_simulated_nodes_are_ready_with_city_labels(stack: StackHandle) -> None:
