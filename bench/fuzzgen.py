@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.resources import CRDS
-from orchestrator.resources.common import DNS_LABEL
+from orchestrator.resources.common import DNS_LABEL, parse_quantity
 from orchestrator.resources.sla import MAX_WINDOW_S, duration_s
 from orchestrator.resources.structural import structural
 from orchestrator.vocabulary import EDGESITE, EDGEWORKLOAD, GROUP_VERSION, SLA, NamedMetric
@@ -198,10 +198,33 @@ def _repair_sla(spec: dict[str, Any]) -> None:
         t = o["thresholds"]
         values = sorted(set(t.values()), reverse=o["comparator"] in ("gt", "ge")) or [1.0]
         o["thresholds"] = dict(zip(("warning", "mild", "serious", "severe", "catastrophic"), values, strict=False))
+    _repair_elasticity(spec.get("elasticity"))
     v = spec["validity"]
     start, end = sorted((v["start"], v["end"]))  # RFC 3339 in UTC, four-digit years: ordered as text
     v["start"] = max(start, "1970-01-01T00:00:00Z")
     v["end"] = end if end > v["start"] else "9999-01-01T00:00:00Z"
+
+
+def _repair_elasticity(e: dict[str, Any] | None) -> None:
+    """A valid draft meets the elasticity's cross-field rules: low < high use, min <= max CPU and
+    replicas, vertical or horizontal set (orchestrator.resources.elasticity)."""
+    if e is None:
+        return
+    use = e.get("cpuUse")
+    if use is not None and not use.get("low", 0.5) < use.get("high", 0.8):
+        use["low"], use["high"] = 0.0, use.get("high", 0.8)
+    vertical = e.get("vertical")
+    if vertical is not None:
+        try:
+            if parse_quantity(str(vertical["minCpu"])) > parse_quantity(str(vertical["maxCpu"])):
+                vertical["minCpu"], vertical["maxCpu"] = vertical["maxCpu"], vertical["minCpu"]
+        except ValueError:
+            vertical["minCpu"], vertical["maxCpu"] = "100m", "1"
+    horizontal = e.get("horizontal")
+    if horizontal is not None and horizontal.get("minReplicas", 1) > horizontal["maxReplicas"]:
+        horizontal["minReplicas"], horizontal["maxReplicas"] = horizontal["maxReplicas"], horizontal.get("minReplicas", 1)
+    if vertical is None and horizontal is None:
+        e["horizontal"] = {"maxReplicas": 2}
 
 
 REPAIR: dict[str, Callable[[dict[str, Any]], None]] = {
