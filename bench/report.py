@@ -196,8 +196,7 @@ def elasticity(rows: list[Row]) -> list[str]:
 
 def takeover(rows: list[Row]) -> list[str]:
     out = ["## High availability: `bench.takeover`", "",
-           "Two operator processes, one Lease (`orchestrator.leader`; lease 8 s, renew deadline 5 s, retry 1 s, as "
-           "deploy/ sets them). kill -9 of the leader, then at once a new EdgeWorkload: time until the Lease names "
+           "Two operator processes, one Lease (`orchestrator.leader`; the timings of the run are under its table). kill -9 of the leader, then at once a new EdgeWorkload: time until the Lease names "
            "the standby, until its `/readyz` answers, and until the new workload is Placed (the new leader's first "
            "decision). The killed process comes back as the standby, so the roles alternate. The floor is the lease "
            "duration: a standby may not take the Lease sooner (nearest-rank percentiles; min-max is the spread).",

@@ -5,7 +5,7 @@
 
 One local stack (real kube-apiserver and etcd, kwok nodes of the barcelona city, Prometheus, the city's
 exporter, anvil) and two operator processes (orchestrator.leader: one Lease, the deploy/ timings: lease
-8 s, renew deadline 5 s, retry 1 s).  Each trial, once one process leads and the other has read the
+12 s, renew deadline 10 s, retry 1 s).  Each trial, once one process leads and the other has read the
 Lease as a standby:
 
   t0          a monotonic clock on the client, just before SIGKILL to the leader's process group
@@ -47,7 +47,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "takeover.json"
 SCENARIO = "barcelona"
 TARGET_P95_S = 15.0
 POLL_S = 0.1
-LEASE = {"EDGEORCH_LEASE_DURATION_S": "8", "EDGEORCH_LEASE_RENEW_DEADLINE_S": "5", "EDGEORCH_LEASE_RETRY_S": "1"}
+LEASE = {"EDGEORCH_LEASE_DURATION_S": "12", "EDGEORCH_LEASE_RENEW_DEADLINE_S": "10", "EDGEORCH_LEASE_RETRY_S": "1"}
 STEPS = {"lease": "Lease taken by the standby", "ready": "new leader ready (/readyz)",
          "decision": "first decision (a new workload Placed)"}
 NS = "default"

@@ -49,8 +49,9 @@ class LeaseConfig:
     name: str = "edgeorch-operator"
     namespace: str = "default"
     identity: str = ""
-    lease_duration_s: float = 8.0  # a standby takes over this long after the record last changed
-    renew_deadline_s: float = 5.0  # the leader stops when it could not renew for this long
+    lease_duration_s: float = 12.0  # a standby takes over this long after the record last changed
+    renew_deadline_s: float = 10.0  # the leader stops when it could not renew for this long (5 s was too
+    # short on a loaded 2-core machine: the API server answered no renewal for 5 s and the leader exited)
     retry_period_s: float = 1.0  # how often candidates read and the leader renews
 
     def __post_init__(self) -> None:
