@@ -28,21 +28,19 @@ settings, target, references, per-trial raw values, machine).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import trials
 from bench.machine import describe
 from bench.qos import (
     CELLS,
     PLEDGER_S,
     POLL_S,
     SCENARIO,
-    TARGET_P95_S,
     Cluster,
     _fmt,
     _r,
@@ -163,13 +161,8 @@ def report(row: dict[str, Any]) -> str:
     head = f"{'measure':<38} {'trials':>6} {'done':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}  {'target p95<=10 s':<17} " \
            f"{'vs Pledger 75 s (p95)'}"
     lines = [head, "-" * len(head)]
-    for key, label in STEPS.items():
-        p95 = row[f"{key}_p95_s"]
-        met = row["targets"].get(f"{key}_p95<={TARGET_P95_S:g}s")
-        target = "-" if met is None else ("met" if met else "MISSED")
-        ratio = f"{PLEDGER_S / p95:.0f}x faster" if p95 and key == "breach_to_resize" else "-"
-        lines.append(f"{label:<38} {row['trials']:>6} {row[f'{key}_completed']:>5} {_fmt(row[f'{key}_p50_s']):>7} "
-                     f"{_fmt(p95):>7} {_fmt(row[f'{key}_max_s']):>7}  {target:<17} {ratio}")
+    lines += trials.step_rows(row, STEPS, 38, lambda key, p95: f"{PLEDGER_S / p95:.0f}x faster"
+                              if p95 and key == "breach_to_resize" else "-")
     lines.append(f"{'reference: Pledger':<38} {'':>6} {'':>5} {'':>7} {PLEDGER_S:>7.0f}  "
                  "(SLA check every 60 s + decision loop every 15 s: worst case before acting)")
     st = row["settings"]
@@ -179,22 +172,12 @@ def report(row: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.elasticity", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="5 trials instead of 10")
-    ap.add_argument("--trials", type=int, help="how many trials (overrides --quick; for smoke tests)")
-    ap.add_argument("--output", type=Path, default=RESULTS)
-    ap.add_argument("--state-dir", type=Path, help="stack state directory (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="keep the state directory (logs) afterwards")
-    args = ap.parse_args(argv)
-    trials = args.trials or (5 if args.quick else 10)
-    row = run(trials, Settings(), state_dir=args.state_dir, keep=args.keep, one=trial, steps=tuple(STEPS),
+    args = trials.parser("python -m bench.elasticity", __doc__, RESULTS).parse_args(argv)
+    row = run(trials.count(args), Settings(), state_dir=args.state_dir, keep=args.keep, one=trial, steps=tuple(STEPS),
               targeted=("breach_to_resize",))
     row["references"] = {"pledger_sla_check_plus_decision_s": PLEDGER_S}
     print(report(row))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps([row], indent=1) + "\n")
-    log(f"wrote {args.output}")
-    return 0 if row["breach_to_resize_completed"] == trials else 1
+    return trials.write(row, args.output, log, "breach_to_resize")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,7 @@ p50/p95/max, settings, targets, references, per-trial raw values, machine).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import shutil
 import tempfile
 import time
@@ -43,6 +41,7 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
+from bench import trials
 from bench.kubeload import local_stack_only
 from bench.machine import describe, machine
 from bench.stats import percentile
@@ -362,25 +361,15 @@ def run(trials: int, s: TrialSettings, state_dir: Path | None = None, keep: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.qos", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="5 trials instead of 10")
-    ap.add_argument("--trials", type=int, help="how many trials (overrides --quick; for smoke tests)")
+    ap = trials.parser("python -m bench.qos", __doc__, RESULTS)
     ap.add_argument("--breach-after", type=int, default=Settings.breach_after, help="K bad windows in a row")
     ap.add_argument("--interval", type=int, default=Settings.interval_s, help="SLA evaluation interval, s")
     ap.add_argument("--window", default=Settings.window, help="the objective's PromQL window")
-    ap.add_argument("--output", type=Path, default=RESULTS)
-    ap.add_argument("--state-dir", type=Path, help="stack state directory (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="keep the state directory (logs) afterwards")
     args = ap.parse_args(argv)
-    trials = args.trials or (5 if args.quick else 10)
     s = Settings(interval_s=args.interval, breach_after=args.breach_after, window=args.window)
-    row = run(trials, s, state_dir=args.state_dir, keep=args.keep)
+    row = run(trials.count(args), s, state_dir=args.state_dir, keep=args.keep)
     print(report(row))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps([row], indent=1) + "\n")
-    log(f"wrote {args.output}")
-    complete = all(row[f"{k}_completed"] == trials for k in ("breach", "replace"))
-    return 0 if complete else 1
+    return trials.write(row, args.output, log, "breach", "replace")
 
 
 if __name__ == "__main__":

@@ -25,21 +25,19 @@ Target (issue 20): replace p95 <= 10 s.  Writes bench/results/qos_guard.json: a 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import trials
 from bench.machine import describe
 from bench.qos import (
     CELLS,
     DESCHEDULER_S,
     POLL_S,
     SCENARIO,
-    TARGET_P95_S,
     Cluster,
     _fmt,
     _r,
@@ -109,13 +107,8 @@ def report(row: dict[str, Any]) -> str:
     head = f"{'measure':<36} {'trials':>6} {'done':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}  {'target p95<=10 s':<17} " \
            f"{'vs descheduler 120 s (p95)'}"
     lines = [head, "-" * len(head)]
-    for key, label in STEPS.items():
-        p95 = row[f"{key}_p95_s"]
-        met = row["targets"].get(f"{key}_p95<={TARGET_P95_S:g}s")
-        target = "-" if met is None else ("met" if met else "MISSED")
-        ratio = f"{DESCHEDULER_S / p95:.0f}x faster" if p95 and key == "replace" else "-"
-        lines.append(f"{label:<36} {row['trials']:>6} {row[f'{key}_completed']:>5} {_fmt(row[f'{key}_p50_s']):>7} "
-                     f"{_fmt(p95):>7} {_fmt(row[f'{key}_max_s']):>7}  {target:<17} {ratio}")
+    lines += trials.step_rows(row, STEPS, 36, lambda key, p95: f"{DESCHEDULER_S / p95:.0f}x faster"
+                              if p95 and key == "replace" else "-")
     lines.append(f"{'reference: descheduler':<36} {'':>6} {'':>5} {'':>7} {DESCHEDULER_S:>7.0f}  "
                  "(default period 2 min; it has no QoS input at all)")
     st = row["settings"]
@@ -127,21 +120,11 @@ def report(row: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.qos_guard", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="5 trials instead of 10")
-    ap.add_argument("--trials", type=int, help="how many trials (overrides --quick; for smoke tests)")
-    ap.add_argument("--output", type=Path, default=RESULTS)
-    ap.add_argument("--state-dir", type=Path, help="stack state directory (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="keep the state directory (logs) afterwards")
-    args = ap.parse_args(argv)
-    trials = args.trials or (5 if args.quick else 10)
-    row = run(trials, Settings(), state_dir=args.state_dir, keep=args.keep, one=trial, steps=tuple(STEPS),
+    args = trials.parser("python -m bench.qos_guard", __doc__, RESULTS).parse_args(argv)
+    row = run(trials.count(args), Settings(), state_dir=args.state_dir, keep=args.keep, one=trial, steps=tuple(STEPS),
               targeted=("replace",))
     print(report(row))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps([row], indent=1) + "\n")
-    log(f"wrote {args.output}")
-    return 0 if row["replace_completed"] == trials else 1
+    return trials.write(row, args.output, log, "replace")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Target (issue 24): decision p95 <= 15 s.  Writes bench/results/takeover.json: a 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import trials
 from bench.kubeload import local_stack_only
 from bench.machine import describe, machine
 from bench.stats import percentile
@@ -184,20 +184,10 @@ def run(trials: int, state_dir: Path | None = None, keep: bool = False) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.takeover", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="5 trials instead of 10")
-    ap.add_argument("--trials", type=int, help="how many trials (overrides --quick; for smoke tests)")
-    ap.add_argument("--output", type=Path, default=RESULTS)
-    ap.add_argument("--state-dir", type=Path, help="stack state directory (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="keep the state directory (logs) afterwards")
-    args = ap.parse_args(argv)
-    trials = args.trials or (5 if args.quick else 10)
-    row = run(trials, state_dir=args.state_dir, keep=args.keep)
+    args = trials.parser("python -m bench.takeover", __doc__, RESULTS).parse_args(argv)
+    row = run(trials.count(args), state_dir=args.state_dir, keep=args.keep)
     print(report(row))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps([row], indent=1) + "\n")
-    log(f"wrote {args.output}")
-    return 0 if row["decision_completed"] == trials else 1
+    return trials.write(row, args.output, log, "decision")
 
 
 if __name__ == "__main__":
