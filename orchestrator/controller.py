@@ -301,6 +301,9 @@ class WorkloadController:
                 delay = self._backoff(key, API_RETRY_S)
             finally:
                 self._running.discard(key)
+            if key not in self._latest:  # deleted while it was reconciled: a solve of it may have
+                self.engine.release(key)  # come back after the release (it would hold room for good)
+                continue
             if key in self._dirty:
                 self._dirty.discard(key)
                 self.enqueue(key)

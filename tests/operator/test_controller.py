@@ -190,3 +190,16 @@ def test_a_status_that_only_reports_ready_counts_waits_while_placements_are_queu
     _, kube = asyncio.run(_run(steps, wait=0.3, engine=engine))
     assert written == [0, 1], (written, calls)  # parked (not polled), never written while placements wait
     assert len(kube.status) == 1 and len(calls) == 2  # written once the wave is placed
+
+
+def test_a_workload_deleted_while_reconciled_is_released_again_afterwards(calls: list[tuple[str, int]]) -> None:
+    """Its solve may come back after the DELETED event released it (found by test_priority_e2e: a
+    namespace went while its workloads were solved again, and one decision held a far-edge node)."""
+    async def steps(c: ctl.WorkloadController) -> None:
+        c.observe("ADDED", body())
+        await asyncio.sleep(0.02)  # now running (each reconciliation takes 50 ms)
+        c.observe("DELETED", body())
+
+    engine, _ = asyncio.run(_run(steps))
+    assert calls == [("cam", 1)]
+    assert engine.released == ["city/cam", "city/cam"]  # at the DELETED event, and once its reconciliation ended
