@@ -2,7 +2,8 @@
 
 A writer signs locally and sends raw transactions. Its asyncio.Lock covers only nonce assignment and the
 send, so concurrent callers are safe and their transactions are pipelined: each waits for its own receipt
-outside the lock. A failed send resynchronises the nonce from the chain. Reverts of both backends come
+outside the lock. A failed send resynchronises the nonce from the chain (at once, and sends again, when the
+chain says the nonce is too low: another client signed with the key). Reverts of both backends come
 out as LedgerRevert (UnknownAgreement when the contract does not know the agreement).
 """
 
@@ -98,28 +99,34 @@ class KeyWriter:
         await call_checked(self.w3, tx)
 
     async def send(self, to: str | None, data: str, gas: int, value: int = 0) -> str:
-        """Sign and send (with `value` wei); returns the transaction hash (the receipt is not awaited)."""
+        """Sign and send (with `value` wei); returns the transaction hash (the receipt is not awaited).
+        A nonce the chain calls too low (another client signed with this key meanwhile) is read again
+        from the chain and the transaction sent once more."""
         async with self._lock:
-            if self._nonce is None:
-                self._nonce = await self.w3.eth.get_transaction_count(self.address, "pending")  # type: ignore[arg-type]
-            max_fee, tip = await self._fees()
-            tx: dict[str, Any] = {
-                "chainId": self.chain_id, "nonce": self._nonce, "gas": gas, "data": data, "value": value,
-                "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2,
-            }
-            if to is not None:
-                tx["to"] = to
-            signed = Account.sign_transaction(tx, self._key)  # a parsed key: no public-key derivation per tx
-            try:
-                tx_hash = await self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Exception as exc:
-                self._nonce, self._max_fee = None, None  # resync on the next send
-                reason = revert_reason(exc)
-                if reason is not None:
-                    raise as_ledger_error(reason) from exc
-                raise
-            self._nonce += 1
-            return "0x" + bytes(tx_hash).hex()
+            for attempt in (1, 2):
+                if self._nonce is None:
+                    self._nonce = await self.w3.eth.get_transaction_count(self.address, "pending")  # type: ignore[arg-type]
+                max_fee, tip = await self._fees()
+                tx: dict[str, Any] = {
+                    "chainId": self.chain_id, "nonce": self._nonce, "gas": gas, "data": data, "value": value,
+                    "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "type": 2,
+                }
+                if to is not None:
+                    tx["to"] = to
+                signed = Account.sign_transaction(tx, self._key)  # a parsed key: no public-key derivation per tx
+                try:
+                    tx_hash = await self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Exception as exc:
+                    self._nonce, self._max_fee = None, None  # resync on the next send
+                    if attempt == 1 and "nonce too low" in str(exc).lower():
+                        continue
+                    reason = revert_reason(exc)
+                    if reason is not None:
+                        raise as_ledger_error(reason) from exc
+                    raise
+                self._nonce += 1
+                return "0x" + bytes(tx_hash).hex()
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def wait(self, tx_hash: str, timeout: float = RECEIPT_TIMEOUT_S) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

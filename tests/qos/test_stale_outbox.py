@@ -10,13 +10,14 @@ import pytest
 
 from orchestrator.ledger import LedgerConnection, agreement_record, flush
 from sla_contracts import agreement_id, terms_hash
+from sla_contracts.config import LedgerConfig
 from tests.qos.conftest import sla
 
 pytestmark = pytest.mark.chain
 
 
 async def test_a_late_record_of_an_older_generation_is_dropped_not_sent() -> None:
-    conn = LedgerConnection(None, None)  # the embedded chain
+    conn = LedgerConnection(LedgerConfig.development())  # the embedded chain
     uid = str(uuid.uuid4())
     specs = {g: sla("svc-sla", "lifecycle", "svc", interval=5, warning_ms=10.0 * g)["spec"] for g in (1, 2, 3)}
     try:
