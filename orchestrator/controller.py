@@ -111,6 +111,8 @@ class WorkloadController:
                 self._room_freed(key)
             return
         seen = self._latest.get(key)
+        if workloads.is_stale(body, seen):
+            return  # we already hold a newer body (a fresh read or our own write's response)
         self._latest[key] = dict(body)
         if workloads.needs_work(event_type, body, seen):
             self.enqueue(key)

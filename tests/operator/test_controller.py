@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from orchestrator import controller as ctl
-from orchestrator.workloads import Reconciled, needs_work
+from orchestrator.workloads import Reconciled, is_stale, needs_work
 
 
 def body(name: str = "cam", generation: int = 1, **extra: Any) -> dict[str, Any]:
@@ -34,6 +34,21 @@ def test_which_events_call_for_work(event: str | None, now: dict[str, Any], seen
     assert needs_work(event, now, seen) is expected
 
 
+@pytest.mark.parametrize(("now", "seen", "stale"), [
+    (body(generation=1, resourceVersion="90"), body(generation=2, resourceVersion="80"), True),  # older spec
+    (body(generation=2, resourceVersion="90"), body(generation=2, resourceVersion="95"), True),  # older status
+    (body(generation=2, resourceVersion="95"), body(generation=2, resourceVersion="95"), False),  # the same
+    (body(generation=3, resourceVersion="96"), body(generation=2, resourceVersion="95"), False),  # newer
+    (body(generation=1, resourceVersion="90"), None, False),  # nothing held
+    ({**body(generation=1), "metadata": {**body(generation=1)["metadata"], "uid": "u-new"}},
+     body(generation=2), False),  # deleted and made again under the same name: a new object
+    (body(generation=2, resourceVersion="a1"), body(generation=2, resourceVersion="b2"), False),  # not numbers
+])
+def test_a_watch_event_older_than_what_is_held_is_stale(now: dict[str, Any], seen: dict[str, Any] | None,
+                                                       stale: bool) -> None:
+    assert is_stale(now, seen) is stale
+
+
 LISTED: list[tuple[str, bool]] = []  # (workload, whether reconcile had to LIST its Pods)
 
 
@@ -52,16 +67,19 @@ class FakeEngine:
 class FakeKube:
     def __init__(self) -> None:
         self.status: list[dict[str, Any]] = []
+        self.generation: dict[str, int] = {}  # name -> generation get_custom answered
 
     async def patch_custom(self, plural: str, ns: str, name: str, patch: dict[str, Any], *,
                            status: bool = False) -> dict[str, Any]:
         self.status.append(patch["status"])
-        return {**body(name), "status": patch["status"]}
+        return {**body(name, self.generation.get(name, patch["status"].get("observedGeneration", 1))),
+                "status": patch["status"]}
 
     async def post_event(self, *_: Any) -> None:
         return None
 
     async def get_custom(self, plural: str, ns: str, name: str) -> dict[str, Any]:
+        self.generation[name] = 7
         return body(name, generation=7)
 
 
@@ -203,3 +221,20 @@ def test_a_workload_deleted_while_reconciled_is_released_again_afterwards(calls:
     engine, _ = asyncio.run(_run(steps))
     assert calls == [("cam", 1)]
     assert engine.released == ["city/cam", "city/cam"]  # at the DELETED event, and once its reconciliation ended
+
+
+def test_a_lagging_watch_event_does_not_set_back_the_spec_a_fresh_read_gave(calls: list[tuple[str, int]]) -> None:
+    """#19: the watch delivered the previous generation's status event after a fresh read had the new
+    spec; reconciling that event's body rolled the workload back toward the old version (new-version
+    Pods deleted mid-rollout).  The newer body is kept."""
+    async def steps(c: ctl.WorkloadController) -> None:
+        c.observe("ADDED", body(resourceVersion="10"))
+        await asyncio.sleep(0.1)
+        c.request("city/cam")  # reads generation 7
+        await asyncio.sleep(0.1)
+        c.observe("MODIFIED", body(generation=1, resourceVersion="11"))  # lagging: before generation 7
+        assert c.latest()["city/cam"]["metadata"]["generation"] == 7
+        c.enqueue("city/cam")  # a timer or a Pod event: reconciles what is held
+
+    asyncio.run(_run(steps, wait=0.2))
+    assert calls == [("cam", 1), ("cam", 7), ("cam", 7)]
