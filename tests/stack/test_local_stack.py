@@ -125,6 +125,42 @@ def test_deployment_of_ten_replicas_runs_on_simulated_nodes(stack: StackHandle) 
         stack.kubectl("delete", "deployment", "ten", "--wait=false")
 
 
+def test_the_simulated_kubelet_finishes_graceful_deletes_and_leaves_immediate_ones_alone(stack: StackHandle) -> None:
+    """kwok stands in for the kubelet: a Pod deleted gracefully goes away at once; a Pod deleted with
+    grace period 0 is the API server's to remove, and kwok must not act on it.  It used to, and its
+    DELETE by name (no UID precondition) came seconds later under load and removed the Pod that had
+    taken the name since (a rollout's new replica; #19).  Made deterministic with a finalizer: the
+    grace-0 Pod stays, and kwok must leave it (and its finalizer) as it is."""
+    node = stack.kubectl("get", "nodes", "-l", "type=kwok", "-o", "jsonpath={.items[0].metadata.name}").stdout
+
+    def pod(name: str, finalizers: list[str]) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": name, "namespace": "default", "finalizers": finalizers},
+                           "spec": {"nodeName": node, "tolerations": [{"operator": "Exists"}],
+                                    "containers": [{"name": "app", "image": "registry.example/held:1"}]}})
+
+    def running(name: str) -> bool:
+        return stack.kubectl("get", "pod", name, "-o", "jsonpath={.status.phase}").stdout == "Running"
+
+    hold = "edgeorch.io/test-hold"
+    try:
+        for name in ("graceful", "immediate"):
+            assert stack.kubectl("create", "-f", "-", input=pod(name, [hold] if name == "immediate" else [])).returncode == 0
+            _wait(lambda name=name: running(name), 30, f"{name} Running")
+        done = stack.kubectl("delete", "pod", "graceful", "--timeout=20s")  # grace 30 s: kwok finishes it
+        assert done.returncode == 0, done.stderr
+        stack.kubectl("delete", "pod", "immediate", "--grace-period=0", "--force", "--wait=false")
+        time.sleep(3)
+        held = json.loads(stack.kubectl("get", "pod", "immediate", "-o", "json").stdout)
+        assert held["metadata"]["deletionGracePeriodSeconds"] == 0
+        assert held["metadata"]["finalizers"] == [hold]  # kwok did not empty them to delete it itself
+    finally:
+        stack.kubectl("patch", "pod", "immediate", "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
+                      check=False)
+        stack.kubectl("delete", "pod", "graceful", "immediate", "--grace-period=0", "--force", "--ignore-not-found",
+                      check=False)
+
+
 def _query(prometheus_url: str, promql: str) -> list[dict]:  # type: ignore[type-arg]
     url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     with urllib.request.urlopen(url, timeout=5) as resp:
