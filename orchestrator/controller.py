@@ -11,7 +11,8 @@ Unschedulable or missing); a repair records the nodes to avoid on the EdgeWorklo
 (`orchestrator.repairs`).
 A workload whose replicas are being rolled (orchestrator.rollout) is woken by the Pod watch when one
 of its Pods turns Ready or goes (`pod_changed`), with a slow timer behind it.  A status write that
-only reports Ready counts waits (briefly, bounded) while other workloads wait to be placed.
+only reports Ready counts waits (briefly, bounded) while other workloads wait to be placed
+(`orchestrator.deferral`).
 
 Everything the controller needs after a restart is in the cluster: the watch's initial listing
 queues every workload, and one whose status already records the decision its Pods match is left
@@ -29,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from orchestrator import preemption, telemetry, workloads
+from orchestrator.deferral import STATUS_DEFER_S, Deferred
 from orchestrator.engine import PlacementEngine
 from orchestrator.health import Repair
 from orchestrator.intents import Intent
@@ -49,8 +51,6 @@ log = logging.getLogger("edgeorch.controller")
 METRICS_RETRY_S = 5.0
 API_RETRY_S = 2.0
 MAX_RETRY_S = 60.0
-STATUS_DEFER_S = 0.5  # how often put-off status writes (Ready counts only) are looked at again,
-MAX_STATUS_DEFER_S = 10.0  # and the longest one waits while other workloads wait for a placement
 
 
 class WorkloadController:
@@ -87,7 +87,7 @@ class WorkloadController:
         self._repairs = Repairs(kube, self._side_task, self._wrote)  # replica repairs queued, cool-downs
         self._refresh: set[str] = set()  # keys to read from the API server before reconciling (request())
         self._rolling: set[str] = set()  # keys whose Pods are being replaced or moved (woken by pod_changed)
-        self._deferred: dict[str, float] = {}  # key -> monotonic time a status refresh of it was first put off
+        self._deferred = Deferred()  # status writes put off while placements wait (orchestrator.deferral)
         self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
         self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
         self._preempted: dict[str, tuple[str, ...]] = {}  # key -> who took its room (preempted())
@@ -196,7 +196,7 @@ class WorkloadController:
         self._dirty.discard(key)
         self._refresh.discard(key)
         self._rolling.discard(key)
-        self._deferred.pop(key, None)
+        self._deferred.drop(key)
         self._resolve.discard(key)
         self._preempted.pop(key, None)
         self._specs.forget(key)
@@ -319,9 +319,9 @@ class WorkloadController:
                 self._solve_again(key, resolve, preempted_by)
                 await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
                 return self._backoff(key, METRICS_RETRY_S)
-            if result.status is not None and result.refresh and self._defer(key):
+            if result.status is not None and result.refresh and self._deferred.defer(key, self._busy()):
                 return None  # parked: _flush_loop queues it again once no placement waits
-            self._deferred.pop(key, None)
+            self._deferred.drop(key)
             if result.status is not None:
                 await self._write_status(key, body, result.status)
         except KubeNotFound:
@@ -357,25 +357,14 @@ class WorkloadController:
             self.flush_deferred(time.monotonic())
 
     def flush_deferred(self, now: float) -> list[str]:
-        """Queue the put-off status writes: all of them once no workload waits for a placement, else
-        those put off for MAX_STATUS_DEFER_S.  The keys queued."""
-        busy = self._busy()
-        due = [k for k, first in self._deferred.items() if (not busy or now - first >= MAX_STATUS_DEFER_S)
-               and k not in self._running and k not in self._queued]
+        """Queue the put-off status writes that are due (orchestrator.deferral).  The keys queued."""
+        due = [k for k in self._deferred.due(self._busy(), now) if k not in self._running and k not in self._queued]
         for key in due:
             self.enqueue(key)
         return due
 
     def _busy(self) -> bool:
         return bool(self._queue.qsize() or self.engine.waiting())
-
-    def _defer(self, key: str) -> bool:
-        """Whether to put off a status write that only reports Ready counts: while workloads wait to be
-        placed (this queue or the engine's), their placements go first, for at most MAX_STATUS_DEFER_S."""
-        if not self._busy():
-            return False
-        first = self._deferred.setdefault(key, time.monotonic())
-        return time.monotonic() - first < MAX_STATUS_DEFER_S
 
     def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, PodState] | None:
         """The replica Pods from the pod watch when it cannot miss any: a workload this operator has
