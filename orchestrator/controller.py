@@ -7,10 +7,12 @@ arrive together end up in one solve.  One key is never reconciled twice at the s
 that changes while it is being worked on is queued again afterwards.  Retries (unplaceable,
 metrics missing, API errors) are timers on the queue, not blocked workers.  A health loop queues
 repairs for workloads that lost replicas (`orchestrator.health`: Node gone or NotReady, Pod failed,
-Unschedulable or missing); a repair records the nodes to avoid on the EdgeWorkload, then re-places.
+Unschedulable or missing); a repair records the nodes to avoid on the EdgeWorkload, then re-places
+(`orchestrator.repairs`).
 A workload whose replicas are being rolled (orchestrator.rollout) is woken by the Pod watch when one
 of its Pods turns Ready or goes (`pod_changed`), with a slow timer behind it.  A status write that
-only reports Ready counts waits (briefly, bounded) while other workloads wait to be placed.
+only reports Ready counts waits (briefly, bounded) while other workloads wait to be placed
+(`orchestrator.deferral`).
 
 Everything the controller needs after a restart is in the cluster: the watch's initial listing
 queues every workload, and one whose status already records the decision its Pods match is left
@@ -22,36 +24,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from orchestrator import preemption, telemetry, workloads
+from orchestrator.deferral import STATUS_DEFER_S, Deferred
 from orchestrator.engine import PlacementEngine
-from orchestrator.health import Repair, avoid_annotation, avoided_nodes
+from orchestrator.health import Repair
 from orchestrator.intents import Intent
 from orchestrator.kube.aio import AsyncKube
 from orchestrator.kube.errors import KubeError, KubeNotFound
 from orchestrator.prometheus import MetricsUnavailable
+from orchestrator.repairs import MISSING_GRACE_S as MISSING_GRACE_S
+from orchestrator.repairs import REPAIR_AFTER_S as REPAIR_AFTER_S
+from orchestrator.repairs import REPAIR_COOLDOWN_S as REPAIR_COOLDOWN_S
+from orchestrator.repairs import Repairs, health_loop
 from orchestrator.resize import Wanted
 from orchestrator.rollout import PodState
 from orchestrator.snapshot import Request
 from orchestrator.users import Reading
-from orchestrator.vocabulary import AVOID_NODES_ANNOTATION, EDGEWORKLOADS, EventType, Reason
+from orchestrator.vocabulary import EDGEWORKLOADS
 
 log = logging.getLogger("edgeorch.controller")
 METRICS_RETRY_S = 5.0
 API_RETRY_S = 2.0
 MAX_RETRY_S = 60.0
-HEALTH_INTERVAL_S = 2.0  # how often replica health is checked (orchestrator.health)
-REPAIR_AFTER_S = 3.0  # a replica problem must outlast the watch's lag behind our own writes
-REPAIR_COOLDOWN_S = 10.0  # after a repair, the next one waits this long, doubling while the problem lasts
-MAX_REPAIR_COOLDOWN_S = 300.0  # (no room anywhere: try again, but not a Warning every 10 s for hours)
-STATUS_DEFER_S = 0.5  # how often put-off status writes (Ready counts only) are looked at again,
-MAX_STATUS_DEFER_S = 10.0  # and the longest one waits while other workloads wait for a placement
-MISSING_GRACE_S = 20.0  # Pods this process made may be missing from a lagging pod watch this long
 
 
 class WorkloadController:
@@ -85,14 +84,10 @@ class WorkloadController:
         self._touched: set[str] = set()  # reconciled by this process (its Pods may be newer than the watch)
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[None]] = set()
-        self._suspect: dict[str, float] = {}  # key -> monotonic time a replica problem was first seen
-        self._repairs: dict[str, Repair] = {}  # queued repairs, taken by the next reconciliation
-        self._cooldown: dict[str, float] = {}
-        self._repeats: dict[str, int] = {}  # repairs in a row without the workload turning healthy
-        self._reconciled_at: dict[str, float] = {}  # key -> monotonic time this process last reconciled it
+        self._repairs = Repairs(kube, self._side_task, self._wrote)  # replica repairs queued, cool-downs
         self._refresh: set[str] = set()  # keys to read from the API server before reconciling (request())
         self._rolling: set[str] = set()  # keys whose Pods are being replaced or moved (woken by pod_changed)
-        self._deferred: dict[str, float] = {}  # key -> monotonic time a status refresh of it was first put off
+        self._deferred = Deferred()  # status writes put off while placements wait (orchestrator.deferral)
         self._pod_ready: dict[str, bool] = {}  # replica Pod "ns/name" -> Ready, as the Pod watch last said
         self._resolve: set[str] = set()  # keys to solve again though their status holds a decision (resolve())
         self._preempted: dict[str, tuple[str, ...]] = {}  # key -> who took its room (preempted())
@@ -195,17 +190,13 @@ class WorkloadController:
 
     def _forget(self, key: str) -> None:
         self._latest.pop(key, None)
-        self._suspect.pop(key, None)
-        self._repairs.pop(key, None)
-        self._cooldown.pop(key, None)
-        self._repeats.pop(key, None)
-        self._reconciled_at.pop(key, None)
+        self._repairs.forget(key)
         self._failures.pop(key, None)
         self._touched.discard(key)
         self._dirty.discard(key)
         self._refresh.discard(key)
         self._rolling.discard(key)
-        self._deferred.pop(key, None)
+        self._deferred.drop(key)
         self._resolve.discard(key)
         self._preempted.pop(key, None)
         self._specs.forget(key)
@@ -232,49 +223,17 @@ class WorkloadController:
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self._work(), name=f"edgeorch-workload-{i}") for i in range(self.workers)]
             if self.health is not None:
-                self._tasks.append(loop.create_task(self._health_loop(), name="edgeorch-replica-health"))
+                self._tasks.append(loop.create_task(health_loop(self.check_health), name="edgeorch-replica-health"))
             self._tasks.append(loop.create_task(self._flush_loop(), name="edgeorch-status-flush"))
 
     # -- replica health ---------------------------------------------------------------------------
-    async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(HEALTH_INTERVAL_S)
-            try:
-                self.check_health(time.monotonic())
-            except Exception:  # a bug here must not stop the loop
-                log.exception("checking replica health failed")
-
     def check_health(self, now: float) -> list[str]:
         """Queue a repair for every workload whose replica problem has lasted REPAIR_AFTER_S (and that
         was not repaired in the last REPAIR_COOLDOWN_S); the keys queued."""
         assert self.health is not None
-        found = self.health()
-        for key in [k for k in self._suspect if k not in found]:
-            del self._suspect[key]
-        for key in [k for k in self._repeats if k not in found and k not in self._repairs]:
-            del self._repeats[key]  # healthy again: the next problem is repaired without delay
-        queued = []
-        for key, repair in sorted(found.items()):
-            latest = self._latest.get(key)
-            if latest is None or latest["metadata"].get("deletionTimestamp") or key in self._running \
-                    or key in self._repairs:
-                continue  # unknown, being deleted (its Pods go first), or already on it
-            if not repair.force and (key in self._rolling
-                                     or now - self._reconciled_at.get(key, -math.inf) < MISSING_GRACE_S):
-                # a rollout deletes replicas itself and makes the missing ones at its next step (a
-                # repair there re-solved mid-rollout and broke its budget under load); and Pods just
-                # made here: under load the pod watch lags behind the status
-                continue
-            first = self._suspect.setdefault(key, now)
-            if now - first < REPAIR_AFTER_S or now < self._cooldown.get(key, 0.0):
-                continue
-            del self._suspect[key]
-            self._repairs[key] = repair
-            n = self._repeats.get(key, 0)
-            self._repeats[key] = n + 1
-            self._cooldown[key] = now + min(MAX_REPAIR_COOLDOWN_S, REPAIR_COOLDOWN_S * 2**n)
+        queued = self._repairs.due(self.health(), now, self._latest, self._running, self._rolling)
+        for key in queued:
             self.enqueue(key)
-            queued.append(key)
         return queued
 
     async def stop(self) -> None:
@@ -321,7 +280,7 @@ class WorkloadController:
         """One reconciliation; the delay after which to try again (None: done)."""
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
-        repair = self._repairs.pop(key, None)
+        repair = self._repairs.take(key)
         resolve = key in self._resolve
         self._resolve.discard(key)
         preempted_by = self._preempted.pop(key, ())
@@ -335,9 +294,9 @@ class WorkloadController:
             try:
                 pods = self._watched_pods(key, body) if repair is None else None
                 self._touched.add(key)
-                self._reconciled_at[key] = time.monotonic()
+                self._repairs.reconciled(key, time.monotonic())
                 if repair is not None:
-                    body = await self._start_repair(key, body, repair)
+                    body = await self._repairs.start(key, body, repair)
                 watched = self.replicas(key) if self.replicas is not None and repair is None else None
                 reading = self.users(key) if self.users is not None else None
                 frozen = self.frozen(key) if self.frozen is not None else False
@@ -360,9 +319,9 @@ class WorkloadController:
                 self._solve_again(key, resolve, preempted_by)
                 await self._write_status(key, body, workloads.metrics_unavailable(body, str(exc)))
                 return self._backoff(key, METRICS_RETRY_S)
-            if result.status is not None and result.refresh and self._defer(key):
+            if result.status is not None and result.refresh and self._deferred.defer(key, self._busy()):
                 return None  # parked: _flush_loop queues it again once no placement waits
-            self._deferred.pop(key, None)
+            self._deferred.drop(key)
             if result.status is not None:
                 await self._write_status(key, body, result.status)
         except KubeNotFound:
@@ -373,7 +332,7 @@ class WorkloadController:
             self._solve_again(key, resolve, preempted_by)
             return self._backoff(key, API_RETRY_S)
         if repair is not None and not repair.force and result.outcome is not None:
-            self._lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
+            self._repairs.lost(key, body, repair)  # the listed Pods confirmed it: replicas were re-created
         for type_, reason, message in result.events:
             self._side_task(self.kube.post_event(body, type_, reason, message))
         if result.outcome is not None:
@@ -398,47 +357,14 @@ class WorkloadController:
             self.flush_deferred(time.monotonic())
 
     def flush_deferred(self, now: float) -> list[str]:
-        """Queue the put-off status writes: all of them once no workload waits for a placement, else
-        those put off for MAX_STATUS_DEFER_S.  The keys queued."""
-        busy = self._busy()
-        due = [k for k, first in self._deferred.items() if (not busy or now - first >= MAX_STATUS_DEFER_S)
-               and k not in self._running and k not in self._queued]
+        """Queue the put-off status writes that are due (orchestrator.deferral).  The keys queued."""
+        due = [k for k in self._deferred.due(self._busy(), now) if k not in self._running and k not in self._queued]
         for key in due:
             self.enqueue(key)
         return due
 
     def _busy(self) -> bool:
         return bool(self._queue.qsize() or self.engine.waiting())
-
-    def _defer(self, key: str) -> bool:
-        """Whether to put off a status write that only reports Ready counts: while workloads wait to be
-        placed (this queue or the engine's), their placements go first, for at most MAX_STATUS_DEFER_S."""
-        if not self._busy():
-            return False
-        first = self._deferred.setdefault(key, time.monotonic())
-        return time.monotonic() - first < MAX_STATUS_DEFER_S
-
-    def _lost(self, key: str, body: Mapping[str, Any], repair: Repair) -> None:
-        telemetry.REPAIRS.inc()
-        log.warning("%s: re-placing replicas: %s", key, "; ".join(repair.reasons))
-        self._side_task(self.kube.post_event(body, EventType.WARNING, Reason.REPLICA_LOST, "; ".join(repair.reasons)))
-
-    async def _start_repair(self, key: str, body: dict[str, Any], repair: Repair) -> dict[str, Any]:
-        """What the Pods' own status says (Failed, Unschedulable, a Node gone) is said at once (a
-        Warning Event), and nodes to avoid are recorded on the EdgeWorkload before the solve (a
-        restarted operator keeps avoiding them); missing Pods are said only once the listing confirms
-        them.  The body to reconcile."""
-        if repair.force:
-            self._lost(key, body, repair)
-        if not repair.avoid_nodes:
-            return body
-        meta = body["metadata"]
-        now = time.time()
-        value = avoid_annotation(avoided_nodes(meta.get("annotations"), now), repair.avoid_nodes, now)
-        written = await self.kube.patch_custom(EDGEWORKLOADS, meta["namespace"], meta["name"],
-                                               {"metadata": {"annotations": {AVOID_NODES_ANNOTATION: value}}})
-        self._wrote(key, body, written)
-        return written
 
     def _watched_pods(self, key: str, body: Mapping[str, Any]) -> dict[str, PodState] | None:
         """The replica Pods from the pod watch when it cannot miss any: a workload this operator has

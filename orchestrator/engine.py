@@ -5,9 +5,8 @@ Callers `await engine.place(request)`; a single batch loop collects requests for
 QoS metrics), solves the batch off the event loop, and answers every caller.  Batches are FIFO and
 bounded, so a wave of thousands is worked through in order and nobody starves.
 
-Capacity already promised to workloads outside the batch comes from the cluster (EdgeWorkload
-statuses, via `ClusterView.placed`) merged with this engine's own recent decisions, which win until
-the cluster shows them; so a restarted operator rebuilds it from the cluster alone.
+Capacity already promised to workloads outside the batch is counted by `orchestrator.capacity`:
+from the cluster, merged with this engine's own recent decisions until the cluster shows them.
 """
 
 from __future__ import annotations
@@ -17,25 +16,16 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from orchestrator import preemption, rollout
+from orchestrator import preemption
+from orchestrator.capacity import ClusterView as ClusterView
+from orchestrator.capacity import Holding as Holding
+from orchestrator.capacity import Holdings, holding_of
 from orchestrator.decision import decision_id
-from orchestrator.snapshot import (
-    NOTHING_RESERVED,
-    QosMetrics,
-    Request,
-    Reserved,
-    add,
-    build_instance,
-    cordoned_sites,
-    cpu_m,
-    left,
-    memory_mb,
-)
+from orchestrator.snapshot import QosMetrics, Request, Reserved, build_instance, cordoned_sites
 from orchestrator.vocabulary import SITE_LABEL
 from placement import InvalidInstance, SolverConfig, SolveResult, Status, Weights, solve
 
@@ -44,39 +34,12 @@ log = logging.getLogger("edgeorch.engine")
 
 ONLINE_S_PER_WORKLOAD = 0.004  # an online batch's solver budget: this much per workload in it,
 ONLINE_MIN_S = 0.15  # at least this, at most the configured limit
-RELEASED_KEEP_S = 600.0  # how long a release is remembered (longer than any solve)
 
 
 def online_limit(batch: int, cap: float) -> float:
     """The solver's time limit for a batch: small batches must not wait out a limit sized for big
     ones (the next batch queues behind this one), so the budget grows with the batch, up to `cap`."""
     return min(cap, max(ONLINE_MIN_S, ONLINE_S_PER_WORKLOAD * batch))
-
-
-class ClusterView(Protocol):
-    """What the engine reads of the cluster (kept current by the operator's watches)."""
-
-    def nodes(self) -> list[Mapping[str, Any]]: ...
-
-    def sites(self) -> dict[str, Mapping[str, Any]]: ...
-
-    def placed(self) -> dict[str, Holding]: ...
-
-    def foreign(self) -> dict[str, Reserved]:
-        """Per node, what Pods edgeorch does not manage request there."""
-        ...
-
-
-@dataclass(frozen=True)
-class Holding:
-    """Capacity a placed workload holds: its replicas' nodes (one Pod each) and the requests of one
-    replica."""
-
-    nodes: tuple[str, ...]
-    cpu_m: int
-    memory_mb: int
-    gpu: int = 0
-    version: str = ""  # the version its new Pods will carry (orchestrator.rollout.version_of)
 
 
 @dataclass(frozen=True)
@@ -130,8 +93,7 @@ class PlacementEngine:
         self.excluded_sites: frozenset[str] = frozenset()
         self.site_penalty_ms: dict[str, float] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._own: dict[str, Holding | None] = {}  # recent decisions (None: released)
-        self._released: dict[str, float] = {}  # key -> monotonic time it was released (deleted)
+        self.holdings = Holdings(view)  # what placed workloads hold, with this engine's recent decisions
         self._task: asyncio.Task[None] | None = None
         self._waiting = 0  # callers of place() without an answer yet (queued or being solved)
         self.last_metrics: QosMetrics | None = None  # what the latest solve read (orchestrator.endpoints.serving)
@@ -161,17 +123,13 @@ class PlacementEngine:
 
     def release(self, key: str) -> None:
         """The workload is gone: its capacity is free again (also from a solve of it under way)."""
-        self._own[key] = None
-        now = time.monotonic()
-        self._released[key] = now
-        for old in [k for k, at in self._released.items() if now - at > RELEASED_KEEP_S]:
-            del self._released[old]
+        self.holdings.release(key)
         self.preemption.taking.discard(key)
 
     def forget(self, key: str) -> None:
         """This process's last decision for `key` was not carried out: what the cluster shows of the
         workload (its status) counts again."""
-        self._own.pop(key, None)
+        self.holdings.forget(key)
 
     def queue_depth(self) -> int:
         return self._queue.qsize()
@@ -180,17 +138,7 @@ class PlacementEngine:
         """What `node` has left for one more Pod now, as the kube-scheduler counts it: its allocatable
         less the requests of every Pod bound there (edgeorch's, terminating ones too, and others).
         None without a Pod watch or for a node the view does not know."""
-        watch = getattr(self.view, "replica_pods", None)
-        pods: Mapping[str, Any] | None = watch() if callable(watch) else None
-        manifest = next((n for n in self.view.nodes() if n["metadata"]["name"] == node), None)
-        if pods is None or manifest is None:
-            return None
-        used = self.view.foreign().get(node, NOTHING_RESERVED)
-        for replicas in pods.values():
-            for r in replicas:
-                if r.node == node:
-                    used = add(used, r.requests)
-        return left(manifest, used)
+        return self.holdings.room(node)
 
     async def latency_ms(self) -> Mapping[str, Mapping[str, float]] | None:
         """Cell -> site latency of the metrics the latest solve read (read now, at most every 10 s, when
@@ -237,49 +185,11 @@ class PlacementEngine:
                     p.future.set_exception(exc)
             return
         for p in pending:  # deleted while it waited or was solved: its decision holds no room
-            if self._released.get(p.request.key, -1.0) >= p.queued_at and not p.request.dry_run:
-                self._own[p.request.key] = None
+            if self.holdings.released_since(p.request.key, p.queued_at) and not p.request.dry_run:
+                self.holdings.decide(p.request.key, None)
         for p in pending:
             if not p.future.done():
                 p.future.set_result(outcomes[p.request.key])
-
-    def _holdings(self, exclude: set[str]) -> dict[str, Reserved]:
-        """What workloads outside the batch `exclude` hold, per node: the requests of the replica Pods
-        that run (the Pod watch), plus those of the Pods a recent decision will still make.  A view
-        without a Pod watch counts each workload's placements x its spec's requests instead."""
-        watch = getattr(self.view, "replica_pods", None)  # a view with the Pod watch (the operator's)
-        pods: Mapping[str, Any] | None = watch() if callable(watch) else None
-        if pods is None:
-            return self._decided_holdings(exclude)
-        reserved: dict[str, Reserved] = {}
-        for key, replicas in pods.items():
-            if key not in exclude:
-                for r in replicas:
-                    reserved[r.node] = add(reserved.get(r.node, NOTHING_RESERVED), r.requests)
-        for key, own in self._own.items():
-            if own is None or key in exclude:
-                continue
-            made = Counter(r.node for r in pods.get(key, ()) if r.version == own.version and not r.terminating)
-            for node, wanted in Counter(own.nodes).items():
-                for _ in range(max(0, wanted - made[node])):
-                    reserved[node] = add(reserved.get(node, NOTHING_RESERVED), Reserved(own.cpu_m, own.memory_mb,
-                                                                                        own.gpu, 1))
-        return reserved
-
-    def _decided_holdings(self, exclude: set[str]) -> dict[str, Reserved]:
-        held = dict(self.view.placed())
-        for key, own in self._own.items():
-            if own is None:
-                held.pop(key, None)
-            else:
-                held[key] = own
-        reserved: dict[str, Reserved] = {}
-        for key, h in held.items():
-            if key in exclude:
-                continue
-            for node in h.nodes:
-                reserved[node] = add(reserved.get(node, NOTHING_RESERVED), Reserved(h.cpu_m, h.memory_mb, h.gpu, 1))
-        return reserved
 
     async def _solve_batch(self, requests: list[Request]) -> dict[str, Outcome]:
         metrics = self.last_metrics = await self.metrics()
@@ -317,8 +227,8 @@ class PlacementEngine:
         # migration cost of its own: they would have to leave those sites, or move for nothing)
         extra = [] if avoid or migration_weight is not None or not preempt else self.preemption.contenders(
             group, nodes, sites, metrics.latency_ms, self.excluded_sites | cordoned_sites(sites),
-            {k: h.nodes if h else () for k, h in self._own.items()})
-        reserved = self._holdings({r.key for r in group} | {c.key for c in extra})
+            self.holdings.decided_nodes())
+        reserved = self.holdings.reserved({r.key for r in group} | {c.key for c in extra})
         weights = self.weights if migration_weight is None else dataclasses.replace(
             self.weights, migration=migration_weight)
 
@@ -372,7 +282,7 @@ class PlacementEngine:
             reason = f"placement failed: {type(exc).__name__}: {exc}"
             log.error("%s: %s", r.key, reason, exc_info=exc)
         if not r.dry_run:
-            self._own[r.key] = None
+            self.holdings.decide(r.key, None)
         return {r.key: self._unplaced(r.key, reason[:1000], 1, invalid=True)}
 
     def _outcomes(
@@ -397,13 +307,7 @@ class PlacementEngine:
                 site_names = tuple(site_of.get(n, "") for n in assigned)
                 tiers = tuple(str(sites.get(s, {}).get("tier", "")) for s in site_names)
                 if not r.dry_run:
-                    self._own[r.key] = Holding(
-                        assigned,
-                        cpu_m(r.spec.resources.cpu),
-                        memory_mb(r.spec.resources.memory),
-                        r.spec.resources.gpu,
-                        _version(r),
-                    )
+                    self.holdings.decide(r.key, holding_of(r, assigned))
                 out[r.key] = Outcome(
                     r.key, assigned, site_names, tiers, result.predicted_latency_ms.get(r.key), None, report,
                     decision_id(r.key, assigned), len(reqs), tuple(result.displaced),
@@ -413,7 +317,7 @@ class PlacementEngine:
                     "no feasible placement" if result.status != Status.TIMEOUT else "solver timed out"
                 )
                 if not r.dry_run:
-                    self._own[r.key] = None
+                    self.holdings.decide(r.key, None)
                 failed = {**report, "status": result.status.value.upper()}
                 out[r.key] = Outcome(r.key, (), (), (), None, reason, failed, decision_id(r.key, ()), len(reqs))
         return out
@@ -421,12 +325,3 @@ class PlacementEngine:
     def _unplaced(self, key: str, reason: str, batch: int, *, invalid: bool = False) -> Outcome:
         return Outcome(key, (), (), (), None, reason, {"name": "validation", "status": "INVALID"},
                        decision_id(key, ()), batch, invalid=invalid)
-
-
-def _version(request: Request) -> str:
-    """The version the request's new Pods will carry ("" when its template cannot be hashed: then
-    no Pod of it is ever made)."""
-    try:
-        return rollout.version_of(request.spec)
-    except (ValueError, TypeError, RecursionError):
-        return ""

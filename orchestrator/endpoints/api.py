@@ -4,7 +4,7 @@ MEC 011 (which instance of a service to talk to) and MEC 021 (users move; the ap
     GET /apis/v1/namespaces/{ns}/edgeworkloads/{name}/endpoints[?cell=C]   the replica serving C (or all)
     GET .../endpoints?watch=true[&cell=C][&timeoutSeconds=S]               Server-Sent Events of changes
     PUT /apis/v1/namespaces/{ns}/edgeworkloads/{name}/users                 spec.users, written as the caller
-    GET /openapi.json                                                       the OpenAPI 3.1 document
+    GET /openapi.json                                                       the OpenAPI 3.2 document
 
 Every request but /openapi.json carries a Kubernetes bearer token (`auth`); every error is a JSON
 body `{"error": ..., "field": ...}` naming the field of the request it concerns, with a 4xx status
@@ -28,7 +28,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from orchestrator.endpoints.auth import Authenticator
-from orchestrator.endpoints.book import EndpointBook, Notice, Workload, dump_list
+from orchestrator.endpoints.book import EndpointBook, Notice, Workload, dump_list, notice
 from orchestrator.endpoints.errors import ApiError
 from orchestrator.endpoints.models import UsersResult
 from orchestrator.endpoints.openapi import BASE, MAX_TIMEOUT_S, document
@@ -186,17 +186,16 @@ class AppApi:
             await resp.prepare(request)
             for e in workload.endpoints():
                 if cell is None or e.cell == cell:
-                    await resp.write(_event(Notice("endpoint", e.model_dump(mode="json", by_alias=True),
-                                                   workload.resource_version)))
+                    await resp.write(_event(notice(e, workload.resource_version)))
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    notice = await asyncio.wait_for(watcher.queue.get(), min(left, HEARTBEAT_S))
+                    queued = await asyncio.wait_for(watcher.queue.get(), min(left, HEARTBEAT_S))
                 except TimeoutError:
                     await resp.write(b": keep-alive\n\n")
                     continue
-                await resp.write(_event(notice))
-                if notice.event == "deleted":
+                await resp.write(_event(queued))
+                if queued.event == "deleted":
                     break
             return resp
         except ConnectionResetError:  # the watcher went away

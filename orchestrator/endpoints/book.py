@@ -17,7 +17,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.endpoints.models import Endpoint, Port
+from orchestrator.endpoints.models import (
+    WATCH_EVENTS,
+    Endpoint,
+    EndpointList,
+    Message,
+    Port,
+    Relocation,
+    WorkloadDeleted,
+)
 from orchestrator.endpoints.services import service_name, service_ports
 from orchestrator.resources import CellEndpoint, EdgeWorkloadSpec, EdgeWorkloadStatus
 
@@ -51,11 +59,19 @@ class Workload:
 
 @dataclass(frozen=True)
 class Notice:
-    """One message of a watch stream: `event` (endpoint, relocation, resync, deleted) and its data."""
+    """One message of a watch stream: `event` (a name of models.WATCH_EVENTS) and its data; made by `notice`."""
 
     event: str
     data: dict[str, Any]
     id: str = ""
+
+
+EVENT_OF: dict[type[Message], str] = {model: event for event, model in WATCH_EVENTS.items()}
+
+
+def notice(message: Message, id: str = "") -> Notice:
+    """The watch-stream message that carries `message`: the event its model is sent as, its JSON."""
+    return Notice(EVENT_OF[type(message)], message.model_dump(mode="json", by_alias=True), id)
 
 
 @dataclass(eq=False)
@@ -122,7 +138,7 @@ class EndpointBook:
         self._views.pop(key, None)
         if event_type == "DELETED":
             self._bodies.pop(key, None)
-            gone = Notice("deleted", {"namespace": meta["namespace"], "workload": meta["name"]})
+            gone = notice(WorkloadDeleted(namespace=meta["namespace"], workload=meta["name"]))
             for w in watchers or ():
                 w.put(gone, gone)
             return
@@ -131,11 +147,11 @@ class EndpointBook:
             return
         now = self._view(key)
         assert now is not None
-        resync = Notice("resync", dump_list(now), now.resource_version)
-        for notice, cell in changes(before, now):
+        resync = notice(endpoint_list(now), now.resource_version)
+        for change, cell in changes(before, now):
             for w in watchers:
                 if w.cell is None or w.cell == cell:
-                    w.put(notice, resync)
+                    w.put(change, resync)
 
     def watch(self, namespace: str, name: str, cell: str | None) -> Watcher:
         w = Watcher(f"{namespace}/{name}", cell)
@@ -159,18 +175,16 @@ def changes(before: Workload | None, now: Workload) -> list[tuple[Notice, str]]:
         if old == new:
             continue
         if old is not None and new is not None and (old.pod, old.node, old.site) == (new.pod, new.node, new.site):
-            out.append((Notice("endpoint", _dump(new), now.resource_version), cell))
+            out.append((notice(new, now.resource_version), cell))
         else:
-            data = {"cell": cell, "previous": _dump(old) if old else None, "current": _dump(new) if new else None}
-            out.append((Notice("relocation", data, now.resource_version), cell))
+            out.append((notice(Relocation(cell=cell, previous=old, current=new), now.resource_version), cell))
     return out
 
 
-def _dump(e: Endpoint) -> dict[str, Any]:
-    out: dict[str, Any] = e.model_dump(mode="json", by_alias=True)
-    return out
+def endpoint_list(w: Workload) -> EndpointList:
+    return EndpointList(namespace=w.namespace, workload=w.name, generation=w.generation, endpoints=w.endpoints())
 
 
 def dump_list(w: Workload) -> dict[str, Any]:
-    return {"namespace": w.namespace, "workload": w.name, "generation": w.generation,
-            "endpoints": [_dump(e) for e in w.endpoints()]}
+    out: dict[str, Any] = endpoint_list(w).model_dump(mode="json", by_alias=True)
+    return out

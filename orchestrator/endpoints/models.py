@@ -60,6 +60,24 @@ class Relocation(Message):
     current: Endpoint | None = Field(default=None, description="The replica that serves it now (unset: none).")
 
 
+class WorkloadDeleted(Message):
+    """The EdgeWorkload went (sent on the watch stream as an event `deleted`, its last)."""
+
+    namespace: str
+    workload: str = Field(description="Name of the EdgeWorkload.")
+
+
+# The watch stream's events: each one's name (the SSE `event` field) and the model of its data
+# (the `data` field, as JSON); the OpenAPI document describes the stream from this table, and the
+# book makes every event it sends from it (`book.notice`).
+WATCH_EVENTS: dict[str, type[Message]] = {
+    "endpoint": Endpoint,  # a cell's endpoint: the current map at the start, then its IP or readiness changed
+    "relocation": Relocation,  # a cell's serving replica changed
+    "resync": EndpointList,  # the watcher fell behind: the whole map once
+    "deleted": WorkloadDeleted,  # the workload went; the stream ends
+}
+
+
 class UsersResult(Message):
     """The EdgeWorkload's user distribution after an update (the controller solves it again)."""
 

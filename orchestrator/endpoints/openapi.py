@@ -1,13 +1,16 @@
-"""The app API's OpenAPI 3.1 document (served at /openapi.json): paths and parameters written here,
-schemas generated from the pydantic models the API answers with and validates against."""
+"""The app API's OpenAPI 3.2 document (served at /openapi.json): paths and parameters written here,
+schemas generated from the pydantic models the API answers with and validates against, and the
+watch stream's events (`itemSchema` of text/event-stream, one per Server-Sent Event) from the table
+of its events (models.WATCH_EVENTS)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from orchestrator.endpoints.models import Endpoint, EndpointList, Error, Relocation, UsersResult
+from orchestrator.endpoints.models import WATCH_EVENTS, Error, UsersResult
 from orchestrator.resources import UserDistribution
 from orchestrator.resources.common import DNS_LABEL, DNS_SUBDOMAIN
 
@@ -36,14 +39,28 @@ PATH_PARAMETERS = [
 ]
 
 
+def watch_event() -> dict[str, Any]:
+    """One Server-Sent Event of the watch stream, as OpenAPI 3.2 reads an event (its fields `event`,
+    `data`, `id`; a comment line is no event): one of WATCH_EVENTS, its data that model as JSON."""
+    return {
+        "description": "An event of the watch stream: `event` names it, `data` is its JSON, `id` the "
+                       "EdgeWorkload's resourceVersion (a `deleted` event sets none; the last one stands).",
+        "oneOf": [{"type": "object", "title": event, "required": ["event", "data"],
+                   "properties": {"event": {"const": event}, "id": {"type": "string"},
+                                  "data": {"type": "string", "contentMediaType": "application/json",
+                                           "contentSchema": _ref(model.__name__)}}}
+                  for event, model in WATCH_EVENTS.items()],
+    }
+
+
 def document() -> dict[str, Any]:
+    answered: list[type[BaseModel]] = [*WATCH_EVENTS.values(), UsersResult, Error]
     _, defs = models_json_schema(
-        [(m, "serialization") for m in (Endpoint, EndpointList, Relocation, UsersResult, Error)]
-        + [(UserDistribution, "validation")],
+        [(m, "serialization") for m in answered] + [(UserDistribution, "validation")],
         ref_template="#/components/schemas/{model}",
     )
     return {
-        "openapi": "3.1.0",
+        "openapi": "3.2.0",
         "info": {
             "title": "edgeorch app API", "version": "v1",
             "description": "Which replica of an EdgeWorkload serves a radio cell, the workload's user distribution, "
@@ -58,10 +75,11 @@ def document() -> dict[str, Any]:
                     "operationId": "getEndpoints",
                     "summary": "The replica that serves a cell (or every cell); with watch=true, a stream of changes",
                     "description": "Needs `get` on the EdgeWorkload (`watch` with watch=true).  The stream "
-                                   "(Server-Sent Events) starts with an `endpoint` event per cell, then sends "
-                                   "`relocation` (the serving replica changed: data is a Relocation), `endpoint` "
-                                   "(its IP or readiness changed), `resync` (an EndpointList), `deleted`; it ends "
-                                   "after timeoutSeconds.",
+                                   "(Server-Sent Events, each a WatchEvent) starts with an `endpoint` event per "
+                                   "cell, then sends `relocation` (the serving replica changed: data is a "
+                                   "Relocation), `endpoint` (its IP or readiness changed), `resync` (an "
+                                   "EndpointList), `deleted` (a WorkloadDeleted; the stream ends there); it ends "
+                                   "after timeoutSeconds.  An idle stream gets a comment line now and then.",
                     "parameters": [
                         {"name": "cell", "in": "query", "required": False,
                          "description": "A radio cell of the workload's users (spec.users.cells).",
@@ -77,7 +95,7 @@ def document() -> dict[str, Any]:
                         "200": {"description": "The cell's endpoint (with cell), every cell's (without); or the stream",
                                 "content": {"application/json": {"schema": {"anyOf": [_ref("Endpoint"),
                                                                                       _ref("EndpointList")]}},
-                                            "text/event-stream": {"schema": {"type": "string"}}}},
+                                            "text/event-stream": {"itemSchema": _ref("WatchEvent")}}},
                         **_errors(400, 401, 403, 404, 503),
                     },
                 },
@@ -105,7 +123,7 @@ def document() -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": {**defs.get("$defs", {}), "WatchEvent": watch_event()},
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "A Kubernetes token (e.g. kubectl create token SA)."}},
         },

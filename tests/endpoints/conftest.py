@@ -85,6 +85,23 @@ def app_env(operator: StackHandle) -> Iterator[AppEnv]:
         operator.kubectl("delete", "namespace", env.namespace, "--timeout=90s", check=False)
 
 
+def book_body(serving: list[dict[str, Any]], version: str = "1",
+              cells: dict[str, float] | None = None) -> dict[str, Any]:
+    """An EdgeWorkload city/cam as the operator's watch sees it (users in `cells`, by default cell-a and
+    cell-b; a container port 8080), with status.serving `serving` at resourceVersion `version`."""
+    ew = workload("cam", "city", cells=cells or {"cell-a": 0.5, "cell-b": 0.5}, max_latency_ms=10)
+    ew["metadata"].update(uid="u", generation=1, resourceVersion=version)
+    ew["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
+    ew["status"] = {"serving": serving}
+    return ew
+
+
+def serving_entry(cell: str, pod: str, site: str, ip: str | None = None) -> dict[str, Any]:
+    """A status.serving entry: `cell` served by `pod` at `site`, Ready with `ip` (none: not Ready)."""
+    out = {"cell": cell, "site": site, "node": f"{site}-n1", "pod": pod, "ready": ip is not None}
+    return {**out, "podIP": ip} if ip else out
+
+
 def events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event, data) of a Server-Sent Events stream, read line by line."""
     kind, data = "message", ""

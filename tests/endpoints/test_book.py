@@ -5,23 +5,10 @@ behind gets the whole map once instead of blocking anyone."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from orchestrator.endpoints.book import QUEUE_SIZE, EndpointBook, changes, workload_of
-from tests.operator.conftest import workload
-
-
-def _ew(serving: list[dict[str, Any]], version: str = "1") -> dict[str, Any]:
-    ew = workload("cam", "city", cells={"cell-a": 0.5, "cell-b": 0.5}, max_latency_ms=10)
-    ew["metadata"].update(uid="u", generation=1, resourceVersion=version)
-    ew["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
-    ew["status"] = {"serving": serving}
-    return ew
-
-
-def _entry(cell: str, pod: str, site: str, ip: str | None = None) -> dict[str, Any]:
-    out = {"cell": cell, "site": site, "node": f"{site}-n1", "pod": pod, "ready": ip is not None}
-    return {**out, "podIP": ip} if ip else out
+from tests.endpoints.conftest import book_body as _ew
+from tests.endpoints.conftest import serving_entry as _entry
 
 
 def test_a_new_serving_replica_is_a_relocation_and_a_new_ip_an_update() -> None:
