@@ -2,7 +2,7 @@
 
 The operator's watch hands every EdgeWorkload event to `WorkloadController.observe` (cheap, never
 blocks).  A de-duplicating FIFO work queue, drained by many concurrent workers, reconciles each
-workload that needs it (`workloads.needs_work`) through the batching placement engine: workers that
+workload that needs it (`watch_events.needs_work`) through the batching placement engine: workers that
 arrive together end up in one solve.  One key is never reconciled twice at the same time; a key
 that changes while it is being worked on is queued again afterwards.  Retries (unplaceable,
 metrics missing, API errors) are timers on the queue, not blocked workers.  A health loop queues
@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator import preemption, telemetry, workloads
+from orchestrator import preemption, telemetry, watch_events, workloads
 from orchestrator.deferral import STATUS_DEFER_S, Deferred
 from orchestrator.engine import PlacementEngine
 from orchestrator.health import Repair
@@ -106,10 +106,10 @@ class WorkloadController:
                 self._room_freed(key)
             return
         seen = self._latest.get(key)
-        if workloads.is_stale(body, seen):
+        if watch_events.is_stale(body, seen):
             return  # we already hold a newer body (a fresh read or our own write's response)
         self._latest[key] = dict(body)
-        if workloads.needs_work(event_type, body, seen):
+        if watch_events.needs_work(event_type, body, seen):
             self.enqueue(key)
         if seen is not None and preemption.lowered(seen, body, self.band_width):
             self._resolve_gainers(preemption.freed_sites(seen))  # its room may now be a higher band's

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from orchestrator import controller as ctl
-from orchestrator.workloads import Reconciled, is_stale, needs_work
+from orchestrator.watch_events import is_stale, needs_work
+from orchestrator.workloads import Reconciled
 
 
 def body(name: str = "cam", generation: int = 1, **extra: Any) -> dict[str, Any]:
