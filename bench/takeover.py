@@ -140,7 +140,9 @@ def summarise(raw: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any]
         row[f"{key}_min_s"], row[f"{key}_max_s"] = (min(values), max(values)) if values else (None, None)
     p95 = row["decision_p95_s"]
     row["targets"] = {f"decision_p95<={TARGET_P95_S:g}s": p95 is not None and p95 <= TARGET_P95_S}
-    row["settings"] = {"lease_duration_s": 8, "renew_deadline_s": 5, "retry_period_s": 1, "poll_s": POLL_S,
+    row["settings"] = {"lease_duration_s": float(LEASE["EDGEORCH_LEASE_DURATION_S"]),  # what the operators ran with
+                       "renew_deadline_s": float(LEASE["EDGEORCH_LEASE_RENEW_DEADLINE_S"]),
+                       "retry_period_s": float(LEASE["EDGEORCH_LEASE_RETRY_S"]), "poll_s": POLL_S,
                        "operators": 2, "scenario": SCENARIO, "workload": "1 replica, cell-sants-1, maxLatencyMs 200"}
     row["runs"] = raw
     row["machine"] = info
@@ -158,8 +160,8 @@ def report(row: dict[str, Any]) -> str:
                      f"{_fmt(row[f'{key}_p95_s']):>7} {_fmt(row[f'{key}_min_s']):>7} {_fmt(row[f'{key}_max_s']):>7}  "
                      f"{target}")
     st = row["settings"]
-    lines.append(f"settings: {st['operators']} operator processes, lease {st['lease_duration_s']} s, renew deadline "
-                 f"{st['renew_deadline_s']} s, retry {st['retry_period_s']} s; client poll {st['poll_s']} s")
+    lines.append(f"settings: {st['operators']} operator processes, lease {st['lease_duration_s']:g} s, renew deadline "
+                 f"{st['renew_deadline_s']:g} s, retry {st['retry_period_s']:g} s; client poll {st['poll_s']} s")
     lines.append(f"machine: {describe(row['machine'])}")
     return "\n".join(lines)
 
