@@ -17,7 +17,8 @@ of a fault kind (bench.chaos_faults), in a namespace of its own:
               5-20 s, longer than the leader's renew deadline), then ended: the process started again
   converge    from the end of the fault, polled every second (up to 120 s): every workload Placed with
               exactly its replicas as live Pods bound where its status says, none on a NotReady node, every
-              agreement on chain, no outbox waiting; any operator process that exited is started again
+              agreement on chain with a breach recorded (each sat where the latency was added), no outbox
+              waiting; any operator process that exited is started again
               (a supervisor's part; counted)
   counts      5 s after convergence (or at the timeout): double placements (a workload with more live Pods
               or placements than replicas), lost workloads (not Placed with every replica bound), replicas
@@ -162,7 +163,7 @@ class Round:
         while time.monotonic() - t_end < CONVERGE_TIMEOUT_S:
             restarts += len(self.ops.keep_running())
             last = self.snap() or last
-            if last is not None and last.converged():
+            if last is not None and last.converged(breaches=bool(self.sites.latency_sites)):
                 converged = time.monotonic() - t_end
                 break
             time.sleep(1.0)
@@ -217,7 +218,7 @@ class Round:
         row.update({k: len(v) for k, v in details.items()})  # (pods_not_running: informative, no target)
         row["breaches"] = chain.breaches if chain else None
         row["moves"] = sum(int(((w.get("status") or {}).get("migrations")) or 0) for w in snap.workloads.values())
-        row["waiting"] = [] if snap.converged() else snap.waiting[:8]  # (what a timed-out round still waits for)
+        row["waiting"] = [] if snap.converged(breaches=bool(self.sites.latency_sites)) else snap.waiting[:8]  # (what a timed-out round still waits for)
         row["details"] = {k: v[:8] for k, v in details.items() if v}
         log(f"  {self.ns}: converged {'-' if converged is None else f'{converged:.1f} s'}; "
             + ", ".join(f"{k} {row[k]}" for k in COUNTS) + f"; breaches {row['breaches']}, moves {row['moves']}, "

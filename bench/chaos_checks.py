@@ -29,7 +29,9 @@ class Snapshot:
     not_ready: set[str]
     waiting: list[str] = field(default_factory=list)  # why it has not converged (first few reasons)
 
-    def converged(self) -> bool:
+    def converged(self, breaches: bool = False) -> bool:
+        """With `breaches`: every agreement has also recorded a breach (its workload sat where the round
+        added latency)."""
         self.waiting = []
         for name, ew in self.workloads.items():
             replicas = int(ew["spec"]["replicas"])
@@ -50,6 +52,8 @@ class Snapshot:
                 self.waiting.append(f"{name} not on chain")
             elif st.get("outbox"):
                 self.waiting.append(f"{name} {len(st['outbox'])} record(s) in its outbox")
+            elif breaches and not st.get("breaches"):
+                self.waiting.append(f"{name} no breach recorded")
         return not self.waiting
 
     def double_placements(self) -> list[str]:

@@ -225,7 +225,7 @@ def chaos(data: dict[str, Any]) -> list[str]:
            f"{st['converge_timeout_s']:g} s timeout): workloads with more Pods or placements than replicas, workloads "
            "not Placed with every replica bound, replicas on a NotReady node, agreements and breaches on chain "
            "against what the SLA statuses say. Convergence: from the end of the fault until every workload has exactly its replicas "
-           "bound where its status says and no outbox waits. Not Running: bound Pods kwok never started (it drops a "
+           "bound where its status says, every agreement has recorded its breach and no outbox waits. Not Running: bound Pods kwok never started (it drops a "
            "status update that failed while etcd was down; no target: the simulated kubelet's part). "
            f"{st['rounds']} round(s) per kind, seed {st['seed']}.",
            "", *_machines([data]), ""]
