@@ -155,7 +155,11 @@ class Round:
         fault = begin(self.kind, self.stack, self.ops)
         log(f"  {self.ns}: {self.kind} on {fault.target} {delay:.1f} s after the causes, for {down:.1f} s")
         time.sleep(down)
-        end(fault, self.stack, self.ops, self.sites)
+        try:
+            end(fault, self.stack, self.ops, self.sites)
+        except Exception as exc:  # a component that cannot come back: said in the row, the round goes on
+            fault.notes.append(f"ending the fault failed: {type(exc).__name__}: {str(exc)[-400:]}")
+            log(f"  {self.ns}: {fault.notes[-1]}")
         t_end = time.monotonic()
         restarts = 0
         converged: float | None = None
@@ -170,7 +174,7 @@ class Round:
         time.sleep(SETTLE_S)
         restarts += len(self.ops.keep_running())
         final = self.snap() or last
-        row = self._counts(final, fault.target, delay, down, converged, restarts)
+        row = {**self._counts(final, fault.target, delay, down, converged, restarts), "notes": fault.notes}
         self._cleanup()
         return row
 

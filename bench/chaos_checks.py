@@ -139,12 +139,16 @@ class Chain:
             if not st.get("agreementId"):
                 out.lost.append(f"{name}: never recorded")
                 continue
-            ledger = self._ledger(str(st["contractAddress"]))
             aid = bytes.fromhex(str(st["agreementId"]).removeprefix("0x"))
-            info = self.loop.run_until_complete(ledger.get_agreement(aid))
+            try:
+                ledger = self._ledger(str(st["contractAddress"]))
+                info = self.loop.run_until_complete(ledger.get_agreement(aid))
+                events = self.loop.run_until_complete(ledger.breach_events(aid))
+            except Exception as exc:  # e.g. no contract at that address any more
+                out.lost.append(f"{name}: its agreement cannot be read on chain: {type(exc).__name__}: {exc}"[:300])
+                continue
             if int(info.status) == 0:
                 out.lost.append(f"{name}: status says agreement {st['agreementId']}, the chain has none")
-            events = self.loop.run_until_complete(ledger.breach_events(aid))
             windows = Counter((e.args.get("objective"), e.args.get("window_start")) for e in events)
             have = len(events)
             if have > want or any(n > 1 for n in windows.values()):

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.chaos_proxy import LoopbackProxy
 from devstack.faults import Faults
@@ -30,6 +31,7 @@ KINDS = ("operator-kill9", "apiserver-restart", "etcd-restart", "prometheus-kill
 COMPONENT = {"apiserver-restart": "kube-apiserver", "etcd-restart": "etcd", "prometheus-kill": "prometheus",
              "anvil-kill": "anvil", "exporter-kill": "exporter"}
 INSTANCES = (1, 2)
+ANVIL_STATE = "anvil-state.json"  # in the stack's directory (devstack.localstack.respawn)
 
 
 def probe(state: StackState, instance: int, path: str) -> int:
@@ -112,6 +114,20 @@ class Injected:
     kind: str
     target: str  # the process (or the proxy) hit
     instance: int = 0  # the operator process, for operator-kill9 and partition
+    chain_dump: bytes = b""  # anvil-kill: anvil's state file as it was, complete, just before the kill
+    notes: list[str] = field(default_factory=list)
+
+
+def _state_dump(path: Path, attempts: int = 20) -> bytes:
+    """anvil's state file, once it reads as complete JSON (anvil rewrites it every second, in place)."""
+    for _ in range(attempts):
+        data = path.read_bytes() if path.exists() else b""
+        try:
+            json.loads(data)
+            return data
+        except ValueError:
+            time.sleep(0.05)
+    return b""
 
 
 def begin(kind: str, stack: Stack, ops: Operators) -> Injected:
@@ -126,8 +142,9 @@ def begin(kind: str, stack: Stack, ops: Operators) -> Injected:
         stack.supervisor.kill(operator_name(leader))
         return Injected(kind, operator_name(leader), leader)
     name = COMPONENT[kind]
+    dump = _state_dump(stack.dir / ANVIL_STATE) if name == "anvil" else b""
     stack.supervisor.kill(name)
-    return Injected(kind, name)
+    return Injected(kind, name, chain_dump=dump)
 
 
 def end(fault: Injected, stack: Stack, ops: Operators, sites: SiteFaults) -> None:
@@ -138,6 +155,13 @@ def end(fault: Injected, stack: Stack, ops: Operators, sites: SiteFaults) -> Non
     if fault.kind == "operator-kill9":
         ops.start(fault.instance)  # back, as a standby (or the leader, if the other has not taken over yet)
         return
+    if fault.target == "anvil" and not _state_dump(stack.dir / ANVIL_STATE, attempts=1) and fault.chain_dump:
+        # anvil writes its state file in place: a kill during the write leaves it cut short, and anvil then
+        # refuses to start (the whole chain gone).  A real node keeps its chain through a crash; so that the
+        # round measures the operator, not that, the last complete dump goes back (said in the row)
+        (stack.dir / ANVIL_STATE).write_bytes(fault.chain_dump)
+        fault.notes.append("anvil's state file was cut short by the kill (a dump in progress): the complete "
+                           "dump read just before the kill was put back")
     respawn(stack, fault.target)
     if fault.target == "etcd":  # the API server answers again once it reaches etcd
         state = stack.load()
