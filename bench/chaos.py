@@ -24,8 +24,8 @@ of a fault kind (bench.chaos_faults), in a namespace of its own:
               or placements than replicas), lost workloads (not Placed with every replica bound), replicas
               on a NotReady node, duplicated and lost chain records (per agreement: on chain at all; the
               BreachRecorded events against the breaches its status counts); and, with no target, bound
-              Pods not Running (kwok, the simulated kubelet, drops a status update that fails while etcd
-              is down and never retries it: such a Pod stays Pending, which no operator can change)
+              Pods not Running and Ready (after an etcd restart kwok, the simulated kubelet, leaves some
+              Pending, as it does not retry a status update that failed, or not Ready: the kubelet's part)
 
 Then the site faults are healed and the namespace deleted.  Targets (issue 24): every count 0 and
 convergence p95 <= 30 s after the fault ends, per kind.  Writes bench/results/chaos.json.  Traffic only
@@ -279,7 +279,7 @@ def _fmt(x: float | None) -> str:
 
 def report(data: dict[str, Any]) -> str:
     head = (f"{'fault kind':<18} {'runs':>4} {'conv':>4} {'double':>6} {'lost':>4} {'dead':>4} {'dup rec':>7} "
-            f"{'lost rec':>8} {'not run':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'restarts':>8} {'breaches':>8} {'moves':>5}  targets")
+            f"{'lost rec':>8} {'not rdy':>7} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'restarts':>8} {'breaches':>8} {'moves':>5}  targets")
     lines = [head, "-" * len(head)]
     for r in data["kinds"]:
         lines.append(f"{r['kind']:<18} {r['runs']:>4} {r['converged']:>4} {r['double_placements']:>6} "

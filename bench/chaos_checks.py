@@ -77,8 +77,8 @@ class Snapshot:
         return out
 
     def not_running(self) -> list[str]:
-        """Bound Pods not Running and Ready: the (simulated) kubelet's part, not the operator's; kwok does
-        not retry a status update that failed (etcd down), so such a Pod stays Pending."""
+        """Bound Pods not Running and Ready: the (simulated) kubelet's part, not the operator's; after an
+        etcd restart kwok leaves some Pending (it does not retry a status update that failed) or not Ready."""
         return [f"{p.metadata.name} on {p.spec.node_name}: {p.status.phase if p.status else '-'}"
                 for pods in self.pods.values() for p in pods if p.spec.node_name and not ready(p)]
 

@@ -225,12 +225,13 @@ def chaos(data: dict[str, Any]) -> list[str]:
            f"{st['converge_timeout_s']:g} s timeout): workloads with more Pods or placements than replicas, workloads "
            "not Placed with every replica bound, replicas on a NotReady node, agreements and breaches on chain "
            "against what the SLA statuses say. Convergence: from the end of the fault until every workload has exactly its replicas "
-           "bound where its status says, every agreement has recorded its breach and no outbox waits. Not Running: bound Pods kwok never started (it drops a "
-           "status update that failed while etcd was down; no target: the simulated kubelet's part). "
+           "bound where its status says, every agreement has recorded its breach and no outbox waits. Not Ready: bound Pods "
+           "not Running and Ready at the end (after an etcd restart kwok, the simulated kubelet, leaves some Pending: it "
+           "does not retry a status update that failed, or not Ready; no target: the kubelet's part). "
            f"{st['rounds']} round(s) per kind, seed {st['seed']}.",
            "", *_machines([data]), ""]
     out += _table(["fault", "runs", "converged", "double placements", "lost workloads", "on dead nodes",
-                   "dup. records", "lost records", "not Running", "converge p50", "p95", "max", "operator restarts",
+                   "dup. records", "lost records", "not Ready", "converge p50", "p95", "max", "operator restarts",
                    "breaches", "targets"],
                   ([r["kind"], r["runs"], r["converged"], r["double_placements"], r["lost_workloads"],
                     r["dead_node_replicas"], r["chain_duplicated"], r["chain_lost"], r["pods_not_running"],
