@@ -24,6 +24,7 @@ bench: setup
 	.venv/bin/python -m bench.rollout --quick
 	.venv/bin/python -m bench.mobility --quick
 	.venv/bin/python -m bench.takeover --quick
+	.venv/bin/python -m bench.chaos --rounds 1
 	.venv/bin/python -m bench.report
 
 clean:

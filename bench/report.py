@@ -213,6 +213,35 @@ def takeover(rows: list[Row]) -> list[str]:
     return out
 
 
+def chaos(data: dict[str, Any]) -> list[str]:
+    st = data["settings"]
+    out = ["## Chaos with counts: `bench.chaos`", "",
+           f"Two operator processes (one Lease), each behind a loopback proxy to the API server. Per round, in its own "
+           f"namespace: a wave of EdgeWorkloads ({st['wave']}), then {st['site_faults']} (breaches and moves) and a "
+           "second wave; at a seeded moment a crash (SIGKILL) of one component (`operator-kill9`: the leader), started "
+           "again as it was after a seeded down time (" + ", ".join(f"{k} {a:g}-{b:g} s" for k, (a, b) in
+                                                           st["down_s"].items()) + "; `partition`: the leader's "
+           "proxy holds all its traffic meanwhile). Counted after convergence (or its "
+           f"{st['converge_timeout_s']:g} s timeout): workloads with more Pods or placements than replicas, workloads "
+           "not Placed with every replica bound, replicas on a NotReady node, agreements and breaches on chain "
+           "against what the SLA statuses say. Convergence: from the end of the fault until every workload has exactly its replicas "
+           "bound where its status says, every agreement has recorded its breach and no outbox waits. Not Ready: bound Pods "
+           "not Running and Ready at the end (after an etcd restart kwok, the simulated kubelet, leaves some Pending: it "
+           "does not retry a status update that failed, or not Ready; no target: the kubelet's part). "
+           f"{st['rounds']} round(s) per kind, seed {st['seed']}.",
+           "", *_machines([data]), ""]
+    out += _table(["fault", "runs", "converged", "double placements", "lost workloads", "on dead nodes",
+                   "dup. records", "lost records", "not Ready", "converge p50", "p95", "max", "operator restarts",
+                   "breaches", "targets"],
+                  ([r["kind"], r["runs"], r["converged"], r["double_placements"], r["lost_workloads"],
+                    r["dead_node_replicas"], r["chain_duplicated"], r["chain_lost"], r["pods_not_running"],
+                    _num(r["converge_p50_s"], ".1f"),
+                    _num(r["converge_p95_s"], ".1f"), _num(r["converge_max_s"], ".1f"), r["operator_restarts"],
+                    r["breaches"], "met" if r["met"] else "**missed**: " + ", ".join(
+                        f"`{k}`" for k, v in r["targets"].items() if not v)] for r in data["kinds"]))
+    return out
+
+
 def rollout(data: dict[str, Any]) -> list[str]:
     rows, summ = data["rounds"], data["summary"]
     first = rows[0]
@@ -315,6 +344,7 @@ SECTIONS: tuple[tuple[str, Callable[..., list[str]]], ...] = (
 
 
     ("takeover.json", takeover),
+    ("chaos.json", chaos),
     ("rollout.json", rollout),
     ("mobility.json", mobility),
     ("ledger.json", ledger),

@@ -298,29 +298,32 @@ class Stack:
 
     # -- the operator ------------------------------------------------------------------------
     def start_operator(self, extra_env: dict[str, str] | None = None, timeout: float = 60, *, instance: int = 1,
-                       wait: str = "ready") -> int:
+                       wait: str = "ready", api_server: str | None = None) -> int:
         """Run operator process `instance` (1, or 2 for a second one: two candidates for the leader Lease,
         orchestrator.leader) against this stack.  Wait until it is `ready` (it leads and its loops run:
-        /readyz) or only `healthy` (it answers /healthz: a standby does)."""
+        /readyz) or only `healthy` (it answers /healthz: a standby does).  `api_server`: the URL it reaches
+        the local API server at instead of the API server's own (a loopback proxy the caller controls:
+        bench.chaos cuts the operator off with it)."""
         state = self.load()
         if state is None:
             raise StackError("no stack: run `edgeorch cluster up` first")
         sup = self.supervisor
         env = {**state.env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         if state.mode == "local":  # its own identity: the ServiceAccount deploy/ binds its roles to
-            env["KUBECONFIG"] = str(self._operator_kubeconfig(state))
+            env["KUBECONFIG"] = str(self._operator_kubeconfig(state, instance, api_server))
         spec = comp.operator(tools.REPO_ROOT / "operator" / "handlers.py", state.ports, env, instance)
         url = self.operator_url(state, instance, "readyz" if wait == "ready" else "healthz")
         self._run(sup, spec, lambda: probes.http_ok(url), timeout)
         return sup.pid(spec.name) or 0
 
-    def _operator_kubeconfig(self, state: StackState) -> Path:
+    def _operator_kubeconfig(self, state: StackState, instance: int = 1, api_server: str | None = None) -> Path:
         """A kubeconfig with a fresh token of the ServiceAccount edgeorch-system/edgeorch-operator (so the
-        operator has exactly the rights deploy/rbac grants it, and the audit log tells its requests apart)."""
+        operator has exactly the rights deploy/rbac grants it, and the audit log tells its requests apart);
+        one per process, as each may reach the API server its own way."""
         token = kubesetup.service_account_token(Path(state.kubeconfig), "edgeorch-operator")
-        path = self.dir / "operator.kubeconfig"
-        comp.dump_yaml(path, comp.token_kubeconfig(f"https://{comp.HOST}:{state.ports.apiserver}",
-                                                   ensure_pki(self.dir / "pki"), "edgeorch-operator", token))
+        path = self.dir / f"{comp.operator_name(instance)}.kubeconfig"
+        server = api_server or f"https://{comp.HOST}:{state.ports.apiserver}"
+        comp.dump_yaml(path, comp.token_kubeconfig(server, ensure_pki(self.dir / "pki"), "edgeorch-operator", token))
         path.chmod(0o600)
         return path
 

@@ -1,0 +1,73 @@
+"""Start one component of a running local stack again, as it was (same ports, data, state file), after it
+died or was killed: what a process supervisor (systemd, the kubelet) would do.  For fault tests and
+bench.chaos; `Stack.up` brings up a whole stack, this brings back one process without touching the rest
+(no re-population of the cluster, no new Prometheus data directory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from devstack.localstack import components as comp
+from devstack.localstack import probes, tools
+from devstack.localstack.pki import ensure_pki
+from devstack.localstack.procs import ProcessSpec
+from devstack.localstack.stack import Stack, StackError, StackState
+from orchestrator.kube.sync import api_client, readyz, wait_until
+
+RESPAWNABLE = ("etcd", "kube-apiserver", "prometheus", "anvil", "exporter")
+
+
+def spec(stack: Stack, state: StackState, name: str) -> ProcessSpec:
+    """The process of component `name` exactly as `Stack.up` started it."""
+    d, ports = stack.dir, state.ports
+    if name == "etcd":
+        return comp.etcd(tools.k8s_bin_dir(), d / "etcd-data", ports)
+    if name == "kube-apiserver":
+        return comp.apiserver(tools.k8s_bin_dir(), ensure_pki(d / "pki"), ports,
+                              (d / "audit-policy.yaml", stack.audit_log))
+    if name == "prometheus":
+        return comp.prometheus(tools.prometheus_binary(), d / "prometheus.yml", Path(state.prometheus_data), ports)
+    if name == "anvil":  # its --state file: the chain as anvil last wrote it (every second, and at SIGTERM)
+        return comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), d / "anvil-state.json", ports)
+    if name == "exporter":
+        kubeconfig = d / "exporter.kubeconfig" if state.mode == "local" else Path(state.kubeconfig)
+        return comp.exporter(state.scenario, ports, kubeconfig)
+    raise StackError(f"cannot respawn {name!r}: one of {', '.join(RESPAWNABLE)}")
+
+
+def ready_check(state: StackState, name: str) -> Callable[[], bool]:
+    """Whether component `name` answers again."""
+    if name == "etcd":
+        return lambda: probes.http_ok(f"http://{comp.HOST}:{state.ports.etcd}/health")
+    if name == "kube-apiserver":
+        def api_ready() -> bool:
+            api = api_client(Path(state.kubeconfig))
+            try:
+                return readyz(api)
+            finally:
+                api.close()
+        return api_ready
+    if name == "prometheus":
+        return lambda: probes.http_ok(state.prometheus_url + "/-/ready")
+    if name == "anvil":
+        return lambda: probes.chain_id(state.chain_url) is not None
+    return lambda: probes.http_ok(state.exporter_url + "/metrics")
+
+
+def respawn(stack: Stack, name: str, timeout: float = 90) -> int:
+    """Start component `name` again (a no-op when it runs) and wait until it answers; its pid."""
+    state = stack.load()
+    if state is None:
+        raise StackError(f"no stack in {stack.dir}")
+    sup = stack.supervisor
+    pid = sup.start(spec(stack, state, name))
+    ready = ready_check(state, name)
+
+    def check() -> bool:
+        sup.check_alive(name)
+        return ready()
+
+    wait_until(check, timeout, f"{name} to answer again (log: {sup.log_file(name)})")
+    return pid
