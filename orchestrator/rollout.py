@@ -7,7 +7,9 @@ the current version on a wanted node is kept; every other Pod (an older version,
 longer wanted: a move, a scale-down) is stale.  New Pods are created first; a stale Pod is deleted
 only while enough Ready ones remain, so a move waits until its new replica is Ready.  Stale Pods
 that are not Ready cost no availability and go at once, and so do those on a node that is gone
-(they cannot wait).  The controller calls `step()` again until it is done.
+(they cannot wait).  A Pod on a NotReady node serves nobody: it counts as not Ready whatever its own
+condition still says (the node controller marks it so only when it gets to it, and a restarted
+control plane may never), so a move off a dead node never waits for it.  The controller calls `step()` again until it is done.
 
 Also the Deployment-style conditions (Available, Progressing) that report a step.  Pure: no I/O.
 """
@@ -18,7 +20,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
@@ -89,8 +91,11 @@ class Step:
 
 
 def step(pods: Mapping[str, PodState], target: Sequence[str], version: str, max_surge: int, max_unavailable: int,
-         gone: frozenset[str] = frozenset()) -> Step:
-    """The next step from `pods` (name -> state) towards `target` (see the module docstring)."""
+         gone: frozenset[str] = frozenset(), down: frozenset[str] = frozenset()) -> Step:
+    """The next step from `pods` (name -> state) towards `target` (see the module docstring); `gone`:
+    nodes that no longer exist, `down`: nodes that are NotReady (their Pods count as not Ready)."""
+    if down:
+        pods = {n: replace(p, ready=False) if p.node in down else p for n, p in pods.items()}
     want = Counter(target)
     keep: list[str] = []
     for name, pod in sorted(pods.items(), key=lambda kv: (not kv[1].ready, kv[0])):  # Ready ones first

@@ -29,7 +29,7 @@ from orchestrator.resources import EdgeWorkloadSpec, EdgeWorkloadStatus
 from orchestrator.resources.common import ConditionStatus, set_condition, status_patch
 from orchestrator.resources.workload_status import MoveAction
 from orchestrator.rollout import PodState
-from orchestrator.snapshot import Request
+from orchestrator.snapshot import Request, node_up
 from orchestrator.vocabulary import WORKLOAD_LABEL, EventType, Phase, Reason
 from orchestrator.vocabulary import WorkloadCondition as Cond
 from orchestrator.watch_events import is_stale, needs_work
@@ -270,11 +270,13 @@ async def _roll(body: Mapping[str, Any], spec: EdgeWorkloadSpec, engine: Placeme
         return template_rejected(body, pods, engine, Reason.INVALID_TEMPLATE,
                                  f"spec.template: no replica Pod can be made of it: {type(exc).__name__}: {exc}")
     surge, unavailable = rollout.limits(spec)
-    # only a replica whose node is gone cannot wait; one on a NotReady node goes at once only when it
-    # is not Ready itself (the node controller marks it so), else within the budget like any other
-    known = {n["metadata"]["name"] for n in engine.view.nodes()}
+    # only a replica whose node is gone cannot wait; one on a NotReady node serves nobody, so it costs
+    # no availability (whatever its own Ready condition still says) and goes at once when stale
+    nodes = engine.view.nodes()
+    known = {n["metadata"]["name"] for n in nodes}
     gone = frozenset(p.node for p in pods.values() if p.node not in known)
-    plan = rollout.step(pods, target, version, surge, unavailable, gone)
+    down = frozenset(n["metadata"]["name"] for n in nodes if not node_up(n))
+    plan = rollout.step(pods, target, version, surge, unavailable, gone, down)
     try:
         creates = [build_pod(body, spec, node, i, site_of[node], st.decision_id or "", binding=binding, version=version)
                    for node, i in plan.create]

@@ -67,6 +67,21 @@ def test_a_replica_whose_node_is_gone_does_not_wait() -> None:
     assert s.delete == (pod_name("w", "a", 0),) and s.create == (("c", 0),)
 
 
+def test_a_move_off_a_not_ready_node_does_not_wait_for_pods_that_still_say_ready() -> None:
+    """bench.chaos, etcd restart: both replicas on a NotReady node still said Ready (the node controller's
+    mark never landed), the replacement elsewhere was not Ready, and with maxSurge 1 / maxUnavailable 0
+    nothing moved, for good.  Pods on a NotReady node serve nobody: they count as not Ready."""
+    pods = {**old(["dead", "dead"]), "w-c-0": PodState("c", "v1", False)}
+    stuck = step(pods, ["c", "d"], "v1", 1, 0)
+    assert stuck.empty  # what happened before: nothing to do, forever
+    s = step(pods, ["c", "d"], "v1", 1, 0, down=frozenset({"dead"}))
+    assert sorted(s.delete) == sorted(n for n, p in pods.items() if p.node == "dead")
+    assert s.create == (("d", 0),) and s.ready == 0
+    # a kept replica on a node that went NotReady stays (it is not stale), reported as not Ready
+    s = step(old(["a", "b"]), ["a", "b"], "v1", 1, 0, down=frozenset({"a"}))
+    assert s.empty and s.ready == 1 and not s.done
+
+
 def test_stale_pods_that_are_not_ready_go_at_once_and_scale_down_is_no_move() -> None:
     pods = {**old(["a", "b"]), "w-x-0": PodState("c", "v1", False)}
     s = step(pods, ["a", "b"], "v1", 1, 1)
