@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devstack.localstack import components as comp
-from devstack.localstack import probes, tools
-from devstack.localstack.pki import ensure_pki
+from devstack.localstack import probes
 from devstack.localstack.procs import ProcessSpec
 from devstack.localstack.stack import Stack, StackError, StackState
 from orchestrator.kube.sync import api_client, readyz, wait_until
@@ -21,20 +20,9 @@ RESPAWNABLE = ("etcd", "kube-apiserver", "prometheus", "anvil", "exporter")
 
 def spec(stack: Stack, state: StackState, name: str) -> ProcessSpec:
     """The process of component `name` exactly as `Stack.up` started it."""
-    d, ports = stack.dir, state.ports
-    if name == "etcd":
-        return comp.etcd(tools.k8s_bin_dir(), d / "etcd-data", ports)
-    if name == "kube-apiserver":
-        return comp.apiserver(tools.k8s_bin_dir(), ensure_pki(d / "pki"), ports,
-                              (d / "audit-policy.yaml", stack.audit_log))
-    if name == "prometheus":
-        return comp.prometheus(tools.prometheus_binary(), d / "prometheus.yml", Path(state.prometheus_data), ports)
-    if name == "anvil":  # its --state file: the chain as anvil last wrote it (every second, and at SIGTERM)
-        return comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), d / "anvil-state.json", ports)
-    if name == "exporter":
-        kubeconfig = d / "exporter.kubeconfig" if state.mode == "local" else Path(state.kubeconfig)
-        return comp.exporter(state.scenario, ports, kubeconfig)
-    raise StackError(f"cannot respawn {name!r}: one of {', '.join(RESPAWNABLE)}")
+    if name not in RESPAWNABLE:
+        raise StackError(f"cannot respawn {name!r}: one of {', '.join(RESPAWNABLE)}")
+    return stack.spec(state, name)
 
 
 def ready_check(state: StackState, name: str) -> Callable[[], bool]:

@@ -209,7 +209,7 @@ class Stack:
     def _start_side(self, state: StackState, sup: Supervisor, chain: bool, log: Log) -> None:
         ports = state.ports
         if sup.pid("exporter") is None:
-            sup.start(comp.exporter(state.scenario, ports, self._exporter_kubeconfig(state)))
+            sup.start(self.spec(state, "exporter"))
         targets = self.dir / "prometheus-targets"
         targets.mkdir(exist_ok=True)
         cfg = self.dir / "prometheus.yml"
@@ -218,11 +218,29 @@ class Stack:
             if state.prometheus_data:
                 shutil.rmtree(state.prometheus_data, ignore_errors=True)
             state.prometheus_data = tempfile.mkdtemp(prefix="edgeorch-prometheus-")
-            sup.start(comp.prometheus(tools.prometheus_binary(), cfg, Path(state.prometheus_data), ports))
+            sup.start(self.spec(state, "prometheus"))
         elif changed:  # ours runs with an older configuration: it reloads (--web.enable-lifecycle)
             probes.http_post(f"{state.prometheus_url}/-/reload")
         if chain and sup.pid("anvil") is None:
-            sup.start(comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), self.dir / "anvil-state.json", ports))
+            sup.start(self.spec(state, "anvil"))
+
+    def spec(self, state: StackState, name: str) -> ProcessSpec:
+        """The process of side or storage component `name` (etcd, kube-apiserver, prometheus, anvil,
+        exporter) as this stack runs it: `up` starts it so, and devstack.localstack.respawn starts it
+        again so after it died (same ports, data, state file)."""
+        d, ports = self.dir, state.ports
+        if name == "etcd":
+            return comp.etcd(tools.k8s_bin_dir(), d / "etcd-data", ports)
+        if name == "kube-apiserver":
+            return comp.apiserver(tools.k8s_bin_dir(), ensure_pki(d / "pki"), ports,
+                                  (d / "audit-policy.yaml", self.audit_log))
+        if name == "prometheus":
+            return comp.prometheus(tools.prometheus_binary(), d / "prometheus.yml", Path(state.prometheus_data), ports)
+        if name == "anvil":  # its --state file: the chain as anvil last wrote it (every second, and at SIGTERM)
+            return comp.anvil(tools.npm_tool("anvil-linux-amd64", "anvil"), d / "anvil-state.json", ports)
+        if name == "exporter":
+            return comp.exporter(state.scenario, ports, self._exporter_kubeconfig(state))
+        raise StackError(f"no process spec for {name!r}")
 
     def _exporter_kubeconfig(self, state: StackState) -> Path:
         """The exporter's own identity on a local stack (a client certificate of user edgeorch-exporter,
@@ -246,7 +264,7 @@ class Stack:
             comp.dump_yaml(path, comp.kubeconfig(server, pki, user))
             path.chmod(0o600)
             kcfg[user] = path
-        self._run(sup, comp.etcd(bins, self.dir / "etcd-data", ports), lambda: probes.http_ok(
+        self._run(sup, self.spec(state, "etcd"), lambda: probes.http_ok(
             f"http://{comp.HOST}:{ports.etcd}/health"), 30)
         api = None
 
@@ -259,7 +277,7 @@ class Stack:
 
         policy = self.dir / "audit-policy.yaml"
         comp.dump_yaml(policy, comp.audit_policy())
-        self._run(sup, comp.apiserver(bins, pki, ports, (policy, self.audit_log)), api_ready, 90)
+        self._run(sup, self.spec(state, "kube-apiserver"), api_ready, 90)
         log("kube-apiserver ready")
         sched_cfg = self.dir / "kube-scheduler.yaml"
         comp.dump_yaml(sched_cfg, comp.scheduler_config(kcfg["kube-scheduler"]))
